@@ -1,0 +1,2 @@
+"""The ground side: receives downlinked tiles, counts them with the deep PyTorch counter and
+aggregates per-scene totals."""

@@ -1,0 +1,50 @@
+"""The ``targetfuse`` command line: one entry point, a subcommand per job.
+
+Subcommands that need heavy or side-specific packages import them only when they run, so
+``targetfuse data ...`` works with the onboard dependencies alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from shared import data_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="targetfuse",
+        description="Satellite/ground collaborative object counting.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data_cli.add_parser(sub)
+    demo = sub.add_parser("demo", help="run the main demonstration job")
+    demo.add_argument("--out", default="out/demo", help="where to write results")
+    demo.add_argument("--real-dev", default=None,
+                      help="folder of the real-dev datasets (default: $TARGETFUSE_REAL_DEV "
+                           "or ../shared/data/real-dev)")
+    demo.set_defaults(func=_run_demo)
+    return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from shared import demo
+
+    return demo.run(args.out, args.real_dev)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        # Bad input (a broken annotation file, a bad option value): say what and where,
+        # no traceback.
+        print(f"targetfuse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

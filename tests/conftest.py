@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny generated images, and the real-dev folder (skip when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.imageio import write_rgb
+from shared.realdev import real_dev_root
+
+
+@pytest.fixture
+def make_image():
+    """Write a small random RGB image and return its path."""
+
+    def make(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> Path:
+        rng = np.random.default_rng(seed)
+        pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+        return write_rgb(path, pixels)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def real_dev() -> Path:
+    root = real_dev_root()
+    if not root.is_dir():
+        pytest.skip(f"real-dev data not found at {root} (set TARGETFUSE_REAL_DEV)")
+    return root
