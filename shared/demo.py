@@ -35,7 +35,9 @@ def run(out: str | Path, real_dev: str | Path | None = None) -> int:
     written = write_dataset(Dataset([scene, *revisits], list(config.classes)),
                             out / "synthetic", "dota")
     ds = read_dataset(written, "dota")
-    first = ds.images[0]
+    by_id = {img.image_id: img for img in ds.images}
+    first = by_id["airport_seed7.png"]
+    captures = [by_id[f"{r.image_id}.png"] for r in revisits]
     print(f"1. Synthetic scene {first.image_id}: {first.meta.width}x{first.meta.height} px at "
           f"{first.meta.gsd_m} m/px, {first.count()} objects {first.class_counts()}")
     print(f"   written as DOTA labelTxt to {written} and read back")
@@ -49,11 +51,12 @@ def run(out: str | Path, real_dev: str | Path | None = None) -> int:
     print(f"   picture: {pic}\n")
 
     print("2. Revisits of one footprint (sub-tile shift, new light, noise, clouds):")
-    for img in ds.images[1:]:
+    for img in captures:
         fp = img.meta.footprint
         gx, gy = fp.pixel_to_ground(0, 0)
         print(f"   {img.image_id:22s} captured {img.meta.capture_time}  origin on the ground "
-              f"({gx:8.1f}, {gy:8.1f}) m  {img.count():3d} objects")
+              f"({gx:8.1f}, {gy:8.1f}) m  {img.count():3d} objects {img.class_counts()}")
+    print("   (counts differ where a shift moves objects across the frame edge)")
     print()
 
     root = real_dev_root(real_dev)
