@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Satellite/ground collaborative object counting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_cli.add_parser(sub)
+    _add_ground_commands(sub)
     demo = sub.add_parser("demo", help="run the main demonstration job")
     demo.add_argument("--out", default="out/demo", help="where to write results")
     demo.add_argument("--real-dev", default=None,
@@ -26,6 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
                            "or ../shared/data/real-dev)")
     demo.set_defaults(func=_run_demo)
     return parser
+
+
+def _add_ground_commands(sub: argparse._SubParsersAction) -> None:
+    """Training needs torch (the ground/training install); the onboard install has no torch,
+    so these commands are offered only where it can be imported."""
+    try:
+        from ground import eval_cli, ship, train_cli
+    except ImportError as exc:
+        if exc.name != "torch":
+            raise
+        return
+    train_cli.add_parser(sub)
+    ship.add_parser(sub)
+    eval_cli.add_parser(sub)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -35,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fractions", default="train=0.7,val=0.15,test=0.15",
                    type=_fractions, help="NAME=FRACTION,... (default %(default)s)")
+    p.add_argument("--group-lookalikes", action="store_true",
+                   help="also keep images of the same place together (ORB + homography)")
     p.add_argument("--json", default=None, help="write {split: [image ids]} here")
     p.set_defaults(func=cmd_split)
 
@@ -143,6 +145,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_split(args: argparse.Namespace) -> int:
     ds = _load(args)
+    if args.group_lookalikes:
+        from shared.lookalike import lookalike_groups
+
+        groups = lookalike_groups(ds.images)
+        for img in ds.images:
+            img.meta.sequence = img.meta.sequence or groups[img.image_id]
     parts = split_images(ds.images, args.fractions, seed=args.seed)
     result = {name: [img.image_id for img in imgs] for name, imgs in parts.items()}
     for name, imgs in parts.items():

@@ -1,0 +1,66 @@
+"""The ground counter: the deep PyTorch model, batched, optionally under bf16 autocast.
+
+Loading checks the weight file's sha256 against its model card (``shared.model_card``).
+Weights ship in float16 to keep the file small and are computed in float32 (or bf16 autocast
+on CPU / fp16 on CUDA when ``precision`` asks for it and the card says accuracy holds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ground.nets import build
+from shared.counting import TileOutputs, count_scene
+from shared.model_card import ModelCard, card_path, load_card, verified_weights
+from shared.preprocess import tile_px
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def load_network(card: ModelCard, weights: Path) -> torch.nn.Module:
+    model = build(card.architecture, card.arch_config)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in state.items()})
+    return model.eval()
+
+
+class GroundCounter:
+    def __init__(self, card_file: Path, batch_size: int = 16, precision: str | None = None,
+                 device: str | None = None, threads: int | None = None):
+        self.card_file = Path(card_file)
+        self.card = load_card(self.card_file)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = load_network(self.card, verified_weights(self.card, self.card_file))
+        self.model.to(self.device)
+        self.batch_size = batch_size
+        self.precision = precision or self.card.extra.get("default_precision", "fp32")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if threads:
+            torch.set_num_threads(threads)
+
+    @classmethod
+    def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> GroundCounter:
+        return cls(card_path(name, "ground", models_dir), **kwargs)
+
+    def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
+                                                    enabled=dtype is not None):
+            density, mask = self.model(x)
+        return density.float().cpu().numpy(), mask.float().cpu().numpy()
+
+    def tile_size_for(self, scene_gsd: float | None) -> int:
+        return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
+
+    def count(self, pixels: np.ndarray, scene_gsd: float | None,
+              tile_size: int | None = None) -> TileOutputs:
+        size = tile_size or self.tile_size_for(scene_gsd)
+        scale = self.card.input_size / self.tile_size_for(scene_gsd)
+        return count_scene(self.run_batch, pixels, size, self.card.input_size, scale,
+                           self.batch_size)

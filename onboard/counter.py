@@ -1,0 +1,91 @@
+"""The onboard counter: the shallow ONNX model under onnxruntime on a CPU budget.
+
+The session is set up for a constrained flight computer: a configurable number of intra-op
+threads (default 1), one inter-op thread, sequential execution, and no spin-waiting (idle
+threads sleep instead of burning the energy budget). Loading checks the weight file's sha256
+against its model card. Each tile gets a count (the density sum) and a calibrated confidence
+(``shared.confidence``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from shared.confidence import ConfidenceModel, tile_features
+from shared.counting import TileOutputs, count_scene
+from shared.model_card import (
+    ModelCard,
+    ModelIntegrityError,
+    card_path,
+    load_card,
+    sha256_of,
+    verified_weights,
+)
+from shared.preprocess import tile_px
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    if threads < 1:
+        raise ValueError(f"onnxruntime threads must be >= 1, got {threads}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return opts
+
+
+@dataclass
+class OnboardResult:
+    outputs: TileOutputs
+    confidence: np.ndarray  # (n_tiles,) calibrated probability the count is right
+
+
+class OnboardCounter:
+    def __init__(self, card_file: Path, threads: int = 1, batch_size: int = 1):
+        self.card_file = Path(card_file)
+        self.card: ModelCard = load_card(self.card_file)
+        weights = verified_weights(self.card, self.card_file)
+        self.session = ort.InferenceSession(str(weights), session_options(threads),
+                                            providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+        conf_name = self.card.extra.get("confidence")
+        self.confidence = None
+        if conf_name:
+            conf_file = self.card_file.parent / conf_name
+            expected = self.card.extra.get("confidence_sha256")
+            if expected and sha256_of(conf_file) != expected:
+                raise ModelIntegrityError(f"{conf_file}: sha256 does not match its card")
+            self.confidence = ConfidenceModel.load(conf_file)
+
+    @classmethod
+    def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> OnboardCounter:
+        return cls(card_path(name, "onboard", models_dir), **kwargs)
+
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
+
+    def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        density, mask = self.session.run(None, {self.input_name: batch.astype(np.float32)})
+        return density, mask
+
+    def tile_size_for(self, scene_gsd: float | None) -> int:
+        return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
+
+    def count(self, pixels: np.ndarray, scene_gsd: float | None,
+              tile_size: int | None = None) -> OnboardResult:
+        size = tile_size or self.tile_size_for(scene_gsd)
+        scale = self.card.input_size / self.tile_size_for(scene_gsd)
+        out = count_scene(self.run_batch, pixels, size, self.card.input_size, scale,
+                          self.batch_size)
+        conf = (self.confidence.predict(tile_features(out.density, out.mask_logits))
+                if self.confidence else np.full(len(out.counts), np.nan))
+        return OnboardResult(out, conf)

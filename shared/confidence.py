@@ -1,0 +1,130 @@
+"""Per-tile confidence of the onboard counter: the calibrated probability its count is right.
+
+**Right** means ``|predicted - true| < 0.5 + floor(0.1 * true)``: the rounded count is exact
+for up to 9 objects, may be off by one from 10 to 19, by two from 20 to 29, and so on (the
+tolerance grows with the count, as a relative error does). The true count of a tile is the number of
+objects whose centre lies in it.
+
+The confidence is learnt from features of the counter's own outputs, all cheap to compute
+onboard: the count and its log, its distance to the nearest integer, how peaked and how
+spread the density is, the share of density mass on the tile border (objects cut by the tile
+edge are where density counters go wrong), the mask head's area, mean and uncertainty,
+density per mask pixel, and the gap between the count and the number of density peaks.
+A logistic regression on standardised features (fit on the training split) gives a score;
+isotonic regression fit on the validation split maps the score to a probability. Both are
+stored as plain numbers in JSON (no pickle) and applied with numpy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FEATURE_NAMES = ["count", "log_count", "frac", "peak_share", "spread", "border_share",
+                 "mask_area", "mask_mean", "mask_uncertainty", "count_per_mask", "peak_gap"]
+
+
+def is_right(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    predicted, truth = np.asarray(predicted, float), np.asarray(truth, float)
+    return np.abs(predicted - truth) < 0.5 + np.floor(0.1 * truth)
+
+
+def tile_features(density: np.ndarray, mask_logits: np.ndarray) -> np.ndarray:
+    """(N, h, w) density and mask logits -> (N, len(FEATURE_NAMES)) features."""
+    d = np.asarray(density, np.float64)
+    n = d.shape[0]
+    count = d.reshape(n, -1).sum(1)
+    safe = count + 1e-2
+    peak_share = d.reshape(n, -1).max(1) / safe
+    # Spread: normalised entropy of the density (0 = one pixel, 1 = uniform).
+    p = d.reshape(n, -1) / safe[:, None]
+    spread = -(p * np.log(p + 1e-12)).sum(1) / np.log(p.shape[1])
+    border = d.copy()
+    border[:, 3:-3, 3:-3] = 0
+    border_share = border.reshape(n, -1).sum(1) / safe
+    prob = 1.0 / (1.0 + np.exp(-np.clip(mask_logits, -30, 30)))
+    mask_area = (prob > 0.5).reshape(n, -1).mean(1)
+    mask_mean = prob.reshape(n, -1).mean(1)
+    uncertainty = (4 * prob * (1 - prob)).reshape(n, -1).mean(1)
+    count_per_mask = count / (mask_area * d.shape[1] * d.shape[2] + 1.0)
+    peaks = np.array([_peaks(t) for t in d])
+    return np.stack([count, np.log1p(count), np.abs(count - np.round(count)), peak_share,
+                     spread, border_share, mask_area, mask_mean, uncertainty, count_per_mask,
+                     np.abs(peaks - count)], axis=1)
+
+
+def _peaks(d: np.ndarray) -> int:
+    if d.max() <= 1e-4:
+        return 0
+    local_max = d >= cv2.dilate(d.astype(np.float32), np.ones((5, 5), np.uint8))
+    return int((local_max & (d > 0.35 * d.max()) & (d > 1e-4)).sum())
+
+
+@dataclass
+class ConfidenceModel:
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    iso_x: list[float]
+    iso_y: list[float]
+    definition: str = "right = |predicted - true| < 0.5 + floor(0.1 * true)"
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        z = (np.asarray(features, float) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.coef) + self.intercept)))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated probability that each tile's count is right, in [0, 1]."""
+        return np.clip(np.interp(self.score(features), self.iso_x, self.iso_y), 0.0, 1.0)
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> ConfidenceModel:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def fit_confidence(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray,
+                   val_y: np.ndarray, seed: int = 0) -> ConfidenceModel:
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = train_x.mean(0), train_x.std(0) + 1e-9
+    lr = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    lr.fit((train_x - mean) / scale, train_y.astype(int))
+    model = ConfidenceModel(mean.tolist(), scale.tolist(), lr.coef_[0].tolist(),
+                            float(lr.intercept_[0]), [0.0, 1.0], [0.0, 1.0])
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    iso.fit(model.score(val_x), val_y.astype(float))
+    model.iso_x = iso.X_thresholds_.tolist()
+    model.iso_y = iso.y_thresholds_.tolist()
+    return model
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels).astype(int)
+    if labels.min() == labels.max():
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size."""
+    probs, labels = np.asarray(probs, float), np.asarray(labels, float)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
+    err = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            err += sel.mean() * abs(labels[sel].mean() - probs[sel].mean())
+    return float(err)

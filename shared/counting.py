@@ -1,0 +1,66 @@
+"""Counting a scene tile by tile with any density counter (ONNX onboard, PyTorch on ground).
+
+The scene is cut on a :class:`~shared.tile_grid.TileGrid`; each tile is prepared for the
+counter (``shared.preprocess``), tiles go through the counter in batches, and each tile's
+count is the sum of its density map. The counter is any callable taking a float32 batch
+(N, 3, S, S) and returning (density (N, 1, h, w), mask logits (N, 1, h, w)), so both
+runtimes share this code and its tile geometry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.preprocess import prepare_tile
+from shared.tile_grid import TileGrid
+
+RunBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class TileOutputs:
+    grid: TileGrid
+    counts: np.ndarray  # (n_tiles,) float
+    density: np.ndarray  # (n_tiles, h, w) float32
+    mask_logits: np.ndarray  # (n_tiles, h, w) float32
+
+    @property
+    def total(self) -> float:
+        return float(self.counts.sum())
+
+
+def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int, scale: float,
+              batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts, density maps and mask logits for uint8 RGB tiles, in order."""
+    dens_out, mask_out, batch = [], [], []
+
+    def flush() -> None:
+        d, m = run_batch(np.stack(batch))
+        dens_out.append(np.asarray(d, np.float32)[:, 0])
+        mask_out.append(np.asarray(m, np.float32)[:, 0])
+        batch.clear()
+
+    for tile in tiles:
+        batch.append(prepare_tile(tile, input_size, scale))
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    if not dens_out:
+        empty = np.zeros((0, 1, 1), np.float32)
+        return np.zeros(0), empty, empty
+    density = np.concatenate(dens_out)
+    return density.sum(axis=(1, 2)).astype(np.float64), density, np.concatenate(mask_out)
+
+
+def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_size: int,
+                scale: float, batch_size: int = 8) -> TileOutputs:
+    """Count every tile of a scene held in memory."""
+    h, w = pixels.shape[:2]
+    grid = TileGrid(w, h, tile_size)
+    counts, density, masks = run_tiles(run_batch, (grid.crop(pixels, i) for i in range(len(grid))),
+                                       input_size, scale, batch_size)
+    return TileOutputs(grid, counts, density, masks)

@@ -1,0 +1,46 @@
+"""Turning a scene into counter inputs: the one definition both sides and training share.
+
+A counter is trained at a ground sample distance ``model_gsd`` with square inputs of
+``input_size`` px. A scene at ``scene_gsd`` is cut into tiles of
+``tile_px = round(input_size * model_gsd / scene_gsd)`` source pixels (unless a tile size is
+given, e.g. by adaptive tiling), each resized by ``scene_gsd / model_gsd`` so objects keep
+the size the counter learnt, and zero-padded to the input size when it is a partial edge tile
+or the scaled tile is smaller. Pixels are normalised per channel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MEAN = np.array([0.45, 0.45, 0.45], np.float32)
+STD = np.array([0.22, 0.22, 0.22], np.float32)
+
+
+def tile_px(input_size: int, model_gsd: float | None, scene_gsd: float | None) -> int:
+    """Source pixels per tile side that make one counter input at the counter's GSD."""
+    if not model_gsd or not scene_gsd:
+        return input_size
+    return max(1, round(input_size * model_gsd / scene_gsd))
+
+
+def normalise(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) -> float32 (3, H, W), normalised."""
+    x = (rgb.astype(np.float32) / 255.0 - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def prepare_tile(tile: np.ndarray, input_size: int, scale: float) -> np.ndarray:
+    """One tile (uint8 RGB, any size) -> the counter's (3, S, S) float32 input.
+
+    ``scale`` = input px per source px. The tile is resized by it (never past the input size)
+    and placed top-left on a black canvas (black, like a scene's no-data border).
+    """
+    h, w = tile.shape[:2]
+    nh, nw = min(input_size, round(h * scale)), min(input_size, round(w * scale))
+    if (nh, nw) != (h, w):
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        tile = cv2.resize(tile, (max(nw, 1), max(nh, 1)), interpolation=interp)
+    canvas = np.zeros((input_size, input_size, 3), np.uint8)
+    canvas[: tile.shape[0], : tile.shape[1]] = tile
+    return normalise(canvas)
