@@ -30,7 +30,8 @@ def load_network(card: ModelCard, weights: Path) -> torch.nn.Module:
 
 class GroundCounter:
     def __init__(self, card_file: Path, batch_size: int = 16, precision: str | None = None,
-                 device: str | None = None, threads: int | None = None):
+                 device: str | None = None, threads: int | None = None,
+                 tta: bool | None = None):
         self.card_file = Path(card_file)
         self.card = load_card(self.card_file)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -42,6 +43,9 @@ class GroundCounter:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if threads:
             torch.set_num_threads(threads)
+        # Test-time augmentation: the mean over the 4 rotations by 90 degrees (the ground has
+        # the compute; averaging cuts the variance of the count).
+        self.tta = self.card.extra.get("default_tta", False) if tta is None else tta
 
     @classmethod
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> GroundCounter:
@@ -52,7 +56,14 @@ class GroundCounter:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
                                                     enabled=dtype is not None):
-            density, mask = self.model(x)
+            if not self.tta:
+                density, mask = self.model(x)
+            else:
+                outs = [self.model(torch.rot90(x, k, dims=(2, 3))) for k in range(4)]
+                density = sum(torch.rot90(d.float(), -k, dims=(2, 3))
+                              for k, (d, _) in enumerate(outs)) / 4
+                mask = sum(torch.rot90(m.float(), -k, dims=(2, 3))
+                           for k, (_, m) in enumerate(outs)) / 4
         return density.float().cpu().numpy(), mask.float().cpu().numpy()
 
     def tile_size_for(self, scene_gsd: float | None) -> int:

@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
                    help="ground counter precision (default: the card's)")
+    p.add_argument("--tta", default=None, choices=["on", "off"],
+                   help="ground test-time augmentation (default: the card's)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for each counter (timings are per this many)")
     p.set_defaults(func=run)
@@ -60,12 +62,14 @@ def run(args: argparse.Namespace) -> int:
     models_dir = Path(args.models_dir)
     onboard = OnboardCounter.shipped(args.model, models_dir, threads=args.threads)
     ground = GroundCounter.shipped(args.model, models_dir, precision=args.precision,
-                                   threads=args.threads)
+                                   threads=args.threads,
+                                   tta=None if args.tta is None else args.tta == "on")
     result = evaluate(images, classes, onboard, ground)
     result["dataset"] = {"data": args.data, "format": args.fmt, "classes": sorted(classes),
                          "images": len(images), "selection": args.images}
     result["models"] = {"name": args.model, "onboard": onboard.card.architecture,
                         "ground": ground.card.architecture, "precision": ground.precision,
+                         "tta": ground.tta,
                         "threads": args.threads}
     print(f"{len(images)} images, mean true count "
           f"{sum(r['truth'] for r in result['images']) / max(len(images), 1):.1f}")
