@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gsd", type=float, default=None, help="scene GSD when the data omit it")
     p.add_argument("--images", default=None,
                    help="a split JSON and part, FILE:PART (e.g. models/splits/x.json:test)")
+    p.add_argument("--dedupe-iou", type=float, default=0.3,
+                   help="merge truth labels whose boxes overlap above this IoU (0: off)")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
@@ -64,15 +66,19 @@ def run(args: argparse.Namespace) -> int:
     ground = GroundCounter.shipped(args.model, models_dir, precision=args.precision,
                                    threads=args.threads,
                                    tta=None if args.tta is None else args.tta == "on")
-    result = evaluate(images, classes, onboard, ground)
+    result = evaluate(images, classes, onboard, ground, dedupe_iou=args.dedupe_iou)
     result["dataset"] = {"data": args.data, "format": args.fmt, "classes": sorted(classes),
-                         "images": len(images), "selection": args.images}
+                         "images": len(images), "selection": args.images,
+                         "dedupe_iou": args.dedupe_iou,
+                         "duplicate_labels_removed": sum(r["duplicate_labels_removed"]
+                                                         for r in result["images"])}
     result["models"] = {"name": args.model, "onboard": onboard.card.architecture,
                         "ground": ground.card.architecture, "precision": ground.precision,
                          "tta": ground.tta,
                         "threads": args.threads}
     print(f"{len(images)} images, mean true count "
-          f"{sum(r['truth'] for r in result['images']) / max(len(images), 1):.1f}")
+          f"{sum(r['truth'] for r in result['images']) / max(len(images), 1):.1f} "
+          f"({result['dataset']['duplicate_labels_removed']} duplicate labels merged)")
     for key in ("onboard_only", "ground_only"):
         print(f"  {key:13s} CMAE {result['cmae'][key]:8.3f}  relative "
               f"{result['relative_cmae'][key]:.3f}  tile MAE {result['tile_mae'][key]:.3f}  "

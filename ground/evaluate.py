@@ -1,6 +1,7 @@
 """Scoring the shipped counters on annotated scenes: what ``targetfuse eval`` reports.
 
-Per scene: the true count (objects of the chosen classes), the onboard-only count (shallow
+Per scene: the true count (objects of the chosen classes, duplicate labels merged:
+``shared.label_cleaning``), the onboard-only count (shallow
 ONNX counter on every tile) and the ground-only count (deep counter on every tile, the
 accuracy ceiling). Over the dataset: CMAE (mean |predicted - true| per scene), relative CMAE
 (CMAE / mean true count), per-tile MAE against per-tile truth by object centre, the Jaccard
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from shared.annotations import AnnotatedImage
 from shared.confidence import auroc, expected_calibration_error, is_right, tile_features
 from shared.density import object_mask
+from shared.label_cleaning import DEFAULT_IOU, merge_duplicates
 from shared.tile_grid import true_counts
 
 
@@ -36,15 +38,21 @@ def _jaccard_counts(mask_logits: np.ndarray, grid, objects, scale_out: float
     return inter, union
 
 
+def truth_objects(img: AnnotatedImage, classes: set[str] | None, dedupe_iou: float):
+    """The objects that count as truth: of the chosen classes, duplicate labels merged."""
+    objects = [o for o in img.objects if classes is None or o.class_name in classes]
+    return merge_duplicates(objects, dedupe_iou)
+
+
 def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, ground,
-             progress: bool = True) -> dict:
+             progress: bool = True, dedupe_iou: float = DEFAULT_IOU) -> dict:
     rows, tile_truth, tile_on, tile_ground, tile_feats = [], [], [], [], []
     jac = {"onboard_only": [0.0, 0.0], "ground_only": [0.0, 0.0]}
     seconds = {"onboard_only": 0.0, "ground_only": 0.0}
     n_tiles = 0
     for img in tqdm(images, desc="eval", unit="scene", disable=not progress):
         pixels = img.load_pixels()
-        objects = [o for o in img.objects if classes is None or o.class_name in classes]
+        objects, removed = truth_objects(img, classes, dedupe_iou)
         t0 = time.perf_counter()
         on = onboard.count(pixels, img.meta.gsd_m)
         t1 = time.perf_counter()
@@ -65,6 +73,7 @@ def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, gr
             jac[key][0] += i
             jac[key][1] += u
         rows.append({"image": img.image_id, "truth": len(objects),
+                     "duplicate_labels_removed": removed,
                      "onboard_only": round(on.outputs.total, 3),
                      "ground_only": round(gr.total, 3), "tiles": len(grid),
                      "tile_size": grid.tile_size})
@@ -102,13 +111,13 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def tile_training_data(counter, images: list[AnnotatedImage], classes: set[str] | None
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def tile_training_data(counter, images: list[AnnotatedImage], classes: set[str] | None,
+                       dedupe_iou: float = DEFAULT_IOU) -> tuple[np.ndarray, np.ndarray]:
     """Confidence features and 'right' labels of every tile, from the onboard counter."""
     feats, labels = [], []
     for img in tqdm(images, desc="confidence tiles", unit="scene"):
         out = counter.count(img.load_pixels(), img.meta.gsd_m).outputs
-        objects = [o for o in img.objects if classes is None or o.class_name in classes]
+        objects, _ = truth_objects(img, classes, dedupe_iou)
         truth = true_counts(out.grid, objects).ravel()
         feats.append(tile_features(out.density, out.mask_logits))
         labels.append(is_right(out.counts, truth))

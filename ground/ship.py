@@ -79,6 +79,7 @@ def _card(record: dict, model: torch.nn.Module, role: str, weights: str, best: d
               "scene_gsd_m": record["scene_gsd"], "split_file": record["split_file"],
               "train_images": len(record["split"]["train"]),
               "val_images": len(record["split"]["val"]), "synthetic_scenes": record["synthetic"],
+              "dedupe_iou": record.get("dedupe_iou", 0.0),
               "training": {k: cfg[k] for k in ("epochs", "samples_per_epoch", "batch_size",
                                                 "lr", "seed")}},
         metrics={"val_best_epoch": best["epoch"],
@@ -119,15 +120,17 @@ def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,
     from onboard.counter import OnboardCounter
     from shared.confidence import auroc, expected_calibration_error, fit_confidence
     from shared.formats import read_dataset
+    from shared.label_cleaning import DEFAULT_IOU
 
     ds = read_dataset(record["data"], record["format"], gsd_m=record["scene_gsd"])
     by_id = {img.image_id: img for img in ds.images}
     classes = set(record["classes"])
     counter = OnboardCounter(card_file)
+    dedupe = record.get("dedupe_iou", DEFAULT_IOU)
     train_x, train_y = tile_training_data(counter, [by_id[i] for i in record["split"]["train"]],
-                                          classes)
+                                          classes, dedupe)
     val_x, val_y = tile_training_data(counter, [by_id[i] for i in record["split"]["val"]],
-                                      classes)
+                                      classes, dedupe)
     conf = fit_confidence(train_x, train_y, val_x, val_y)
     conf_file = conf.save(card_file.parent / "confidence.json")
     probs = conf.predict(val_x)

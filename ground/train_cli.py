@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="synthetic classes that count as the target")
     p.add_argument("--synthetic-weight", type=float, default=0.5,
                    help="sampling weight of a synthetic scene relative to a real one")
+    p.add_argument("--dedupe-iou", type=float, default=0.3,
+                   help="merge labels whose boxes overlap above this IoU (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="run folder (default out/train/NAME-MODEL)")
@@ -77,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if not parts.get("train") or not parts.get("val"):
         raise ValueError("the split needs non-empty 'train' and 'val' parts")
     gsd = args.model_gsd
-    train_scenes = [load_scene(img, gsd, classes)
+    train_scenes = [load_scene(img, gsd, classes, dedupe_iou=args.dedupe_iou)
                     for img in tqdm(parts["train"], desc="train scenes", unit="scene")]
-    val_scenes = [load_scene(img, gsd, classes)
+    val_scenes = [load_scene(img, gsd, classes, dedupe_iou=args.dedupe_iou)
                   for img in tqdm(parts["val"], desc="val scenes", unit="scene")]
     weights = [1.0] * len(train_scenes)
     if args.synthetic:
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
               "scene_gsd": args.gsd, "split_file": args.split,
               "split": {k: [i.image_id for i in v] for k, v in parts.items()},
               "synthetic": args.synthetic, "synthetic_classes": args.synthetic_classes,
-              "synthetic_weight": args.synthetic_weight}
+              "synthetic_weight": args.synthetic_weight, "dedupe_iou": args.dedupe_iou}
     (out / "run.json").write_text(json.dumps(record, indent=1))
     print(f"training {cfg.arch} on {len(train_scenes)} scenes "
           f"({sum(s.count for s in train_scenes)} objects), validating on {len(val_scenes)}")

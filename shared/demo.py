@@ -84,5 +84,44 @@ def run(out: str | Path, real_dev: str | Path | None = None) -> int:
     revs = revisit_real(busiest, n=2, seed=1)
     shifts = [np.round(r.meta.footprint.ground_to_pixel(0, 0), 1) for r in revs]
     print(f"   2 real revisits of it: {[r.count() for r in revs]} aircraft, pixel shifts "
-          f"{[tuple(float(v) for v in s) for s in shifts]}")
+          f"{[tuple(float(v) for v in s) for s in shifts]}\n")
+    _count_with_shipped_pair(airbus, root)
     return 0
+
+
+def _count_with_shipped_pair(airbus: Dataset, root: Path) -> None:
+    """Count the held-out Airbus test scenes with the shipped aircraft pair."""
+    import json
+    import time
+
+    from shared.model_card import MODELS_DIR
+
+    split_file = MODELS_DIR / "splits" / "airbus_aircraft.json"
+    if not (MODELS_DIR / "aircraft" / "deep.json").exists() or not split_file.exists():
+        print("4. No shipped aircraft counters under models/: counting skipped")
+        return
+    try:
+        from ground.counter import GroundCounter
+    except ImportError:
+        print("4. The ground counter needs torch (the ground install): counting skipped")
+        return
+    from onboard.counter import OnboardCounter
+
+    onboard = OnboardCounter.shipped("aircraft", threads=1)
+    ground = GroundCounter.shipped("aircraft", threads=2)
+    test_ids = set(json.loads(split_file.read_text())["test"])
+    scenes = [img for img in airbus.images if img.image_id in test_ids][:4]
+    print("4. Shipped aircraft counters on held-out Airbus test scenes (2560x2560, 0.5 m):")
+    print(f"   {'scene':10s} {'truth':>6s} {'onboard':>8s} {'ground':>8s}  tiles  "
+          "mean confidence  onboard s  ground s")
+    for img in scenes:
+        pixels = img.load_pixels()
+        t0 = time.perf_counter()
+        on = onboard.count(pixels, img.meta.gsd_m)
+        t1 = time.perf_counter()
+        gr = ground.count(pixels, img.meta.gsd_m)
+        t2 = time.perf_counter()
+        truth = sum(1 for o in img.objects if o.class_name in set(ground.card.truth_classes))
+        print(f"   {img.image_id[:8]:10s} {truth:6d} {on.outputs.total:8.1f} {gr.total:8.1f}  "
+              f"{len(on.outputs.grid):5d}  {float(np.mean(on.confidence)):15.2f}  "
+              f"{t1 - t0:9.2f}  {t2 - t1:8.2f}")

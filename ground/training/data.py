@@ -20,6 +20,7 @@ import torch
 
 from shared.annotations import AnnotatedImage
 from shared.density import density_map, object_mask, sum_pool
+from shared.label_cleaning import DEFAULT_IOU, merge_duplicates
 from shared.preprocess import normalise
 
 
@@ -34,7 +35,7 @@ class Scene:
 
 
 def load_scene(image: AnnotatedImage, model_gsd: float, classes: set[str] | None,
-               sigma_factor: float = 0.2) -> Scene:
+               sigma_factor: float = 0.2, dedupe_iou: float = DEFAULT_IOU) -> Scene:
     pixels = image.load_pixels()
     scale = (image.meta.gsd_m or model_gsd) / model_gsd
     if scale != 1.0:
@@ -42,6 +43,7 @@ def load_scene(image: AnnotatedImage, model_gsd: float, classes: set[str] | None
                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     h, w = pixels.shape[:2]
     objs = [o for o in image.objects if classes is None or o.class_name in classes]
+    objs, _ = merge_duplicates(objs, dedupe_iou)
     density = density_map(objs, w, h, scale, sigma_factor)
     centres = np.array([[c * scale for c in o.centre] for o in objs], np.float32).reshape(-1, 2)
     return Scene(image.image_id, pixels, density, object_mask(objs, w, h, scale), centres,
