@@ -1,7 +1,7 @@
 """Counter speed and accuracy variants, measured in one run (these machines are noisy).
 
-- Onboard: the shipped fp32 ONNX model against a statically quantised int8 copy
-  (onnxruntime QDQ, calibrated on tiles of the training split), one thread each.
+- Onboard: the fp32 ONNX export against the deployed int8 model (static QDQ quantisation,
+  ``ground/quantize.py``, calibrated on training tiles by ``targetfuse ship``), one thread.
 - Ground: the deep counter in fp32 against bf16 autocast on CPU (fp16 on CUDA when present).
 
 For each pair: milliseconds per tile (median of interleaved repeats over the same tiles) and
@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,9 +24,11 @@ import numpy as np
 
 from ground.counter import GroundCounter
 from ground.eval_cli import select_images
+from ground.evaluate import truth_objects
 from onboard.counter import OnboardCounter
 from shared.formats import read_dataset
-from shared.model_card import MODELS_DIR, card_path, load_card, write_card
+from shared.label_cleaning import DEFAULT_IOU
+from shared.model_card import MODELS_DIR
 from shared.preprocess import prepare_tile
 
 
@@ -47,39 +47,6 @@ def _tiles(images, counter, limit: int) -> np.ndarray:
     return np.stack(out)
 
 
-def quantise(card_file: Path, calib: np.ndarray, work: Path) -> Path:
-    """An int8 copy of the shipped onboard model, with a card beside it."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    card = load_card(card_file)
-    src = card_file.parent / card.weights
-    pre = work / "pre.onnx"
-    quant_pre_process(str(src), str(pre))
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{"tile": calib[i:i + 1]} for i in range(len(calib))])
-
-        def get_next(self):
-            return next(self.items, None)
-
-    out_dir = work / card.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    quantize_static(str(pre), str(out_dir / "shallow.onnx"), Reader(),
-                    quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True)
-    card.weights = "shallow.onnx"
-    if card.extra.get("confidence"):
-        shutil.copy(card_file.parent / card.extra["confidence"], out_dir)
-    return write_card(card, out_dir / "shallow.json")
-
-
 def time_per_tile(run, tiles: np.ndarray, batch: int, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
@@ -95,7 +62,7 @@ def rel_cmae(counter, images, classes) -> float:
     for img in images:
         out = counter.count(img.load_pixels(), img.meta.gsd_m)
         total = out.outputs.total if hasattr(out, "outputs") else out.total
-        truth = sum(1 for o in img.objects if o.class_name in classes)
+        truth = len(truth_objects(img, classes, DEFAULT_IOU)[0])
         errs.append(abs(total - truth))
         truths.append(truth)
     return float(np.mean(errs) / max(np.mean(truths), 1e-9))
@@ -109,7 +76,6 @@ def main() -> None:
     p.add_argument("--gsd", type=float, default=None)
     p.add_argument("--classes", required=True)
     p.add_argument("--images", default=None, help="FILE:PART of a split JSON")
-    p.add_argument("--calibration", default=None, help="FILE:PART for int8 calibration")
     p.add_argument("--tiles", type=int, default=64, help="tiles timed per variant")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--models-dir", default=str(MODELS_DIR))
@@ -118,24 +84,20 @@ def main() -> None:
     classes = set(args.classes.split(","))
     ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)
     images = select_images(ds.images, args.images)
-    calib_images = select_images(ds.images, args.calibration) if args.calibration else images
     models = Path(args.models_dir)
-    fp32 = OnboardCounter.shipped(args.model, models, threads=1)
-    result: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        int8_card = quantise(card_path(args.model, "onboard", models),
-                             _tiles(calib_images, fp32, 128), Path(tmp))
-        int8 = OnboardCounter(int8_card, threads=1)
-        tiles = _tiles(images, fp32, args.tiles)
-        t_fp32, t_int8 = [], []
-        for _ in range(args.repeats):  # interleaved so machine noise hits both alike
-            t_fp32 += time_per_tile(fp32.run_batch, tiles, 1, 1)
-            t_int8 += time_per_tile(int8.run_batch, tiles, 1, 1)
-        result["onboard"] = {
-            "fp32_ms_per_tile": statistics.median(t_fp32),
-            "int8_ms_per_tile": statistics.median(t_int8),
-            "fp32_relative_cmae": rel_cmae(fp32, images, classes),
-            "int8_relative_cmae": rel_cmae(int8, images, classes)}
+    fp32 = OnboardCounter.shipped(args.model, models, threads=1, variant="fp32")
+    int8 = OnboardCounter.shipped(args.model, models, threads=1)
+    result: dict = {"onboard_deployed": int8.card.weights}
+    tiles = _tiles(images, fp32, args.tiles)
+    t_fp32, t_int8 = [], []
+    for _ in range(args.repeats):  # interleaved so machine noise hits both alike
+        t_fp32 += time_per_tile(fp32.run_batch, tiles, 1, 1)
+        t_int8 += time_per_tile(int8.run_batch, tiles, 1, 1)
+    result["onboard"] = {
+        "fp32_ms_per_tile": statistics.median(t_fp32),
+        "int8_ms_per_tile": statistics.median(t_int8),
+        "fp32_relative_cmae": rel_cmae(fp32, images, classes),
+        "int8_relative_cmae": rel_cmae(int8, images, classes)}
     ground = {prec: GroundCounter.shipped(args.model, models, precision=prec, threads=1,
                                           batch_size=8) for prec in ("fp32", "bf16")}
     tiles = tiles[: max(16, args.tiles // 2)]

@@ -48,10 +48,18 @@ class OnboardResult:
 
 
 class OnboardCounter:
-    def __init__(self, card_file: Path, threads: int = 1, batch_size: int = 1):
+    def __init__(self, card_file: Path, threads: int = 1, batch_size: int = 1,
+                 variant: str = "deployed"):
+        """``variant``: "deployed" (the card's weights, int8 when quantised) or "fp32"."""
         self.card_file = Path(card_file)
         self.card: ModelCard = load_card(self.card_file)
         weights = verified_weights(self.card, self.card_file)
+        if variant == "fp32" and self.card.extra.get("fp32_onnx"):
+            weights = self.card_file.parent / self.card.extra["fp32_onnx"]
+            if sha256_of(weights) != self.card.extra.get("fp32_onnx_sha256"):
+                raise ModelIntegrityError(f"{weights}: sha256 does not match its card")
+        elif variant not in ("deployed", "fp32"):
+            raise ValueError(f"variant must be 'deployed' or 'fp32', got {variant!r}")
         self.session = ort.InferenceSession(str(weights), session_options(threads),
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
