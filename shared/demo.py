@@ -13,6 +13,7 @@ import numpy as np
 
 from shared.annotations import Dataset
 from shared.formats import read_dataset, write_dataset
+from shared.label_cleaning import merge_duplicates
 from shared.realdev import REAL_DEV, load_real, real_dev_root
 from shared.splits import split_images
 from shared.tile_grid import TileGrid, true_counts
@@ -77,9 +78,11 @@ def run(out: str | Path, real_dev: str | Path | None = None) -> int:
     pic = save(busiest, out / "airbus_scene.png", tile_size=512, max_side=1600)
     grid = TileGrid.for_image(busiest, 512)
     per_tile = true_counts(grid, busiest.objects)
-    print(f"   busiest Airbus scene {busiest.image_id}: {busiest.count()} aircraft; per 512px "
-          f"tile: {int((per_tile == 0).sum())} of {len(grid)} tiles empty, max "
-          f"{int(per_tile.max())}")
+    unique, removed = merge_duplicates(busiest.objects)
+    print(f"   busiest Airbus scene {busiest.image_id}: {busiest.count()} labels "
+          f"({removed} of them duplicate boxes of the same aircraft: {len(unique)} aircraft); "
+          f"per 512px tile: {int((per_tile == 0).sum())} of {len(grid)} tiles empty, max "
+          f"{int(per_tile.max())} labels")
     print(f"   picture: {pic}")
     revs = revisit_real(busiest, n=2, seed=1)
     shifts = [np.round(r.meta.footprint.ground_to_pixel(0, 0), 1) for r in revs]
@@ -121,7 +124,8 @@ def _count_with_shipped_pair(airbus: Dataset, root: Path) -> None:
         t1 = time.perf_counter()
         gr = ground.count(pixels, img.meta.gsd_m)
         t2 = time.perf_counter()
-        truth = sum(1 for o in img.objects if o.class_name in set(ground.card.truth_classes))
+        truth = len(merge_duplicates([o for o in img.objects
+                                      if o.class_name in set(ground.card.truth_classes)])[0])
         print(f"   {img.image_id[:8]:10s} {truth:6d} {on.outputs.total:8.1f} {gr.total:8.1f}  "
               f"{len(on.outputs.grid):5d}  {float(np.mean(on.confidence)):15.2f}  "
               f"{t1 - t0:9.2f}  {t2 - t1:8.2f}")
