@@ -13,9 +13,8 @@ import numpy as np
 import torch
 
 from ground.nets import build
-from shared.counting import TileOutputs, count_scene
+from shared.counting import TileCounter, TileOutputs
 from shared.model_card import ModelCard, card_path, load_card, verified_weights
-from shared.preprocess import tile_px
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -28,7 +27,7 @@ def load_network(card: ModelCard, weights: Path) -> torch.nn.Module:
     return model.eval()
 
 
-class GroundCounter:
+class GroundCounter(TileCounter):
     def __init__(self, card_file: Path, batch_size: int = 16, precision: str | None = None,
                  device: str | None = None, threads: int | None = None,
                  tta: bool | None = None):
@@ -66,12 +65,6 @@ class GroundCounter:
                            for k, (_, m) in enumerate(outs)) / 4
         return density.float().cpu().numpy(), mask.float().cpu().numpy()
 
-    def tile_size_for(self, scene_gsd: float | None) -> int:
-        return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
-
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None) -> TileOutputs:
-        size = tile_size or self.tile_size_for(scene_gsd)
-        scale = self.card.input_size / self.tile_size_for(scene_gsd)
-        return count_scene(self.run_batch, pixels, size, self.card.input_size, scale,
-                           self.batch_size)
+        return self.count_tiles(pixels, scene_gsd, tile_size)

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.confidence import ConfidenceModel, tile_features
-from shared.counting import TileOutputs, count_scene
+from shared.counting import TileCounter, TileOutputs
 from shared.model_card import (
     ModelCard,
     ModelIntegrityError,
@@ -25,7 +25,6 @@ from shared.model_card import (
     sha256_of,
     verified_weights,
 )
-from shared.preprocess import tile_px
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -47,7 +46,7 @@ class OnboardResult:
     confidence: np.ndarray  # (n_tiles,) calibrated probability the count is right
 
 
-class OnboardCounter:
+class OnboardCounter(TileCounter):
     def __init__(self, card_file: Path, threads: int = 1, batch_size: int = 1,
                  variant: str = "deployed"):
         """``variant``: "deployed" (the card's weights, int8 when quantised) or "fp32"."""
@@ -77,23 +76,13 @@ class OnboardCounter:
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> OnboardCounter:
         return cls(card_path(name, "onboard", models_dir), **kwargs)
 
-    @property
-    def input_size(self) -> int:
-        return self.card.input_size
-
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         density, mask = self.session.run(None, {self.input_name: batch.astype(np.float32)})
         return density, mask
 
-    def tile_size_for(self, scene_gsd: float | None) -> int:
-        return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
-
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None) -> OnboardResult:
-        size = tile_size or self.tile_size_for(scene_gsd)
-        scale = self.card.input_size / self.tile_size_for(scene_gsd)
-        out = count_scene(self.run_batch, pixels, size, self.card.input_size, scale,
-                          self.batch_size)
+        out = self.count_tiles(pixels, scene_gsd, tile_size)
         conf = (self.confidence.predict(tile_features(out.density, out.mask_logits))
                 if self.confidence else np.full(len(out.counts), np.nan))
         return OnboardResult(out, conf)

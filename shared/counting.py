@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.preprocess import prepare_tile
+from shared.model_card import ModelCard
+from shared.preprocess import prepare_tile, tile_px
 from shared.tile_grid import TileGrid
 
 RunBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -54,6 +55,34 @@ def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int,
         return np.zeros(0), empty, empty
     density = np.concatenate(dens_out)
     return density.sum(axis=(1, 2)).astype(np.float64), density, np.concatenate(mask_out)
+
+
+class TileCounter:
+    """What both counters share: tile geometry from their card, counting a whole scene.
+
+    Subclasses set ``card`` (a :class:`~shared.model_card.ModelCard`), ``batch_size`` and
+    ``run_batch``. A tile covers ``tile_size`` source pixels (the counter's natural size at
+    the scene's GSD unless given) and is always scaled by the scene-to-counter GSD ratio.
+    """
+
+    card: ModelCard
+    batch_size: int
+
+    def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
+
+    def tile_size_for(self, scene_gsd: float | None) -> int:
+        return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
+
+    def count_tiles(self, pixels: np.ndarray, scene_gsd: float | None,
+                    tile_size: int | None = None) -> TileOutputs:
+        natural = self.tile_size_for(scene_gsd)
+        return count_scene(self.run_batch, pixels, tile_size or natural, self.card.input_size,
+                           self.card.input_size / natural, self.batch_size)
 
 
 def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_size: int,
