@@ -15,6 +15,7 @@ scene-level relative CMAE on the chosen images. Prints a table and optionally wr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -29,22 +30,11 @@ from onboard.counter import OnboardCounter
 from shared.formats import read_dataset
 from shared.label_cleaning import DEFAULT_IOU
 from shared.model_card import MODELS_DIR
-from shared.preprocess import prepare_tile
 
 
 def _tiles(images, counter, limit: int) -> np.ndarray:
-    out = []
-    for img in images:
-        pixels = img.load_pixels()
-        size = counter.tile_size_for(img.meta.gsd_m)
-        scale = counter.card.input_size / size
-        for y in range(0, pixels.shape[0], size):
-            for x in range(0, pixels.shape[1], size):
-                out.append(prepare_tile(pixels[y:y + size, x:x + size], counter.card.input_size,
-                                        scale))
-                if len(out) >= limit:
-                    return np.stack(out)
-    return np.stack(out)
+    tiles = (t for img in images for t in counter.inputs(img.load_pixels(), img.meta.gsd_m))
+    return np.stack(list(itertools.islice(tiles, limit)))
 
 
 def time_per_tile(run, tiles: np.ndarray, batch: int, repeats: int) -> list[float]:

@@ -125,21 +125,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _calibration_tiles(record: dict, input_size: int, count: int = 128) -> np.ndarray:
     """Counter inputs from the training split, for int8 activation ranges."""
+    from shared.counting import scene_inputs
     from shared.formats import read_dataset
-    from shared.preprocess import prepare_tile, tile_px
+    from shared.preprocess import tile_px
 
     ds = read_dataset(record["data"], record["format"], gsd_m=record["scene_gsd"])
     by_id = {img.image_id: img for img in ds.images}
-    cfg = record["config"]
-    tiles = []
+    tiles: list[np.ndarray] = []
     for image_id in record["split"]["train"]:
         img = by_id[image_id]
-        pixels = img.load_pixels()
-        size = tile_px(input_size, cfg["model_gsd"], img.meta.gsd_m)
-        for y in range(0, pixels.shape[0], size):
-            for x in range(0, pixels.shape[1], size):
-                tiles.append(prepare_tile(pixels[y:y + size, x:x + size], input_size,
-                                          input_size / size))
+        size = tile_px(input_size, record["config"]["model_gsd"], img.meta.gsd_m)
+        tiles += scene_inputs(img.load_pixels(), size, input_size, input_size / size)
         if len(tiles) >= count:
             break
     return np.stack(tiles[:count])

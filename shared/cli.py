@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from shared import data_cli
+from shared.model_card import ModelIntegrityError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (ValueError, FileNotFoundError, NotADirectoryError, ModelIntegrityError) as exc:
         # Bad input (a broken annotation file, a bad option value): say what and where,
         # no traceback.
         print(f"targetfuse {args.command}: error: {exc}", file=sys.stderr)

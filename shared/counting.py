@@ -9,7 +9,7 @@ runtimes share this code and its tile geometry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +78,11 @@ class TileCounter:
     def tile_size_for(self, scene_gsd: float | None) -> int:
         return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
 
+    def inputs(self, pixels: np.ndarray, scene_gsd: float | None) -> Iterator[np.ndarray]:
+        """The scene's tiles prepared as this counter's inputs."""
+        natural = self.tile_size_for(scene_gsd)
+        return scene_inputs(pixels, natural, self.card.input_size, self.card.input_size / natural)
+
     def count_tiles(self, pixels: np.ndarray, scene_gsd: float | None,
                     tile_size: int | None = None) -> TileOutputs:
         natural = self.tile_size_for(scene_gsd)
@@ -85,11 +90,22 @@ class TileCounter:
                            self.card.input_size / natural, self.batch_size)
 
 
+def scene_tiles(pixels: np.ndarray, tile_size: int) -> tuple[TileGrid, Iterator[np.ndarray]]:
+    """The scene's tile grid and its tiles' pixels, in grid order."""
+    grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
+    return grid, (grid.crop(pixels, i) for i in range(len(grid)))
+
+
+def scene_inputs(pixels: np.ndarray, tile_size: int, input_size: int,
+                 scale: float) -> Iterator[np.ndarray]:
+    """Every tile of a scene prepared as a counter input, in grid order."""
+    _, tiles = scene_tiles(pixels, tile_size)
+    return (prepare_tile(tile, input_size, scale) for tile in tiles)
+
+
 def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_size: int,
                 scale: float, batch_size: int = 8) -> TileOutputs:
     """Count every tile of a scene held in memory."""
-    h, w = pixels.shape[:2]
-    grid = TileGrid(w, h, tile_size)
-    counts, density, masks = run_tiles(run_batch, (grid.crop(pixels, i) for i in range(len(grid))),
-                                       input_size, scale, batch_size)
+    grid, tiles = scene_tiles(pixels, tile_size)
+    counts, density, masks = run_tiles(run_batch, tiles, input_size, scale, batch_size)
     return TileOutputs(grid, counts, density, masks)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.realdev import PROJECT_ROOT
+from shared.paths import PROJECT_ROOT
 
 MODELS_DIR = PROJECT_ROOT / "models"
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from shared.annotations import Dataset
 from shared.formats import read_dataset
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from shared.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

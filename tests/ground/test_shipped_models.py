@@ -41,12 +41,7 @@ def test_onnx_and_pytorch_agree_on_scene_tiles(name):
     cls = {"aircraft": "aircraft", "ship": "ship"}.get(name, "vehicle")
     scene = generate_scene(SceneConfig(width=512, height=512, gsd_m=card.model_gsd_m,
                                        classes=(cls,)), seed=5)
-    pixels = scene.pixels
-    s = card.input_size
-    from shared.preprocess import prepare_tile
-
-    batch = np.stack([prepare_tile(pixels[y:y + s, x:x + s], s, 1.0)
-                      for y in range(0, 512, s) for x in range(0, 512, s)])
+    batch = np.stack(list(counter.inputs(scene.pixels, card.model_gsd_m)))
     d_ort, _ = counter.run_batch(batch)
     with torch.no_grad():
         d_pt, _ = net(torch.from_numpy(batch))
