@@ -7,11 +7,18 @@ accuracy ceiling). Over the dataset: CMAE (mean |predicted - true| per scene), r
 (CMAE / mean true count), per-tile MAE against per-tile truth by object centre, the Jaccard
 index of each mask head, the onboard confidence's AUROC (all tiles and non-empty tiles) and
 expected calibration error, and milliseconds per tile of each counter.
+
+With a :class:`PipelineRun`, each scene also goes through the collaborative pipeline
+(``shared.pipeline.simulator``) under scene-relative downlink and energy budgets, beside the
+vanilla and random baselines at the same budgets; ``onboard_only`` is then the shallow
+counter in capture order until the energy budget is spent (equal to counting every tile at
+energy fraction 1).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +27,11 @@ from shared.annotations import AnnotatedImage
 from shared.confidence import auroc, expected_calibration_error, is_right, tile_features
 from shared.density import object_mask
 from shared.label_cleaning import DEFAULT_IOU, merge_duplicates
+from shared.pipeline.energy import EnergyModel
+from shared.pipeline.scene import PipelineConfig
+from shared.pipeline.simulator import SceneSimulator
+from shared.pipeline.throttling import ErrorModel
+from shared.pipeline.tiling import TilingEntry
 from shared.tile_grid import true_counts
 
 
@@ -44,8 +56,50 @@ def truth_objects(img: AnnotatedImage, classes: set[str] | None, dedupe_iou: flo
     return merge_duplicates(objects, dedupe_iou)
 
 
+@dataclass
+class PipelineRun:
+    """The collaborative pipeline's settings for ``evaluate`` (scene-relative budgets)."""
+
+    cfg: PipelineConfig = field(default_factory=PipelineConfig)
+    budget_fraction: float = 0.10
+    energy_fraction: float = 1.0
+    energy: EnergyModel = field(default_factory=EnergyModel)
+    tiling: TilingEntry | None = None
+    error_model: ErrorModel | None = None
+
+
+PIPELINE_KEYS = ("collaborative", "vanilla", "random")
+
+
+def simulate(img: AnnotatedImage, pixels, onboard, ground, ground_total: float,
+             run: PipelineRun) -> dict:
+    """One scene through the pipeline and its baselines: the per-image fields of eval."""
+    sim = SceneSimulator(img, onboard, ground, run.energy, run.tiling, run.error_model,
+                         pixels=pixels, ground_only=ground_total)
+    collab = sim.run(run.cfg, run.budget_fraction, run.energy_fraction)
+    base = sim.baselines(run.cfg, run.budget_fraction, run.energy_fraction)
+    p = collab.plan
+    return {
+        "onboard_only": round(base["onboard_only"].total, 3),
+        "collaborative": round(collab.total, 3),
+        "vanilla": round(base["vanilla"].total, 3),
+        "random": round(base["random"].total, 3),
+        "bytes_raw": sim.bytes_raw[run.cfg.raw_quality],
+        "bytes_downlinked": int(p.decisions.bytes_used),
+        "onboard_inferences": int(p.inferences),
+        "energy_j": round(p.ledger.total, 4),
+        "energy_budget_j": round(run.energy_fraction * sim.full_energy, 4),
+        "pipeline_tile_size": p.tile_size,
+        "tiles_by_provenance": collab.tiles_by_provenance,
+        "onboard_only_inferences": int(base["onboard_only"].plan.inferences),
+    }
+
+
 def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, ground,
-             progress: bool = True, dedupe_iou: float = DEFAULT_IOU) -> dict:
+             progress: bool = True, dedupe_iou: float = DEFAULT_IOU,
+             pipeline: PipelineRun | None = None) -> dict:
+    """Counters on every tile; with ``pipeline``, also the collaborative pipeline and its
+    baselines, and ``onboard_only`` becomes the energy-limited onboard-only baseline."""
     rows, tile_truth, tile_on, tile_ground, tile_feats = [], [], [], [], []
     jac = {"onboard_only": [0.0, 0.0], "ground_only": [0.0, 0.0]}
     seconds = {"onboard_only": 0.0, "ground_only": 0.0}
@@ -77,6 +131,8 @@ def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, gr
                      "onboard_only": round(on.outputs.total, 3),
                      "ground_only": round(gr.total, 3), "tiles": len(grid),
                      "tile_size": grid.tile_size})
+        if pipeline is not None:
+            rows[-1].update(simulate(img, pixels, onboard, ground, gr.total, pipeline))
     truth_t = np.concatenate(tile_truth) if tile_truth else np.zeros(0)
     on_t = np.concatenate(tile_on) if tile_on else np.zeros(0)
     gr_t = np.concatenate(tile_ground) if tile_ground else np.zeros(0)
@@ -84,12 +140,17 @@ def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, gr
     truths = np.array([r["truth"] for r in rows], float)
     result: dict = {"images": rows, "cmae": {}, "relative_cmae": {}, "tile_mae": {},
                     "jaccard": {}, "ms_per_tile": {}}
-    for key, tiles in (("onboard_only", on_t), ("ground_only", gr_t)):
+    keys = [("onboard_only", on_t), ("ground_only", gr_t)]
+    if pipeline is not None:
+        keys += [(k, None) for k in PIPELINE_KEYS]
+    for key, tiles in keys:
         pred = np.array([r[key] for r in rows], float)
         cmae = float(np.mean(np.abs(pred - truths))) if len(rows) else 0.0
         result["cmae"][key] = round(cmae, 4)
         result["relative_cmae"][key] = round(cmae / max(truths.mean(), 1e-9), 4) \
             if len(rows) else 0.0
+        if tiles is None:
+            continue
         result["tile_mae"][key] = round(float(np.mean(np.abs(tiles - truth_t))), 4) \
             if len(truth_t) else 0.0
         result["jaccard"][key] = round(jac[key][0] / max(jac[key][1], 1.0), 4)

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.confidence import ConfidenceModel, tile_features
-from shared.counting import TileCounter, TileOutputs
+from shared.counting import TileCounter, TileOutputs, run_tiles
 from shared.model_card import (
     ModelCard,
     ModelIntegrityError,
@@ -86,3 +86,19 @@ class OnboardCounter(TileCounter):
         conf = (self.confidence.predict(tile_features(out.density, out.mask_logits))
                 if self.confidence else np.full(len(out.counts), np.nan))
         return OnboardResult(out, conf)
+
+    def count_at(self, tiles: list[np.ndarray], tile_size: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Counts, confidences and density maps of tiles cut at ``tile_size`` source pixels,
+        each resized to the counter's input (adaptive tiling)."""
+        counts, density, masks = run_tiles(self.run_batch, tiles, self.input_size,
+                                           self.input_size / tile_size, self.batch_size)
+        conf = (self.confidence.predict(tile_features(density, masks))
+                if self.confidence and len(counts) else np.full(len(counts), np.nan))
+        return counts, conf, density
+
+    def count_tile(self, index: int, tile: np.ndarray, tile_size: int
+                   ) -> tuple[float, float, np.ndarray]:
+        """One tile: the pipeline's ``count_fn`` (the index is not needed here)."""
+        counts, conf, density = self.count_at([tile], tile_size)
+        return float(counts[0]), float(conf[0]), density[0]

@@ -34,7 +34,7 @@ def _add_ground_commands(sub: argparse._SubParsersAction) -> None:
     """Training needs torch (the ground/training install); the onboard install has no torch,
     so these commands are offered only where it can be imported."""
     try:
-        from ground import eval_cli, ship, train_cli
+        from ground import calibrate_cli, eval_cli, experiment_cli, ship, train_cli
     except ImportError as exc:
         if exc.name != "torch":
             raise
@@ -42,6 +42,8 @@ def _add_ground_commands(sub: argparse._SubParsersAction) -> None:
     train_cli.add_parser(sub)
     ship.add_parser(sub)
     eval_cli.add_parser(sub)
+    calibrate_cli.add_parser(sub)
+    experiment_cli.add_parser(sub)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

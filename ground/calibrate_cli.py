@@ -1,0 +1,161 @@
+"""``targetfuse calibrate``: the pipeline's per-counter calibration, stored beside the models.
+
+* Tiling (Alg. 1, ``shared.pipeline.tiling``): on the validation part of a split, the
+  onboard counter's relative CMAE and inferences per scene at each tile size the three-way
+  search asks for, and (``--exhaustive-step``) at every size of a regular grid for
+  comparison. Writes ``models/NAME/tiling.json`` (entry for the scenes' GSD).
+* Error model (``shared.pipeline.throttling.ErrorModel``): on the training part, each tile's
+  onboard count and confidence, true count, and the ground counter's count of the tile as
+  received at each JPEG quality, at the calibrated tile size. Writes
+  ``models/NAME/error_model.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ground.eval_cli import select_images
+from ground.evaluate import truth_objects
+from shared.model_card import MODELS_DIR
+from shared.pipeline import tiling
+from shared.pipeline.scene import PipelineConfig, encode_tile
+from shared.pipeline.throttling import ErrorModel
+from shared.tile_grid import TileGrid, true_counts
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="calibrate tile size and error model of a counter pair")
+    p.add_argument("--data", required=True)
+    p.add_argument("--format", required=True, dest="fmt")
+    p.add_argument("--model", required=True)
+    p.add_argument("--classes", required=True)
+    p.add_argument("--split", required=True, help="split JSON with 'train' and 'val' parts")
+    p.add_argument("--gsd", type=float, default=None)
+    p.add_argument("--dedupe-iou", type=float, default=0.3)
+    p.add_argument("--s-min", type=float, default=0.5, help="x the natural tile size")
+    p.add_argument("--s-max", type=float, default=2.0, help="x the natural tile size")
+    p.add_argument("--threshold", type=int, default=48, help="stop below this interval (px)")
+    p.add_argument("--lam", type=float, default=tiling.DEFAULT_LAMBDA)
+    p.add_argument("--exhaustive-step", type=int, default=16,
+                   help="also sweep every this many px for comparison (0: skip)")
+    p.add_argument("--skip-error-model", action="store_true")
+    p.add_argument("--models-dir", default=str(MODELS_DIR))
+    p.set_defaults(func=run)
+
+
+def _load(args, part):
+    from shared.formats import read_dataset
+
+    classes = {c.strip() for c in args.classes.split(",") if c.strip()}
+    ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)
+    images = select_images(ds.images, f"{args.split}:{part}")
+    return images, classes
+
+
+class TileSizeObjective:
+    """Relative CMAE and inferences per scene of the onboard counter at a tile size."""
+
+    def __init__(self, onboard, scenes, lam):
+        self.onboard, self.scenes, self.lam = onboard, scenes, lam
+        w, h = scenes[0][0].shape[1], scenes[0][0].shape[0]
+        self.natural = onboard.tile_size_for(scenes[0][2])
+        self.ref_tiles = tiling.tiles_for(w, h, self.natural)
+        self.points: dict[int, dict] = {}
+
+    def measure(self, s: int) -> dict:
+        if s not in self.points:
+            errs, truths, tiles, t0 = [], [], 0, time.perf_counter()
+            for pixels, truth, _ in self.scenes:
+                grid = TileGrid(pixels.shape[1], pixels.shape[0], s)
+                counts, _, _ = self.onboard.count_at([grid.crop(pixels, i)
+                                                      for i in range(len(grid))], s)
+                errs.append(abs(counts.sum() - truth))
+                truths.append(truth)
+                tiles += len(grid)
+            rel = float(np.mean(errs) / max(np.mean(truths), 1e-9))
+            per_scene = tiles / len(self.scenes)
+            self.points[s] = {
+                "relative_cmae": round(rel, 5), "tiles_per_scene": per_scene,
+                "seconds_per_scene": round((time.perf_counter() - t0) / len(self.scenes), 4),
+                "objective": round(tiling.objective(rel, per_scene, self.ref_tiles, self.lam), 5)}
+        return self.points[s]
+
+    def __call__(self, s: int) -> float:
+        return self.measure(s)["objective"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ground.counter import GroundCounter
+    from onboard.counter import OnboardCounter
+
+    models_dir = Path(args.models_dir)
+    onboard = OnboardCounter.shipped(args.model, models_dir, batch_size=8)
+    val, classes = _load(args, "val")
+    scenes = [(img.load_pixels(), len(truth_objects(img, classes, args.dedupe_iou)[0]),
+               img.meta.gsd_m) for img in tqdm(val, desc="loading val", unit="scene")]
+    gsds = {g for _, _, g in scenes}
+    if len(gsds) != 1:
+        raise ValueError(f"calibrate one GSD at a time; the val scenes have {sorted(gsds)}")
+    f = TileSizeObjective(onboard, scenes, args.lam)
+    lo, hi = round(args.s_min * f.natural), round(args.s_max * f.natural)
+    search = tiling.ternary_search(f, lo, hi, args.threshold)
+    print(f"three-way search over [{lo}, {hi}] px: tile size {search.tile_size} after "
+          f"{search.iterations} iterations, {len(search.evaluations)} evaluations, objective "
+          f"{search.evaluations[search.tile_size]:.4f}")
+    record = {"ternary_evaluations": len(search.evaluations)}
+    if args.exhaustive_step:
+        sizes = list(range(lo, hi + 1, args.exhaustive_step))
+        full = tiling.exhaustive(f, sizes)
+        best = full.evaluations[full.tile_size]
+        record.update({"exhaustive_evaluations": len(sizes), "exhaustive_best": full.tile_size,
+                       "exhaustive_best_objective": best,
+                       "ternary_gap": round(search.evaluations[search.tile_size] / best - 1, 4)})
+        print(f"exhaustive sweep every {args.exhaustive_step} px: best {full.tile_size} "
+              f"(objective {best:.4f}) from {len(sizes)} evaluations; the search's answer is "
+              f"{100 * record['ternary_gap']:.1f}% above it with "
+              f"{len(search.evaluations) / len(sizes):.2f}x the evaluations")
+    table = tiling.load_table(args.model, models_dir) or tiling.TilingTable(args.model)
+    table.put(tiling.TilingEntry(float(gsds.pop()), search.tile_size,
+                                 search.evaluations[search.tile_size], args.lam,
+                                 {str(k): v for k, v in sorted(f.points.items())},
+                                 method=json.dumps(record)))
+    print(f"wrote {table.save(tiling.table_path(args.model, models_dir))}")
+    if not args.skip_error_model:
+        ground = GroundCounter.shipped(args.model, models_dir, threads=1)
+        train, _ = _load(args, "train")
+        model = fit_error_model(onboard, ground, train, classes, search.tile_size,
+                                PipelineConfig().qualities, args.dedupe_iou)
+        path = models_dir / args.model / "error_model.json"
+        model.save(path)
+        print(f"wrote {path}: {json.dumps({k: v for k, v in vars(model).items()})}")
+    return 0
+
+
+def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedupe_iou
+                    ) -> ErrorModel:
+    import cv2
+
+    truth, on, conf, gr = [], [], [], {q: [] for q in qualities}
+    for img in tqdm(images, desc="error model", unit="scene"):
+        pixels = img.load_pixels()
+        grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
+        tiles = [grid.crop(pixels, i) for i in range(len(grid))]
+        c, p, _ = onboard.count_at(tiles, tile_size)
+        on.append(c)
+        conf.append(p)
+        truth.append(true_counts(grid, truth_objects(img, classes, dedupe_iou)[0]).ravel())
+        for q in qualities:
+            for t in tiles:
+                buf = np.frombuffer(encode_tile(t, q), np.uint8)
+                rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                gr[q].append(ground.count_tiles(rgb, img.meta.gsd_m).total)
+    return ErrorModel.fit(np.concatenate(truth), np.concatenate(on), np.concatenate(conf),
+                          {q: np.array(v) for q, v in gr.items()},
+                          {"tiles": int(sum(len(t) for t in truth)), "scenes": len(images),
+                           "tile_size": tile_size})

@@ -1,0 +1,111 @@
+"""Aggregation: a scene's total from every tile's count, with each tile's provenance.
+
+``total = accepted onboard counts + ground counts of downlinked tiles + reused counts of
+deduplicated tiles + the chosen treatment of discarded and uncounted tiles``.
+
+Provenance per tile: ``accepted`` (onboard count kept), ``downlinked`` (counted on the
+ground), ``reused`` (deduplicated: a verified near-duplicate's count), ``discarded`` (below
+conf_p), ``uncounted`` (energy ran out and the tile was not sent). Treatments:
+
+* discarded tiles: ``onboard`` (add their onboard count) or ``zero`` (the paper drops them);
+  the default is ``onboard``, which measures better (``docs/EXPERIMENTS.md``): a low
+  confidence says the count may be off, not that it is zero.
+* uncounted tiles: ``zero`` (as onboard-only leaves them) or ``context``: the mean count of
+  counted tiles of the same deduplication context (k-means cluster), flagged as estimated.
+
+A downlinked tile whose ground count has not arrived yet counts with its onboard count (or
+zero when it has none) and the scene is reported incomplete: partial totals are visible
+before the link delivers everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.pipeline.selection import ACCEPT, DISCARD
+from shared.pipeline.throttling import DOWNLINK, UNCOUNTED
+
+PROVENANCE = ("accepted", "downlinked", "reused", "discarded", "uncounted")
+DISCARD_TREATMENTS = ("onboard", "zero")
+UNCOUNTED_TREATMENTS = ("zero", "context")
+
+
+@dataclass
+class SceneTotal:
+    total: float
+    complete: bool
+    by_provenance: dict[str, float]  # provenance -> summed count
+    tiles_by_provenance: dict[str, int]
+    provenance: list[str]  # per tile
+    tile_counts: np.ndarray  # per tile, the count that entered the total
+
+    def as_dict(self) -> dict:
+        return {"total": round(self.total, 3), "complete": self.complete,
+                "by_provenance": {k: round(v, 3) for k, v in self.by_provenance.items()},
+                "tiles_by_provenance": self.tiles_by_provenance}
+
+
+def check_treatments(discarded: str, uncounted: str) -> None:
+    if discarded not in DISCARD_TREATMENTS:
+        raise ValueError(f"discarded-tile treatment must be one of {DISCARD_TREATMENTS}, "
+                         f"got {discarded!r}")
+    if uncounted not in UNCOUNTED_TREATMENTS:
+        raise ValueError(f"uncounted-tile treatment must be one of {UNCOUNTED_TREATMENTS}, "
+                         f"got {uncounted!r}")
+
+
+def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,
+              ground: dict[int, float], contexts: np.ndarray | None = None,
+              discarded: str = "onboard", uncounted: str = "zero") -> SceneTotal:
+    """``action``: throttling's per-tile action; ``onboard``: onboard (or reused) counts, NaN
+    where none; ``reused``: bool per tile; ``ground``: tile index -> ground count received."""
+    check_treatments(discarded, uncounted)
+    action = np.asarray(action)
+    onboard = np.asarray(onboard, float)
+    n = len(action)
+    counts = np.zeros(n)
+    prov: list[str] = []
+    complete = True
+    context_mean = _context_means(onboard, action, reused, contexts) \
+        if uncounted == "context" else {}
+    for i in range(n):
+        a = int(action[i])
+        known = 0.0 if np.isnan(onboard[i]) else onboard[i]
+        if a == DOWNLINK:
+            prov.append("downlinked")
+            if i in ground:
+                counts[i] = ground[i]
+            else:
+                counts[i], complete = known, False
+        elif a == ACCEPT:
+            prov.append("reused" if reused[i] else "accepted")
+            counts[i] = known
+        elif a == DISCARD:
+            prov.append("discarded")
+            counts[i] = known if discarded == "onboard" else 0.0
+        elif a == UNCOUNTED:
+            prov.append("uncounted")
+            if contexts is not None and uncounted == "context":
+                counts[i] = context_mean.get(int(contexts[i]), 0.0)
+        else:
+            raise ValueError(f"tile {i}: unknown action {a}")
+    by = {p: 0.0 for p in PROVENANCE}
+    tiles = {p: 0 for p in PROVENANCE}
+    for p, c in zip(prov, counts, strict=True):
+        by[p] += float(c)
+        tiles[p] += 1
+    return SceneTotal(float(counts.sum()), complete, by, tiles, prov, counts)
+
+
+def _context_means(onboard, action, reused, contexts) -> dict[int, float]:
+    if contexts is None:
+        return {}
+    out = {}
+    counted = ~np.isnan(onboard) & (np.asarray(action) != UNCOUNTED)
+    for k in np.unique(contexts):
+        sel = counted & (contexts == k)
+        if sel.any():
+            out[int(k)] = float(onboard[sel].mean())
+    return out

@@ -1,0 +1,238 @@
+"""Deduplication: count one tile of each group of near-duplicates and reuse its count.
+
+Two sources of duplicates (TargetFuse section C):
+
+* **Within a scene (contexts).** Each tile gets a low-dimensional descriptor: the first 4
+  Hu moments (log magnitudes; the higher ones of textured tiles flip sign with noise) of its
+  grey image and of its gradient magnitude (invariant to
+  translation, scale and rotation, as objects have any heading) plus per-channel mean and
+  spread. Descriptors are standardised and grouped by k-means (scikit-learn, Euclidean
+  distance); the number of contexts k is the one with the best silhouette score over
+  2..k_max (the silhouette rewards tight, well separated clusters and needs no prior on k;
+  with fewer than 4 tiles there is one context). In each context the tile nearest the
+  centroid is counted first; every other member is compared with the context's counted
+  tiles and reuses a count only when :func:`near_duplicate` verifies the pair, otherwise it
+  is counted itself (moments alone call many different parking lots alike).
+* **Revisits (cache).** When a scene's footprint is known, :class:`RevisitCache` keeps a
+  low-resolution mosaic of each counted scene: grey thumbnails and the onboard density map,
+  in ground coordinates. A tile of a later scene whose ground footprint an earlier scene
+  covered is compared with that scene's mosaic over the same ground; if verified, its count
+  is the earlier density integrated over the tile's footprint (so it is right even though
+  the two captures' tile grids do not line up).
+
+Verification (:func:`near_duplicate`) works on 64-px grey thumbnails: the second's grey
+levels are mapped onto the first's by quantiles (revisits differ in gain, offset and gamma),
+and the pair passes only if the residual is small everywhere: its RMS and its largest local
+(3x3 mean) value stay under thresholds set on revisits (real Airbus scenes revisited by
+``revisit_real`` and synthetic ones with moved/added/removed objects, 512-px tiles):
+RMS <= 10 and local <= 30 accept 89 % of unchanged revisit tiles, none of the 16 tiles whose
+objects changed (their local residual was 47 or more) and none of 2,616 pairs of different
+tiles of one scene.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from shared.annotations import Footprint
+
+THUMB = 64
+RMS_TOL = 10.0  # grey levels
+LOCAL_TOL = 30.0  # grey levels, largest 3x3 mean of |residual|
+
+
+def grey(tile: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2GRAY)
+
+
+def thumbnail(tile: np.ndarray, tile_size: int) -> np.ndarray:
+    """Grey thumbnail at ``THUMB / tile_size`` of the source resolution (partial tiles give a
+    proportionally smaller one)."""
+    h, w = tile.shape[:2]
+    f = THUMB / tile_size
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return cv2.resize(grey(tile), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _log_hu(img: np.ndarray) -> np.ndarray:
+    # The first four Hu moments, log magnitudes: the higher ones of a textured tile are tiny
+    # and flip sign with noise, which would make Euclidean distances meaningless.
+    hu = cv2.HuMoments(cv2.moments(img.astype(np.float32))).ravel()[:4]
+    return np.log10(np.abs(hu) + 1e-30)
+
+
+def descriptor(tile: np.ndarray) -> np.ndarray:
+    """Hu moments of the grey image and of its gradient magnitude, channel mean and spread."""
+    g = grey(tile).astype(np.float32)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)
+    mag = cv2.magnitude(gx, gy)
+    stats = np.concatenate([tile.reshape(-1, 3).mean(0), tile.reshape(-1, 3).std(0)]) / 255.0
+    return np.concatenate([_log_hu(g), _log_hu(mag), stats])
+
+
+def residual(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """RMS and largest local (3x3 mean) |a - b| after mapping b's grey levels onto a's."""
+    # Quantile mapping: a revisit's gain, offset and gamma change every grey level
+    # monotonically; a moved object changes only its own pixels.
+    x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    qs = np.linspace(0, 100, 65)
+    mapped = np.interp(y, np.percentile(y, qs), np.percentile(x, qs))
+    resid = np.abs(mapped - x).reshape(a.shape)
+    local = cv2.blur(resid.astype(np.float32), (3, 3))
+    return math.sqrt(float((resid ** 2).mean())), float(local.max())
+
+
+def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
+                   local_tol: float = LOCAL_TOL) -> bool:
+    """Do grey thumbnails ``a`` and ``b`` show the same ground with the same objects?"""
+    if a.shape != b.shape or a.size < 4:
+        return False
+    rms, local = residual(a, b)
+    return rms <= rms_tol and local <= local_tol
+
+
+def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndarray]:
+    """Number of contexts by the best silhouette over 2..k_max, and the labels."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = len(x)
+    if n < 4:
+        return 1, np.zeros(n, np.int64)
+    best = (-2.0, 1, np.zeros(n, np.int64))
+    distinct = len(np.unique(np.round(x, 6), axis=0))
+    for k in range(2, min(k_max, n - 1, distinct) + 1):
+        labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
+        if len(set(labels)) < 2:
+            continue
+        score = silhouette_score(x, labels)
+        if score > best[0]:
+            best = (score, k, labels)
+    return best[1], best[2]
+
+
+@dataclass
+class ContextPlan:
+    contexts: np.ndarray  # (n,) context id per tile
+    order: np.ndarray  # tiles in the order to consider them (representatives first)
+    k: int
+
+
+def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> ContextPlan:
+    """Contexts of a scene's tiles and a counting order: each context's representative (the
+    tile nearest its centroid) first, in context order, then the others by distance."""
+    x = np.asarray(descriptors, float)
+    if len(x) == 0:
+        return ContextPlan(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+    z = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    k, labels = choose_k(z, k_max, seed)
+    dist = np.zeros(len(z))
+    for c in range(k):
+        sel = labels == c
+        dist[sel] = np.linalg.norm(z[sel] - z[sel].mean(0), axis=1)
+    reps = [int(np.flatnonzero(labels == c)[np.argmin(dist[labels == c])])
+            for c in range(k) if (labels == c).any()]
+    rest = [i for i in np.lexsort((np.arange(len(z)), dist)) if i not in set(reps)]
+    return ContextPlan(labels, np.array(reps + rest, np.int64), k)
+
+
+def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.ndarray]
+                 ) -> int | None:
+    """A counted tile of tile i's context that verifies as its near-duplicate, if any."""
+    for j in counted:
+        if plan.contexts[j] == plan.contexts[i] and near_duplicate(thumbs[j], thumbs[i]):
+            return j
+    return None
+
+
+@dataclass
+class _Mosaic:
+    footprint: Footprint
+    thumb: np.ndarray  # grey, at THUMB / tile_size of the source resolution
+    density: np.ndarray  # onboard count per mosaic pixel
+    valid: np.ndarray  # bool: pixel was counted (not reused from elsewhere / not uncounted)
+    px: float  # source pixels per mosaic pixel
+
+
+class RevisitCache:
+    """Earlier scenes' thumbnails and onboard densities, keyed by ground footprint.
+
+    Holds up to ``capacity`` scenes (least recently used dropped first). Only axis-aligned
+    footprints of the same ground sample distance are compared.
+    """
+
+    def __init__(self, capacity: int = 32):
+        if capacity < 1:
+            raise ValueError(f"revisit cache capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._scenes: OrderedDict[str, _Mosaic] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._scenes)
+
+    @staticmethod
+    def usable(fp: Footprint | None) -> bool:
+        return fp is not None and fp.geotransform[2] == 0 and fp.geotransform[4] == 0
+
+    def add(self, scene_id: str, fp: Footprint | None, mosaic_thumb: np.ndarray,
+            mosaic_density: np.ndarray, valid: np.ndarray, px: float) -> None:
+        if not self.usable(fp):
+            return
+        self._scenes[scene_id] = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px)
+        self._scenes.move_to_end(scene_id)
+        while len(self._scenes) > self.capacity:
+            self._scenes.popitem(last=False)
+
+    def lookup(self, fp: Footprint | None, x0: int, y0: int, thumb: np.ndarray, px: float
+               ) -> tuple[float, str] | None:
+        """The count of the tile at source pixel (x0, y0) of a scene with footprint ``fp``
+        whose thumbnail is ``thumb``, from a verified earlier capture, and that capture's id."""
+        if not self.usable(fp):
+            return None
+        gx, gy = fp.pixel_to_ground(x0, y0)
+        h, w = thumb.shape
+        for scene_id in reversed(self._scenes):
+            m = self._scenes[scene_id]
+            if not np.isclose(m.footprint.geotransform[1], fp.geotransform[1], rtol=1e-6) or \
+                    not np.isclose(m.footprint.geotransform[5], fp.geotransform[5], rtol=1e-6) \
+                    or m.footprint.crs != fp.crs or not math.isclose(m.px, px, rel_tol=1e-6):
+                continue
+            sx, sy = m.footprint.ground_to_pixel(gx, gy)
+            mx, my = sx / px, sy / px  # tile origin in mosaic pixels
+            if mx < 0 or my < 0 or mx + w > m.thumb.shape[1] or my + h > m.thumb.shape[0]:
+                continue
+            region = _shift_crop(m.thumb, mx, my, w, h)
+            valid = _shift_crop(m.valid.astype(np.float32), mx, my, w, h)
+            if valid.min() < 0.999 or not near_duplicate(region, thumb):
+                continue
+            self._scenes.move_to_end(scene_id)
+            return float(_shift_crop(m.density, mx, my, w, h).sum()), scene_id
+        return None
+
+
+def _shift_crop(img: np.ndarray, x: float, y: float, w: int, h: int) -> np.ndarray:
+    """``img`` sampled on a w x h grid starting at sub-pixel (x, y), bilinear."""
+    m = np.float32([[1, 0, x], [0, 1, y]])
+    return cv2.warpAffine(img.astype(np.float32), m, (w, h),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def mosaic_density(density: np.ndarray, tile_hw: tuple[int, int], tile_size: int,
+                   thumb_shape: tuple[int, int]) -> np.ndarray:
+    """A tile's density map resampled onto its thumbnail grid, its mass (the count) kept.
+
+    The counter input holds the tile resized by ``input / tile_size`` at its top left, so a
+    partial tile of ``tile_hw`` source pixels fills only that share of the density map."""
+    dh, dw = density.shape
+    h, w = tile_hw
+    crop = density[: max(1, math.ceil(h * dh / tile_size)), : max(1, math.ceil(w * dw / tile_size))]
+    out = cv2.resize(crop.astype(np.float32), (thumb_shape[1], thumb_shape[0]),
+                     interpolation=cv2.INTER_AREA)
+    mass, total = float(density.sum()), float(out.sum())
+    return out * (mass / total) if abs(total) > 1e-12 else out

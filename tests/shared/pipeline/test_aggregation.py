@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from shared.pipeline.aggregation import aggregate
+from shared.pipeline.selection import ACCEPT, DISCARD
+from shared.pipeline.throttling import DOWNLINK, UNCOUNTED
+
+
+def test_total_and_provenance():
+    action = np.array([ACCEPT, DOWNLINK, ACCEPT, DISCARD, UNCOUNTED])
+    onboard = np.array([2.0, 5.0, 3.0, 1.5, np.nan])
+    reused = np.array([False, False, True, False, False])
+    out = aggregate(action, onboard, reused, {1: 7.0})
+    assert out.provenance == ["accepted", "downlinked", "reused", "discarded", "uncounted"]
+    assert out.total == pytest.approx(2 + 7 + 3 + 1.5)
+    assert out.complete
+    assert out.by_provenance["downlinked"] == 7.0
+    zero = aggregate(action, onboard, reused, {1: 7.0}, discarded="zero")
+    assert zero.total == pytest.approx(12.0)
+
+
+def test_pending_downlink_is_partial_and_uses_the_onboard_count():
+    out = aggregate(np.array([DOWNLINK, ACCEPT]), np.array([4.0, 1.0]), np.zeros(2, bool), {})
+    assert not out.complete and out.total == 5.0
+
+
+def test_context_estimate_for_uncounted_tiles():
+    action = np.array([ACCEPT, ACCEPT, UNCOUNTED, UNCOUNTED])
+    onboard = np.array([2.0, 4.0, np.nan, np.nan])
+    contexts = np.array([0, 0, 0, 1])
+    out = aggregate(action, onboard, np.zeros(4, bool), {}, contexts, uncounted="context")
+    assert out.tile_counts.tolist() == [2.0, 4.0, 3.0, 0.0]
+
+
+def test_bad_treatment_is_refused():
+    with pytest.raises(ValueError, match="discarded"):
+        aggregate(np.array([ACCEPT]), np.array([1.0]), np.zeros(1, bool), {}, discarded="x")
