@@ -6,7 +6,8 @@
   comparison. Writes ``models/NAME/tiling.json`` (entry for the scenes' GSD).
 * Error model (``shared.pipeline.throttling.ErrorModel``): on the training part, each tile's
   onboard count and confidence, true count, and the ground counter's count of the tile as
-  received at each JPEG quality, at the calibrated tile size. Writes
+  received (resized to the counter's input, JPEG at each quality), at the calibrated tile
+  size. Writes
   ``models/NAME/error_model.json``.
 """
 
@@ -24,7 +25,8 @@ from ground.eval_cli import select_images
 from ground.evaluate import truth_objects
 from shared.model_card import MODELS_DIR
 from shared.pipeline import tiling
-from shared.pipeline.scene import PipelineConfig, encode_tile
+from shared.pipeline.scene import PipelineConfig, downlink_pixels, encode_tile
+from shared.pipeline.simulator import ground_count
 from shared.pipeline.throttling import ErrorModel
 from shared.tile_grid import TileGrid, true_counts
 
@@ -45,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exhaustive-step", type=int, default=16,
                    help="also sweep every this many px for comparison (0: skip)")
     p.add_argument("--skip-error-model", action="store_true")
+    p.add_argument("--skip-tiling", action="store_true",
+                   help="keep the stored tile size (fit the error model only)")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.set_defaults(func=run)
 
@@ -91,7 +95,6 @@ class TileSizeObjective:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ground.counter import GroundCounter
     from onboard.counter import OnboardCounter
 
     models_dir = Path(args.models_dir)
@@ -103,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
     if len(gsds) != 1:
         raise ValueError(f"calibrate one GSD at a time; the val scenes have {sorted(gsds)}")
     f = TileSizeObjective(onboard, scenes, args.lam)
+    gsd = float(gsds.pop())
+    if args.skip_tiling:
+        table = tiling.load_table(args.model, models_dir)
+        entry = table.lookup(gsd) if table else None
+        if entry is None:
+            raise ValueError(f"no stored tile size for {args.model} at {gsd} m")
+        fit_and_save(args, models_dir, onboard, classes, entry.tile_size)
+        return 0
     lo, hi = round(args.s_min * f.natural), round(args.s_max * f.natural)
     search = tiling.ternary_search(f, lo, hi, args.threshold)
     print(f"three-way search over [{lo}, {hi}] px: tile size {search.tile_size} after "
@@ -121,20 +132,26 @@ def run(args: argparse.Namespace) -> int:
               f"{100 * record['ternary_gap']:.1f}% above it with "
               f"{len(search.evaluations) / len(sizes):.2f}x the evaluations")
     table = tiling.load_table(args.model, models_dir) or tiling.TilingTable(args.model)
-    table.put(tiling.TilingEntry(float(gsds.pop()), search.tile_size,
+    table.put(tiling.TilingEntry(gsd, search.tile_size,
                                  search.evaluations[search.tile_size], args.lam,
                                  {str(k): v for k, v in sorted(f.points.items())},
                                  method=json.dumps(record)))
     print(f"wrote {table.save(tiling.table_path(args.model, models_dir))}")
     if not args.skip_error_model:
-        ground = GroundCounter.shipped(args.model, models_dir, threads=1)
-        train, _ = _load(args, "train")
-        model = fit_error_model(onboard, ground, train, classes, search.tile_size,
-                                PipelineConfig().qualities, args.dedupe_iou)
-        path = models_dir / args.model / "error_model.json"
-        model.save(path)
-        print(f"wrote {path}: {json.dumps({k: v for k, v in vars(model).items()})}")
+        fit_and_save(args, models_dir, onboard, classes, search.tile_size)
     return 0
+
+
+def fit_and_save(args, models_dir: Path, onboard, classes, tile_size: int) -> None:
+    from ground.counter import GroundCounter
+
+    ground = GroundCounter.shipped(args.model, models_dir, threads=1)
+    train, _ = _load(args, "train")
+    model = fit_error_model(onboard, ground, train, classes, tile_size,
+                            PipelineConfig().qualities, args.dedupe_iou)
+    path = models_dir / args.model / "error_model.json"
+    model.save(path)
+    print(f"wrote {path}: {json.dumps(vars(model))}")
 
 
 def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedupe_iou
@@ -152,9 +169,10 @@ def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedu
         truth.append(true_counts(grid, truth_objects(img, classes, dedupe_iou)[0]).ravel())
         for q in qualities:
             for t in tiles:
-                buf = np.frombuffer(encode_tile(t, q), np.uint8)
+                sent = downlink_pixels(t, tile_size, onboard.input_size)
+                buf = np.frombuffer(encode_tile(sent, q), np.uint8)
                 rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-                gr[q].append(ground.count_tiles(rgb, img.meta.gsd_m).total)
+                gr[q].append(ground_count(ground, rgb, img.meta.gsd_m, resized=True))
     return ErrorModel.fit(np.concatenate(truth), np.concatenate(on), np.concatenate(conf),
                           {q: np.array(v) for q, v in gr.items()},
                           {"tiles": int(sum(len(t) for t in truth)), "scenes": len(images),

@@ -100,6 +100,7 @@ def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndar
     """Number of contexts by the best silhouette over 2..k_max, and the labels."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
+    from threadpoolctl import threadpool_limits
 
     n = len(x)
     if n < 4:
@@ -107,7 +108,10 @@ def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndar
     best = (-2.0, 1, np.zeros(n, np.int64))
     distinct = len(np.unique(np.round(x, 6), axis=0))
     for k in range(2, min(k_max, n - 1, distinct) + 1):
-        labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
+        # One thread: the onboard CPU budget, and a result that cannot depend on how
+        # parallel partial sums happen to be scheduled.
+        with threadpool_limits(1):
+            labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
         if len(set(labels)) < 2:
             continue
         score = silhouette_score(x, labels)

@@ -42,6 +42,10 @@ class PipelineConfig:
     adaptive_tiling: bool = True
     dedup: bool = True
     k_max: int = 8
+    # Downlinked tiles go down as the counter sees them (resized to its input, as the paper
+    # tiles onboard): the ground counter needs no more pixels than that. False: native
+    # resolution. Vanilla always sends native tiles (a bent pipe knows no counter).
+    downlink_resized: bool = True
     discarded: str = "onboard"
     uncounted: str = "zero"
     seed: int = 0
@@ -90,6 +94,17 @@ def encoded_sizes(tiles: list[np.ndarray], qualities: tuple[int, ...]) -> dict[i
     return out
 
 
+def downlink_pixels(tile: np.ndarray, tile_size: int, input_size: int | None) -> np.ndarray:
+    """The pixels that go down for a tile: resized by ``input_size / tile_size`` (what the
+    counters' input holds, partial tiles proportionally) or, without an input size, native."""
+    if not input_size or input_size >= tile_size:
+        return tile
+    f = input_size / tile_size
+    h, w = tile.shape[:2]
+    return cv2.resize(tile, (max(1, round(w * f)), max(1, round(h * f))),
+                      interpolation=cv2.INTER_AREA)
+
+
 def encode_tile(tile: np.ndarray, quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
@@ -110,7 +125,9 @@ class PreparedTiles:
     contexts: dedup.ContextPlan
 
 
-def prepare_tiles(pixels: np.ndarray, tile_size: int, cfg: PipelineConfig) -> PreparedTiles:
+def prepare_tiles(pixels: np.ndarray, tile_size: int, cfg: PipelineConfig,
+                  input_size: int | None = None) -> PreparedTiles:
+    """``input_size``: the counter's, for resized downlinks (``cfg.downlink_resized``)."""
     grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
     n = len(grid)
     tiles = [grid.crop(pixels, i) for i in range(n)]
@@ -120,7 +137,9 @@ def prepare_tiles(pixels: np.ndarray, tile_size: int, cfg: PipelineConfig) -> Pr
                                    cfg.seed)
     else:
         plan = dedup.ContextPlan(np.zeros(n, np.int64), np.arange(n), 1)
-    return PreparedTiles(grid, tiles, encoded_sizes(tiles, cfg.all_qualities), thumbs, plan)
+    resize = input_size if cfg.downlink_resized and cfg.policy != "vanilla" else None
+    sent = [downlink_pixels(t, tile_size, resize) for t in tiles]
+    return PreparedTiles(grid, tiles, encoded_sizes(sent, cfg.all_qualities), thumbs, plan)
 
 
 def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_tile: float,
@@ -128,7 +147,8 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
                energy: EnergyModel | None = None, footprint: Footprint | None = None,
                tiling: TilingEntry | None = None, cache: dedup.RevisitCache | None = None,
                error_model: ErrorModel | None = None,
-               prepare: Callable[[int], PreparedTiles] | None = None) -> ScenePlan:
+               prepare: Callable[[int], PreparedTiles] | None = None,
+               input_size: int | None = None) -> ScenePlan:
     """``prepare(tile_size)`` may supply the prepared tiles (the simulator memoises them)."""
     energy = energy or EnergyModel()
     h, w = pixels.shape[:2]
@@ -140,9 +160,19 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     per_inference = energy.compute(flops_per_tile)
     count_energy = ledger.remaining - reserve
     affordable = int(count_energy // per_inference) if per_inference > 0 else 2**31
-    tile_size = affordable_size(tiling, natural_tile, w, h, affordable) \
-        if cfg.adaptive_tiling else natural_tile
-    prep = prepare(tile_size) if prepare else prepare_tiles(pixels, tile_size, cfg)
+    if prepare is None:
+        def prepare(s: int) -> PreparedTiles:
+            return prepare_tiles(pixels, s, cfg, input_size)
+    tile_size = natural_tile
+    if cfg.adaptive_tiling:
+        tile_size = tiling.tile_size if tiling else natural_tile
+        # Tiles the energy cannot count may still go down whole: those the byte budget can
+        # carry (estimated from this size's encoded tiles) count as covered too.
+        sizes = prepare(tile_size).sizes[cfg.raw_quality]
+        sendable = int(byte_budget // max(float(np.median(sizes)), 1.0)) \
+            if cfg.policy not in ("onboard-only", "vanilla") and len(sizes) else 0
+        tile_size = affordable_size(tiling, tile_size, w, h, affordable + sendable)
+    prep = prepare(tile_size)
     grid, tiles, sizes, thumbs, plan = (prep.grid, prep.tiles, prep.sizes, prep.thumbs,
                                         prep.contexts)
     n = len(grid)

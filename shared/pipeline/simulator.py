@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from shared.annotations import AnnotatedImage
+from shared.counting import run_tiles
 from shared.pipeline.aggregation import aggregate
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
@@ -33,12 +34,22 @@ from shared.pipeline.scene import (
     PipelineConfig,
     PreparedTiles,
     ScenePlan,
+    downlink_pixels,
     encode_tile,
     plan_scene,
     prepare_tiles,
 )
 from shared.pipeline.throttling import ErrorModel
 from shared.pipeline.tiling import TilingEntry
+
+
+def ground_count(ground, received: np.ndarray, gsd: float | None, resized: bool) -> float:
+    """The ground counter's count of a received tile: one input as sent when the onboard
+    side resized it to the counter's input, else cut at the counter's natural tile size."""
+    if resized:
+        counts, _, _ = run_tiles(ground.run_batch, [received], ground.input_size, 1.0, 1)
+        return float(counts[0])
+    return ground.count_tiles(received, gsd).total
 
 
 def check_fraction(name: str, value: float, upper: float = 10.0) -> float:
@@ -74,15 +85,19 @@ class SceneSimulator:
         self._ground: dict[tuple[int, int, int], float] = {}
         self._prep: dict[tuple, PreparedTiles] = {}
         h, w = self.pixels.shape[:2]
-        ref = self.prepared(self.natural, PipelineConfig(dedup=False))
+        ref = self.prepared(self.natural, PipelineConfig(dedup=False, downlink_resized=False))
         self.bytes_raw = {q: int(s.sum()) for q, s in ref.sizes.items()}
         self.full_energy = self.energy.full_onboard(w, h, len(ref.grid), self.flops)
         self._ground_only = ground_only
 
+    def resized(self, cfg: PipelineConfig) -> bool:
+        return cfg.downlink_resized and cfg.policy != "vanilla"
+
     def prepared(self, tile_size: int, cfg: PipelineConfig) -> PreparedTiles:
-        key = (tile_size, cfg.dedup, cfg.k_max, cfg.seed, cfg.all_qualities)
+        key = (tile_size, cfg.dedup, cfg.k_max, cfg.seed, cfg.all_qualities, self.resized(cfg))
         if key not in self._prep:
-            self._prep[key] = prepare_tiles(self.pixels, tile_size, cfg)
+            self._prep[key] = prepare_tiles(self.pixels, tile_size, cfg,
+                                            self.onboard.input_size)
         return self._prep[key]
 
     def onboard_at(self, tile_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,14 +110,15 @@ class SceneSimulator:
         counts, conf, dens = self.onboard_at(tile_size)
         return float(counts[i]), float(conf[i]), dens[i]
 
-    def ground_count(self, plan: ScenePlan, i: int, quality: int) -> float:
+    def ground_count(self, plan: ScenePlan, i: int, quality: int, resized: bool) -> float:
         """The ground counter's count of tile i as received: JPEG at ``quality``, decoded."""
-        key = (plan.tile_size, i, quality)
+        key = (plan.tile_size, i, quality, resized)
         if key not in self._ground:
-            tile = plan.grid.crop(self.pixels, i)
+            tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
+                                   self.onboard.input_size if resized else None)
             buf = np.frombuffer(encode_tile(tile, quality), np.uint8)
             received = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            self._ground[key] = self.ground.count_tiles(received, self.gsd).total
+            self._ground[key] = ground_count(self.ground, received, self.gsd, resized)
         return self._ground[key]
 
     @property
@@ -119,10 +135,12 @@ class SceneSimulator:
         plan = plan_scene(self.pixels, self.image.image_id, self._count_fn, self.flops,
                           self.natural, cfg, budget, energy_fraction * self.full_energy,
                           self.energy, self.image.meta.footprint, self.tiling, cache,
-                          self.error_model, prepare=lambda s: self.prepared(s, cfg))
+                          self.error_model, prepare=lambda s: self.prepared(s, cfg),
+                          input_size=self.onboard.input_size)
         d = plan.decisions
         down = np.flatnonzero(d.action == 3)
-        ground = {int(i): self.ground_count(plan, int(i), int(d.quality[i])) for i in down}
+        ground = {int(i): self.ground_count(plan, int(i), int(d.quality[i]), self.resized(cfg))
+                  for i in down}
         agg = aggregate(d.action, plan.onboard, plan.reused, ground, plan.contexts,
                         cfg.discarded, cfg.uncounted)
         return RunResult(agg.total, plan, agg.by_provenance, agg.tiles_by_provenance)

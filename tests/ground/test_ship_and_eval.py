@@ -95,6 +95,38 @@ def test_eval_writes_the_documented_json(shipped, tmp_path):
                  "aircraft", "--classes", "boat", "--models-dir", str(models)]) == 2
 
 
+def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):
+    root, models = shipped
+    data = ["--data", str(root / "data"), "--format", "dota", "--model", "aircraft",
+            "--classes", "aircraft", "--models-dir", str(models)]
+    assert main(["calibrate", *data, "--split", str(root / "split.json"), "--threshold", "16",
+                 "--exhaustive-step", "8"]) == 0
+    table = json.loads((models / "aircraft" / "tiling.json").read_text())
+    entry = table["entries"][0]
+    assert entry["gsd_m"] == 1.0 and 32 <= entry["tile_size"] <= 128
+    assert (models / "aircraft" / "error_model.json").exists()
+    out = tmp_path / "eval.json"
+    assert main(["eval", *data, "--json", str(out), "--budget-fraction", "0.2"]) == 0
+    result = json.loads(out.read_text())
+    for row in result["images"]:
+        assert set(row) >= {"collaborative", "vanilla", "random", "bytes_raw",
+                            "bytes_downlinked", "onboard_inferences", "energy_j"}
+        assert row["bytes_downlinked"] <= 0.2 * row["bytes_raw"]
+        assert row["energy_j"] <= row["energy_budget_j"] + 1e-6
+    assert set(result["cmae"]) >= {"onboard_only", "ground_only", "collaborative", "vanilla",
+                                   "random"}
+    assert result["pipeline"]["policy"] == "value"
+    assert main(["eval", *data, "--budget-fraction", "-1"]) == 2
+    runs = []
+    for k in range(2):
+        exp = tmp_path / f"exp{k}"
+        assert main(["experiment", *data, "--sweeps", "tiles,budget", "--out", str(exp)]) == 0
+        assert (exp / "budget.png").stat().st_size > 0 and (exp / "tiles.png").exists()
+        runs.append((exp / "budget.csv").read_text())
+    assert runs[0] == runs[1]  # same seed, same numbers
+    assert "vanilla" in runs[0] and "dynamic-conf" in runs[0]
+
+
 def test_onnx_export_matches_pytorch(tmp_path):
     torch.manual_seed(0)
     model = build("shallow-mbv2").eval()
