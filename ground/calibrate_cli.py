@@ -1,8 +1,9 @@
 """``targetfuse calibrate``: the pipeline's per-counter calibration, stored beside the models.
 
 * Tiling (Alg. 1, ``shared.pipeline.tiling``): on the validation part of a split, the
-  onboard counter's relative CMAE and inferences per scene at each tile size the three-way
-  search asks for, and (``--exhaustive-step``) at every size of a regular grid for
+  relative CMAE (mean of both counters', as they count the same tiles; ``--objective
+  onboard`` for the onboard counter's alone) and inferences per scene at each tile size the
+  three-way search asks for, and (``--exhaustive-step``) at every size of a regular grid for
   comparison. Writes ``models/NAME/tiling.json`` (entry for the scenes' GSD).
 * Error model (``shared.pipeline.throttling.ErrorModel``): on the training part, each tile's
   onboard count and confidence, true count, and the ground counter's count of the tile as
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from ground.eval_cli import select_images
 from ground.evaluate import truth_objects
+from shared.counting import run_tiles
 from shared.model_card import MODELS_DIR
 from shared.pipeline import tiling
 from shared.pipeline.scene import PipelineConfig, downlink_pixels, encode_tile
@@ -46,6 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lam", type=float, default=tiling.DEFAULT_LAMBDA)
     p.add_argument("--exhaustive-step", type=int, default=16,
                    help="also sweep every this many px for comparison (0: skip)")
+    p.add_argument("--objective", default="pair", choices=["pair", "onboard"],
+                   help="accuracy term: both counters' mean relative CMAE, or the onboard's")
+    p.add_argument("--threads", type=int, default=2, help="ground counter threads")
+    p.add_argument("--store", default="best", choices=["best", "search"],
+                   help="store the best size measured (search and sweep) or Alg. 1's answer")
     p.add_argument("--skip-error-model", action="store_true")
     p.add_argument("--skip-tiling", action="store_true",
                    help="keep the stored tile size (fit the error model only)")
@@ -63,10 +70,14 @@ def _load(args, part):
 
 
 class TileSizeObjective:
-    """Relative CMAE and inferences per scene of the onboard counter at a tile size."""
+    """Relative CMAE and inferences per scene at a tile size.
 
-    def __init__(self, onboard, scenes, lam):
-        self.onboard, self.scenes, self.lam = onboard, scenes, lam
+    Both counters see the same tiles (the onboard counts them, the ground counts those sent
+    down, resized the same way), so by default the accuracy term is the mean of the two
+    counters' relative CMAE; with ``ground=None`` it is the onboard counter's alone."""
+
+    def __init__(self, onboard, scenes, lam, ground=None):
+        self.onboard, self.scenes, self.lam, self.ground = onboard, scenes, lam, ground
         w, h = scenes[0][0].shape[1], scenes[0][0].shape[0]
         self.natural = onboard.tile_size_for(scenes[0][2])
         self.ref_tiles = tiling.tiles_for(w, h, self.natural)
@@ -74,19 +85,28 @@ class TileSizeObjective:
 
     def measure(self, s: int) -> dict:
         if s not in self.points:
-            errs, truths, tiles, t0 = [], [], 0, time.perf_counter()
+            errs, g_errs, truths, tiles, secs = [], [], [], 0, 0.0
             for pixels, truth, _ in self.scenes:
                 grid = TileGrid(pixels.shape[1], pixels.shape[0], s)
-                counts, _, _ = self.onboard.count_at([grid.crop(pixels, i)
-                                                      for i in range(len(grid))], s)
+                crops = [grid.crop(pixels, i) for i in range(len(grid))]
+                t0 = time.perf_counter()
+                counts, _, _ = self.onboard.count_at(crops, s)
+                secs += time.perf_counter() - t0
                 errs.append(abs(counts.sum() - truth))
+                if self.ground is not None:
+                    g, _, _ = run_tiles(self.ground.run_batch, crops, self.ground.input_size,
+                                        self.ground.input_size / s, self.ground.batch_size)
+                    g_errs.append(abs(g.sum() - truth))
                 truths.append(truth)
                 tiles += len(grid)
-            rel = float(np.mean(errs) / max(np.mean(truths), 1e-9))
+            mean_truth = max(float(np.mean(truths)), 1e-9)
+            on_rel = float(np.mean(errs)) / mean_truth
+            rel = on_rel if self.ground is None else (on_rel + np.mean(g_errs) / mean_truth) / 2
             per_scene = tiles / len(self.scenes)
             self.points[s] = {
-                "relative_cmae": round(rel, 5), "tiles_per_scene": per_scene,
-                "seconds_per_scene": round((time.perf_counter() - t0) / len(self.scenes), 4),
+                "relative_cmae": round(float(rel), 5), "onboard_relative_cmae": round(on_rel, 5),
+                "tiles_per_scene": per_scene,
+                "seconds_per_scene": round(secs / len(self.scenes), 4),
                 "objective": round(tiling.objective(rel, per_scene, self.ref_tiles, self.lam), 5)}
         return self.points[s]
 
@@ -105,7 +125,12 @@ def run(args: argparse.Namespace) -> int:
     gsds = {g for _, _, g in scenes}
     if len(gsds) != 1:
         raise ValueError(f"calibrate one GSD at a time; the val scenes have {sorted(gsds)}")
-    f = TileSizeObjective(onboard, scenes, args.lam)
+    ground = None
+    if args.objective == "pair":
+        from ground.counter import GroundCounter
+
+        ground = GroundCounter.shipped(args.model, models_dir, threads=args.threads)
+    f = TileSizeObjective(onboard, scenes, args.lam, ground)
     gsd = float(gsds.pop())
     if args.skip_tiling:
         table = tiling.load_table(args.model, models_dir)
@@ -131,14 +156,19 @@ def run(args: argparse.Namespace) -> int:
               f"(objective {best:.4f}) from {len(sizes)} evaluations; the search's answer is "
               f"{100 * record['ternary_gap']:.1f}% above it with "
               f"{len(search.evaluations) / len(sizes):.2f}x the evaluations")
+    chosen = search.tile_size
+    if args.store == "best":
+        chosen = min(f.points, key=lambda k: f.points[k]["objective"])
+    record["stored"] = args.store
     table = tiling.load_table(args.model, models_dir) or tiling.TilingTable(args.model)
-    table.put(tiling.TilingEntry(gsd, search.tile_size,
-                                 search.evaluations[search.tile_size], args.lam,
+    table.put(tiling.TilingEntry(gsd, chosen, f.points[chosen]["objective"], args.lam,
                                  {str(k): v for k, v in sorted(f.points.items())},
-                                 method=json.dumps(record)))
+                                 method=json.dumps({"search_answer": search.tile_size,
+                                                    **record})))
+    print(f"stored tile size {chosen} px ({args.store})")
     print(f"wrote {table.save(tiling.table_path(args.model, models_dir))}")
     if not args.skip_error_model:
-        fit_and_save(args, models_dir, onboard, classes, search.tile_size)
+        fit_and_save(args, models_dir, onboard, classes, chosen)
     return 0
 
 
@@ -173,7 +203,12 @@ def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedu
                 buf = np.frombuffer(encode_tile(sent, q), np.uint8)
                 rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
                 gr[q].append(ground_count(ground, rgb, img.meta.gsd_m, resized=True))
-    return ErrorModel.fit(np.concatenate(truth), np.concatenate(on), np.concatenate(conf),
-                          {q: np.array(v) for q, v in gr.items()},
+    table = {"truth": np.concatenate(truth), "onboard": np.concatenate(on),
+             "confidence": np.concatenate(conf),
+             **{f"ground_q{q}": np.array(v) for q, v in gr.items()}}
+    Path("out/calibration").mkdir(parents=True, exist_ok=True)
+    np.savez(Path("out/calibration") / f"tiles_{tile_size}.npz", **table)
+    return ErrorModel.fit(table["truth"], table["onboard"], table["confidence"],
+                          {q: table[f"ground_q{q}"] for q in qualities},
                           {"tiles": int(sum(len(t) for t in truth)), "scenes": len(images),
                            "tile_size": tile_size})

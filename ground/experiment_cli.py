@@ -12,7 +12,7 @@ from ground.eval_cli import add_pipeline_options, pipeline_run, select_images
 from ground.evaluate import truth_objects
 from shared.model_card import MODELS_DIR
 
-SWEEPS = ("tiles", "budget", "conf", "energy", "dedup")
+SWEEPS = ("tiles", "budget", "conf", "energy", "treatments", "dedup")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         parts = ex.energy_breakdown(w, pipe.budget_fraction)
         ex.write_csv(out / "energy_per_scene.csv", parts)
         plot_energy(rows, parts, out / "energy.png")
+    if "treatments" in sweeps:
+        rows = ex.sweep_treatments(w)
+        ex.write_csv(out / "treatments.csv", rows)
+        summary["treatments"] = treatment_summary(rows)
     if "dedup" in sweeps:
         rows = dedup_workloads(images, truths, classes, onboard, ground, pipe, args)
         ex.write_csv(out / "dedup.csv", rows)
@@ -116,6 +120,14 @@ def budget_summary(rows: list[dict], w) -> dict:
                              "budget_fraction": top["budget_fraction"],
                              "lower_bound": top["efficiency_is_lower_bound"]}
     return out
+
+
+def treatment_summary(rows: list[dict]) -> dict:
+    """Mean CMAE of each treatment over its runs (the same runs for both treatments)."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["option"], {}).setdefault(r["treatment"], []).append(r["cmae"])
+    return {o: {t: float(sum(v) / len(v)) for t, v in d.items()} for o, d in out.items()}
 
 
 def dedup_workloads(images, truths, classes, onboard, ground, pipe, args) -> list[dict]:

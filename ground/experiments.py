@@ -135,6 +135,24 @@ def sweep_energy(w: Workload, budget: float = 0.1,
     return rows
 
 
+def sweep_treatments(w: Workload, budgets=(0.02, 0.1, 0.25), progress=True) -> list[dict]:
+    """Aggregation options: discarded tiles (onboard count vs zero) under the paper's
+    policies with a conf_p that discards, and uncounted tiles (zero vs context estimate)
+    under scarce energy."""
+    rows = []
+    jobs = [("discarded", t, p, b, 1.0) for t in ("onboard", "zero") for p in PAPER_POLICIES
+            for b in budgets]
+    jobs += [("uncounted", t, w.run.cfg.policy, b, e) for t in ("zero", "context")
+             for b in budgets for e in (0.5, 0.75)]
+    for option, treatment, policy, b, e in tqdm(jobs, desc="treatments", disable=not progress):
+        changes = {"discarded": treatment, "conf_p": 0.3} if option == "discarded" else \
+            {"uncounted": treatment}
+        r = w.play(w.config(policy, **changes), b, e)
+        rows.append({"option": option, "treatment": treatment, "policy": policy,
+                     "budget_fraction": b, "energy_fraction": e, **r})
+    return rows
+
+
 def energy_breakdown(w: Workload, budget: float = 0.1) -> list[dict]:
     rows = []
     for policy in POLICY_ORDER:

@@ -161,6 +161,7 @@ class _Mosaic:
     density: np.ndarray  # onboard count per mosaic pixel
     valid: np.ndarray  # bool: pixel was counted (not reused from elsewhere / not uncounted)
     px: float  # source pixels per mosaic pixel
+    confidence: np.ndarray | None = None  # the counting tile's confidence per pixel
 
 
 class RevisitCache:
@@ -184,18 +185,21 @@ class RevisitCache:
         return fp is not None and fp.geotransform[2] == 0 and fp.geotransform[4] == 0
 
     def add(self, scene_id: str, fp: Footprint | None, mosaic_thumb: np.ndarray,
-            mosaic_density: np.ndarray, valid: np.ndarray, px: float) -> None:
+            mosaic_density: np.ndarray, valid: np.ndarray, px: float,
+            confidence: np.ndarray | None = None) -> None:
         if not self.usable(fp):
             return
-        self._scenes[scene_id] = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px)
+        self._scenes[scene_id] = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px,
+                                         confidence)
         self._scenes.move_to_end(scene_id)
         while len(self._scenes) > self.capacity:
             self._scenes.popitem(last=False)
 
     def lookup(self, fp: Footprint | None, x0: int, y0: int, thumb: np.ndarray, px: float
-               ) -> tuple[float, str] | None:
+               ) -> tuple[float, str, float] | None:
         """The count of the tile at source pixel (x0, y0) of a scene with footprint ``fp``
-        whose thumbnail is ``thumb``, from a verified earlier capture, and that capture's id."""
+        whose thumbnail is ``thumb``, from a verified earlier capture; that capture's id; and
+        the lowest confidence of the earlier tiles it comes from (NaN if unknown)."""
         if not self.usable(fp):
             return None
         gx, gy = fp.pixel_to_ground(x0, y0)
@@ -215,7 +219,9 @@ class RevisitCache:
             if valid.min() < 0.999 or not near_duplicate(region, thumb):
                 continue
             self._scenes.move_to_end(scene_id)
-            return float(_shift_crop(m.density, mx, my, w, h).sum()), scene_id
+            conf = float("nan") if m.confidence is None else float(
+                np.nanmin(_crop_nearest(m.confidence, mx, my, w, h)))
+            return float(_shift_crop(m.density, mx, my, w, h).sum()), scene_id, conf
         return None
 
 
@@ -225,6 +231,11 @@ def _shift_crop(img: np.ndarray, x: float, y: float, w: int, h: int) -> np.ndarr
     return cv2.warpAffine(img.astype(np.float32), m, (w, h),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _crop_nearest(img: np.ndarray, x: float, y: float, w: int, h: int) -> np.ndarray:
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    return img[y0:y0 + h + 1, x0:x0 + w + 1]
 
 
 def mosaic_density(density: np.ndarray, tile_hw: tuple[int, int], tile_size: int,

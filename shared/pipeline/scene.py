@@ -168,7 +168,8 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
         tile_size = tiling.tile_size if tiling else natural_tile
         # Tiles the energy cannot count may still go down whole: those the byte budget can
         # carry (estimated from this size's encoded tiles) count as covered too.
-        sizes = prepare(tile_size).sizes[cfg.raw_quality]
+        cheapest = min(cfg.qualities) if cfg.policy == "value" else cfg.raw_quality
+        sizes = prepare(tile_size).sizes[cheapest]
         sendable = int(byte_budget // max(float(np.median(sizes)), 1.0)) \
             if cfg.policy not in ("onboard-only", "vanilla") and len(sizes) else 0
         tile_size = affordable_size(tiling, tile_size, w, h, affordable + sendable)
@@ -189,7 +190,8 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             tile = grid.tile(i)
             hit = cache.lookup(footprint, tile.x0, tile.y0, thumbs[i], px) if cache else None
             if hit is not None:
-                onboard[i], reused[i], reused_from[i] = hit[0], True, f"scene:{hit[1]}"
+                onboard[i], conf[i] = hit[0], hit[2]
+                reused[i], reused_from[i] = True, f"scene:{hit[1]}"
                 continue
             j = dedup.reuse_source(i, plan, counted, thumbs)
             if j is not None:
@@ -202,8 +204,10 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
         onboard[i], conf[i], densities[i] = count_fn(i, tiles[i], tile_size)
         counted.append(i)
     if cfg.dedup and cache is not None and footprint is not None:
-        _remember(cache, scene_id, footprint, grid, thumbs, densities, px)
-    candidates = Candidates(onboard, conf, sizes, eligible=~reused)
+        _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf)
+    # Reused tiles may still go down: deduplication saves inference energy, and a reused
+    # count is no surer than the count it copies.
+    candidates = Candidates(onboard, conf, sizes)
     params = {"conf_p": cfg.conf_p, "conf_q": cfg.conf_q, "seed": cfg.seed,
               "error_model": error_model, "qualities": list(cfg.qualities)}
     decisions = throttle(cfg.policy, candidates, byte_budget, cfg.raw_quality, **params)
@@ -214,12 +218,14 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
 
 
 def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, grid: TileGrid,
-              thumbs: list[np.ndarray], densities: dict[int, np.ndarray], px: float) -> None:
+              thumbs: list[np.ndarray], densities: dict[int, np.ndarray], px: float,
+              confidence: np.ndarray | None = None) -> None:
     """Put this scene's thumbnails and counted tiles' densities into the revisit cache."""
     mh, mw = math.ceil(grid.height / px), math.ceil(grid.width / px)
     thumb = np.zeros((mh, mw), np.float32)
     dens = np.zeros((mh, mw), np.float32)
     valid = np.zeros((mh, mw), bool)
+    conf = np.full((mh, mw), np.nan, np.float32)
     for t in grid:
         th = thumbs[t.index]
         y, x = round(t.y0 / px), round(t.x0 / px)
@@ -230,4 +236,6 @@ def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, gr
                                      th.shape)
             dens[y:y + th.shape[0], x:x + th.shape[1]] = d
             valid[y:y + th.shape[0], x:x + th.shape[1]] = True
-    cache.add(scene_id, footprint, thumb, dens, valid, px)
+            if confidence is not None:
+                conf[y:y + th.shape[0], x:x + th.shape[1]] = confidence[t.index]
+    cache.add(scene_id, footprint, thumb, dens, valid, px, conf)

@@ -139,8 +139,10 @@ class SceneSimulator:
                           input_size=self.onboard.input_size)
         d = plan.decisions
         down = np.flatnonzero(d.action == 3)
+        # The ground corrects each received count for its quality's known bias.
         ground = {int(i): self.ground_count(plan, int(i), int(d.quality[i]), self.resized(cfg))
-                  for i in down}
+                  * (self.error_model.scale(int(d.quality[i]))
+                     if self.error_model and self.resized(cfg) else 1.0) for i in down}
         agg = aggregate(d.action, plan.onboard, plan.reused, ground, plan.contexts,
                         cfg.discarded, cfg.uncounted)
         return RunResult(agg.total, plan, agg.by_provenance, agg.tiles_by_provenance)

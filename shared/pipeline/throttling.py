@@ -24,7 +24,7 @@ Policies (``POLICIES``):
   tile i at quality q the gain is ``E|onboard_i - truth_i| - E|ground_iq - truth_i|`` from an
   :class:`ErrorModel` fit on the training split (the onboard error from the calibrated
   confidence and the predicted count, the ground error from the count and the JPEG quality;
-  an uncounted tile's "onboard error" is its expected count). Choosing at most one quality
+  an uncounted tile's "onboard error" is the mean tile count). Choosing at most one quality
   per tile under the byte budget is a multiple-choice knapsack, solved exactly by dynamic
   programming over bytes in units of ``budget / resolution`` (exact when sizes are whole
   units). Tiles not chosen are accepted.
@@ -85,53 +85,65 @@ class Decisions:
         return [ACTION_NAMES[int(a)] for a in self.action]
 
 
+def onboard_features(count: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    c = np.maximum(np.asarray(count, float), 0)
+    u = 1 - np.asarray(conf, float)
+    return np.stack([np.ones_like(c), c, u, u * c], axis=-1)
+
+
 @dataclass
 class ErrorModel:
-    """Expected absolute count error of each counter on one tile.
+    """Expected absolute count error of each counter on one tile, and the ground's bias.
 
-    Onboard: ``conf * right_err + (1 - conf) * (wrong_a + wrong_b * count)``: the calibrated
-    confidence weighs the error of a right count against that of a wrong one, which grows with
-    the count. Ground, per JPEG quality: ``a + b * count``. An uncounted tile's error is the
-    mean tile count. All fit by least squares on training tiles (``fit``).
+    Onboard: ``w . [1, count, 1 - conf, (1 - conf) * count]``: the error grows with the
+    count and with the doubt the calibrated confidence expresses. Ground, per JPEG quality:
+    ``a + b * count``, and ``ground_scale[q]`` = true objects per ground-counted object on
+    tiles received at quality q (compression blurs objects away: a bias that adds up over a
+    scene while per-tile errors stay small; aggregation multiplies ground counts by it).
+    An uncounted tile's error is the mean tile count. All weights >= 0, least squares on
+    training tiles (``fit``).
     """
 
-    right_err: float
-    wrong_a: float
-    wrong_b: float
+    onboard: list[float]
     ground: dict[str, list[float]]  # str(quality) -> [a, b]
     prior_count: float
+    ground_scale: dict[str, float] = field(default_factory=dict)
     fit_on: dict = field(default_factory=dict)
 
     def onboard_error(self, count: np.ndarray, conf: np.ndarray) -> np.ndarray:
-        count, conf = np.asarray(count, float), np.asarray(conf, float)
-        err = conf * self.right_err + (1 - conf) * (self.wrong_a + self.wrong_b *
-                                                    np.maximum(count, 0))
+        count = np.asarray(count, float)
+        conf = np.nan_to_num(np.asarray(conf, float), nan=0.0)
+        err = onboard_features(np.nan_to_num(count), conf) @ np.asarray(self.onboard)
         return np.where(np.isnan(count), self.prior_count, err)
 
     def ground_error(self, count: np.ndarray, quality: int) -> np.ndarray:
-        a, b = self._ground_coef(quality)
+        a, b = self._nearest(self.ground, quality)
         c = np.nan_to_num(np.asarray(count, float), nan=self.prior_count)
         return a + b * np.maximum(c, 0)
 
-    def _ground_coef(self, quality: int) -> list[float]:
-        qs = sorted(int(q) for q in self.ground)
+    def scale(self, quality: int) -> float:
+        return float(self._nearest(self.ground_scale, quality)) if self.ground_scale else 1.0
+
+    @staticmethod
+    def _nearest(table: dict, quality: int):
+        qs = sorted(int(q) for q in table)
         # Unknown quality: the nearest fitted one at or below it (never optimistic).
         below = [q for q in qs if q <= quality] or qs[:1]
-        return self.ground[str(below[-1])]
+        return table[str(below[-1])]
 
     @classmethod
     def fit(cls, truth: np.ndarray, onboard: np.ndarray, conf: np.ndarray,
             ground: dict[int, np.ndarray], meta: dict | None = None) -> ErrorModel:
-        from shared.confidence import is_right
-
         truth, onboard = np.asarray(truth, float), np.asarray(onboard, float)
-        err = np.abs(onboard - truth)
-        right = is_right(onboard, truth)
-        wrong_a, wrong_b = _line(onboard[~right], err[~right])
-        ground_coef = {str(q): list(_line(onboard, np.abs(np.asarray(g, float) - truth)))
-                       for q, g in ground.items()}
-        return cls(float(err[right].mean()) if right.any() else 0.0, wrong_a, wrong_b,
-                   ground_coef, float(truth.mean()), meta or {"tiles": int(len(truth))})
+        w_on = _fit_positive(onboard_features(onboard, conf), np.abs(onboard - truth))
+        ground_coef, scale = {}, {}
+        for q, g in ground.items():
+            g = np.asarray(g, float)
+            scale[str(q)] = float(truth.sum() / g.sum()) if g.sum() > 0 else 1.0
+            x = np.stack([np.ones_like(onboard), np.maximum(onboard, 0)], axis=1)
+            ground_coef[str(q)] = _fit_positive(x, np.abs(scale[str(q)] * g - truth))
+        return cls(w_on, ground_coef, float(truth.mean()), scale,
+                   meta or {"tiles": int(len(truth))})
 
     def save(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")
@@ -142,16 +154,14 @@ class ErrorModel:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares y = a + b x with both coefficients kept >= 0."""
-    if len(x) < 2:
-        return (float(y.mean()) if len(y) else 0.0), 0.0
-    b, a = np.polyfit(x, y, 1)
-    if b < 0:
-        return float(y.mean()), 0.0
-    if a < 0:
-        return 0.0, float((x * y).sum() / max((x * x).sum(), 1e-12))
-    return float(a), float(b)
+def _fit_positive(x: np.ndarray, y: np.ndarray) -> list[float]:
+    """Least squares ``y ~ x @ w`` with every weight >= 0."""
+    from sklearn.linear_model import LinearRegression
+
+    if len(y) < x.shape[1]:
+        return [float(y.mean()) if len(y) else 0.0] + [0.0] * (x.shape[1] - 1)
+    lr = LinearRegression(positive=True, fit_intercept=False).fit(x, y)
+    return [float(v) for v in lr.coef_]
 
 
 def check_budget(budget: float) -> int:

@@ -15,9 +15,11 @@ points, keep the two thirds on the better side, repeat until the interval is nar
 ``exhaustive`` evaluates a regular grid, for comparison.
 
 The answer is stored per (counter name, GSD) in ``models/<name>/tiling.json`` with every
-evaluated point, so the run time can also trade accuracy for energy: ``affordable_size``
-picks the measured size with the least predicted error when the energy budget cannot count
-every tile at the calibrated size (uncounted area adds its share of the scene to the error).
+evaluated point (``targetfuse calibrate`` stores the best size it measured, the search's
+answer or a point of the optional exhaustive sweep, and records both), so the run time can
+also trade accuracy for energy: ``affordable_size`` picks the measured size with the least
+predicted error when the energy budget cannot count every tile at the calibrated size
+(uncounted area adds its share of the scene to the error).
 
 Edges: the grid (``shared.tile_grid``) makes partial tiles of the last row and column, so
 every pixel is in exactly one tile and nothing is lost or counted twice.

@@ -94,3 +94,15 @@ def test_downlink_budget_and_energy_reserve_hold():
     assert plan.ledger.total <= 3.5 + 1e-9
     assert plan.decisions.bytes_used <= plan.byte_budget
     assert (plan.decisions.action == DOWNLINK).any()
+
+
+def test_partial_edge_tiles_neither_lose_nor_double_count():
+    # 600 x 520 px with 256 px tiles: a 3 x 3 grid whose last row and column are partial.
+    scene = np.full((520, 600, 3), 90, np.uint8)
+    spots = [(10, 10), (580, 10), (10, 500), (585, 512), (240, 240), (300, 270)]
+    for x, y in spots:
+        scene[y:y + 8, x:x + 8] = 255
+    plan = plan_scene(scene, "edges", count_fn([]), FLOPS, 256, PipelineConfig(
+        policy="onboard-only", dedup=False), 0, 100.0, ENERGY)
+    assert len(plan.grid) == 9 and plan.grid.tile(8).width == 600 - 512
+    assert plan.onboard.sum() == len(spots)

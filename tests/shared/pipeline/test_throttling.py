@@ -50,7 +50,7 @@ def test_every_policy_keeps_the_budget_and_skips_ineligible_tiles():
     c = Candidates(rng.uniform(0, 5, 30), rng.uniform(0, 1, 30),
                    {q: rng.integers(50, 400, 30) for q in (30, 90)},
                    eligible=rng.uniform(size=30) > 0.3)
-    em = ErrorModel(0.2, 0.5, 0.3, {"30": [0.4, 0.1], "90": [0.2, 0.05]}, 1.0)
+    em = ErrorModel([0.2, 0.1, 0.5, 0.3], {"30": [0.4, 0.1], "90": [0.2, 0.05]}, 1.0)
     for policy in ("onboard-only", "low-conf-first", "fixed-conf", "dynamic-conf", "value",
                    "random"):
         d = throttle(policy, c, 1500, 90, conf_p=0.1, conf_q=0.8, error_model=em,
@@ -88,8 +88,7 @@ def test_value_policy_solves_the_knapsack_greedy_by_confidence_gets_wrong():
     onboard = np.array([4.0, 6.0, 6.0])
     conf = np.array([0.1, 0.2, 0.2])
     c = Candidates(onboard, conf, {90: np.array([100, 50, 50])})
-    em = ErrorModel(right_err=0.0, wrong_a=0.0, wrong_b=1.0, ground={"90": [0.0, 0.0]},
-                    prior_count=1.0)
+    em = ErrorModel(onboard=[0.0, 0.0, 0.0, 1.0], ground={"90": [0.0, 0.0]}, prior_count=1.0)
     value = throttle("value", c, 100, 90, error_model=em, qualities=[90])
     assert value.action.tolist() == [ACCEPT, DOWNLINK, DOWNLINK]
     lcf = throttle("low-conf-first", c, 100, 90)
@@ -99,20 +98,22 @@ def test_value_policy_solves_the_knapsack_greedy_by_confidence_gets_wrong():
 def test_value_policy_picks_a_cheaper_quality_when_it_buys_more():
     c = Candidates(np.array([5.0, 5.0]), np.array([0.0, 0.0]),
                    {50: np.array([40, 40]), 90: np.array([80, 80])})
-    em = ErrorModel(0.0, 0.0, 1.0, {"50": [0.5, 0.0], "90": [0.0, 0.0]}, 1.0)
+    em = ErrorModel([0.0, 0.0, 0.0, 1.0], {"50": [0.5, 0.0], "90": [0.0, 0.0]}, 1.0)
     d = throttle("value", c, 80, 90, error_model=em, qualities=[50, 90])
     assert d.quality.tolist() == [50, 50]
 
 
-def test_error_model_fit_recovers_a_known_line():
+def test_error_model_fit_learns_doubt_and_the_ground_bias():
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 10, 500).astype(float)
     onboard = truth + rng.choice([0.0, 3.0], 500)
     conf = np.where(onboard == truth, 0.9, 0.1)
-    ground = {90: truth + 0.5}
-    em = ErrorModel.fit(truth, onboard, conf, ground)
-    assert em.right_err == pytest.approx(0.0)
-    assert em.ground_error(np.array([4.0]), 90)[0] == pytest.approx(0.5, abs=1e-6)
+    em = ErrorModel.fit(truth, onboard, conf, {90: 1.1 * truth})
+    doubtful = em.onboard_error(np.array([5.0]), np.array([0.1]))[0]
+    sure = em.onboard_error(np.array([5.0]), np.array([0.9]))[0]
+    assert doubtful > 2.0 > 1.0 > sure
+    assert em.scale(90) == pytest.approx(1 / 1.1)  # the ground over-counts by 10 %
+    assert em.ground_error(np.array([4.0]), 90)[0] == pytest.approx(0.0, abs=1e-6)
     assert em.onboard_error(np.array([np.nan]), np.array([np.nan]))[0] == pytest.approx(
         truth.mean())
 
