@@ -54,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default="best", choices=["best", "search"],
                    help="store the best size measured (search and sweep) or Alg. 1's answer")
     p.add_argument("--skip-error-model", action="store_true")
+    p.add_argument("--tiles-out", default=None,
+                   help="also save the error model's per-tile table here (.npz)")
     p.add_argument("--skip-tiling", action="store_true",
                    help="keep the stored tile size (fit the error model only)")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
@@ -178,14 +180,15 @@ def fit_and_save(args, models_dir: Path, onboard, classes, tile_size: int) -> No
     ground = GroundCounter.shipped(args.model, models_dir, threads=1)
     train, _ = _load(args, "train")
     model = fit_error_model(onboard, ground, train, classes, tile_size,
-                            PipelineConfig().qualities, args.dedupe_iou)
+                            PipelineConfig().qualities, args.dedupe_iou, args.tiles_out)
     path = models_dir / args.model / "error_model.json"
     model.save(path)
     print(f"wrote {path}: {json.dumps(vars(model))}")
 
 
-def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedupe_iou
-                    ) -> ErrorModel:
+def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedupe_iou,
+                    tiles_out: str | None = None) -> ErrorModel:
+    """``tiles_out``: also save the per-tile table (npz) there, for analysis."""
     import cv2
 
     truth, on, conf, gr = [], [], [], {q: [] for q in qualities}
@@ -206,8 +209,9 @@ def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedu
     table = {"truth": np.concatenate(truth), "onboard": np.concatenate(on),
              "confidence": np.concatenate(conf),
              **{f"ground_q{q}": np.array(v) for q, v in gr.items()}}
-    Path("out/calibration").mkdir(parents=True, exist_ok=True)
-    np.savez(Path("out/calibration") / f"tiles_{tile_size}.npz", **table)
+    if tiles_out:
+        Path(tiles_out).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tiles_out, **table)
     return ErrorModel.fit(table["truth"], table["onboard"], table["confidence"],
                           {q: table[f"ground_q{q}"] for q in qualities},
                           {"tiles": int(sum(len(t) for t in truth)), "scenes": len(images),

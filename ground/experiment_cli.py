@@ -150,16 +150,18 @@ def dedup_workloads(images, truths, classes, onboard, ground, pipe, args) -> lis
                            for x in [img, *revs]])
     rows.append(ex.dedup_rows("real revisits", seqs, seq_truths, onboard, ground, pipe))
     gsd = images[0].meta.gsd_m or 0.5
-    synth, synth_truths = [], []
-    for k in range(3):
-        caps = generate_revisits(SceneConfig(width=2560, height=2560, gsd_m=gsd,
-                                             classes=("aircraft",), layout="airport"),
-                                 seed=args.seed + 100 + k, n=args.revisits + 1,
-                                 change_fraction=0.1)
-        synth.append(caps)
-        synth_truths.append([len(c.objects) for c in caps])
-    rows.append(ex.dedup_rows("synthetic revisits", synth, synth_truths, onboard, ground,
-                              pipe))
+    for sky, cover in (("clear", 0.0), ("15% cloud", 0.15)):
+        synth, synth_truths = [], []
+        for k in range(3):
+            caps = generate_revisits(SceneConfig(width=2560, height=2560, gsd_m=gsd,
+                                                 classes=("aircraft",), layout="airport",
+                                                 cloud_cover=cover),
+                                     seed=args.seed + 100 + k, n=args.revisits + 1,
+                                     change_fraction=0.1)
+            synth.append(caps)
+            synth_truths.append([len(c.objects) for c in caps])
+        rows.append(ex.dedup_rows(f"synthetic revisits, {sky}", synth, synth_truths, onboard,
+                                  ground, pipe))
     rows.append(ex.dedup_rows("plain scenes", [[img] for img in images],
                               [[t] for t in truths], onboard, ground, pipe))
     return rows

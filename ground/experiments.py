@@ -49,7 +49,7 @@ class Workload:
     def config(self, policy: str, **changes) -> PipelineConfig:
         cfg = replace(self.run.cfg, policy=policy, **changes)
         if policy in ("vanilla", "onboard-only"):
-            cfg = replace(cfg, dedup=False, adaptive_tiling=False)
+            cfg = replace(cfg, dedup=False, adaptive_tiling=False, uncounted="zero")
         return cfg
 
     def play(self, cfg: PipelineConfig, budget: float, energy: float,

@@ -11,7 +11,8 @@ conf_p), ``uncounted`` (energy ran out and the tile was not sent). Treatments:
   the default is ``onboard``, which measures better (``docs/EXPERIMENTS.md``): a low
   confidence says the count may be off, not that it is zero.
 * uncounted tiles: ``zero`` (as onboard-only leaves them) or ``context``: the mean count of
-  counted tiles of the same deduplication context (k-means cluster), flagged as estimated.
+  counted tiles of the same deduplication context (k-means cluster). The pipeline's default
+  is ``context``, which measures better when energy runs short; the baselines use ``zero``.
 
 A downlinked tile whose ground count has not arrived yet counts with its onboard count (or
 zero when it has none) and the scene is reported incomplete: partial totals are visible

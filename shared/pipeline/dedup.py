@@ -219,8 +219,10 @@ class RevisitCache:
             if valid.min() < 0.999 or not near_duplicate(region, thumb):
                 continue
             self._scenes.move_to_end(scene_id)
-            conf = float("nan") if m.confidence is None else float(
-                np.nanmin(_crop_nearest(m.confidence, mx, my, w, h)))
+            region_conf = np.array([np.nan]) if m.confidence is None else \
+                _crop_nearest(m.confidence, mx, my, w, h)
+            known = region_conf[~np.isnan(region_conf)]
+            conf = float(known.min()) if known.size else float("nan")
             return float(_shift_crop(m.density, mx, my, w, h).sum()), scene_id, conf
         return None
 

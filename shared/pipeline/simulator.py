@@ -150,7 +150,9 @@ class SceneSimulator:
     def baselines(self, cfg: PipelineConfig, budget_fraction: float, energy_fraction: float
                   ) -> dict[str, RunResult]:
         """onboard-only, vanilla and random at the same budgets as ``cfg``."""
-        plain = replace(cfg, dedup=False, adaptive_tiling=False)
+        # The baselines as the paper runs them: natural tiles, no deduplication, and a tile
+        # nobody counted adds nothing.
+        plain = replace(cfg, dedup=False, adaptive_tiling=False, uncounted="zero")
         return {
             "onboard_only": self.run(replace(plain, policy="onboard-only"), 0.0,
                                      energy_fraction),

@@ -27,7 +27,9 @@ Policies (``POLICIES``):
   an uncounted tile's "onboard error" is the mean tile count). Choosing at most one quality
   per tile under the byte budget is a multiple-choice knapsack, solved exactly by dynamic
   programming over bytes in units of ``budget / resolution`` (exact when sizes are whole
-  units). Tiles not chosen are accepted.
+  units). Bytes the knapsack leaves are then spent, not wasted (``fill``): raising chosen
+  tiles' quality, then sending the tiles with the largest expected onboard error. Tiles not
+  sent are accepted.
 * ``random``: counted tiles go down in a seeded random order until the budget is spent; the
   rest are accepted (the baseline at equal budget).
 * ``vanilla``: the bent pipe: no onboard counting; tiles go down in capture order until the
@@ -303,7 +305,7 @@ def knapsack(values: np.ndarray, weights: np.ndarray, capacity: int,
 
 def value_policy(c: Candidates, budget: int, quality: int,
                  error_model: ErrorModel | None = None, qualities: list[int] | None = None,
-                 **_) -> Decisions:
+                 fill: bool = True, **_) -> Decisions:
     if error_model is None:
         raise ValueError("the value policy needs an error model (ErrorModel)")
     action, q = _base(c)
@@ -321,7 +323,35 @@ def value_policy(c: Candidates, budget: int, quality: int,
         if o >= 0:
             action[j], q[j] = DOWNLINK, qs[o]
             used += int(c.sizes[qs[o]][j])
+    if fill:
+        used = _fill(c, pool, values.max(1), on_err, qs, budget, used, action, q)
     return Decisions(action, q, used)
+
+
+def _fill(c: Candidates, pool, gain, on_err, qs, budget, used, action, q) -> int:
+    """Bytes of a contact window that go unused are lost, and the error model is fit on
+    tiles both counters trained on (so it understates the ground's edge on new scenes):
+    spend what the knapsack left, first raising the quality of chosen tiles (largest gain
+    first), then sending the other tiles (largest expected onboard error first)."""
+    chosen = [int(j) for j in pool[np.argsort(-gain, kind="stable")] if action[j] == DOWNLINK]
+    for j in chosen:
+        for x in reversed(qs):
+            if x <= q[j]:
+                break
+            extra = int(c.sizes[x][j]) - int(c.sizes[int(q[j])][j])
+            if used + extra <= budget:
+                used += extra
+                q[j] = x
+                break
+    for j in pool[np.argsort(-on_err, kind="stable")]:
+        if action[j] == DOWNLINK:
+            continue
+        for x in reversed(qs):
+            if used + int(c.sizes[x][j]) <= budget:
+                used += int(c.sizes[x][j])
+                action[j], q[j] = DOWNLINK, x
+                break
+    return used
 
 
 POLICIES = {

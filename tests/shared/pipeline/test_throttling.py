@@ -126,3 +126,14 @@ def test_bad_budget_and_policy_are_refused():
         throttle("low-conf-first", c, -1, 90)
     with pytest.raises(ValueError):
         throttle("value", c, 10, 90)  # no error model
+
+
+def test_value_policy_spends_leftover_bytes_on_quality_then_more_tiles():
+    c = Candidates(np.array([5.0, 1.0]), np.array([0.0, 1.0]),
+                   {50: np.array([40, 10]), 90: np.array([80, 20])})
+    em = ErrorModel([0.0, 0.0, 0.0, 1.0], {"50": [0.2, 0.0], "90": [0.2, 0.0]}, 1.0)
+    lean = throttle("value", c, 100, 90, error_model=em, qualities=[50, 90], fill=False)
+    assert lean.action.tolist() == [DOWNLINK, ACCEPT] and lean.quality.tolist() == [50, 0]
+    full = throttle("value", c, 100, 90, error_model=em, qualities=[50, 90])
+    assert full.action.tolist() == [DOWNLINK, DOWNLINK]
+    assert full.quality.tolist() == [90, 90] and full.bytes_used == 100
