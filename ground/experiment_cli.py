@@ -86,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
         ex.write_csv(out / "dedup.csv", rows)
         plot_dedup(rows, out / "dedup.png")
         summary["dedup"] = rows
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    old = out / "summary.json"
+    if old.exists():  # a run of some sweeps keeps the others' figures
+        summary = {**json.loads(old.read_text()), **summary}
+    old.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     print(f"wrote {out}/")
     return 0
@@ -180,16 +183,20 @@ def plot_tiles(rows, entry, path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     s = [r["tile_size"] for r in rows]
-    ax.plot(s, [r["relative_cmae"] for r in rows], "o-", ms=3, label="relative CMAE")
+    ax.plot(s, [r["relative_cmae"] for r in rows], "o-", ms=3,
+            label="relative CMAE, mean of both counters")
+    if "onboard_relative_cmae" in rows[0]:
+        ax.plot(s, [r["onboard_relative_cmae"] for r in rows], ".:", ms=3,
+                label="relative CMAE, onboard counter")
     ax.plot(s, [r["objective"] for r in rows], "s-", ms=3, label="objective J(s)")
-    ax.axvline(entry.tile_size, color="k", ls="--", label=f"Alg. 1 answer {entry.tile_size}px")
+    ax.axvline(entry.tile_size, color="k", ls="--", label=f"stored: {entry.tile_size}px")
     ax.set_xlabel("tile size (source px)")
     ax.set_ylabel("relative CMAE / objective")
     ax2 = ax.twinx()
     ax2.plot(s, [r["seconds_per_scene"] for r in rows], "^:", color="tab:red", ms=3)
-    ax2.set_ylabel("seconds per scene (1 thread)", color="tab:red")
-    ax.legend(loc="upper center")
-    ax.set_title("Onboard counter: accuracy and time vs tile size (Airbus val)")
+    ax2.set_ylabel("onboard seconds per scene (1 thread)", color="tab:red")
+    ax.legend(loc="upper center", fontsize=8)
+    ax.set_title("Accuracy and time vs tile size")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
