@@ -2,9 +2,10 @@
 
 Input: per tile the onboard count and calibrated confidence (NaN when energy ran out before
 the tile was counted), the encoded size of the tile at each offered JPEG quality, and which
-tiles may go down at all (deduplicated tiles reuse a count and never need to). Output: per
-tile an action (ACCEPT the onboard count, DOWNLINK at a quality, DISCARD, or UNCOUNTED) such
-that the downlinked bytes never exceed the window's budget. Tiles that do not fit are skipped
+tiles may go down at all (all of them by default). The tiles may come from several scenes:
+a contact window's budget is planned over everything waiting for it. Output: per tile an
+action (ACCEPT the onboard count, DOWNLINK at a quality, DISCARD, or UNCOUNTED) such that the
+downlinked bytes never exceed the window's budget. Tiles that do not fit are skipped
 and smaller ones still packed (first fit), in every policy.
 
 Policies (``POLICIES``):
