@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from ground import experiments as ex
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     models_dir = Path(args.models_dir)
     gsds = {img.meta.gsd_m for img in images}
     pipe = pipeline_run(args, args.model, models_dir, gsds.pop() if len(gsds) == 1 else None)
-    pipe.cfg = pipe.cfg.__class__(**{**pipe.cfg.__dict__, "seed": args.seed})
+    pipe.cfg = replace(pipe.cfg, seed=args.seed)
     onboard = OnboardCounter.shipped(args.model, models_dir, batch_size=8)
     ground = GroundCounter.shipped(args.model, models_dir, threads=1)
     truths = [len(truth_objects(img, classes, args.dedupe_iou)[0]) for img in images]
@@ -134,8 +135,6 @@ def treatment_summary(rows: list[dict]) -> dict:
 
 
 def dedup_workloads(images, truths, classes, onboard, ground, pipe, args) -> list[dict]:
-    from dataclasses import replace
-
     from shared.annotations import Footprint
     from shared.synth import SceneConfig, generate_revisits
     from shared.synth.revisit import revisit_real
