@@ -1,0 +1,109 @@
+"""The ground end of the downlink: a gRPC ``Downlink`` servicer over the store, and health.
+
+``receive`` holds the logic (plain function, tested directly): a header or summary is stored
+idempotently; a chunk is stored, and once its tile's chunks add up to the announced size and
+sha256 the tile is committed in one transaction (a tile committed already is acknowledged
+again and stored once). Anything inconsistent is REJECTED with the reason, and nothing of it
+is kept. The servicer only streams acknowledgements back; ``create_server`` builds the
+server with the standard gRPC health service on it.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from ground.settings import GroundSettings
+from ground.store import Store
+from shared.wire import link_pb2, link_pb2_grpc
+from shared.wire.chunks import ChunkError, TileAssembly
+
+SERVICE_NAME = "targetfuse.v1.Downlink"
+Ack = link_pb2.Ack
+
+
+def _reject(scene_id: str, error: str) -> link_pb2.Ack:
+    return Ack(scene_id=scene_id, status=Ack.REJECTED, error=error)
+
+
+def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
+    kind = msg.WhichOneof("payload")
+    if kind == "header":
+        h = msg.header
+        g = h.grid
+        if not h.scene_id or g.tile_size < 1 or g.rows < 1 or g.cols < 1 or \
+                g.rows * g.cols > 1_000_000:
+            return _reject(h.scene_id, "header needs a scene id and a non-empty tile grid")
+        store.put_header(h)
+        return Ack(scene_id=h.scene_id, status=Ack.COMMITTED, header=True)
+    if kind == "summary":
+        s = msg.summary
+        header = store.header(s.scene_id)
+        if header is None:
+            return _reject(s.scene_id, "summary for a scene whose header has not arrived")
+        n = header.grid.rows * header.grid.cols
+        if len(s.tiles) != n or [t.index for t in s.tiles] != list(range(n)):
+            return _reject(s.scene_id, f"summary must list all {n} tiles in order")
+        store.put_summary(s)
+        return Ack(scene_id=s.scene_id, status=Ack.COMMITTED, summary=True)
+    if kind == "chunk":
+        return _receive_chunk(store, msg.chunk)
+    return _reject("", "empty message")
+
+
+def _receive_chunk(store: Store, c: link_pb2.TileChunk) -> link_pb2.Ack:
+    header = store.header(c.scene_id)
+    if header is None:
+        return _reject(c.scene_id, "tile for a scene whose header has not arrived")
+    if c.tile_index >= header.grid.rows * header.grid.cols:
+        return _reject(c.scene_id, f"tile {c.tile_index} is outside the scene's grid")
+    if store.is_committed(c.scene_id, c.tile_index):
+        return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)
+    if len(c.sha256) != 32 or c.offset + len(c.data) > c.total_size:
+        return _reject(c.scene_id, f"tile {c.tile_index}: malformed chunk")
+    assembly = TileAssembly(c.total_size, c.sha256, store.chunks(c.scene_id, c.tile_index))
+    try:
+        data = assembly.add(c)
+    except ChunkError as exc:
+        return _reject(c.scene_id, str(exc))
+    if data is None:
+        store.put_chunk(c)
+        return Ack(scene_id=c.scene_id, status=Ack.PARTIAL, tile_index=c.tile_index)
+    store.commit_tile(c, data)
+    store.log_bytes(c.total_size)
+    return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)
+
+
+class DownlinkServicer(link_pb2_grpc.DownlinkServicer):
+    def __init__(self, store: Store):
+        self.store = store
+
+    def Send(self, request_iterator, context):  # noqa: N802 (gRPC method name)
+        for msg in request_iterator:
+            ack = receive(self.store, msg)
+            ack.seq = msg.seq
+            yield ack
+
+    def Committed(self, request, context):  # noqa: N802
+        return self.store.committed(request.scene_id)
+
+
+def create_server(settings: GroundSettings, store: Store) -> tuple[grpc.Server, int]:
+    """The gRPC server (not started) and the port it is bound to."""
+    opts = [("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
+                         options=opts)
+    link_pb2_grpc.add_DownlinkServicer_to_server(DownlinkServicer(store), server)
+    checker = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    for name in ("", SERVICE_NAME):
+        checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    if port == 0:
+        raise OSError(f"cannot bind gRPC to {settings.grpc_host}:{settings.grpc_port}")
+    return server, port

@@ -1,0 +1,27 @@
+"""The ground service's settings: one typed class, read from ``TARGETFUSE_GROUND_*``
+environment variables (or given directly), validated when built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.model_card import MODELS_DIR
+
+
+class GroundSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TARGETFUSE_GROUND_", extra="forbid")
+
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = Field(50051, ge=0, le=65535, description="0: any free port")
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(8081, ge=0, le=65535)
+    db_path: Path = Path("out/ground/ground.db")
+    model: str = "aircraft"
+    models_dir: Path = MODELS_DIR
+    threads: int = Field(2, ge=1, le=256, description="torch threads for the deep counter")
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024)
+    grpc_workers: int = Field(8, ge=1, le=256)

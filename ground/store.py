@@ -1,0 +1,192 @@
+"""The ground's durable store: what arrived over the link, and what the ground counted.
+
+``Store`` is the interface the servicer, the counting worker and the REST API use;
+``SQLiteStore`` is the embedded default (one file, WAL journal so readers never block the
+writer, ``synchronous=FULL`` so a part acknowledged as committed survives a crash). A server
+database can implement the same methods later.
+
+Every write is idempotent: a header, summary or tile sent twice (a resend after a lost
+acknowledgement) is stored once, so nothing is counted twice. Chunks of a tile are kept
+until the tile is complete, so a partial tile survives a restart too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shared.wire import link_pb2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scenes (
+    scene_id TEXT PRIMARY KEY,
+    header BLOB NOT NULL,
+    summary BLOB,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL, offset INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (scene_id, tile_index, offset)
+);
+CREATE TABLE IF NOT EXISTS tiles (
+    scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL,
+    quality INTEGER NOT NULL, resized INTEGER NOT NULL, sent_gsd_m REAL NOT NULL,
+    data BLOB NOT NULL, sha256 BLOB NOT NULL, committed_at REAL NOT NULL,
+    ground_count REAL, counted_at REAL,
+    PRIMARY KEY (scene_id, tile_index)
+);
+CREATE INDEX IF NOT EXISTS tiles_uncounted ON tiles (counted_at) WHERE counted_at IS NULL;
+CREATE TABLE IF NOT EXISTS link_log (
+    at REAL NOT NULL, bytes INTEGER NOT NULL
+);
+"""
+
+
+@dataclass
+class StoredTile:
+    scene_id: str
+    tile_index: int
+    quality: int
+    resized: bool
+    sent_gsd_m: float
+    data: bytes
+    ground_count: float | None
+
+
+class Store(Protocol):
+    def put_header(self, header: link_pb2.SceneHeader) -> None: ...
+    def put_summary(self, summary: link_pb2.SceneSummary) -> None: ...
+    def put_chunk(self, chunk: link_pb2.TileChunk) -> None: ...
+    def chunks(self, scene_id: str, tile_index: int) -> dict[int, bytes]: ...
+    def commit_tile(self, chunk: link_pb2.TileChunk, data: bytes) -> bool: ...
+    def has_scene(self, scene_id: str) -> bool: ...
+    def is_committed(self, scene_id: str, tile_index: int) -> bool: ...
+    def committed(self, scene_id: str) -> link_pb2.CommittedReply: ...
+    def uncounted(self, limit: int) -> list[StoredTile]: ...
+    def set_counts(self, counts: list[tuple[str, int, float]]) -> None: ...
+    def header(self, scene_id: str) -> link_pb2.SceneHeader | None: ...
+    def summary(self, scene_id: str) -> link_pb2.SceneSummary | None: ...
+    def ground_counts(self, scene_id: str) -> dict[int, tuple[float | None, int]]: ...
+    def scene_ids(self) -> list[str]: ...
+    def log_bytes(self, n: int) -> None: ...
+    def link_log(self, since: float) -> list[tuple[float, int]]: ...
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def put_header(self, header: link_pb2.SceneHeader) -> None:
+        self._write("INSERT OR IGNORE INTO scenes (scene_id, header, received_at) "
+                    "VALUES (?, ?, ?)", (header.scene_id, header.SerializeToString(),
+                                         time.time()))
+
+    def put_summary(self, summary: link_pb2.SceneSummary) -> None:
+        self._write("UPDATE scenes SET summary = ? WHERE scene_id = ? AND summary IS NULL",
+                    (summary.SerializeToString(), summary.scene_id))
+
+    def put_chunk(self, chunk: link_pb2.TileChunk) -> None:
+        self._write("INSERT OR IGNORE INTO chunks (scene_id, tile_index, offset, data) "
+                    "VALUES (?, ?, ?, ?)", (chunk.scene_id, chunk.tile_index, chunk.offset,
+                                            bytes(chunk.data)))
+
+    def chunks(self, scene_id: str, tile_index: int) -> dict[int, bytes]:
+        return dict(self._read("SELECT offset, data FROM chunks WHERE scene_id = ? AND "
+                               "tile_index = ?", (scene_id, tile_index)))
+
+    def commit_tile(self, chunk: link_pb2.TileChunk, data: bytes) -> bool:
+        """Store a complete, verified tile; False when it was committed already."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                new = cur.execute(
+                    "INSERT OR IGNORE INTO tiles (scene_id, tile_index, quality, resized, "
+                    "sent_gsd_m, data, sha256, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chunk.scene_id, chunk.tile_index, chunk.quality, int(chunk.resized),
+                     chunk.sent_gsd_m, data, chunk.sha256, time.time())).rowcount
+                cur.execute("DELETE FROM chunks WHERE scene_id = ? AND tile_index = ?",
+                            (chunk.scene_id, chunk.tile_index))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return bool(new)
+
+    def has_scene(self, scene_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM scenes WHERE scene_id = ?", (scene_id,)))
+
+    def is_committed(self, scene_id: str, tile_index: int) -> bool:
+        return bool(self._read("SELECT 1 FROM tiles WHERE scene_id = ? AND tile_index = ?",
+                               (scene_id, tile_index)))
+
+    def committed(self, scene_id: str) -> link_pb2.CommittedReply:
+        row = self._read("SELECT summary IS NOT NULL FROM scenes WHERE scene_id = ?",
+                         (scene_id,))
+        tiles = [r[0] for r in self._read("SELECT tile_index FROM tiles WHERE scene_id = ? "
+                                          "ORDER BY tile_index", (scene_id,))]
+        return link_pb2.CommittedReply(scene_id=scene_id, header=bool(row),
+                                       summary=bool(row and row[0][0]), tiles=tiles)
+
+    def uncounted(self, limit: int) -> list[StoredTile]:
+        rows = self._read("SELECT scene_id, tile_index, quality, resized, sent_gsd_m, data "
+                          "FROM tiles WHERE counted_at IS NULL ORDER BY committed_at "
+                          "LIMIT ?", (limit,))
+        return [StoredTile(r[0], r[1], r[2], bool(r[3]), r[4], r[5], None) for r in rows]
+
+    def set_counts(self, counts: list[tuple[str, int, float]]) -> None:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            now = time.time()
+            cur.executemany("UPDATE tiles SET ground_count = ?, counted_at = ? WHERE "
+                            "scene_id = ? AND tile_index = ?",
+                            [(c, now, s, i) for s, i, c in counts])
+            cur.execute("COMMIT")
+
+    def header(self, scene_id: str) -> link_pb2.SceneHeader | None:
+        rows = self._read("SELECT header FROM scenes WHERE scene_id = ?", (scene_id,))
+        return link_pb2.SceneHeader.FromString(rows[0][0]) if rows else None
+
+    def summary(self, scene_id: str) -> link_pb2.SceneSummary | None:
+        rows = self._read("SELECT summary FROM scenes WHERE scene_id = ?", (scene_id,))
+        return link_pb2.SceneSummary.FromString(rows[0][0]) if rows and rows[0][0] else None
+
+    def ground_counts(self, scene_id: str) -> dict[int, tuple[float | None, int]]:
+        """Committed tiles of a scene: index -> (ground count or None yet, quality)."""
+        return {r[0]: (r[1], r[2]) for r in self._read(
+            "SELECT tile_index, ground_count, quality FROM tiles WHERE scene_id = ?",
+            (scene_id,))}
+
+    def scene_ids(self) -> list[str]:
+        return [r[0] for r in self._read("SELECT scene_id FROM scenes ORDER BY received_at")]
+
+    def log_bytes(self, n: int) -> None:
+        self._write("INSERT INTO link_log (at, bytes) VALUES (?, ?)", (time.time(), n))
+
+    def link_log(self, since: float) -> list[tuple[float, int]]:
+        return self._read("SELECT at, bytes FROM link_log WHERE at >= ? ORDER BY at", (since,))

@@ -1,0 +1,109 @@
+"""The ground end of the link over real gRPC on loopback (port chosen at run time)."""
+
+import os
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ground.link_server import SERVICE_NAME, create_server, receive
+from ground.settings import GroundSettings
+from ground.store import SQLiteStore
+from shared.wire import link_pb2, link_pb2_grpc
+from shared.wire.chunks import tile_chunks
+
+Ack = link_pb2.Ack
+
+
+def header(scene_id="s1", rows=2, cols=2):
+    return link_pb2.SceneHeader(scene_id=scene_id, grid=link_pb2.TileGrid(
+        width=cols * 256, height=rows * 256, tile_size=256, rows=rows, cols=cols))
+
+
+def summary(scene_id="s1", n=4):
+    return link_pb2.SceneSummary(scene_id=scene_id, tiles=[
+        link_pb2.TileDecision(index=i, decision=link_pb2.ACCEPTED, onboard_count=1.0)
+        for i in range(n)])
+
+
+def messages(tiles: dict[int, bytes], chunk_bytes=1000):
+    out = [link_pb2.DownlinkMessage(header=header()), link_pb2.DownlinkMessage(summary=summary())]
+    for i, data in tiles.items():
+        out += [link_pb2.DownlinkMessage(chunk=c)
+                for c in tile_chunks("s1", i, i // 2, i % 2, data, 75, chunk_bytes=chunk_bytes)]
+    for k, m in enumerate(out):
+        m.seq = k
+    return out
+
+
+@pytest.fixture
+def server(tmp_path):
+    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
+    store = SQLiteStore(settings.db_path)
+    srv, port = create_server(settings, store)
+    srv.start()
+    yield settings, store, port, srv
+    srv.stop(None)
+    store.close()
+
+
+def test_stream_commits_each_part_once_and_answers_resume(server):
+    settings, store, port, _ = server
+    tiles = {1: os.urandom(2500), 3: os.urandom(900)}
+    msgs = messages(tiles)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = link_pb2_grpc.DownlinkStub(ch)
+        acks = list(stub.Send(iter(msgs + msgs[2:4])))  # the first tile's chunks resent
+        assert [a.seq for a in acks] == [m.seq for m in msgs + msgs[2:4]]
+        assert [a.status for a in acks[:2]] == [Ack.COMMITTED, Ack.COMMITTED]
+        assert [a.status for a in acks[2:5]] == [Ack.PARTIAL, Ack.PARTIAL, Ack.COMMITTED]
+        assert acks[-1].status == Ack.COMMITTED  # resend of a committed tile: acknowledged
+        reply = stub.Committed(link_pb2.CommittedRequest(scene_id="s1"))
+        assert reply.header and reply.summary and list(reply.tiles) == [1, 3]
+        health = health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert {t.tile_index: t.data for t in store.uncounted(10)} == tiles
+
+
+def test_bad_parts_are_rejected_and_nothing_is_kept(tmp_path):
+    store = SQLiteStore(tmp_path / "g.db")
+    orphan = link_pb2.DownlinkMessage(summary=summary("nope"))
+    assert receive(store, orphan).status == Ack.REJECTED
+    assert receive(store, link_pb2.DownlinkMessage(header=header())).status == Ack.COMMITTED
+    short = link_pb2.DownlinkMessage(summary=summary(n=3))
+    assert "all 4 tiles" in receive(store, short).error
+    data = os.urandom(2000)
+    c0, c1 = tile_chunks("s1", 0, 0, 0, data, 90, chunk_bytes=1000)
+    c1.data = bytes(1000)  # corrupted in transit
+    assert receive(store, link_pb2.DownlinkMessage(chunk=c0)).status == Ack.PARTIAL
+    ack = receive(store, link_pb2.DownlinkMessage(chunk=c1))
+    assert ack.status == Ack.REJECTED and "sha256" in ack.error
+    assert not store.is_committed("s1", 0)
+    outside = tile_chunks("s1", 9, 0, 0, data, 90)[0]
+    assert "outside" in receive(store, link_pb2.DownlinkMessage(chunk=outside)).error
+
+
+def test_committed_parts_survive_a_restart(tmp_path):
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path)
+    for m in messages({2: os.urandom(1500)}):
+        receive(store, m)
+    store.close()
+    again = SQLiteStore(path)
+    reply = again.committed("s1")
+    assert reply.header and reply.summary and list(reply.tiles) == [2]
+    # A chunk stored before the restart still completes its tile after it.
+    c0, c1 = tile_chunks("s1", 0, 0, 0, os.urandom(1500), 90, chunk_bytes=1000)
+    receive(again, link_pb2.DownlinkMessage(chunk=c0))
+    again.close()
+    third = SQLiteStore(path)
+    assert receive(third, link_pb2.DownlinkMessage(chunk=c1)).status == Ack.COMMITTED
+    assert list(third.committed("s1").tiles) == [0, 2]
+
+
+def test_settings_refuse_bad_values():
+    with pytest.raises(ValueError):
+        GroundSettings(grpc_port=70000)
+    with pytest.raises(ValueError):
+        GroundSettings(threads=0)
