@@ -1,0 +1,95 @@
+"""The onboard gRPC client that drains the outbox to the ground, inside contact windows.
+
+``drain_once`` is one connection: it first asks the ground what it already holds of every
+scene still queued (resume after an outage, so nothing is sent twice for nothing), then
+streams up to ``batch`` parts in queue order, each released by the token bucket and only
+while the window is open, and marks each acknowledged part as sent. ``run`` repeats it,
+waiting for the next window when the link is closed and backing off exponentially (with a
+cap) after a failure. Keepalive pings detect a dead link; every call has a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import grpc
+
+from onboard.link.outbox import Outbox
+from onboard.link.ratelimit import TokenBucket
+from onboard.link.windows import ContactSchedule
+from shared.wire import link_pb2, link_pb2_grpc
+
+log = logging.getLogger("targetfuse.onboard.link")
+CHANNEL_OPTIONS = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000),
+                   ("grpc.keepalive_permit_without_calls", 1),
+                   ("grpc.max_send_message_length", 4 * 1024 * 1024)]
+
+
+class LinkClient:
+    def __init__(self, target: str, outbox: Outbox, bucket: TokenBucket,
+                 schedule: ContactSchedule | None = None, deadline_s: float = 30.0,
+                 batch: int = 64, clock: Callable[[], float] = time.time,
+                 backoff_s: tuple[float, float] = (0.2, 10.0)):
+        self.target, self.outbox, self.bucket = target, outbox, bucket
+        self.schedule = schedule or ContactSchedule.always()
+        self.deadline_s, self.batch, self.clock = deadline_s, batch, clock
+        self.backoff_s = backoff_s
+        self.rejected = 0
+        self.link_up = False
+        self.bytes_sent = 0
+
+    def drain_once(self) -> int:
+        """One connection; returns how many parts the ground acknowledged."""
+        with grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS) as channel:
+            stub = link_pb2_grpc.DownlinkStub(channel)
+            for scene_id in self.outbox.pending_scenes():
+                held = stub.Committed(link_pb2.CommittedRequest(scene_id=scene_id),
+                                      timeout=self.deadline_s)
+                self.outbox.ack_committed(held)
+            parts = self.outbox.pending(self.batch)
+            if not parts:
+                self.link_up = True
+                return 0
+            sizes = {p.seq: p.size for p in parts}
+
+            def stream():
+                for p in parts:
+                    if not self.schedule.is_open(self.clock()):
+                        return  # the window closed: the rest waits for the next one
+                    self.bucket.consume(p.size)
+                    yield p.message
+
+            done = []
+            for ack in stub.Send(stream(), timeout=self.deadline_s):
+                self.link_up = True
+                if ack.status == link_pb2.Ack.REJECTED:
+                    # Resending cannot fix a part the ground refuses: log it and move on.
+                    log.error("ground rejected part %s of %s: %s", ack.seq, ack.scene_id,
+                              ack.error)
+                    self.rejected += 1
+                done.append(ack.seq)
+                self.bytes_sent += sizes.get(ack.seq, 0)
+            self.outbox.ack(done)
+            return len(done)
+
+    def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
+        delay = self.backoff_s[0]
+        while not stop.is_set():
+            now = self.clock()
+            if not self.schedule.is_open(now):
+                nxt = self.schedule.next_open(now)
+                stop.wait(idle_s if nxt is None else min(max(nxt - now, 0.0), idle_s * 4))
+                continue
+            try:
+                sent = self.drain_once()
+                delay = self.backoff_s[0]
+                if sent == 0:
+                    stop.wait(idle_s)
+            except grpc.RpcError as exc:
+                self.link_up = False
+                log.warning("downlink failed (%s); retrying in %.1f s", exc.code(), delay)
+                stop.wait(delay)
+                delay = min(delay * 2, self.backoff_s[1])
