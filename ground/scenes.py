@@ -55,15 +55,15 @@ class CountingWorker(threading.Thread):
         super().__init__(daemon=True, name="ground-counter")
         self.store, self.counter, self.error_model = store, counter, error_model
         self.batch, self.idle_s = batch, idle_s
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             if count_pending(self.store, self.counter, self.error_model, self.batch) == 0:
-                self._stop.wait(self.idle_s)
+                self._halt.wait(self.idle_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def scene_report(store: Store, scene_id: str, discarded: str = "onboard",

@@ -55,8 +55,10 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    def put_scene(self, messages: list[link_pb2.DownlinkMessage]) -> None:
-        """Queue a scene's parts atomically (all or none)."""
+    def put_scene(self, messages: list[link_pb2.DownlinkMessage],
+                  also: list[tuple[str, tuple]] = ()) -> None:
+        """Queue a scene's parts atomically (all or none), with ``also``: more statements
+        (sql, args) on the same database committed in the same transaction."""
         rows = []
         now = time.time()
         for m in messages:
@@ -73,6 +75,8 @@ class Outbox:
             try:
                 cur.executemany("INSERT INTO outbox (scene_id, kind, tile_index, payload, size, "
                                 "queued_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                for sql, args in also:
+                    cur.execute(sql, args)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -112,6 +116,16 @@ class Outbox:
                     f"UPDATE outbox SET acked_at = ? WHERE scene_id = ? AND acked_at IS NULL "
                     f"AND {cond}", (time.time(), reply.scene_id, *args)).rowcount
         return n
+
+    def scene_progress(self, scene_id: str) -> dict[str, int]:
+        with self._lock:
+            q, qb, s, sb = self._db.execute(
+                "SELECT SUM(acked_at IS NULL), COALESCE(SUM(CASE WHEN acked_at IS NULL THEN "
+                "size END), 0), SUM(acked_at IS NOT NULL), COALESCE(SUM(CASE WHEN acked_at "
+                "IS NOT NULL THEN size END), 0) FROM outbox WHERE scene_id = ?",
+                (scene_id,)).fetchone()
+        return {"parts_queued": int(q or 0), "bytes_queued": int(qb),
+                "parts_sent": int(s or 0), "bytes_sent": int(sb)}
 
     def pending_scenes(self) -> list[str]:
         with self._lock:

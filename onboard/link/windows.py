@@ -40,6 +40,11 @@ class ContactSchedule:
     def always(cls) -> ContactSchedule:
         return cls()
 
+    @property
+    def unlimited(self) -> bool:
+        """Never closes (no windows, no period)."""
+        return not self.windows and self.period_s is None
+
     def current(self, t: float) -> tuple[float, float] | None:
         """The window open at time t, as (start, end), or None."""
         if self.windows:

@@ -1,0 +1,160 @@
+"""The onboard service: REST intake, a processing worker and the downlink, in one process.
+
+``create_app(settings)`` builds the FastAPI app (tests call it directly); starting it starts
+the worker and the link client threads, stopping it stops them. Routes are thin: intake
+logic is in ``onboard.intake``, processing in ``onboard.processing``, the link in
+``onboard.link``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+
+from onboard import intake
+from onboard.counter import OnboardCounter
+from onboard.link.client import LinkClient
+from onboard.link.outbox import Outbox
+from onboard.link.ratelimit import TokenBucket
+from onboard.processing import SceneProcessor, Worker
+from onboard.scenes_db import ScenesDB
+from onboard.settings import OnboardSettings
+
+
+class Onboard:
+    """The service's parts, wired together."""
+
+    def __init__(self, settings: OnboardSettings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(settings.data_dir / "onboard.db")
+        self.db = ScenesDB(self.outbox)
+        self.counter = OnboardCounter.shipped(settings.model, settings.models_dir,
+                                              threads=settings.threads)
+        self.processor = SceneProcessor(settings, self.db, self.counter)
+        self.worker = Worker(self.processor)
+        self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
+        self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
+                               settings.schedule(), deadline_s=settings.link_deadline_s)
+        self._stop = threading.Event()
+        self._link_thread = threading.Thread(target=self.link.run, args=(self._stop,),
+                                             daemon=True, name="onboard-link")
+        self.started = time.time()
+        self.registry = CollectorRegistry()
+        self.m_tiles = Counter("targetfuse_onboard_tiles", "tiles by decision", ["decision"],
+                               registry=self.registry)
+        self.m_scenes = Counter("targetfuse_onboard_scenes", "scenes accepted",
+                                registry=self.registry)
+        Gauge("targetfuse_onboard_queue_depth", "scenes waiting for processing",
+              registry=self.registry).set_function(self.db.queued)
+        Gauge("targetfuse_onboard_bytes_queued", "downlink bytes waiting",
+              registry=self.registry).set_function(
+            lambda: self.outbox.stats()["bytes_queued"])
+        Gauge("targetfuse_onboard_bytes_sent", "downlink bytes acknowledged",
+              registry=self.registry).set_function(lambda: self.outbox.stats()["bytes_sent"])
+        Gauge("targetfuse_onboard_link_up", "1 when the last link attempt succeeded",
+              registry=self.registry).set_function(lambda: float(self.link.link_up))
+        Gauge("targetfuse_onboard_inference_seconds", "seconds spent planning and counting",
+              registry=self.registry).set_function(lambda: self.processor.inference_seconds)
+
+    def start(self) -> None:
+        self.worker.start()
+        self._link_thread.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self._stop.set()
+        for thread in (self.worker, self._link_thread):
+            if thread.ident is not None:
+                thread.join(10)
+        self.outbox.close()
+
+    def link_state(self) -> dict:
+        now = time.time()
+        sched = self.link.schedule
+        window = sched.current(now)
+        stats = self.outbox.stats()
+        elapsed = max(now - self.started, 1e-9)
+        return {"window_open": window is not None,
+                "window_ends_in_s": None if window is None or sched.unlimited
+                else round(window[1] - now, 3),
+                "next_window_in_s": None if window is not None or sched.next_open(now) is None
+                else round(sched.next_open(now) - now, 3),
+                "rate_bytes_s": self.settings.link_rate_bytes_s, "link_up": self.link.link_up,
+                **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
+                "rejected_parts": self.link.rejected}
+
+
+def create_app(settings: OnboardSettings | None = None, start: bool = True) -> FastAPI:
+    settings = settings or OnboardSettings()
+    parts: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        parts["onboard"] = Onboard(settings)
+        if start:
+            parts["onboard"].start()
+        yield
+        parts["onboard"].stop()
+
+    app = FastAPI(title="targetfuse onboard", lifespan=lifespan)
+
+    def ob() -> Onboard:
+        return parts["onboard"]
+
+    @app.exception_handler(intake.IntakeError)
+    async def _intake_error(request: Request, exc: intake.IntakeError):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.post("/v1/scenes", status_code=202)
+    def submit(request: Request, file: Annotated[UploadFile, File()],
+               metadata: Annotated[str | None, Form()] = None):
+        scene_id = intake.accept(settings, ob().db, file.file, metadata)
+        ob().m_scenes.inc()
+        return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
+                                                                         scene_id=scene_id))}
+
+    @app.get("/v1/scenes/{scene_id}", name="scene")
+    def scene(scene_id: str):
+        rec = ob().db.get(scene_id)
+        if rec is None:
+            raise HTTPException(404, f"no scene {scene_id}")
+        rec["downlink"] = ob().outbox.scene_progress(scene_id)
+        if rec["state"] == "downlinking" and rec["downlink"]["parts_queued"] == 0:
+            rec["state"] = "delivered"
+        return rec
+
+    @app.get("/v1/link")
+    def link():
+        return ob().link_state()
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        o = parts.get("onboard")
+        ready = o is not None and (not start or o.worker.is_alive())
+        if not ready:
+            raise HTTPException(503, "not ready")
+        return {"status": "ready", "queue": o.db.queued()}
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(ob().registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,174 @@
+"""Scene intake: check an upload before decoding it, and persist it before acknowledging.
+
+Checks, in order, each failing with the HTTP status a client can act on:
+the work queue has room (429, with Retry-After); the metadata is JSON with known fields and
+sane values (422); the body stays under ``max_upload_bytes`` while it streams to disk (413);
+its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are readable
+(400) and under ``max_pixels`` (413); the file is complete (PNG IEND, JPEG end marker, the
+TIFF's last block: 400). Only then does the file move into the scene's
+folder and the scene get its record: the 202 answer comes after both are on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from onboard.scenes_db import ScenesDB
+from onboard.settings import OnboardSettings
+from shared.imageio import image_size
+
+SCENE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
+
+
+class IntakeError(Exception):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+class SceneMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scene_id: str | None = None
+    gsd_m: float | None = Field(None, gt=0, le=100)
+    capture_time: datetime | None = None
+    geotransform: list[float] | None = None
+    crs: str = "local"
+
+    @field_validator("scene_id")
+    @classmethod
+    def _id(cls, v: str | None) -> str | None:
+        if v is not None and not SCENE_ID.match(v):
+            raise ValueError("scene_id: 1-128 letters, digits, '_', '.', '-'")
+        return v
+
+    @field_validator("geotransform")
+    @classmethod
+    def _gt(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            from shared.annotations import Footprint
+
+            Footprint(tuple(v))  # 6 finite numbers, not singular
+        return v
+
+
+def sniff(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    return None
+
+
+def parse_metadata(text: str | None) -> SceneMetadata:
+    if not text:
+        return SceneMetadata()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IntakeError(422, f"metadata is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise IntakeError(422, "metadata must be a JSON object")
+    try:
+        return SceneMetadata(**raw)
+    except (ValidationError, ValueError) as exc:
+        raise IntakeError(422, f"metadata: {exc}") from exc
+
+
+def check_complete(path: Path, kind: str) -> None:
+    """Refuse truncated files without decoding them: a PNG ends with its IEND chunk, a JPEG
+    with its end-of-image marker, and a TIFF's last block must be readable."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - 12))
+        tail = fh.read()
+    if kind == "png" and b"IEND" not in tail:
+        raise IntakeError(400, "the PNG is truncated (no IEND chunk)")
+    if kind == "jpeg" and not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise IntakeError(400, "the JPEG is truncated (no end-of-image marker)")
+    if kind == "tiff":
+        try:
+            import rasterio
+            from rasterio.windows import Window
+
+            with rasterio.open(path) as src:
+                src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
+        except Exception as exc:  # noqa: BLE001
+            raise IntakeError(400, f"the TIFF is truncated or corrupt: {exc}") from exc
+
+
+def pixel_size(path: Path, kind: str) -> tuple[int, int]:
+    """(width, height) from the file's header, never decoding the pixels."""
+    try:
+        if kind == "tiff":
+            import rasterio
+
+            with rasterio.open(path) as src:
+                return src.width, src.height
+        return image_size(path)
+    except Exception as exc:  # noqa: BLE001 (any reader failure is a bad upload)
+        raise IntakeError(400, f"the image header cannot be read: {exc}") from exc
+
+
+def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
+           metadata: str | None) -> str:
+    """Validate and persist an upload; returns the scene id. Raises IntakeError."""
+    if db.queued() >= settings.queue_size:
+        raise IntakeError(429, f"the work queue is full ({settings.queue_size} scenes); retry "
+                          "later", retry_after=30)
+    meta = parse_metadata(metadata)
+    if meta.scene_id and db.exists(meta.scene_id):
+        raise IntakeError(409, f"scene {meta.scene_id} exists already")
+    incoming = settings.data_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=incoming)
+    tmp = Path(tmp_name)
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := body.read(1 << 20):
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise IntakeError(413, f"upload exceeds {settings.max_upload_bytes} bytes")
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        with tmp.open("rb") as fh:
+            kind = sniff(fh.read(8))
+        if kind is None:
+            raise IntakeError(415, "the upload is not a PNG, JPEG or GeoTIFF image")
+        w, h = pixel_size(tmp, kind)
+        check_complete(tmp, kind)
+        if w < 1 or h < 1:
+            raise IntakeError(400, f"the image has no pixels ({w}x{h})")
+        if w * h > settings.max_pixels:
+            raise IntakeError(413, f"{w}x{h} pixels exceed the limit of {settings.max_pixels}")
+        scene_id = meta.scene_id or uuid.uuid4().hex[:16]
+        folder = settings.data_dir / "scenes" / scene_id
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"scene{SUFFIX[kind]}"
+        shutil.move(tmp, final)
+        record = {**meta.model_dump(mode="json"), "scene_id": scene_id, "width": w,
+                  "height": h, "format": kind, "bytes": size}
+        try:
+            db.add(scene_id, str(final), record)
+        except sqlite3.IntegrityError as exc:
+            final.unlink(missing_ok=True)
+            raise IntakeError(409, f"scene {scene_id} exists already") from exc
+        return scene_id
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,163 @@
+"""Processing accepted scenes off the request path: decode, plan, queue for the link.
+
+Each scene goes through ``shared.pipeline.scene.plan_scene`` exactly as in the offline
+simulator (same budgets, scene-relative: the downlink budget is ``budget_fraction`` of the
+scene's raw tile bytes, capped by what the current or next contact window can still carry
+beyond what is queued already; the energy budget is ``energy_fraction`` of what counting
+every tile costs). Its header, summary and downlinked tiles (resized to the counter input,
+JPEG at the chosen quality, in checksummed chunks) go into the outbox in the same
+transaction that marks the scene ``downlinking``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from onboard.counter import OnboardCounter
+from onboard.scenes_db import ScenesDB
+from onboard.settings import OnboardSettings
+from shared.annotations import Footprint
+from shared.imageio import read_rgb
+from shared.pipeline.dedup import RevisitCache
+from shared.pipeline.energy import EnergyModel
+from shared.pipeline.scene import (
+    PipelineConfig,
+    ScenePlan,
+    downlink_pixels,
+    encode_tile,
+    plan_scene,
+    prepare_tiles,
+)
+from shared.pipeline.throttling import DOWNLINK, ErrorModel
+from shared.pipeline.tiling import load_table
+from shared.wire import link_pb2
+from shared.wire.chunks import tile_chunks
+from shared.wire.convert import scene_header, scene_summary
+
+log = logging.getLogger("targetfuse.onboard.processing")
+
+
+def read_scene(path: Path) -> np.ndarray:
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import rasterio
+
+        with rasterio.open(path) as src:
+            bands = src.read(indexes=[1, 2, 3] if src.count >= 3 else [1, 1, 1])
+        if bands.dtype != np.uint8:
+            raise ValueError(f"GeoTIFF pixels must be 8-bit, got {bands.dtype}")
+        return np.ascontiguousarray(bands.transpose(1, 2, 0))
+    return read_rgb(path)
+
+
+class SceneProcessor:
+    def __init__(self, settings: OnboardSettings, db: ScenesDB, counter: OnboardCounter,
+                 energy: EnergyModel | None = None):
+        self.settings, self.db, self.counter = settings, db, counter
+        self.energy = energy or EnergyModel()
+        models = Path(settings.models_dir) / settings.model
+        self.tiling = load_table(settings.model, Path(settings.models_dir))
+        err = models / "error_model.json"
+        self.error_model = ErrorModel.load(err) if err.exists() else None
+        self.cfg = PipelineConfig(policy=settings.policy, conf_p=settings.conf_p,
+                                  conf_q=settings.conf_q)
+        if self.cfg.policy == "value" and self.error_model is None:
+            raise ValueError(f"the value policy needs {err}")
+        self.cache = RevisitCache()
+        self.schedule = settings.schedule()
+        self.inference_seconds = 0.0
+
+    def budgets(self, pixels: np.ndarray, gsd: float | None) -> tuple[float, float, int]:
+        """Byte budget, energy budget (J) and natural tile size for a scene."""
+        natural = self.counter.tile_size_for(gsd)
+        ref = prepare_tiles(pixels, natural, PipelineConfig(dedup=False,
+                                                            downlink_resized=False))
+        raw = float(ref.sizes[self.cfg.raw_quality].sum())
+        h, w = pixels.shape[:2]
+        full = self.energy.full_onboard(w, h, len(ref.grid), self.counter.card.flops_per_tile)
+        budget = self.settings.budget_fraction * raw
+        now = time.time()
+        window_at = self.schedule.next_open(now)
+        if not self.schedule.unlimited:
+            # The throttle plans with the bytes the current (or next) window can carry.
+            left = 0.0 if window_at is None else self.schedule.bytes_left(
+                window_at, self.settings.link_rate_bytes_s)
+            left -= self.db.outbox.stats()["bytes_queued"]
+            budget = max(0.0, min(budget, left))
+        return budget, self.settings.energy_fraction * full, natural
+
+    def process(self, scene_id: str, path: str, meta: dict) -> dict:
+        pixels = read_scene(Path(path))
+        gsd = meta.get("gsd_m")
+        fp = Footprint(tuple(meta["geotransform"]), meta.get("crs", "local")) \
+            if meta.get("geotransform") else None
+        budget, energy_j, natural = self.budgets(pixels, gsd)
+        entry = self.tiling.lookup(gsd) if self.tiling else None
+        t0 = time.perf_counter()
+        plan = plan_scene(pixels, scene_id, self.counter.count_tile,
+                          float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
+                          energy_j, self.energy, fp, entry, self.cache, self.error_model,
+                          input_size=self.counter.input_size)
+        self.inference_seconds += time.perf_counter() - t0
+        messages = self.messages(plan, pixels, meta, gsd, fp)
+        names = plan.decisions.names()
+        reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
+        result = {"tile_size": plan.tile_size, "tiles": len(plan.grid),
+                  "tiles_by_decision": {k: reused.count(k) for k in sorted(set(reused))},
+                  "onboard_total": round(float(np.nansum(plan.onboard)), 3),
+                  "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),
+                  "downlink_budget_bytes": int(plan.byte_budget),
+                  "downlink_bytes_planned": int(plan.decisions.bytes_used)}
+        self.db.finish(scene_id, result, messages)
+        return result
+
+    def messages(self, plan: ScenePlan, pixels: np.ndarray, meta: dict, gsd: float | None,
+                 fp: Footprint | None) -> list[link_pb2.DownlinkMessage]:
+        card = self.counter.card
+        out = [link_pb2.DownlinkMessage(header=scene_header(
+                   plan, gsd, fp, meta.get("capture_time"),
+                   f"{card.name}/{card.architecture}@{card.sha256[:12]}",
+                   f"{card.name}/deep", self.counter.input_size, self.cfg.policy)),
+               link_pb2.DownlinkMessage(summary=scene_summary(plan))]
+        sent_gsd = (gsd or 0.0) * plan.tile_size / self.counter.input_size
+        for i in np.flatnonzero(plan.decisions.action == DOWNLINK):
+            t = plan.grid.tile(int(i))
+            q = int(plan.decisions.quality[i])
+            data = encode_tile(downlink_pixels(plan.grid.crop(pixels, int(i)), plan.tile_size,
+                                               self.counter.input_size), q)
+            out += [link_pb2.DownlinkMessage(chunk=c) for c in tile_chunks(
+                plan.scene_id, int(i), t.row, t.col, data, q, sent_gsd_m=sent_gsd)]
+        return out
+
+
+class Worker(threading.Thread):
+    def __init__(self, processor: SceneProcessor, idle_s: float = 0.2):
+        super().__init__(daemon=True, name="onboard-worker")
+        self.processor, self.idle_s = processor, idle_s
+        self._halt = threading.Event()
+        self.busy = False
+
+    def run(self) -> None:
+        db = self.processor.db
+        while not self._halt.is_set():
+            job = db.claim_next()
+            if job is None:
+                self._halt.wait(self.idle_s)
+                continue
+            scene_id, path, meta = job
+            self.busy = True
+            try:
+                self.processor.process(scene_id, path, meta)
+                log.info("scene processed", extra={"scene_id": scene_id})
+            except Exception as exc:  # noqa: BLE001 (a bad scene must not stop the worker)
+                log.exception("scene failed", extra={"scene_id": scene_id})
+                db.fail(scene_id, f"{type(exc).__name__}: {exc}")
+            finally:
+                self.busy = False
+
+    def stop(self) -> None:
+        self._halt.set()

@@ -1,0 +1,85 @@
+"""The onboard record of accepted scenes, in the outbox's database (one SQLite file).
+
+A scene is ``queued`` once its upload is on disk (before the 202 answer), ``processing``
+while the worker plans it, then ``downlinking`` (its parts are in the outbox: written in the
+same transaction as this state, so a crash never leaves one without the other) or
+``failed``. At start-up, scenes left ``processing`` by a crash are queued again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from onboard.link.outbox import Outbox
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scenes (
+    scene_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    path TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    submitted_at REAL NOT NULL,
+    result TEXT,
+    error TEXT
+);
+"""
+
+
+class ScenesDB:
+    def __init__(self, outbox: Outbox):
+        self.outbox = outbox
+        self._db, self._lock = outbox._db, outbox._lock
+        with self._lock:
+            self._db.executescript(SCHEMA)
+            self._db.execute("UPDATE scenes SET state = 'queued' WHERE state = 'processing'")
+
+    def add(self, scene_id: str, path: str, meta: dict) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO scenes (scene_id, state, path, meta, submitted_at) "
+                             "VALUES (?, 'queued', ?, ?, ?)",
+                             (scene_id, path, json.dumps(meta), time.time()))
+
+    def exists(self, scene_id: str) -> bool:
+        with self._lock:
+            return bool(self._db.execute("SELECT 1 FROM scenes WHERE scene_id = ?",
+                                         (scene_id,)).fetchone())
+
+    def queued(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM scenes WHERE state IN "
+                                    "('queued', 'processing')").fetchone()[0]
+
+    def claim_next(self) -> tuple[str, str, dict] | None:
+        with self._lock:
+            row = self._db.execute("SELECT scene_id, path, meta FROM scenes WHERE state = "
+                                   "'queued' ORDER BY submitted_at LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE scenes SET state = 'processing' WHERE scene_id = ?",
+                             (row[0],))
+        return row[0], row[1], json.loads(row[2])
+
+    def finish(self, scene_id: str, result: dict, messages: list) -> None:
+        self.outbox.put_scene(messages, also=[(
+            "UPDATE scenes SET state = 'downlinking', result = ? WHERE scene_id = ?",
+            (json.dumps(result), scene_id))])
+
+    def fail(self, scene_id: str, error: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE scenes SET state = 'failed', error = ? WHERE scene_id = ?",
+                             (error, scene_id))
+
+    def get(self, scene_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT scene_id, state, meta, submitted_at, result, error "
+                                   "FROM scenes WHERE scene_id = ?", (scene_id,)).fetchone()
+        if row is None:
+            return None
+        return {"scene_id": row[0], "state": row[1], "metadata": json.loads(row[2]),
+                "submitted_at": row[3], "result": json.loads(row[4]) if row[4] else None,
+                "error": row[5]}
+
+    def states(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT state, COUNT(*) FROM scenes GROUP BY state"))

@@ -1,0 +1,74 @@
+"""The onboard service's settings: one typed class, read from ``TARGETFUSE_ONBOARD_*``
+environment variables (or given directly), validated when built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.model_card import MODELS_DIR
+from shared.pipeline.throttling import POLICIES
+
+
+class OnboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TARGETFUSE_ONBOARD_", extra="forbid")
+
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("out/onboard")
+    ground_target: str = "127.0.0.1:50051"
+    model: str = "aircraft"
+    models_dir: Path = MODELS_DIR
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads")
+    # Intake limits
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(30_000 * 30_000, ge=1)
+    queue_size: int = Field(16, ge=1, description="scenes accepted but not yet processed")
+    # Budgets, scene-relative as in the simulator
+    budget_fraction: float = Field(0.10, ge=0.0, le=10.0)
+    energy_fraction: float = Field(1.0, ge=0.0, le=10.0)
+    policy: str = "value"
+    conf_p: float = Field(0.0, ge=0.0, le=1.0)
+    conf_q: float = Field(0.9, ge=0.0, le=1.0)
+    # The link
+    link_rate_bytes_s: float = Field(1_000_000.0, gt=0)
+    link_burst_bytes: float | None = Field(None, gt=0)
+    contact_period_s: float | None = Field(None, gt=0)
+    contact_duration_s: float | None = Field(None, gt=0)
+    contact_windows: str | None = Field(
+        None, description='explicit schedule as JSON: [[start, end], ...] in epoch seconds')
+    link_deadline_s: float = Field(30.0, gt=0)
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if v not in POLICIES:
+            raise ValueError(f"policy must be one of {sorted(POLICIES)}")
+        return v
+
+    @field_validator("contact_windows")
+    @classmethod
+    def _windows(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            pairs = json.loads(v)
+            if not all(len(p) == 2 for p in pairs):
+                raise ValueError
+        except (ValueError, TypeError) as exc:
+            raise ValueError("contact_windows must be JSON like [[start, end], ...]") from exc
+        return v
+
+    def schedule(self):
+        from onboard.link.windows import ContactSchedule
+
+        if self.contact_windows:
+            return ContactSchedule(windows=tuple(tuple(map(float, p)) for p in
+                                                 json.loads(self.contact_windows)))
+        if self.contact_period_s is not None:
+            return ContactSchedule(period_s=self.contact_period_s,
+                                   duration_s=self.contact_duration_s)
+        return ContactSchedule.always()

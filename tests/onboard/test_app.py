@@ -1,0 +1,124 @@
+"""The onboard service through its REST API, with the real counter and a real ground link."""
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ground.link_server import create_server
+from ground.settings import GroundSettings
+from ground.store import SQLiteStore
+from onboard.app import create_app
+from onboard.settings import OnboardSettings
+from shared.imageio import encode
+from shared.synth import SceneConfig, generate_scene
+
+
+@pytest.fixture(scope="module")
+def scene_png():
+    img = generate_scene(SceneConfig(width=1024, height=768, gsd_m=0.5, layout="airport",
+                                     classes=("aircraft",)), seed=2)
+    return encode(img.load_pixels(), ".png")
+
+
+@pytest.fixture
+def ground(tmp_path):
+    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
+    store = SQLiteStore(settings.db_path)
+    server, port = create_server(settings, store)
+    server.start()
+    yield store, port
+    server.stop(None)
+    store.close()
+
+
+def onboard_settings(tmp_path, port, **kw):
+    return OnboardSettings(data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{port}",
+                           link_rate_bytes_s=5e6, budget_fraction=0.3, **kw)
+
+
+def wait_for(client, scene_id, states, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rec = client.get(f"/v1/scenes/{scene_id}").json()
+        if rec["state"] in states:
+            return rec
+        time.sleep(0.1)
+    raise AssertionError(f"scene {scene_id} stuck in {rec['state']}")
+
+
+def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
+    store, port = ground
+    with TestClient(create_app(onboard_settings(tmp_path, port))) as client:
+        r = client.post("/v1/scenes", files={"file": ("s.png", scene_png, "image/png")},
+                        data={"metadata": json.dumps({"scene_id": "airport-1", "gsd_m": 0.5})})
+        assert r.status_code == 202, r.text
+        assert r.json()["scene_id"] == "airport-1"
+        assert r.json()["status_url"].endswith("/v1/scenes/airport-1")
+        rec = wait_for(client, "airport-1", {"delivered", "failed"})
+        assert rec["state"] == "delivered", rec
+        res = rec["result"]
+        assert sum(res["tiles_by_decision"].values()) == res["tiles"] == 4
+        assert res["downlink_bytes_planned"] <= res["downlink_budget_bytes"]
+        held = store.committed("airport-1")
+        assert held.header and held.summary
+        assert len(held.tiles) == res["tiles_by_decision"].get("downlinked", 0)
+        link = client.get("/v1/link").json()
+        assert link["window_open"] and link["bytes_queued"] == 0 and link["bytes_sent"] > 0
+        metrics = client.get("/metrics").text
+        assert "targetfuse_onboard_bytes_sent" in metrics
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/scenes/nope").status_code == 404
+
+
+@pytest.mark.parametrize("payload,meta,status,words", [
+    (b"hello, not an image", None, 415, "not a PNG"),
+    ("truncate", None, 400, "truncated"),
+    ("ok", "{not json", 422, "JSON"),
+    ("ok", json.dumps({"gsd_m": -1}), 422, "gsd_m"),
+    ("ok", json.dumps({"colour": "red"}), 422, "colour"),
+    ("ok", json.dumps({"geotransform": [0, 1, 0]}), 422, "geotransform"),
+])
+def test_bad_uploads_get_the_right_4xx_and_change_nothing(tmp_path, ground, scene_png,
+                                                          payload, meta, status, words):
+    _, port = ground
+    body = {"ok": scene_png, "truncate": scene_png[: len(scene_png) // 2]}.get(payload, payload)
+    with TestClient(create_app(onboard_settings(tmp_path, port), start=False)) as client:
+        data = {"metadata": meta} if meta else {}
+        r = client.post("/v1/scenes", files={"file": ("x", body, "image/png")}, data=data)
+        assert r.status_code == status, r.text
+        assert words.lower() in r.json()["detail"].lower()
+    assert not list((tmp_path / "onboard" / "scenes").glob("*")) \
+        if (tmp_path / "onboard" / "scenes").exists() else True
+
+
+def test_limits_and_a_full_queue(tmp_path, ground, scene_png):
+    _, port = ground
+    small = onboard_settings(tmp_path, port, max_upload_bytes=4096, queue_size=1)
+    with TestClient(create_app(small, start=False)) as client:
+        r = client.post("/v1/scenes", files={"file": ("s.png", scene_png, "image/png")})
+        assert r.status_code == 413
+    few = onboard_settings(tmp_path, port, max_pixels=1000, queue_size=1)
+    with TestClient(create_app(few, start=False)) as client:
+        r = client.post("/v1/scenes", files={"file": ("s.png", scene_png, "image/png")})
+        assert r.status_code == 413 and "pixels" in r.json()["detail"]
+    one = onboard_settings(tmp_path, port, queue_size=1)
+    with TestClient(create_app(one, start=False)) as client:  # no worker: the queue fills
+        files = {"file": ("s.png", scene_png, "image/png")}
+        assert client.post("/v1/scenes", files=files,
+                           data={"metadata": '{"scene_id": "a"}'}).status_code == 202
+        r = client.post("/v1/scenes", files=files)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    with TestClient(create_app(onboard_settings(tmp_path, port), start=False)) as client:
+        r = client.post("/v1/scenes", files=files, data={"metadata": '{"scene_id": "a"}'})
+        assert r.status_code == 409  # accepted work persisted across the restart
+
+
+def test_settings_refuse_bad_values(tmp_path):
+    with pytest.raises(ValueError):
+        OnboardSettings(policy="greedy")
+    with pytest.raises(ValueError):
+        OnboardSettings(contact_windows="[[1, 2, 3]]")
+    with pytest.raises(ValueError):
+        OnboardSettings(link_rate_bytes_s=0)
