@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared import data_cli
+from shared import data_cli, services_cli
 from shared.model_card import ModelIntegrityError
 
 
@@ -20,13 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Satellite/ground collaborative object counting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_cli.add_parser(sub)
+    services_cli.add_parsers(sub)
     _add_ground_commands(sub)
-    demo = sub.add_parser("demo", help="run the main demonstration job")
-    demo.add_argument("--out", default="out/demo", help="where to write results")
-    demo.add_argument("--real-dev", default=None,
+    tour = sub.add_parser("tour", help="a tour of the data layer and the counters")
+    tour.add_argument("--out", default="out/tour", help="where to write results")
+    tour.add_argument("--real-dev", default=None,
                       help="folder of the real-dev datasets (default: $TARGETFUSE_REAL_DEV "
                            "or ../shared/data/real-dev)")
-    demo.set_defaults(func=_run_demo)
+    tour.set_defaults(func=_run_tour)
     return parser
 
 
@@ -39,6 +40,14 @@ def _add_ground_commands(sub: argparse._SubParsersAction) -> None:
         if exc.name != "torch":
             raise
         return
+    demo = sub.add_parser("demo", help="the main job: both services live, sample scenes")
+    demo.add_argument("--out", default="out/demo", help="where the services keep their data")
+    demo.add_argument("--real-dev", default=None,
+                      help="folder of the real-dev datasets (default: $TARGETFUSE_REAL_DEV "
+                           "or ../shared/data/real-dev)")
+    demo.add_argument("--budget-fraction", type=float, default=0.10)
+    demo.add_argument("--keep", action="store_true", help="keep serving until Ctrl-C")
+    demo.set_defaults(func=_run_live_demo)
     train_cli.add_parser(sub)
     ship.add_parser(sub)
     eval_cli.add_parser(sub)
@@ -46,10 +55,17 @@ def _add_ground_commands(sub: argparse._SubParsersAction) -> None:
     experiment_cli.add_parser(sub)
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _run_tour(args: argparse.Namespace) -> int:
     from shared import demo
 
     return demo.run(args.out, args.real_dev)
+
+
+def _run_live_demo(args: argparse.Namespace) -> int:
+    from ground import live_demo
+
+    return live_demo.run(args.out, args.real_dev, keep=args.keep,
+                         budget_fraction=args.budget_fraction)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

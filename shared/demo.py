@@ -27,8 +27,8 @@ def run(out: str | Path, real_dev: str | Path | None = None) -> int:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    print("targetfuse demo: the data layer (the onboard/ground services land in a later "
-          "issue)\n")
+    print("targetfuse tour: the data layer and the counters "
+          "(the live system is targetfuse demo)\n")
 
     config = SceneConfig(width=1024, height=1024, gsd_m=0.5, layout="airport")
     scene = generate_scene(config, seed=7, image_id="airport_seed7")

@@ -1,0 +1,122 @@
+"""The ground service: the gRPC downlink end, the counting worker, REST and a dashboard.
+
+``create_app(settings)`` builds the FastAPI app (tests call it directly); its lifespan opens
+the store, starts the gRPC server (``ground.link_server``) and the counting worker
+(``ground.scenes``), and stops them again. Routes are thin over ``ground.scenes``.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
+
+from ground.link_server import create_server
+from ground.scenes import CountingWorker, scene_report
+from ground.settings import GroundSettings
+from ground.store import SQLiteStore
+from shared.pipeline.throttling import ErrorModel
+
+DASHBOARD = Path(__file__).with_name("dashboard.html")
+
+
+class Ground:
+    def __init__(self, settings: GroundSettings, counter=None):
+        from ground.counter import GroundCounter
+
+        self.settings = settings
+        self.store = SQLiteStore(settings.db_path)
+        self.counter = counter or GroundCounter.shipped(
+            settings.model, settings.models_dir, threads=settings.threads,
+            batch_size=settings.batch_size)
+        err = Path(settings.models_dir) / settings.model / "error_model.json"
+        self.error_model = ErrorModel.load(err) if err.exists() else None
+        self.server, self.grpc_port = create_server(settings, self.store)
+        self.worker = CountingWorker(self.store, self.counter, self.error_model,
+                                     settings.batch_size)
+        self.started = time.time()
+        self.registry = CollectorRegistry()
+        Gauge("targetfuse_ground_scenes", "scenes known", registry=self.registry
+              ).set_function(lambda: len(self.store.scene_ids()))
+        Gauge("targetfuse_ground_tiles_uncounted", "received tiles not yet counted",
+              registry=self.registry).set_function(lambda: len(self.store.uncounted(10_000)))
+        Gauge("targetfuse_ground_bytes_received", "tile bytes committed",
+              registry=self.registry).set_function(
+            lambda: sum(b for _, b in self.store.link_log(0)))
+
+    def start(self) -> None:
+        self.server.start()
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.server.stop(2).wait()
+        if self.worker.ident is not None:
+            self.worker.join(10)
+        self.store.close()
+
+
+def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
+    settings = settings or GroundSettings()
+    parts: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        parts["ground"] = Ground(settings, counter)
+        parts["ground"].start()
+        app.state.grpc_port = parts["ground"].grpc_port
+        yield
+        parts["ground"].stop()
+
+    app = FastAPI(title="targetfuse ground", lifespan=lifespan)
+
+    def g() -> Ground:
+        return parts["ground"]
+
+    @app.get("/v1/scenes")
+    def scenes():
+        out = []
+        for sid in g().store.scene_ids():
+            r = scene_report(g().store, sid)
+            out.append({k: r.get(k) for k in ("scene_id", "total", "onboard_total",
+                                              "complete", "tiles", "tiles_received",
+                                              "tiles_counted", "downlink_bytes")})
+        return {"scenes": out}
+
+    @app.get("/v1/scenes/{scene_id}")
+    def scene(scene_id: str):
+        r = scene_report(g().store, scene_id)
+        if r is None:
+            raise HTTPException(404, f"no scene {scene_id}")
+        header = g().store.header(scene_id)
+        r["grid"] = {"rows": header.grid.rows, "cols": header.grid.cols,
+                     "tile_size": header.grid.tile_size}
+        return r
+
+    @app.get("/v1/link")
+    def link(window_s: float = 3600.0):
+        since = time.time() - window_s
+        return {"bytes_by_time": [[round(t, 3), b] for t, b in g().store.link_log(since)]}
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok", "grpc_port": g().grpc_port}
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(g().registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse)
+    def dashboard():
+        return DASHBOARD.read_text()
+
+    return app

@@ -1,0 +1,148 @@
+"""Both services on loopback (ports chosen at run time): totals equal the offline simulator's,
+the byte budget holds, and a ground restart in the middle of a downlink loses nothing and
+counts nothing twice."""
+
+import time
+
+import pytest
+
+from ground.app import create_app as ground_app
+from ground.live_demo import Service, _get, _post_scene
+from ground.settings import GroundSettings
+from onboard.app import create_app as onboard_app
+from onboard.counter import OnboardCounter
+from onboard.settings import OnboardSettings
+from shared.imageio import encode
+from shared.model_card import MODELS_DIR
+from shared.pipeline.scene import PipelineConfig
+from shared.pipeline.simulator import SceneSimulator
+from shared.pipeline.throttling import ErrorModel
+from shared.pipeline.tiling import load_table
+from shared.synth import SceneConfig, generate_scene
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return generate_scene(SceneConfig(width=1536, height=1536, gsd_m=0.5, layout="airport",
+                                      classes=("aircraft",)), seed=21, image_id="it")
+
+
+def simulated_total(scene, budget):
+    from ground.counter import GroundCounter
+
+    sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8),
+                         GroundCounter.shipped("aircraft", threads=1),
+                         tiling=load_table("aircraft").lookup(0.5),
+                         error_model=ErrorModel.load(MODELS_DIR / "aircraft" /
+                                                     "error_model.json"))
+    r = sim.run(PipelineConfig(policy="value"), budget, 1.0)
+    return r, sim.bytes_raw[90]
+
+
+def wait_complete(o_port, g_port, sid, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        gr = _get(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}")
+        if gr and gr.get("complete"):
+            return _get(f"http://127.0.0.1:{o_port}/v1/scenes/{sid}"), gr
+        time.sleep(0.2)
+    raise AssertionError(f"{sid} not complete")
+
+
+def start(tmp_path, grpc_port=0, rate=5e6, budget=0.2):
+    g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=grpc_port,
+                                      db_path=tmp_path / "ground.db", threads=1))
+    ground = Service(g_app)
+    g_port = ground.start()
+    return g_app, ground, g_port
+
+
+def test_live_totals_equal_the_simulator_and_respect_the_budget(tmp_path, scene):
+    g_app, ground, g_port = start(tmp_path)
+    onboard = Service(onboard_app(OnboardSettings(
+        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
+        budget_fraction=0.2, link_rate_bytes_s=5e6)))
+    o_port = onboard.start()
+    try:
+        _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+                    {"scene_id": "it", "gsd_m": 0.5})
+        ob, gr = wait_complete(o_port, g_port, "it")
+    finally:
+        onboard.stop()
+        ground.stop()
+    expected, raw = simulated_total(scene, 0.2)
+    assert gr["total"] == pytest.approx(expected.total, abs=1e-3)
+    assert gr["tiles_by_provenance"] == expected.tiles_by_provenance
+    assert ob["result"]["downlink_bytes_planned"] <= 0.2 * raw
+    assert gr["downlink_bytes"] == ob["result"]["downlink_bytes_planned"]
+
+
+def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
+    expected, _ = simulated_total(scene, 0.2)
+    downlinked = expected.tiles_by_provenance["downlinked"]
+    assert downlinked >= 2
+    g_app, ground, g_port = start(tmp_path)
+    grpc_port = g_app.state.grpc_port
+    # A slow link (40 kB/s): the downlink takes seconds, so the restart lands in the middle.
+    onboard = Service(onboard_app(OnboardSettings(
+        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{grpc_port}",
+        budget_fraction=0.2, link_rate_bytes_s=40_000, link_burst_bytes=8_000,
+        link_deadline_s=5)))
+    o_port = onboard.start()
+    try:
+        _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+                    {"scene_id": "it", "gsd_m": 0.5})
+        deadline = time.time() + 60
+        while True:  # wait until some, not all, of the scene has arrived
+            gr = _get(f"http://127.0.0.1:{g_port}/v1/scenes/it")
+            if gr and gr["tiles_received"] >= 1:
+                assert gr["tiles_received"] < downlinked  # the restart is mid-downlink
+                break
+            assert time.time() < deadline
+            time.sleep(0.05)
+        ground.stop()
+        time.sleep(1.0)
+        g_app, ground, g_port = start(tmp_path, grpc_port=grpc_port)
+        ob, gr = wait_complete(o_port, g_port, "it")
+    finally:
+        onboard.stop()
+        ground.stop()
+    assert gr["total"] == pytest.approx(expected.total, abs=1e-3)
+    assert gr["tiles_counted"] == gr["tiles_received"] == \
+        expected.tiles_by_provenance["downlinked"]
+    assert ob["downlink"]["parts_queued"] == 0
+
+
+def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
+    import re
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+    g_app, ground, g_port = start(tmp_path)
+    onboard = Service(onboard_app(OnboardSettings(
+        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
+        budget_fraction=0.2, link_rate_bytes_s=5e6)))
+    o_port = onboard.start()
+    try:
+        _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+                    {"scene_id": "dash", "gsd_m": 0.5})
+        _, gr = wait_complete(o_port, g_port, "dash")
+        dom = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu",
+             "--virtual-time-budget=8000", "--dump-dom", f"http://127.0.0.1:{g_port}/"],
+            capture_output=True, text=True, timeout=120).stdout
+    finally:
+        onboard.stop()
+        ground.stop()
+    assert 'data-ready="1"' in dom
+    row = re.search(r'<tr data-scene="dash">.*?<td class="total">([\d.]+)</td>', dom, re.S)
+    assert row and float(row.group(1)) == pytest.approx(gr["total"], abs=0.06)
+    cells = re.findall(r'class="tile (accepted|downlinked|reused|discarded|uncounted)"', dom)
+    assert len(cells) == gr["tiles"]
+    assert dom.count('class="tile downlinked"') == gr["tiles_by_provenance"]["downlinked"]
+    assert "bytes received" in dom
