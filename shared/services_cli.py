@@ -4,6 +4,7 @@ environment (``TARGETFUSE_ONBOARD_*`` / ``TARGETFUSE_GROUND_*``), logs as JSON l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import time
@@ -32,10 +33,8 @@ def json_logging(level: int = logging.INFO) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("onboard", help="run the onboard service (REST intake, counting, link)")
     p.set_defaults(func=run_onboard)
-    try:
-        import torch  # noqa: F401  (the ground service needs the ground install)
-    except ImportError:
-        return
+    if importlib.util.find_spec("torch") is None:
+        return  # the ground service needs the ground install
     g = sub.add_parser("ground", help="run the ground service (gRPC link end, REST, dashboard)")
     g.set_defaults(func=run_ground)
 
