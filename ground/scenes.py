@@ -1,11 +1,12 @@
 """The ground's view of each scene: counting received tiles and aggregating totals.
 
 ``count_pending`` counts committed tiles that have no ground count yet (a batch at a time:
-the counting worker calls it in a loop) with the deep counter, as the simulator does: a tile
-sent resized to the counter input is one input, a native tile is cut at the counter's
-natural size; each count is corrected by its JPEG quality's bias when an error model is
-given. ``scene_report`` aggregates a scene from its summary and ground counts with the same
-``aggregate`` the simulator uses, so partial totals are visible before the link delivers all.
+the counting worker calls it in a loop) with the deep counter, as the simulator does: tiles
+sent resized to the counter input go through the network together as one batch, a native
+tile is cut at the counter's natural size; each resized tile's count is corrected by its
+JPEG quality's bias when an error model is given. ``scene_report`` aggregates a scene from
+its summary and ground counts with the same ``aggregate`` the simulator uses, so partial
+totals are visible before the link delivers all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from ground.store import Store
+from shared.counting import run_tiles
 from shared.pipeline.aggregation import aggregate
 from shared.pipeline.simulator import ground_count
 from shared.pipeline.throttling import ErrorModel
@@ -31,20 +33,32 @@ def decode(data: bytes) -> np.ndarray:
 
 def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
                   batch: int = 16) -> int:
-    """Count up to ``batch`` uncounted tiles; returns how many were counted."""
+    """Count up to ``batch`` uncounted tiles; returns how many were counted. Tiles sent
+    resized to the counter input go through the network together, as one batch."""
     tiles = store.uncounted(batch)
-    counts = []
+    counts: dict[tuple[str, int], float] = {}
+    resized, images = [], []
     for t in tiles:
         try:
-            n = ground_count(counter, decode(t.data), t.sent_gsd_m or None, t.resized)
+            img = decode(t.data)
         except ValueError:
-            n = float("nan")  # kept, and reported as an undecodable tile
-        if error_model is not None and t.resized:
-            n *= error_model.scale(t.quality)
-        counts.append((t.scene_id, t.tile_index, float(n)))
+            counts[(t.scene_id, t.tile_index)] = float("nan")  # kept, reported undecodable
+            continue
+        if t.resized:
+            resized.append(t)
+            images.append(img)
+        else:
+            counts[(t.scene_id, t.tile_index)] = ground_count(counter, img,
+                                                              t.sent_gsd_m or None, False)
+    if images:
+        batch_counts, _, _ = run_tiles(counter.run_batch, images, counter.input_size, 1.0,
+                                       len(images))
+        for t, n in zip(resized, batch_counts, strict=True):
+            scale = error_model.scale(t.quality) if error_model is not None else 1.0
+            counts[(t.scene_id, t.tile_index)] = float(n) * scale
     if counts:
-        store.set_counts(counts)
-    return len(counts)
+        store.set_counts([(s, i, c) for (s, i), c in counts.items()])
+    return len(tiles)
 
 
 class CountingWorker(threading.Thread):

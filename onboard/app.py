@@ -69,6 +69,8 @@ class Onboard:
         Gauge("targetfuse_onboard_inference_seconds", "seconds spent planning and counting",
               registry=self.registry).set_function(lambda: self.processor.inference_seconds)
 
+        self.processor.on_tiles = lambda names: [self.m_tiles.labels(n).inc() for n in names]
+
     def start(self) -> None:
         self.worker.start()
         self._link_thread.start()

@@ -7,6 +7,10 @@ beyond what is queued already; the energy budget is ``energy_fraction`` of what 
 every tile costs). Its header, summary and downlinked tiles (resized to the counter input,
 JPEG at the chosen quality, in checksummed chunks) go into the outbox in the same
 transaction that marks the scene ``downlinking``.
+
+A GeoTIFF is read window by window (``RasterSource``): no more than one tile's pixels are
+in memory at a time, whatever the scene's size. PNG and JPEG have no random access and are
+decoded whole (the intake's pixel limit bounds them).
 """
 
 from __future__ import annotations
@@ -42,15 +46,50 @@ from shared.wire.convert import scene_header, scene_summary
 log = logging.getLogger("targetfuse.onboard.processing")
 
 
-def read_scene(path: Path) -> np.ndarray:
-    if path.suffix.lower() in (".tif", ".tiff"):
+class RasterSource:
+    """A GeoTIFF read window by window: ``shape`` and 2-D slicing like an RGB array, so the
+    pipeline can crop tiles from a scene far larger than memory. Tracks the largest window it
+    was asked for (the bound on what is in memory at once)."""
+
+    def __init__(self, path: Path):
         import rasterio
 
-        with rasterio.open(path) as src:
-            bands = src.read(indexes=[1, 2, 3] if src.count >= 3 else [1, 1, 1])
-        if bands.dtype != np.uint8:
-            raise ValueError(f"GeoTIFF pixels must be 8-bit, got {bands.dtype}")
+        self.src = rasterio.open(path)
+        if self.src.dtypes[0] != "uint8":
+            self.src.close()
+            raise ValueError(f"GeoTIFF pixels must be 8-bit, got {self.src.dtypes[0]}")
+        self.indexes = [1, 2, 3] if self.src.count >= 3 else [1, 1, 1]
+        self.shape = (self.src.height, self.src.width, 3)
+        self.largest_window_px = 0
+
+    def __getitem__(self, key) -> np.ndarray:
+        from rasterio.windows import Window
+
+        ys, xs = key
+        y0, y1, _ = ys.indices(self.shape[0])
+        x0, x1, _ = xs.indices(self.shape[1])
+        self.largest_window_px = max(self.largest_window_px, (y1 - y0) * (x1 - x0))
+        bands = self.src.read(indexes=self.indexes, window=Window(x0, y0, x1 - x0, y1 - y0))
         return np.ascontiguousarray(bands.transpose(1, 2, 0))
+
+    def georeference(self) -> tuple[Footprint | None, float | None]:
+        """The file's own footprint and GSD (metres, projected CRS only), when it has them."""
+        t = self.src.transform
+        if t.is_identity:
+            return None, None
+        crs = self.src.crs
+        fp = Footprint((t.c, t.a, t.b, t.f, t.d, t.e), crs.to_string() if crs else "local")
+        gsd = abs(t.a) if crs is not None and crs.is_projected and t.b == 0 else None
+        return fp, gsd
+
+    def close(self) -> None:
+        self.src.close()
+
+
+def read_scene(path: Path):
+    """The scene's pixels: a window-by-window reader for GeoTIFF, a decoded array otherwise."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return RasterSource(path)
     return read_rgb(path)
 
 
@@ -70,6 +109,7 @@ class SceneProcessor:
         self.cache = RevisitCache()
         self.schedule = settings.schedule()
         self.inference_seconds = 0.0
+        self.on_tiles = None  # callback(decision names), e.g. metrics
 
     def budgets(self, pixels: np.ndarray, gsd: float | None) -> tuple[float, float, int]:
         """Byte budget, energy budget (J) and natural tile size for a scene."""
@@ -92,9 +132,19 @@ class SceneProcessor:
 
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
         pixels = read_scene(Path(path))
+        try:
+            return self._process(scene_id, pixels, meta)
+        finally:
+            if isinstance(pixels, RasterSource):
+                pixels.close()
+
+    def _process(self, scene_id: str, pixels, meta: dict) -> dict:
         gsd = meta.get("gsd_m")
         fp = Footprint(tuple(meta["geotransform"]), meta.get("crs", "local")) \
             if meta.get("geotransform") else None
+        if isinstance(pixels, RasterSource):
+            file_fp, file_gsd = pixels.georeference()
+            fp, gsd = fp or file_fp, gsd or file_gsd
         budget, energy_j, natural = self.budgets(pixels, gsd)
         entry = self.tiling.lookup(gsd) if self.tiling else None
         t0 = time.perf_counter()
@@ -106,7 +156,14 @@ class SceneProcessor:
         messages = self.messages(plan, pixels, meta, gsd, fp)
         names = plan.decisions.names()
         reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
-        result = {"tile_size": plan.tile_size, "tiles": len(plan.grid),
+        per_tile = [{"index": i, "decision": reused[i],
+                     "onboard": None if np.isnan(plan.onboard[i]) else
+                     round(float(plan.onboard[i]), 3),
+                     "confidence": None if np.isnan(plan.confidence[i]) else
+                     round(float(plan.confidence[i]), 4)} for i in range(len(plan.grid))]
+        if self.on_tiles:
+            self.on_tiles(reused)
+        result = {"tile_size": plan.tile_size, "tiles": len(plan.grid), "per_tile": per_tile,
                   "tiles_by_decision": {k: reused.count(k) for k in sorted(set(reused))},
                   "onboard_total": round(float(np.nansum(plan.onboard)), 3),
                   "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),

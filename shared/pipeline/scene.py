@@ -13,7 +13,7 @@ simulator can answer from precomputed counts with exactly the same decisions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -90,13 +90,6 @@ class ScenePlan:
         return self.grid.tile_size
 
 
-def encoded_sizes(tiles: list[np.ndarray], qualities: tuple[int, ...]) -> dict[int, np.ndarray]:
-    out = {}
-    for q in qualities:
-        out[q] = np.array([len(encode_tile(t, q)) for t in tiles], np.int64)
-    return out
-
-
 def downlink_pixels(tile: np.ndarray, tile_size: int, input_size: int | None) -> np.ndarray:
     """The pixels that go down for a tile: resized by ``input_size / tile_size`` (what the
     counters' input holds, partial tiles proportionally) or, without an input size, native."""
@@ -116,33 +109,61 @@ def encode_tile(tile: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
+class LazyTiles(Sequence):
+    """A scene's tiles, cropped from its pixels when asked for.
+
+    ``pixels`` is anything with ``shape`` and 2-D slicing that returns an RGB array: a numpy
+    array, or a reader that fetches only the window asked for (``onboard.processing``'s
+    GeoTIFF source), so a large scene never has to be in memory whole."""
+
+    def __init__(self, grid: TileGrid, pixels):
+        self.grid, self.pixels = grid, pixels
+
+    def __len__(self) -> int:
+        return len(self.grid)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.grid.crop(self.pixels, int(i))
+
+
 @dataclass
 class PreparedTiles:
     """What a scene's tiles are before anything is counted (depends only on the pixels, the
     tile size and the deduplication settings, so the simulator reuses it across sweeps)."""
 
     grid: TileGrid
-    tiles: list[np.ndarray]
+    tiles: Sequence[np.ndarray]
     sizes: dict[int, np.ndarray]
     thumbs: list[np.ndarray]
     contexts: dedup.ContextPlan
 
 
-def prepare_tiles(pixels: np.ndarray, tile_size: int, cfg: PipelineConfig,
+def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
                   input_size: int | None = None) -> PreparedTiles:
-    """``input_size``: the counter's, for resized downlinks (``cfg.downlink_resized``)."""
+    """One pass over the tiles (each read once): encoded sizes of what would go down at each
+    quality, thumbnails and descriptors. ``input_size``: the counter's, for resized
+    downlinks (``cfg.downlink_resized``)."""
     grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
     n = len(grid)
-    tiles = [grid.crop(pixels, i) for i in range(n)]
-    thumbs = [dedup.thumbnail(t, tile_size) for t in tiles] if cfg.dedup else []
+    tiles = LazyTiles(grid, pixels)
+    resize = input_size if cfg.downlink_resized and cfg.policy != "vanilla" else None
+    sizes = {q: np.zeros(n, np.int64) for q in cfg.all_qualities}
+    thumbs, descriptors = [], []
+    for i in range(n):
+        tile = tiles[i]
+        sent = downlink_pixels(tile, tile_size, resize)
+        for q in cfg.all_qualities:
+            sizes[q][i] = len(encode_tile(sent, q))
+        if cfg.dedup:
+            thumbs.append(dedup.thumbnail(tile, tile_size))
+            descriptors.append(dedup.descriptor(tile))
     if cfg.dedup and n:
-        plan = dedup.plan_contexts(np.stack([dedup.descriptor(t) for t in tiles]), cfg.k_max,
-                                   cfg.seed)
+        plan = dedup.plan_contexts(np.stack(descriptors), cfg.k_max, cfg.seed)
     else:
         plan = dedup.ContextPlan(np.zeros(n, np.int64), np.arange(n), 1)
-    resize = input_size if cfg.downlink_resized and cfg.policy != "vanilla" else None
-    sent = [downlink_pixels(t, tile_size, resize) for t in tiles]
-    return PreparedTiles(grid, tiles, encoded_sizes(sent, cfg.all_qualities), thumbs, plan)
+    return PreparedTiles(grid, tiles, sizes, thumbs, plan)
 
 
 def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_tile: float,

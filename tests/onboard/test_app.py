@@ -122,3 +122,51 @@ def test_settings_refuse_bad_values(tmp_path):
         OnboardSettings(contact_windows="[[1, 2, 3]]")
     with pytest.raises(ValueError):
         OnboardSettings(link_rate_bytes_s=0)
+
+
+def test_a_geotiff_is_read_window_by_window_with_the_same_result(tmp_path, scene_png):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import Affine
+
+    from onboard.counter import OnboardCounter
+    from onboard.link.outbox import Outbox
+    from onboard.processing import RasterSource, SceneProcessor
+    from onboard.scenes_db import ScenesDB
+    from shared.imageio import read_rgb
+
+    png = tmp_path / "s.png"
+    png.write_bytes(scene_png)
+    pixels = read_rgb(png)
+    tif = tmp_path / "s.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=pixels.shape[1], height=pixels.shape[0],
+                       count=3, dtype="uint8", crs="EPSG:32631", tiled=True,
+                       blockxsize=256, blockysize=256,
+                       transform=Affine(0.5, 0, 500000.0, 0, -0.5, 4500000.0)) as dst:
+        dst.write(pixels.transpose(2, 0, 1))
+    source = RasterSource(tif)
+    fp, gsd = source.georeference()
+    assert gsd == 0.5 and fp.geotransform == (500000.0, 0.5, 0.0, 4500000.0, 0.0, -0.5)
+    assert np.array_equal(source[100:300, 50:400], pixels[100:300, 50:400])
+    source.close()
+    settings = OnboardSettings(data_dir=tmp_path / "ob")
+    results = []
+    for path, meta in ((png, {"gsd_m": 0.5}), (tif, {})):
+        box = Outbox(tmp_path / f"{path.suffix}.db")
+        proc = SceneProcessor(settings, ScenesDB(box), OnboardCounter.shipped("aircraft"))
+        seen = []
+        proc.on_tiles = seen.extend
+        r = proc.process("x", str(path), meta)
+        assert len(seen) == r["tiles"]
+        results.append(r)
+        box.close()
+    png_r, tif_r = results
+    assert tif_r["per_tile"] == png_r["per_tile"]
+    assert tif_r["onboard_total"] == png_r["onboard_total"]
+    # Bounded memory: the reader was never asked for more than one tile's window.
+    src = RasterSource(tif)
+    from shared.pipeline.scene import PipelineConfig, prepare_tiles
+
+    prepare_tiles(src, 512, PipelineConfig(), 256)
+    assert src.largest_window_px <= 512 * 512
+    src.close()
