@@ -187,7 +187,8 @@ class SceneProcessor:
             data = encode_tile(downlink_pixels(plan.grid.crop(pixels, int(i)), plan.tile_size,
                                                self.counter.input_size), q)
             out += [link_pb2.DownlinkMessage(chunk=c) for c in tile_chunks(
-                plan.scene_id, int(i), t.row, t.col, data, q, sent_gsd_m=sent_gsd)]
+                plan.scene_id, int(i), t.row, t.col, data, q, sent_gsd_m=sent_gsd,
+                onboard_count=float(plan.onboard[i]), confidence=float(plan.confidence[i]))]
         return out
 
 

@@ -22,15 +22,20 @@ class ChunkError(ValueError):
 
 def tile_chunks(scene_id: str, tile_index: int, row: int, col: int, data: bytes,
                 quality: int, codec: int = link_pb2.JPEG, sent_gsd_m: float = 0.0,
-                resized: bool = True, chunk_bytes: int = CHUNK_BYTES) -> list[link_pb2.TileChunk]:
+                resized: bool = True, chunk_bytes: int = CHUNK_BYTES,
+                onboard_count: float | None = None, confidence: float | None = None,
+                ) -> list[link_pb2.TileChunk]:
     if chunk_bytes < 1:
         raise ValueError(f"chunk size must be >= 1 byte, got {chunk_bytes}")
     digest = hashlib.sha256(data).digest()
     offsets = range(0, max(len(data), 1), chunk_bytes)
+    extra = {k: v for k, v in (("onboard_count", onboard_count), ("confidence", confidence))
+             if v is not None and v == v}  # NaN: not counted onboard
     return [link_pb2.TileChunk(scene_id=scene_id, tile_index=tile_index, row=row, col=col,
                                codec=codec, quality=quality, sha256=digest,
                                total_size=len(data), offset=o, data=data[o:o + chunk_bytes],
-                               sent_gsd_m=sent_gsd_m, resized=resized) for o in offsets]
+                               sent_gsd_m=sent_gsd_m, resized=resized,
+                               decision=link_pb2.DOWNLINKED, **extra) for o in offsets]
 
 
 @dataclass

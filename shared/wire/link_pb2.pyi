@@ -108,7 +108,7 @@ class SceneSummary(_message.Message):
     def __init__(self, scene_id: _Optional[str] = ..., tiles: _Optional[_Iterable[_Union[TileDecision, _Mapping]]] = ..., energy_j: _Optional[float] = ..., downlink_bytes: _Optional[int] = ..., onboard_inferences: _Optional[int] = ...) -> None: ...
 
 class TileChunk(_message.Message):
-    __slots__ = ("scene_id", "tile_index", "row", "col", "codec", "quality", "sha256", "total_size", "offset", "data", "sent_gsd_m", "resized")
+    __slots__ = ("scene_id", "tile_index", "row", "col", "codec", "quality", "sha256", "total_size", "offset", "data", "sent_gsd_m", "resized", "decision", "onboard_count", "confidence")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     TILE_INDEX_FIELD_NUMBER: _ClassVar[int]
     ROW_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,9 @@ class TileChunk(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     SENT_GSD_M_FIELD_NUMBER: _ClassVar[int]
     RESIZED_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    ONBOARD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     tile_index: int
     row: int
@@ -133,7 +136,10 @@ class TileChunk(_message.Message):
     data: bytes
     sent_gsd_m: float
     resized: bool
-    def __init__(self, scene_id: _Optional[str] = ..., tile_index: _Optional[int] = ..., row: _Optional[int] = ..., col: _Optional[int] = ..., codec: _Optional[_Union[Codec, str]] = ..., quality: _Optional[int] = ..., sha256: _Optional[bytes] = ..., total_size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., sent_gsd_m: _Optional[float] = ..., resized: _Optional[bool] = ...) -> None: ...
+    decision: Decision
+    onboard_count: float
+    confidence: float
+    def __init__(self, scene_id: _Optional[str] = ..., tile_index: _Optional[int] = ..., row: _Optional[int] = ..., col: _Optional[int] = ..., codec: _Optional[_Union[Codec, str]] = ..., quality: _Optional[int] = ..., sha256: _Optional[bytes] = ..., total_size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., sent_gsd_m: _Optional[float] = ..., resized: _Optional[bool] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class DownlinkMessage(_message.Message):
     __slots__ = ("seq", "header", "summary", "chunk")
