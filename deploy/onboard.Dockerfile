@@ -1,0 +1,28 @@
+# The onboard service: onnxruntime, OpenCV, FastAPI, grpcio. No torch.
+# Build from the repository root: docker build -f deploy/onboard.Dockerfile .
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY onboard ./onboard
+COPY ground ./ground
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[onboard]" \
+    && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 targetfuse && mkdir /data && chown targetfuse /data
+COPY --from=build /opt/venv /opt/venv
+# The shipped onboard counter, its confidence and the pipeline calibration (no deep model).
+COPY models/aircraft/shallow.json models/aircraft/shallow.int8.onnx models/aircraft/shallow.onnx \
+     models/aircraft/confidence.json models/aircraft/tiling.json models/aircraft/error_model.json \
+     /app/models/aircraft/
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
+    TARGETFUSE_ONBOARD_MODELS_DIR=/app/models TARGETFUSE_ONBOARD_DATA_DIR=/data \
+    TARGETFUSE_ONBOARD_HTTP_PORT=8080
+USER targetfuse
+WORKDIR /data
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+ENTRYPOINT ["targetfuse", "onboard"]

@@ -1,0 +1,41 @@
+"""Scripts the network-namespace tests run inside the namespaces (python -c)."""
+
+GROUND = """
+import sys, time
+from ground.link_server import create_server
+from ground.settings import GroundSettings
+from ground.store import SQLiteStore
+s = GroundSettings(grpc_host="192.0.2.2", grpc_port=50051, db_path=sys.argv[1])
+store = SQLiteStore(s.db_path)
+server, port = create_server(s, store)
+server.start()
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+SENDER = """
+import json, os, sys, time
+from onboard.link.client import LinkClient
+from onboard.link.outbox import Outbox
+from onboard.link.ratelimit import TokenBucket
+from shared.wire import link_pb2
+from shared.wire.chunks import tile_chunks
+total, db = int(sys.argv[1]), sys.argv[2]
+n = 16
+h = link_pb2.SceneHeader(scene_id="g", grid=link_pb2.TileGrid(width=4 * 256, height=4 * 256,
+                         tile_size=256, rows=4, cols=4))
+msgs = []
+for i in range(n):
+    msgs += [link_pb2.DownlinkMessage(chunk=c) for c in
+             tile_chunks("g", i, i // 4, i % 4, os.urandom(total // n), 90)]
+box = Outbox(db)
+box.put_scene([link_pb2.DownlinkMessage(header=h)])
+client = LinkClient("192.0.2.2:50051", box, TokenBucket(1e9), batch=1000, deadline_s=120)
+client.drain_once()  # warm up: connects and sends the header alone
+box.put_scene(msgs)
+t0 = time.perf_counter()
+while client.drain_once():
+    pass
+dt = time.perf_counter() - t0
+print(json.dumps({"bytes": box.stats()["bytes_sent"], "payload": total, "seconds": dt}))
+"""
