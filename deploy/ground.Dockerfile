@@ -1,4 +1,6 @@
 # The ground service: the deep counter (CPU build of torch), gRPC, FastAPI, the dashboard.
+# It also carries the onboard counter and matplotlib, so the experiment profile of the
+# compose stack can run the pipeline's sweeps in it.
 # Build from the repository root: docker build -f deploy/ground.Dockerfile .
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -7,19 +9,22 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY onboard ./onboard
 COPY ground ./ground
-# The CPU wheel of torch (the default index would bring several GB of CUDA packages).
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install \
-    --extra-index-url https://download.pytorch.org/whl/cpu ".[ground]"
+# The CPU wheel of torch first, from PyTorch's CPU index (the default index would bring
+# several GB of CUDA packages); then the project, whose torch==2.13.0 is then satisfied.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --retries 1 --extra-index-url "$TORCH_INDEX" torch==2.13.0 \
+    && /opt/venv/bin/pip install ".[onboard,ground,train]"
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 targetfuse && mkdir /data && chown targetfuse /data
+# A numeric non-root user: needs no useradd in the base image.
+RUN mkdir /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
-COPY models/aircraft/deep.json models/aircraft/deep.pt models/aircraft/error_model.json \
-     models/aircraft/tiling.json /app/models/aircraft/
+COPY models /app/models
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     TARGETFUSE_GROUND_MODELS_DIR=/app/models TARGETFUSE_GROUND_DB_PATH=/data/ground.db \
     TARGETFUSE_GROUND_GRPC_PORT=50051 TARGETFUSE_GROUND_HTTP_PORT=8081
-USER targetfuse
+USER 10001:10001
 WORKDIR /data
 EXPOSE 50051 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \

@@ -11,7 +11,8 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[onboard]" \
     && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 targetfuse && mkdir /data && chown targetfuse /data
+# A numeric non-root user: needs no useradd in the base image.
+RUN mkdir /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
 # The shipped onboard counter, its confidence and the pipeline calibration (no deep model).
 COPY models/aircraft/shallow.json models/aircraft/shallow.int8.onnx models/aircraft/shallow.onnx \
@@ -20,7 +21,7 @@ COPY models/aircraft/shallow.json models/aircraft/shallow.int8.onnx models/aircr
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     TARGETFUSE_ONBOARD_MODELS_DIR=/app/models TARGETFUSE_ONBOARD_DATA_DIR=/data \
     TARGETFUSE_ONBOARD_HTTP_PORT=8080
-USER targetfuse
+USER 10001:10001
 WORKDIR /data
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

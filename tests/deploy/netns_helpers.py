@@ -39,3 +39,32 @@ while client.drain_once():
 dt = time.perf_counter() - t0
 print(json.dumps({"bytes": box.stats()["bytes_sent"], "payload": total, "seconds": dt}))
 """
+
+SUBMIT = """
+import json, sys, time
+from ground.live_demo import _get, _post_scene
+png, sid, timeout = open(sys.argv[1], "rb").read(), sys.argv[2], float(sys.argv[3])
+deadline = time.time() + timeout
+while True:  # the onboard service is starting
+    try:
+        if _get("http://127.0.0.1:8080/healthz"):
+            break
+    except OSError:
+        pass
+    assert time.time() < deadline, "onboard did not start"
+    time.sleep(0.2)
+_post_scene("http://127.0.0.1:8080/v1/scenes", png, {"scene_id": sid, "gsd_m": 0.5})
+t0 = time.time()
+while True:
+    try:
+        g = _get(f"http://192.0.2.2:8081/v1/scenes/{sid}")
+    except OSError:
+        g = None
+    if g and g.get("complete"):
+        break
+    assert time.time() < deadline, "scene not complete"
+    time.sleep(0.2)
+o = _get(f"http://127.0.0.1:8080/v1/scenes/{sid}")
+print(json.dumps({"total": g["total"], "provenance": g["tiles_by_provenance"],
+                  "seconds": time.time() - t0, "bytes": o["downlink"]["bytes_sent"]}))
+"""

@@ -73,3 +73,54 @@ def test_goodput_follows_the_tbf_rate(namespaces, tmp_path):
     goodput = m["payload"] / m["seconds"]
     print(f"goodput {goodput:.0f} B/s at tbf {rate:.0f} B/s: ratio {goodput / rate:.3f}")
     assert 0.9 * rate <= goodput <= 1.1 * rate
+
+
+def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
+    from ground.counter import GroundCounter
+    from onboard.counter import OnboardCounter
+    from shared.imageio import encode
+    from shared.model_card import MODELS_DIR
+    from shared.pipeline.scene import PipelineConfig
+    from shared.pipeline.simulator import SceneSimulator
+    from shared.pipeline.throttling import ErrorModel
+    from shared.pipeline.tiling import load_table
+    from shared.synth import SceneConfig, generate_scene
+
+    from .netns_helpers import SUBMIT
+
+    prefix = namespaces
+    subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply", "--dev",
+                         f"{prefix}-ob0", "--rate", "2mbit"), check=True, capture_output=True)
+    scene = generate_scene(SceneConfig(width=1536, height=1536, gsd_m=0.5, layout="airport",
+                                       classes=("aircraft",)), seed=31, image_id="ns")
+    png = tmp_path / "ns.png"
+    png.write_bytes(encode(scene.load_pixels(), ".png"))
+    env = {**os.environ, "TARGETFUSE_GROUND_DB_PATH": str(tmp_path / "g.db"),
+           "TARGETFUSE_GROUND_THREADS": "1",
+           "TARGETFUSE_ONBOARD_DATA_DIR": str(tmp_path / "onboard"),
+           "TARGETFUSE_ONBOARD_GROUND_TARGET": "192.0.2.2:50051",
+           "TARGETFUSE_ONBOARD_BUDGET_FRACTION": "0.2",
+           "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": "10000000"}
+    cli = str(Path(sys.executable).with_name("targetfuse"))
+    procs = [subprocess.Popen(in_ns(prefix, side, cli, side), env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for side in ("ground", "onboard")]
+    try:
+        out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SUBMIT, str(png),
+                                   "ns", "180"), capture_output=True, text=True, cwd=ROOT,
+                             timeout=240)
+        assert out.returncode == 0, out.stderr[-2000:]
+        live = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8),
+                         GroundCounter.shipped("aircraft", threads=1),
+                         tiling=load_table("aircraft").lookup(0.5),
+                         error_model=ErrorModel.load(MODELS_DIR / "aircraft" /
+                                                     "error_model.json"))
+    expected = sim.run(PipelineConfig(policy="value"), 0.2, 1.0)
+    assert live["total"] == pytest.approx(expected.total, abs=1e-3)
+    assert live["provenance"] == expected.tiles_by_provenance

@@ -1,0 +1,207 @@
+"""Link experiments over real kernel shaping: the live services in two network namespaces.
+
+For each throttling policy and each link rate: create the namespaces (``deploy/netns.sh``),
+shape the onboard side with ``deploy/shape.sh`` (tbf for the rate; netem also applies delay
+and loss where the kernel has it), start ``targetfuse ground`` and ``targetfuse onboard``
+inside them, open one contact window of ``--window-s`` seconds (the onboard throttle plans
+each scene with the bytes the window can still carry at that rate), submit the scenes, and
+record per run: CMAE against the annotated truth, bytes delivered, goodput, and the time until
+the ground had counted everything. Writes ``link_experiment.csv`` and ``link_experiment.png``.
+
+    sudo .venv/bin/python deploy/link_experiment.py --rates 0.5mbit,1mbit,2mbit,8mbit \\
+        --out docs/link-experiment
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SUBMIT = """
+import json, sys, time
+from ground.live_demo import _get, _post_scene
+manifest, timeout = json.load(open(sys.argv[1])), float(sys.argv[2])
+window_start = float(sys.argv[3])
+deadline = time.time() + timeout
+while True:
+    try:
+        if _get("http://127.0.0.1:8080/healthz") and _get("http://192.0.2.2:8081/healthz"):
+            break
+    except OSError:
+        pass
+    assert time.time() < deadline, "services did not start"
+    time.sleep(0.2)
+for s in manifest:
+    _post_scene("http://127.0.0.1:8080/v1/scenes", open(s["png"], "rb").read(),
+                {"scene_id": s["id"], "gsd_m": s["gsd"]})
+out, pending = {}, {s["id"] for s in manifest}
+t0 = window_start  # times count from the contact window's opening
+while pending and time.time() < deadline:
+    for sid in list(pending):
+        try:
+            g = _get(f"http://192.0.2.2:8081/v1/scenes/{sid}")
+        except OSError:
+            g = None
+        if g and g.get("complete"):
+            out[sid] = {"total": g["total"], "seconds": time.time() - t0, "complete": True}
+            pending.discard(sid)
+    time.sleep(0.2)
+for sid in pending:  # the window closed first: the ground's partial total
+    g = _get(f"http://192.0.2.2:8081/v1/scenes/{sid}") or {}
+    out[sid] = {"total": g.get("total"), "seconds": time.time() - t0, "complete": False}
+link = _get("http://127.0.0.1:8080/v1/link")
+print(json.dumps({"scenes": out, "bytes_sent": link["bytes_sent"]}))
+"""
+
+
+def rate_bytes_s(rate: str) -> float:
+    units = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bit": 1.0}
+    for u, f in units.items():
+        if rate.endswith(u):
+            return float(rate[: -len(u)]) * f / 8
+    raise ValueError(f"bad rate {rate!r} (like 2mbit)")
+
+
+def scenes(args, folder: Path) -> list[dict]:
+    from ground.live_demo import sample_scenes
+    from shared.imageio import encode
+
+    out = []
+    for sid, pixels, gsd, truth in sample_scenes(args.real_dev)[: args.scenes]:
+        png = folder / f"{sid}.png"
+        png.write_bytes(encode(pixels, ".png"))
+        out.append({"id": sid, "png": str(png), "gsd": gsd, "truth": truth})
+    return out
+
+
+def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> dict:
+    prefix = "tfx" + str(os.getpid() % 10000)
+    sh = [str(ROOT / "deploy/netns.sh")]
+    subprocess.run([*sh, "up", prefix], check=True, capture_output=True)
+    procs = []
+    try:
+        shape = [str(ROOT / "deploy/shape.sh"), "apply", "--dev", f"{prefix}-ob0",
+                 "--rate", rate]
+        if args.delay:
+            shape += ["--delay", args.delay]
+        if args.loss:
+            shape += ["--loss", args.loss]
+        shaped = subprocess.run(["ip", "netns", "exec", f"{prefix}-onboard", *shape],
+                                capture_output=True, text=True, check=True)
+        qdisc = "netem" if "netem on" in shaped.stderr else "tbf"
+        start = time.time() + args.startup_s
+        env = {**os.environ, "TARGETFUSE_GROUND_DB_PATH": str(work / "ground.db"),
+               "TARGETFUSE_GROUND_THREADS": "1",
+               "TARGETFUSE_ONBOARD_DATA_DIR": str(work / "onboard"),
+               "TARGETFUSE_ONBOARD_GROUND_TARGET": "192.0.2.2:50051",
+               "TARGETFUSE_ONBOARD_POLICY": policy,
+               "TARGETFUSE_ONBOARD_BUDGET_FRACTION": str(args.budget_fraction),
+               "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": str(rate_bytes_s(rate)),
+               "TARGETFUSE_ONBOARD_CONTACT_WINDOWS": json.dumps(
+                   [[start, start + args.window_s]])}
+        cli = str(Path(sys.executable).with_name("targetfuse"))
+        for side in ("ground", "onboard"):
+            procs.append(subprocess.Popen(["ip", "netns", "exec", f"{prefix}-{side}", cli,
+                                           side], env=env, cwd=ROOT,
+                                          stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        man = work / "manifest.json"
+        man.write_text(json.dumps(manifest))
+        out = subprocess.run(["ip", "netns", "exec", f"{prefix}-onboard", sys.executable,
+                              "-c", SUBMIT, str(man),
+                              str(args.startup_s + args.window_s + 30), str(start)],
+                             capture_output=True, text=True, cwd=ROOT)
+        if out.returncode:
+            raise RuntimeError(out.stderr[-2000:])
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+        subprocess.run([*sh, "down", prefix], capture_output=True)
+    errs = [abs((res["scenes"][s["id"]]["total"] or 0.0) - s["truth"]) for s in manifest]
+    done = max(v["seconds"] for v in res["scenes"].values())
+    return {"policy": policy, "rate": rate, "rate_bytes_s": rate_bytes_s(rate), "qdisc": qdisc,
+            "cmae": sum(errs) / len(errs), "scenes": len(manifest),
+            "complete": sum(v["complete"] for v in res["scenes"].values()),
+            "bytes_sent": res["bytes_sent"], "seconds_to_complete": round(done, 2),
+            "goodput_bytes_s": round(res["bytes_sent"] / max(done, 1e-6), 1)}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for policy in sorted({r["policy"] for r in rows}):
+        pts = sorted((r for r in rows if r["policy"] == policy), key=lambda r: r["rate_bytes_s"])
+        x = [8 * r["rate_bytes_s"] / 1e6 for r in pts]
+        axes[0].plot(x, [r["cmae"] for r in pts], "o-", label=policy)
+        axes[1].plot(x, [r["goodput_bytes_s"] * 8 / 1e6 for r in pts], "o-", label=policy)
+        axes[2].plot(x, [r["seconds_to_complete"] for r in pts], "o-", label=policy)
+    xs = sorted({8 * r["rate_bytes_s"] / 1e6 for r in rows})
+    axes[1].plot(xs, xs, "k--", lw=0.8, label="shaped rate")
+    for ax, label in zip(axes, ("CMAE", "goodput (Mbit/s)", "seconds to complete"),
+                         strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("link rate (Mbit/s, kernel-shaped)")
+        ax.set_ylabel(label)
+    axes[0].legend()
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rates", default="0.5mbit,1mbit,2mbit,8mbit")
+    p.add_argument("--policies", default="value,dynamic-conf")
+    p.add_argument("--delay", default=None, help="netem only, e.g. 40ms")
+    p.add_argument("--loss", default=None, help="netem only, percent")
+    p.add_argument("--window-s", type=float, default=20.0, help="contact window length")
+    p.add_argument("--startup-s", type=float, default=15.0, help="before the window opens")
+    p.add_argument("--budget-fraction", type=float, default=0.25)
+    p.add_argument("--scenes", type=int, default=4, help="synthetic + Airbus val scenes")
+    p.add_argument("--real-dev", default=None)
+    p.add_argument("--out", default="out/link-experiment")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print("link_experiment.py: needs root (network namespaces, tc)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = scenes(args, Path(tmp))
+        for policy in args.policies.split(","):
+            for rate in args.rates.split(","):
+                work = Path(tmp) / f"{policy}-{rate}"
+                work.mkdir()
+                row = run_one(args, policy, rate, manifest, work)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    with (out / "link_experiment.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    plot(rows, out / "link_experiment.png")
+    print(f"wrote {out}/link_experiment.csv and .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Structure of docker-compose.yml and the Dockerfiles (the real stack: test_compose_stack)."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ground.settings import GroundSettings
+from onboard.settings import OnboardSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def dockerfile(name: str) -> str:
+    return (ROOT / "deploy" / f"{name}.Dockerfile").read_text()
+
+
+def test_services_health_and_order():
+    assert {"ground", "onboard", "link", "experiment"} <= set(SERVICES)
+    for name in ("ground", "onboard"):
+        check = SERVICES[name]["healthcheck"]
+        assert "/healthz" in " ".join(check["test"]) and check["retries"] >= 1
+    assert SERVICES["onboard"]["depends_on"]["ground"]["condition"] == "service_healthy"
+    assert SERVICES["experiment"]["profiles"] == ["experiment"]
+
+
+def test_onboard_is_limited_like_a_satellite_computer_and_the_link_is_shaped():
+    onboard = SERVICES["onboard"]
+    assert re.match(r"\$\{ONBOARD_CPUS:-1(\.0)?\}", str(onboard["cpus"]))
+    assert re.match(r"\$\{ONBOARD_MEMORY:-1g\}", str(onboard["mem_limit"]))
+    link = SERVICES["link"]
+    assert link["network_mode"] == "service:onboard"
+    assert "NET_ADMIN" in link["cap_add"]
+    assert {"LINK_RATE", "LINK_DELAY", "LINK_JITTER", "LINK_LOSS"} <= set(link["environment"])
+
+
+def test_stores_live_in_named_volumes_and_ports_are_published():
+    assert {"ground-store", "onboard-outbox"} <= set(COMPOSE["volumes"])
+    assert "ground-store:/data" in SERVICES["ground"]["volumes"]
+    assert "onboard-outbox:/data" in SERVICES["onboard"]["volumes"]
+    assert any(p.endswith(":8081") for p in SERVICES["ground"]["ports"])
+    assert any(p.endswith(":8080") for p in SERVICES["onboard"]["ports"])
+
+
+def test_environment_names_are_settings_fields():
+    for service, cls, prefix in (("ground", GroundSettings, "TARGETFUSE_GROUND_"),
+                                 ("onboard", OnboardSettings, "TARGETFUSE_ONBOARD_")):
+        env = SERVICES[service]["environment"]
+        names = [k[len(prefix):].lower() for k in env if k.startswith(prefix)]
+        assert names and set(names) <= set(cls.model_fields), service
+    for name in ("onboard", "ground"):
+        for key in re.findall(r"TARGETFUSE_[A-Z]+_([A-Z_]+)=", dockerfile(name)):
+            cls = OnboardSettings if name == "onboard" else GroundSettings
+            assert key.lower() in cls.model_fields
+
+
+def test_dockerfiles_are_multistage_non_root_and_run_the_tested_commands():
+    for name, command in (("onboard", ["targetfuse", "onboard"]),
+                          ("ground", ["targetfuse", "ground"])):
+        text = dockerfile(name)
+        assert len(re.findall(r"^FROM ", text, re.M)) >= 2
+        assert re.search(r"^USER (?!root)\S+", text, re.M)
+        assert "PYTHONUNBUFFERED=1" in text and "HEALTHCHECK" in text
+        entry = re.search(r"^ENTRYPOINT (\[.*\])", text, re.M).group(1)
+        assert yaml.safe_load(entry) == command  # what tests/deploy/test_netns.py runs
+        for src in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+            for path in src.replace("\\", " ").split():
+                assert (ROOT / path).exists(), f"{name}.Dockerfile copies missing {path}"
+    install = re.search(r"pip install (.*)", dockerfile("onboard")).group(1)
+    assert '".[onboard]"' in install  # the onboard extra alone: no torch in that image
+    assert "download.pytorch.org/whl/cpu" in dockerfile("ground")
+
+
+def test_shape_script_refuses_bad_values():
+    import subprocess
+
+    script = str(ROOT / "deploy" / "shape.sh")
+    for args, words in ((["apply", "--dev", "lo", "--rate", "fast"], "bad rate"),
+                        (["apply", "--dev", "lo", "--rate", "1mbit", "--loss", "150"], "loss"),
+                        (["apply", "--dev", "lo", "--rate", "1mbit", "--delay", "soon"], "delay"),
+                        (["apply", "--rate", "1mbit"], "--dev"),
+                        (["windows", "--dev", "lo", "--up", "0", "--down", "5"], "--up"),
+                        (["bogus"], "usage")):
+        out = subprocess.run(["sh", script, *args], capture_output=True, text=True)
+        assert out.returncode == 2 and words in out.stderr, (args, out.stderr)
