@@ -12,6 +12,7 @@
 # netem is used where the kernel has it (rate, delay, jitter, loss); otherwise tbf shapes the
 # rate alone, and a line on stderr says that delay/jitter/loss are not applied.
 set -eu
+PATH="$PATH:/usr/sbin:/sbin"  # tc lives there; minimal images leave it off PATH
 
 die() { echo "shape.sh: $*" >&2; exit 2; }
 say() { echo "shape.sh: $*" >&2; }
