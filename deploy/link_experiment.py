@@ -77,7 +77,10 @@ def scenes(args, folder: Path) -> list[dict]:
     from shared.imageio import encode
 
     out = []
-    for sid, pixels, gsd, truth in sample_scenes(args.real_dev)[: args.scenes]:
+    chosen = sample_scenes(args.real_dev)
+    if args.skip_synthetic and len(chosen) > 1:
+        chosen = chosen[1:]  # the real scenes alone
+    for sid, pixels, gsd, truth in chosen[: args.scenes]:
         png = folder / f"{sid}.png"
         png.write_bytes(encode(pixels, ".png"))
         out.append({"id": sid, "png": str(png), "gsd": gsd, "truth": truth})
@@ -176,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--startup-s", type=float, default=15.0, help="before the window opens")
     p.add_argument("--budget-fraction", type=float, default=0.25)
     p.add_argument("--scenes", type=int, default=4, help="synthetic + Airbus val scenes")
+    p.add_argument("--skip-synthetic", action="store_true",
+                   help="real scenes only (when the real data are present)")
     p.add_argument("--real-dev", default=None)
     p.add_argument("--out", default="out/link-experiment")
     args = p.parse_args(argv)
