@@ -48,10 +48,9 @@ class Ground:
         Gauge("targetfuse_ground_scenes", "scenes known", registry=self.registry
               ).set_function(lambda: len(self.store.scene_ids()))
         Gauge("targetfuse_ground_tiles_uncounted", "received tiles not yet counted",
-              registry=self.registry).set_function(lambda: len(self.store.uncounted(10_000)))
+              registry=self.registry).set_function(self.store.count_uncounted)
         Gauge("targetfuse_ground_bytes_received", "tile bytes committed",
-              registry=self.registry).set_function(
-            lambda: sum(b for _, b in self.store.link_log(0)))
+              registry=self.registry).set_function(self.store.bytes_received)
 
     def start(self) -> None:
         self.server.start()

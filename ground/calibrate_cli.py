@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ground.eval_cli import select_images
+from ground.eval_cli import add_data_options, parse_classes, select_images
 from ground.evaluate import truth_objects
 from shared.counting import run_tiles
-from shared.model_card import MODELS_DIR
 from shared.pipeline import tiling
-from shared.pipeline.scene import PipelineConfig, downlink_pixels, encode_tile
+from shared.pipeline.scene import PipelineConfig, decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.simulator import ground_count
 from shared.pipeline.throttling import ErrorModel
 from shared.tile_grid import TileGrid, true_counts
@@ -35,13 +34,8 @@ from shared.tile_grid import TileGrid, true_counts
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="calibrate tile size and error model of a counter pair")
-    p.add_argument("--data", required=True)
-    p.add_argument("--format", required=True, dest="fmt")
-    p.add_argument("--model", required=True)
-    p.add_argument("--classes", required=True)
+    add_data_options(p)
     p.add_argument("--split", required=True, help="split JSON with 'train' and 'val' parts")
-    p.add_argument("--gsd", type=float, default=None)
-    p.add_argument("--dedupe-iou", type=float, default=0.3)
     p.add_argument("--s-min", type=float, default=0.5, help="x the natural tile size")
     p.add_argument("--s-max", type=float, default=2.0, help="x the natural tile size")
     p.add_argument("--threshold", type=int, default=48, help="stop below this interval (px)")
@@ -58,14 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also save the error model's per-tile table here (.npz)")
     p.add_argument("--skip-tiling", action="store_true",
                    help="keep the stored tile size (fit the error model only)")
-    p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.set_defaults(func=run)
 
 
 def _load(args, part):
     from shared.formats import read_dataset
 
-    classes = {c.strip() for c in args.classes.split(",") if c.strip()}
+    classes = parse_classes(args.classes)
     ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)
     images = select_images(ds.images, f"{args.split}:{part}")
     return images, classes
@@ -189,8 +182,6 @@ def fit_and_save(args, models_dir: Path, onboard, classes, tile_size: int) -> No
 def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedupe_iou,
                     tiles_out: str | None = None) -> ErrorModel:
     """``tiles_out``: also save the per-tile table (npz) there, for analysis."""
-    import cv2
-
     truth, on, conf, gr = [], [], [], {q: [] for q in qualities}
     for img in tqdm(images, desc="error model", unit="scene"):
         pixels = img.load_pixels()
@@ -203,8 +194,7 @@ def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedu
         for q in qualities:
             for t in tiles:
                 sent = downlink_pixels(t, tile_size, onboard.input_size)
-                buf = np.frombuffer(encode_tile(sent, q), np.uint8)
-                rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                rgb = decode_tile(encode_tile(sent, q))
                 gr[q].append(ground_count(ground, rgb, img.meta.gsd_m, resized=True))
     table = {"truth": np.concatenate(truth), "onboard": np.concatenate(on),
              "confidence": np.concatenate(conf),

@@ -9,20 +9,29 @@ from pathlib import Path
 from shared.model_card import MODELS_DIR
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="score the shipped onboard/ground pair on a dataset")
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """The dataset and shipped pair that eval, calibrate and experiment all score."""
     p.add_argument("--data", required=True)
     p.add_argument("--format", required=True, dest="fmt")
     p.add_argument("--model", required=True, help="shipped pair by what it counts: aircraft")
     p.add_argument("--classes", required=True,
                    help="the dataset's annotation classes that count as truth, comma-separated")
     p.add_argument("--gsd", type=float, default=None, help="scene GSD when the data omit it")
-    p.add_argument("--images", default=None,
-                   help="a split JSON and part, FILE:PART (e.g. models/splits/x.json:test)")
     p.add_argument("--dedupe-iou", type=float, default=0.3,
                    help="merge truth labels whose boxes overlap above this IoU (0: off)")
-    p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
+
+
+def parse_classes(text: str) -> set[str]:
+    return {c.strip() for c in text.split(",") if c.strip()}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score the shipped onboard/ground pair on a dataset")
+    add_data_options(p)
+    p.add_argument("--images", default=None,
+                   help="a split JSON and part, FILE:PART (e.g. models/splits/x.json:test)")
+    p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
                    help="ground counter precision (default: the card's)")
     p.add_argument("--tta", default=None, choices=["on", "off"],
@@ -105,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from onboard.counter import OnboardCounter
     from shared.formats import read_dataset
 
-    classes = {c.strip() for c in args.classes.split(",") if c.strip()}
+    classes = parse_classes(args.classes)
     ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)
     unknown = classes - set(ds.class_names) - set(ds.class_counts())
     if unknown:

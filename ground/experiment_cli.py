@@ -9,27 +9,26 @@ from dataclasses import replace
 from pathlib import Path
 
 from ground import experiments as ex
-from ground.eval_cli import add_pipeline_options, pipeline_run, select_images
+from ground.eval_cli import (
+    add_data_options,
+    add_pipeline_options,
+    parse_classes,
+    pipeline_run,
+    select_images,
+)
 from ground.evaluate import truth_objects
-from shared.model_card import MODELS_DIR
 
 SWEEPS = ("tiles", "budget", "conf", "energy", "treatments", "dedup")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="pipeline sweeps: CSV and PNG plots")
-    p.add_argument("--data", required=True)
-    p.add_argument("--format", required=True, dest="fmt")
-    p.add_argument("--model", required=True)
-    p.add_argument("--classes", required=True)
-    p.add_argument("--gsd", type=float, default=None)
+    add_data_options(p)
     p.add_argument("--images", default=None, help="FILE:PART, e.g. a split's val part")
-    p.add_argument("--dedupe-iou", type=float, default=0.3)
     p.add_argument("--sweeps", default=",".join(SWEEPS), help=f"comma-separated: {SWEEPS}")
     p.add_argument("--revisits", type=int, default=3, help="revisits per scene (dedup sweep)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/experiments")
-    p.add_argument("--models-dir", default=str(MODELS_DIR))
     add_pipeline_options(p)
     p.set_defaults(func=run)
 
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown sweeps {sorted(unknown)}; choose from {SWEEPS}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    classes = {c.strip() for c in args.classes.split(",") if c.strip()}
+    classes = parse_classes(args.classes)
     images = select_images(read_dataset(args.data, args.fmt, gsd_m=args.gsd).images,
                            args.images)
     models_dir = Path(args.models_dir)

@@ -59,7 +59,7 @@ class Workload:
             r = sim.run(cfg, budget if cfg.policy != "onboard-only" else 0.0, energy, cache)
             totals.append(r.total)
             used += r.plan.decisions.bytes_used
-            raw += sim.bytes_raw[cfg.raw_quality]
+            raw += sim.raw_bytes(cfg.raw_quality)
             inferences += r.plan.inferences
             joules += r.plan.ledger.total
         err = np.abs(np.array(totals) - self.truths)

@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import threading
 
-import cv2
 import numpy as np
 
 from ground.store import Store
 from shared.counting import run_tiles
 from shared.pipeline.aggregation import aggregate
+from shared.pipeline.scene import decode_tile
 from shared.pipeline.simulator import ground_count
 from shared.pipeline.throttling import ErrorModel
 from shared.wire.convert import summary_arrays
-
-
-def decode(data: bytes) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError("tile bytes are not a decodable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
@@ -40,7 +33,7 @@ def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
     resized, images = [], []
     for t in tiles:
         try:
-            img = decode(t.data)
+            img = decode_tile(t.data)
         except ValueError:
             counts[(t.scene_id, t.tile_index)] = float("nan")  # kept, reported undecodable
             continue

@@ -1,8 +1,8 @@
 """The ground's durable store: what arrived over the link, and what the ground counted.
 
 ``Store`` is the interface the servicer, the counting worker and the REST API use;
-``SQLiteStore`` is the embedded default (one file, WAL journal so readers never block the
-writer, ``synchronous=FULL`` so a part acknowledged as committed survives a crash). A server
+``SQLiteStore`` is the embedded default (``shared.sqlite_db``: one file, WAL journal,
+``synchronous=FULL``, so a part acknowledged as committed survives a crash). A server
 database can implement the same methods later.
 
 Every write is idempotent: a header, summary or tile sent twice (a resend after a lost
@@ -12,13 +12,12 @@ until the tile is complete, so a partial tile survives a restart too.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from shared.sqlite_db import Database
 from shared.wire import link_pb2
 
 SCHEMA = """
@@ -68,6 +67,8 @@ class Store(Protocol):
     def is_committed(self, scene_id: str, tile_index: int) -> bool: ...
     def committed(self, scene_id: str) -> link_pb2.CommittedReply: ...
     def uncounted(self, limit: int) -> list[StoredTile]: ...
+    def count_uncounted(self) -> int: ...
+    def bytes_received(self) -> int: ...
     def set_counts(self, counts: list[tuple[str, int, float]]) -> None: ...
     def header(self, scene_id: str) -> link_pb2.SceneHeader | None: ...
     def summary(self, scene_id: str) -> link_pb2.SceneSummary | None: ...
@@ -80,25 +81,11 @@ class Store(Protocol):
 class SQLiteStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.db = Database(path, SCHEMA)
+        self._write, self._read = self.db.execute, self.db.query
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _write(self, sql: str, args: tuple = ()) -> int:
-        with self._lock:
-            return self._db.execute(sql, args).rowcount
-
-    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        self.db.close()
 
     def put_header(self, header: link_pb2.SceneHeader) -> None:
         self._write("INSERT OR IGNORE INTO scenes (scene_id, header, received_at) "
@@ -120,21 +107,14 @@ class SQLiteStore:
 
     def commit_tile(self, chunk: link_pb2.TileChunk, data: bytes) -> bool:
         """Store a complete, verified tile; False when it was committed already."""
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                new = cur.execute(
-                    "INSERT OR IGNORE INTO tiles (scene_id, tile_index, quality, resized, "
-                    "sent_gsd_m, data, sha256, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (chunk.scene_id, chunk.tile_index, chunk.quality, int(chunk.resized),
-                     chunk.sent_gsd_m, data, chunk.sha256, time.time())).rowcount
-                cur.execute("DELETE FROM chunks WHERE scene_id = ? AND tile_index = ?",
-                            (chunk.scene_id, chunk.tile_index))
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self.db.transaction() as cur:
+            new = cur.execute(
+                "INSERT OR IGNORE INTO tiles (scene_id, tile_index, quality, resized, "
+                "sent_gsd_m, data, sha256, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (chunk.scene_id, chunk.tile_index, chunk.quality, int(chunk.resized),
+                 chunk.sent_gsd_m, data, chunk.sha256, time.time())).rowcount
+            cur.execute("DELETE FROM chunks WHERE scene_id = ? AND tile_index = ?",
+                        (chunk.scene_id, chunk.tile_index))
         return bool(new)
 
     def has_scene(self, scene_id: str) -> bool:
@@ -158,15 +138,17 @@ class SQLiteStore:
                           "LIMIT ?", (limit,))
         return [StoredTile(r[0], r[1], r[2], bool(r[3]), r[4], r[5], None) for r in rows]
 
+    def count_uncounted(self) -> int:
+        return self._read("SELECT COUNT(*) FROM tiles WHERE counted_at IS NULL")[0][0]
+
     def set_counts(self, counts: list[tuple[str, int, float]]) -> None:
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            now = time.time()
-            cur.executemany("UPDATE tiles SET ground_count = ?, counted_at = ? WHERE "
+        now = time.time()
+        self.db.executemany("UPDATE tiles SET ground_count = ?, counted_at = ? WHERE "
                             "scene_id = ? AND tile_index = ?",
                             [(c, now, s, i) for s, i, c in counts])
-            cur.execute("COMMIT")
+
+    def bytes_received(self) -> int:
+        return self._read("SELECT COALESCE(SUM(bytes), 0) FROM link_log")[0][0]
 
     def header(self, scene_id: str) -> link_pb2.SceneHeader | None:
         rows = self._read("SELECT header FROM scenes WHERE scene_id = ?", (scene_id,))

@@ -34,8 +34,9 @@ from shared.pipeline.scene import (
     ScenePlan,
     downlink_pixels,
     encode_tile,
+    full_onboard_energy,
     plan_scene,
-    prepare_tiles,
+    raw_tile_bytes,
 )
 from shared.pipeline.throttling import DOWNLINK, ErrorModel
 from shared.pipeline.tiling import load_table
@@ -114,11 +115,9 @@ class SceneProcessor:
     def budgets(self, pixels: np.ndarray, gsd: float | None) -> tuple[float, float, int]:
         """Byte budget, energy budget (J) and natural tile size for a scene."""
         natural = self.counter.tile_size_for(gsd)
-        ref = prepare_tiles(pixels, natural, PipelineConfig(dedup=False,
-                                                            downlink_resized=False))
-        raw = float(ref.sizes[self.cfg.raw_quality].sum())
-        h, w = pixels.shape[:2]
-        full = self.energy.full_onboard(w, h, len(ref.grid), self.counter.card.flops_per_tile)
+        raw = raw_tile_bytes(pixels, natural, self.cfg.raw_quality)
+        full = full_onboard_energy(pixels, natural, self.energy,
+                                   self.counter.card.flops_per_tile)
         budget = self.settings.budget_fraction * raw
         now = time.time()
         window_at = self.schedule.next_open(now)

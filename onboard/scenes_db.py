@@ -28,36 +28,29 @@ CREATE TABLE IF NOT EXISTS scenes (
 
 class ScenesDB:
     def __init__(self, outbox: Outbox):
-        self.outbox = outbox
-        self._db, self._lock = outbox._db, outbox._lock
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            self._db.execute("UPDATE scenes SET state = 'queued' WHERE state = 'processing'")
+        self.outbox, self.db = outbox, outbox.db
+        self.db.script(SCHEMA)
+        self.db.execute("UPDATE scenes SET state = 'queued' WHERE state = 'processing'")
 
     def add(self, scene_id: str, path: str, meta: dict) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO scenes (scene_id, state, path, meta, submitted_at) "
-                             "VALUES (?, 'queued', ?, ?, ?)",
-                             (scene_id, path, json.dumps(meta), time.time()))
+        self.db.execute("INSERT INTO scenes (scene_id, state, path, meta, submitted_at) "
+                        "VALUES (?, 'queued', ?, ?, ?)",
+                        (scene_id, path, json.dumps(meta), time.time()))
 
     def exists(self, scene_id: str) -> bool:
-        with self._lock:
-            return bool(self._db.execute("SELECT 1 FROM scenes WHERE scene_id = ?",
-                                         (scene_id,)).fetchone())
+        return bool(self.db.query("SELECT 1 FROM scenes WHERE scene_id = ?", (scene_id,)))
 
     def queued(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM scenes WHERE state IN "
-                                    "('queued', 'processing')").fetchone()[0]
+        return self.db.query("SELECT COUNT(*) FROM scenes WHERE state IN "
+                             "('queued', 'processing')")[0][0]
 
     def claim_next(self) -> tuple[str, str, dict] | None:
-        with self._lock:
-            row = self._db.execute("SELECT scene_id, path, meta FROM scenes WHERE state = "
-                                   "'queued' ORDER BY submitted_at LIMIT 1").fetchone()
+        with self.db.transaction() as cur:
+            row = cur.execute("SELECT scene_id, path, meta FROM scenes WHERE state = "
+                              "'queued' ORDER BY submitted_at LIMIT 1").fetchone()
             if row is None:
                 return None
-            self._db.execute("UPDATE scenes SET state = 'processing' WHERE scene_id = ?",
-                             (row[0],))
+            cur.execute("UPDATE scenes SET state = 'processing' WHERE scene_id = ?", (row[0],))
         return row[0], row[1], json.loads(row[2])
 
     def finish(self, scene_id: str, result: dict, messages: list) -> None:
@@ -66,20 +59,18 @@ class ScenesDB:
             (json.dumps(result), scene_id))])
 
     def fail(self, scene_id: str, error: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE scenes SET state = 'failed', error = ? WHERE scene_id = ?",
-                             (error, scene_id))
+        self.db.execute("UPDATE scenes SET state = 'failed', error = ? WHERE scene_id = ?",
+                        (error, scene_id))
 
     def get(self, scene_id: str) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT scene_id, state, meta, submitted_at, result, error "
-                                   "FROM scenes WHERE scene_id = ?", (scene_id,)).fetchone()
-        if row is None:
+        rows = self.db.query("SELECT scene_id, state, meta, submitted_at, result, error "
+                             "FROM scenes WHERE scene_id = ?", (scene_id,))
+        if not rows:
             return None
+        row = rows[0]
         return {"scene_id": row[0], "state": row[1], "metadata": json.loads(row[2]),
                 "submitted_at": row[3], "result": json.loads(row[4]) if row[4] else None,
                 "error": row[5]}
 
     def states(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db.execute("SELECT state, COUNT(*) FROM scenes GROUP BY state"))
+        return dict(self.db.query("SELECT state, COUNT(*) FROM scenes GROUP BY state"))

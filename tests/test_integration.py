@@ -38,7 +38,7 @@ def simulated_total(scene, budget):
                          error_model=ErrorModel.load(MODELS_DIR / "aircraft" /
                                                      "error_model.json"))
     r = sim.run(PipelineConfig(policy="value"), budget, 1.0)
-    return r, sim.bytes_raw[90]
+    return r, sim.raw_bytes(90)
 
 
 def wait_complete(o_port, g_port, sid, timeout=180):
@@ -51,7 +51,7 @@ def wait_complete(o_port, g_port, sid, timeout=180):
     raise AssertionError(f"{sid} not complete")
 
 
-def start(tmp_path, grpc_port=0, rate=5e6, budget=0.2):
+def start(tmp_path, grpc_port=0):
     g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=grpc_port,
                                       db_path=tmp_path / "ground.db", threads=1))
     ground = Service(g_app)
@@ -59,12 +59,16 @@ def start(tmp_path, grpc_port=0, rate=5e6, budget=0.2):
     return g_app, ground, g_port
 
 
+def start_onboard(tmp_path, grpc_port, **settings):
+    settings = {"budget_fraction": 0.2, "link_rate_bytes_s": 5e6, **settings}
+    onboard = Service(onboard_app(OnboardSettings(
+        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{grpc_port}", **settings)))
+    return onboard, onboard.start()
+
+
 def test_live_totals_equal_the_simulator_and_respect_the_budget(tmp_path, scene):
     g_app, ground, g_port = start(tmp_path)
-    onboard = Service(onboard_app(OnboardSettings(
-        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
-        budget_fraction=0.2, link_rate_bytes_s=5e6)))
-    o_port = onboard.start()
+    onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
     try:
         _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "it", "gsd_m": 0.5})
@@ -86,11 +90,8 @@ def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
     g_app, ground, g_port = start(tmp_path)
     grpc_port = g_app.state.grpc_port
     # A slow link (40 kB/s): the downlink takes seconds, so the restart lands in the middle.
-    onboard = Service(onboard_app(OnboardSettings(
-        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{grpc_port}",
-        budget_fraction=0.2, link_rate_bytes_s=40_000, link_burst_bytes=8_000,
-        link_deadline_s=5)))
-    o_port = onboard.start()
+    onboard, o_port = start_onboard(tmp_path, grpc_port, link_rate_bytes_s=40_000,
+                                    link_burst_bytes=8_000, link_deadline_s=5)
     try:
         _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "it", "gsd_m": 0.5})
@@ -124,10 +125,7 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
     if browser is None:
         pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
     g_app, ground, g_port = start(tmp_path)
-    onboard = Service(onboard_app(OnboardSettings(
-        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
-        budget_fraction=0.2, link_rate_bytes_s=5e6)))
-    o_port = onboard.start()
+    onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
     try:
         _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "dash", "gsd_m": 0.5})

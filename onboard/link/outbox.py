@@ -1,19 +1,19 @@
 """The durable outbox: every part of a scene's downlink, kept until the ground acknowledges it.
 
-SQLite in WAL mode with ``synchronous=FULL``: a scene's parts (header, summary, tile chunks)
-are written in one transaction before the scene is reported as queued, so nothing decided
-onboard is lost between the decision and the ground's acknowledgement, across crashes and
-restarts. Parts go out in the order they were queued; an acknowledged part is marked sent.
+SQLite (``shared.sqlite_db``: WAL, ``synchronous=FULL``): a scene's parts (header,
+summary, tile chunks) are written in one transaction before the scene is reported as queued,
+so nothing decided onboard is lost between the decision and the ground's acknowledgement,
+across crashes and restarts. Parts go out in the order they were queued; an acknowledged
+part is marked sent.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.sqlite_db import Database
 from shared.wire import link_pb2
 
 SCHEMA = """
@@ -43,17 +43,10 @@ class Part:
 
 class Outbox:
     def __init__(self, path: str | Path):
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.db = Database(path, SCHEMA)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
     def put_scene(self, messages: list[link_pb2.DownlinkMessage],
                   also: list[tuple[str, tuple]] = ()) -> None:
@@ -69,24 +62,15 @@ class Outbox:
             tile = m.chunk.tile_index if kind == "chunk" else None
             payload = m.SerializeToString()
             rows.append((scene, kind, tile, payload, len(payload), now))
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.executemany("INSERT INTO outbox (scene_id, kind, tile_index, payload, size, "
-                                "queued_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
-                for sql, args in also:
-                    cur.execute(sql, args)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self.db.transaction() as cur:
+            cur.executemany("INSERT INTO outbox (scene_id, kind, tile_index, payload, size, "
+                            "queued_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            for sql, args in also:
+                cur.execute(sql, args)
 
     def pending(self, limit: int = 64) -> list[Part]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, scene_id, kind, tile_index, payload, size FROM outbox "
-                "WHERE acked_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        rows = self.db.query("SELECT seq, scene_id, kind, tile_index, payload, size FROM outbox "
+                             "WHERE acked_at IS NULL ORDER BY seq LIMIT ?", (limit,))
         out = []
         for seq, scene, kind, tile, payload, size in rows:
             msg = link_pb2.DownlinkMessage.FromString(payload)
@@ -95,9 +79,8 @@ class Outbox:
         return out
 
     def ack(self, seqs: list[int]) -> None:
-        with self._lock:
-            self._db.executemany("UPDATE outbox SET acked_at = ? WHERE seq = ? AND "
-                                 "acked_at IS NULL", [(time.time(), s) for s in seqs])
+        self.db.executemany("UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL",
+                            [(time.time(), s) for s in seqs])
 
     def ack_committed(self, reply: link_pb2.CommittedReply) -> int:
         """Mark what the ground says it holds of a scene as sent (resume after an outage)."""
@@ -109,34 +92,24 @@ class Outbox:
         if reply.tiles:
             marks = ",".join("?" * len(reply.tiles))
             conds.append((f"kind = 'chunk' AND tile_index IN ({marks})", tuple(reply.tiles)))
-        n = 0
-        with self._lock:
-            for cond, args in conds:
-                n += self._db.execute(
-                    f"UPDATE outbox SET acked_at = ? WHERE scene_id = ? AND acked_at IS NULL "
-                    f"AND {cond}", (time.time(), reply.scene_id, *args)).rowcount
-        return n
+        return sum(self.db.execute(
+            f"UPDATE outbox SET acked_at = ? WHERE scene_id = ? AND acked_at IS NULL AND {cond}",
+            (time.time(), reply.scene_id, *args)) for cond, args in conds)
 
     def scene_progress(self, scene_id: str) -> dict[str, int]:
-        with self._lock:
-            q, qb, s, sb = self._db.execute(
-                "SELECT SUM(acked_at IS NULL), COALESCE(SUM(CASE WHEN acked_at IS NULL THEN "
-                "size END), 0), SUM(acked_at IS NOT NULL), COALESCE(SUM(CASE WHEN acked_at "
-                "IS NOT NULL THEN size END), 0) FROM outbox WHERE scene_id = ?",
-                (scene_id,)).fetchone()
-        return {"parts_queued": int(q or 0), "bytes_queued": int(qb),
-                "parts_sent": int(s or 0), "bytes_sent": int(sb)}
-
-    def pending_scenes(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT DISTINCT scene_id FROM outbox WHERE acked_at IS NULL ORDER BY scene_id")]
+        return self._progress("WHERE scene_id = ?", (scene_id,))
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            q, qb, s, sb = self._db.execute(
-                "SELECT SUM(acked_at IS NULL), COALESCE(SUM(CASE WHEN acked_at IS NULL THEN "
-                "size END), 0), SUM(acked_at IS NOT NULL), COALESCE(SUM(CASE WHEN acked_at "
-                "IS NOT NULL THEN size END), 0) FROM outbox").fetchone()
+        return self._progress()
+
+    def pending_scenes(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT DISTINCT scene_id FROM outbox WHERE acked_at IS NULL ORDER BY scene_id")]
+
+    def _progress(self, where: str = "", args: tuple = ()) -> dict[str, int]:
+        q, qb, s, sb = self.db.query(
+            "SELECT SUM(acked_at IS NULL), COALESCE(SUM(CASE WHEN acked_at IS NULL THEN "
+            "size END), 0), SUM(acked_at IS NOT NULL), COALESCE(SUM(CASE WHEN acked_at "
+            f"IS NOT NULL THEN size END), 0) FROM outbox {where}", args)[0]
         return {"parts_queued": int(q or 0), "bytes_queued": int(qb),
                 "parts_sent": int(s or 0), "bytes_sent": int(sb)}

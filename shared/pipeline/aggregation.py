@@ -69,7 +69,7 @@ def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,
     counts = np.zeros(n)
     prov: list[str] = []
     complete = True
-    context_mean = _context_means(onboard, action, reused, contexts) \
+    context_mean = _context_means(onboard, action, contexts) \
         if uncounted == "context" else {}
     for i in range(n):
         a = int(action[i])
@@ -100,7 +100,7 @@ def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,
     return SceneTotal(float(counts.sum()), complete, by, tiles, prov, counts)
 
 
-def _context_means(onboard, action, reused, contexts) -> dict[int, float]:
+def _context_means(onboard, action, contexts) -> dict[int, float]:
     if contexts is None:
         return {}
     out = {}

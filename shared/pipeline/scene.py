@@ -25,7 +25,7 @@ from shared.pipeline.aggregation import check_treatments
 from shared.pipeline.energy import EnergyLedger, EnergyModel
 from shared.pipeline.selection import check_thresholds
 from shared.pipeline.throttling import POLICIES, Candidates, Decisions, ErrorModel, throttle
-from shared.pipeline.tiling import TilingEntry, affordable_size
+from shared.pipeline.tiling import TilingEntry, affordable_size, tiles_for
 from shared.tile_grid import TileGrid
 
 # count_fn(tile index, tile pixels, tile size) -> (count, confidence, density map)
@@ -107,6 +107,28 @@ def encode_tile(tile: np.ndarray, quality: int) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def decode_tile(data: bytes) -> np.ndarray:
+    """A received tile's bytes -> RGB pixels; ValueError when they do not decode."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError("tile bytes are not a decodable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def raw_tile_bytes(pixels, natural_tile: int, raw_quality: int) -> int:
+    """What a scene-relative downlink budget is a fraction of: every tile of the counter's
+    natural grid encoded as JPEG at the raw quality (what the bent pipe would send)."""
+    grid = TileGrid(pixels.shape[1], pixels.shape[0], natural_tile)
+    return sum(len(encode_tile(t, raw_quality)) for t in LazyTiles(grid, pixels))
+
+
+def full_onboard_energy(pixels, natural_tile: int, energy: EnergyModel,
+                        flops_per_tile: float) -> float:
+    """What a scene-relative energy budget is a fraction of: counting every natural tile."""
+    h, w = pixels.shape[:2]
+    return energy.full_onboard(w, h, tiles_for(w, h, natural_tile), flops_per_tile)
 
 
 class LazyTiles(Sequence):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 
 from shared.annotations import AnnotatedImage
@@ -31,16 +30,21 @@ from shared.pipeline.aggregation import aggregate
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.scene import (
+    LazyTiles,
     PipelineConfig,
     PreparedTiles,
     ScenePlan,
+    decode_tile,
     downlink_pixels,
     encode_tile,
+    full_onboard_energy,
     plan_scene,
     prepare_tiles,
+    raw_tile_bytes,
 )
 from shared.pipeline.throttling import ErrorModel
 from shared.pipeline.tiling import TilingEntry
+from shared.tile_grid import TileGrid
 
 
 def ground_count(ground, received: np.ndarray, gsd: float | None, resized: bool) -> float:
@@ -84,11 +88,16 @@ class SceneSimulator:
         self._onboard: dict[int, tuple] = {}
         self._ground: dict[tuple[int, int, int], float] = {}
         self._prep: dict[tuple, PreparedTiles] = {}
-        h, w = self.pixels.shape[:2]
-        ref = self.prepared(self.natural, PipelineConfig(dedup=False, downlink_resized=False))
-        self.bytes_raw = {q: int(s.sum()) for q, s in ref.sizes.items()}
-        self.full_energy = self.energy.full_onboard(w, h, len(ref.grid), self.flops)
+        self._raw: dict[int, int] = {}
+        self.full_energy = full_onboard_energy(self.pixels, self.natural, self.energy,
+                                               self.flops)
         self._ground_only = ground_only
+
+    def raw_bytes(self, quality: int) -> int:
+        """The scene's raw encoded tile bytes at a JPEG quality (``raw_tile_bytes``)."""
+        if quality not in self._raw:
+            self._raw[quality] = raw_tile_bytes(self.pixels, self.natural, quality)
+        return self._raw[quality]
 
     def resized(self, cfg: PipelineConfig) -> bool:
         return cfg.downlink_resized and cfg.policy != "vanilla"
@@ -102,8 +111,9 @@ class SceneSimulator:
 
     def onboard_at(self, tile_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if tile_size not in self._onboard:
-            prep = self.prepared(tile_size, PipelineConfig(dedup=False))
-            self._onboard[tile_size] = self.onboard.count_at(prep.tiles, tile_size)
+            grid = TileGrid(self.pixels.shape[1], self.pixels.shape[0], tile_size)
+            self._onboard[tile_size] = self.onboard.count_at(LazyTiles(grid, self.pixels),
+                                                             tile_size)
         return self._onboard[tile_size]
 
     def _count_fn(self, i: int, tile: np.ndarray, tile_size: int):
@@ -116,8 +126,7 @@ class SceneSimulator:
         if key not in self._ground:
             tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
                                    self.onboard.input_size if resized else None)
-            buf = np.frombuffer(encode_tile(tile, quality), np.uint8)
-            received = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            received = decode_tile(encode_tile(tile, quality))
             self._ground[key] = ground_count(self.ground, received, self.gsd, resized)
         return self._ground[key]
 
@@ -131,7 +140,7 @@ class SceneSimulator:
             cache: RevisitCache | None = None) -> RunResult:
         check_fraction("budget fraction", budget_fraction)
         check_fraction("energy fraction", energy_fraction)
-        budget = budget_fraction * self.bytes_raw[cfg.raw_quality]
+        budget = budget_fraction * self.raw_bytes(cfg.raw_quality)
         plan = plan_scene(self.pixels, self.image.image_id, self._count_fn, self.flops,
                           self.natural, cfg, budget, energy_fraction * self.full_energy,
                           self.energy, self.image.meta.footprint, self.tiling, cache,

@@ -39,7 +39,7 @@ def test_budgets_hold_and_baselines_bracket(counters, scene):
             for i in range(len(everything.plan.grid))))
     for policy in POLICIES:
         r = sim.run(PipelineConfig(policy=policy, conf_p=0.1, conf_q=0.9), 0.1, 1.0)
-        assert r.plan.decisions.bytes_used <= 0.1 * sim.bytes_raw[90]
+        assert r.plan.decisions.bytes_used <= 0.1 * sim.raw_bytes(90)
         assert r.plan.ledger.total <= sim.full_energy * (1 + 1e-9)
         assert sum(r.tiles_by_provenance.values()) == len(r.plan.grid)
     nothing = sim.run(PipelineConfig(policy="vanilla"), 0.0, 1.0)
