@@ -1,7 +1,7 @@
 """Counter speed and accuracy variants, measured in one run (these machines are noisy).
 
 - Onboard: the fp32 ONNX export against the deployed int8 model (static QDQ quantisation,
-  ``ground/quantize.py``, calibrated on training tiles by ``targetfuse ship``), one thread.
+  ``lab/quantize.py``, calibrated on training tiles by ``targetfuse ship``), one thread.
 - Ground: the deep counter in fp32 against bf16 autocast on CPU (fp16 on CUDA when present).
 
 For each pair: milliseconds per tile (median of interleaved repeats over the same tiles) and
@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ground.counter import GroundCounter
-from ground.eval_cli import select_images
-from ground.evaluate import truth_objects
+from lab.data.label_cleaning import DEFAULT_IOU
+from lab.evaluation.evaluate import truth_objects
+from lab.evaluation.options import select_images
 from onboard.counter import OnboardCounter
 from shared.formats import read_dataset
-from shared.label_cleaning import DEFAULT_IOU
 from shared.model_card import MODELS_DIR
 
 

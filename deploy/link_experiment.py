@@ -29,27 +29,27 @@ sys.path.insert(0, str(ROOT))
 
 SUBMIT = """
 import json, sys, time
-from ground.live_demo import _get, _post_scene
+from lab.live import get_json, post_scene
 manifest, timeout = json.load(open(sys.argv[1])), float(sys.argv[2])
 window_start = float(sys.argv[3])
 deadline = time.time() + timeout
 while True:
     try:
-        if _get("http://127.0.0.1:8080/healthz") and _get("http://192.0.2.2:8081/healthz"):
+        if get_json("http://127.0.0.1:8080/healthz") and get_json("http://192.0.2.2:8081/healthz"):
             break
     except OSError:
         pass
     assert time.time() < deadline, "services did not start"
     time.sleep(0.2)
 for s in manifest:
-    _post_scene("http://127.0.0.1:8080/v1/scenes", open(s["png"], "rb").read(),
+    post_scene("http://127.0.0.1:8080/v1/scenes", open(s["png"], "rb").read(),
                 {"scene_id": s["id"], "gsd_m": s["gsd"]})
 out, pending = {}, {s["id"] for s in manifest}
 t0 = window_start  # times count from the contact window's opening
 while pending and time.time() < deadline:
     for sid in list(pending):
         try:
-            g = _get(f"http://192.0.2.2:8081/v1/scenes/{sid}")
+            g = get_json(f"http://192.0.2.2:8081/v1/scenes/{sid}")
         except OSError:
             g = None
         if g and g.get("complete"):
@@ -57,9 +57,9 @@ while pending and time.time() < deadline:
             pending.discard(sid)
     time.sleep(0.2)
 for sid in pending:  # the window closed first: the ground's partial total
-    g = _get(f"http://192.0.2.2:8081/v1/scenes/{sid}") or {}
+    g = get_json(f"http://192.0.2.2:8081/v1/scenes/{sid}") or {}
     out[sid] = {"total": g.get("total"), "seconds": time.time() - t0, "complete": False}
-link = _get("http://127.0.0.1:8080/v1/link")
+link = get_json("http://127.0.0.1:8080/v1/link")
 print(json.dumps({"scenes": out, "bytes_sent": link["bytes_sent"]}))
 """
 
@@ -73,7 +73,7 @@ def rate_bytes_s(rate: str) -> float:
 
 
 def scenes(args, folder: Path) -> list[dict]:
-    from ground.live_demo import sample_scenes
+    from lab.demo import sample_scenes
     from shared.imageio import encode
 
     out = []

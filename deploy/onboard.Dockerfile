@@ -1,14 +1,15 @@
-# The onboard service: onnxruntime, OpenCV, FastAPI, grpcio. No torch.
+# The onboard service: onnxruntime, OpenCV, FastAPI, grpcio. No torch, no ground/, no tooling:
+# only the shared library and the onboard distribution are copied and installed.
 # Build from the repository root: docker build -f deploy/onboard.Dockerfile .
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY onboard ./onboard
-COPY ground ./ground
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[onboard]" \
-    && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install ./shared ./onboard \
+    && ! /opt/venv/bin/python -c "import torch" 2>/dev/null \
+    && ! /opt/venv/bin/python -c "import ground" 2>/dev/null \
+    && ! /opt/venv/bin/python -c "import lab" 2>/dev/null
 
 FROM python:3.11-slim
 # A numeric non-root user: needs no useradd in the base image.
@@ -26,4 +27,4 @@ WORKDIR /data
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
-ENTRYPOINT ["targetfuse", "onboard"]
+ENTRYPOINT ["targetfuse-onboard"]

@@ -13,18 +13,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Gauge,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from ground.counting import CountingWorker
 from ground.link_server import create_server
-from ground.scenes import CountingWorker, scene_report
+from ground.scenes import scene_report
 from ground.settings import GroundSettings
 from ground.store import SQLiteStore
-from shared.pipeline.throttling import ErrorModel
+from shared.pipeline.error_model import ErrorModel
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ground.nets import build
+from ground.nets.registry import build
 from shared.counting import TileCounter, TileOutputs
 from shared.model_card import ModelCard, card_path, load_card, verified_weights
 

@@ -27,18 +27,14 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.annotations import Footprint
 from shared.imageio import read_rgb
+from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
+from shared.pipeline.codec import downlink_pixels, encode_tile
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.scene import (
-    PipelineConfig,
-    ScenePlan,
-    downlink_pixels,
-    encode_tile,
-    full_onboard_energy,
-    plan_scene,
-    raw_tile_bytes,
-)
-from shared.pipeline.throttling import DOWNLINK, ErrorModel
+from shared.pipeline.error_model import ErrorModel
+from shared.pipeline.scene import ScenePlan, plan_scene
 from shared.pipeline.tiling import load_table
 from shared.wire import link_pb2
 from shared.wire.chunks import tile_chunks

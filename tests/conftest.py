@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lab.data.realdev import real_dev_root
 from shared.imageio import write_rgb
-from shared.realdev import real_dev_root
 
 
 @pytest.fixture

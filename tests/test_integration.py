@@ -7,18 +7,18 @@ import time
 import pytest
 
 from ground.app import create_app as ground_app
-from ground.live_demo import Service, _get, _post_scene
 from ground.settings import GroundSettings
+from lab.live import Service, get_json, post_scene
+from lab.simulator import SceneSimulator
+from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app as onboard_app
 from onboard.counter import OnboardCounter
 from onboard.settings import OnboardSettings
 from shared.imageio import encode
 from shared.model_card import MODELS_DIR
-from shared.pipeline.scene import PipelineConfig
-from shared.pipeline.simulator import SceneSimulator
-from shared.pipeline.throttling import ErrorModel
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.tiling import load_table
-from shared.synth import SceneConfig, generate_scene
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +44,9 @@ def simulated_total(scene, budget):
 def wait_complete(o_port, g_port, sid, timeout=180):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        gr = _get(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}")
+        gr = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}")
         if gr and gr.get("complete"):
-            return _get(f"http://127.0.0.1:{o_port}/v1/scenes/{sid}"), gr
+            return get_json(f"http://127.0.0.1:{o_port}/v1/scenes/{sid}"), gr
         time.sleep(0.2)
     raise AssertionError(f"{sid} not complete")
 
@@ -70,7 +70,7 @@ def test_live_totals_equal_the_simulator_and_respect_the_budget(tmp_path, scene)
     g_app, ground, g_port = start(tmp_path)
     onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
     try:
-        _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+        post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "it", "gsd_m": 0.5})
         ob, gr = wait_complete(o_port, g_port, "it")
     finally:
@@ -93,11 +93,11 @@ def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
     onboard, o_port = start_onboard(tmp_path, grpc_port, link_rate_bytes_s=40_000,
                                     link_burst_bytes=8_000, link_deadline_s=5)
     try:
-        _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+        post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "it", "gsd_m": 0.5})
         deadline = time.time() + 60
         while True:  # wait until some, not all, of the scene has arrived
-            gr = _get(f"http://127.0.0.1:{g_port}/v1/scenes/it")
+            gr = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/it")
             if gr and gr["tiles_received"] >= 1:
                 assert gr["tiles_received"] < downlinked  # the restart is mid-downlink
                 break
@@ -127,7 +127,7 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
     g_app, ground, g_port = start(tmp_path)
     onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
     try:
-        _post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+        post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "dash", "gsd_m": 0.5})
         _, gr = wait_complete(o_port, g_port, "dash")
         dom = subprocess.run(

@@ -36,7 +36,8 @@ import importlib, pkgutil, sys
 for name in {packages!r}:
     pkg = importlib.import_module(name)
     for mod in pkgutil.walk_packages(pkg.__path__, name + "."):
-        importlib.import_module(mod.name)
+        if not mod.name.endswith(".__main__"):  # running it would start the service
+            importlib.import_module(mod.name)
 print(",".join(sorted(m for m in sys.modules if m.split(".")[0] == "torch")))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.pipeline.decisions import DOWNLINK, UNCOUNTED
 from shared.pipeline.selection import ACCEPT, DISCARD
-from shared.pipeline.throttling import DOWNLINK, UNCOUNTED
 
 PROVENANCE = ("accepted", "downlinked", "reused", "discarded", "uncounted")
 DISCARD_TREATMENTS = ("onboard", "zero")

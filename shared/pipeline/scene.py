@@ -13,60 +13,24 @@ simulator can answer from precomputed counts with exactly the same decisions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from shared.annotations import Footprint
 from shared.pipeline import dedup
-from shared.pipeline.aggregation import check_treatments
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.decisions import Candidates, Decisions
 from shared.pipeline.energy import EnergyLedger, EnergyModel
-from shared.pipeline.selection import check_thresholds
-from shared.pipeline.throttling import POLICIES, Candidates, Decisions, ErrorModel, throttle
-from shared.pipeline.tiling import TilingEntry, affordable_size, tiles_for
+from shared.pipeline.error_model import ErrorModel
+from shared.pipeline.throttling import throttle
+from shared.pipeline.tiles import PreparedTiles, prepare_tiles
+from shared.pipeline.tiling import TilingEntry, affordable_size
 from shared.tile_grid import TileGrid
 
 # count_fn(tile index, tile pixels, tile size) -> (count, confidence, density map)
 CountFn = Callable[[int, np.ndarray, int], tuple[float, float, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    policy: str = "value"
-    conf_p: float = 0.0
-    conf_q: float = 0.9
-    raw_quality: int = 90  # the JPEG quality tiles are "raw" at (vanilla, budgets, paper policies)
-    # What the value policy may choose from. Not 30: on the validation split q30 tiles cost
-    # 0.35-0.43 objects of CMAE per scene more than q50-90 (a loss the error model, fit on
-    # training tiles, does not see).
-    qualities: tuple[int, ...] = (50, 75, 90)
-    adaptive_tiling: bool = True
-    dedup: bool = True
-    k_max: int = 8
-    # Downlinked tiles go down as the counter sees them (resized to its input, as the paper
-    # tiles onboard): the ground counter needs no more pixels than that. False: native
-    # resolution. Vanilla always sends native tiles (a bent pipe knows no counter).
-    downlink_resized: bool = True
-    discarded: str = "onboard"
-    uncounted: str = "context"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(f"unknown policy {self.policy!r}; one of {sorted(POLICIES)}")
-        check_thresholds(self.conf_p, self.conf_q)
-        for q in (self.raw_quality, *self.qualities):
-            if not (isinstance(q, int) and 1 <= q <= 100):
-                raise ValueError(f"JPEG qualities must be integers in [1, 100], got {q!r}")
-        if self.k_max < 1:
-            raise ValueError(f"k_max must be >= 1, got {self.k_max}")
-        check_treatments(self.discarded, self.uncounted)
-
-    @property
-    def all_qualities(self) -> tuple[int, ...]:
-        return tuple(sorted({self.raw_quality, *self.qualities}))
 
 
 @dataclass
@@ -88,104 +52,6 @@ class ScenePlan:
     @property
     def tile_size(self) -> int:
         return self.grid.tile_size
-
-
-def downlink_pixels(tile: np.ndarray, tile_size: int, input_size: int | None) -> np.ndarray:
-    """The pixels that go down for a tile: resized by ``input_size / tile_size`` (what the
-    counters' input holds, partial tiles proportionally) or, without an input size, native."""
-    if not input_size or input_size >= tile_size:
-        return tile
-    f = input_size / tile_size
-    h, w = tile.shape[:2]
-    return cv2.resize(tile, (max(1, round(w * f)), max(1, round(h * f))),
-                      interpolation=cv2.INTER_AREA)
-
-
-def encode_tile(tile: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def decode_tile(data: bytes) -> np.ndarray:
-    """A received tile's bytes -> RGB pixels; ValueError when they do not decode."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError("tile bytes are not a decodable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def raw_tile_bytes(pixels, natural_tile: int, raw_quality: int) -> int:
-    """What a scene-relative downlink budget is a fraction of: every tile of the counter's
-    natural grid encoded as JPEG at the raw quality (what the bent pipe would send)."""
-    grid = TileGrid(pixels.shape[1], pixels.shape[0], natural_tile)
-    return sum(len(encode_tile(t, raw_quality)) for t in LazyTiles(grid, pixels))
-
-
-def full_onboard_energy(pixels, natural_tile: int, energy: EnergyModel,
-                        flops_per_tile: float) -> float:
-    """What a scene-relative energy budget is a fraction of: counting every natural tile."""
-    h, w = pixels.shape[:2]
-    return energy.full_onboard(w, h, tiles_for(w, h, natural_tile), flops_per_tile)
-
-
-class LazyTiles(Sequence):
-    """A scene's tiles, cropped from its pixels when asked for.
-
-    ``pixels`` is anything with ``shape`` and 2-D slicing that returns an RGB array: a numpy
-    array, or a reader that fetches only the window asked for (``onboard.processing``'s
-    GeoTIFF source), so a large scene never has to be in memory whole."""
-
-    def __init__(self, grid: TileGrid, pixels):
-        self.grid, self.pixels = grid, pixels
-
-    def __len__(self) -> int:
-        return len(self.grid)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return self.grid.crop(self.pixels, int(i))
-
-
-@dataclass
-class PreparedTiles:
-    """What a scene's tiles are before anything is counted (depends only on the pixels, the
-    tile size and the deduplication settings, so the simulator reuses it across sweeps)."""
-
-    grid: TileGrid
-    tiles: Sequence[np.ndarray]
-    sizes: dict[int, np.ndarray]
-    thumbs: list[np.ndarray]
-    contexts: dedup.ContextPlan
-
-
-def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
-                  input_size: int | None = None) -> PreparedTiles:
-    """One pass over the tiles (each read once): encoded sizes of what would go down at each
-    quality, thumbnails and descriptors. ``input_size``: the counter's, for resized
-    downlinks (``cfg.downlink_resized``)."""
-    grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
-    n = len(grid)
-    tiles = LazyTiles(grid, pixels)
-    resize = input_size if cfg.downlink_resized and cfg.policy != "vanilla" else None
-    sizes = {q: np.zeros(n, np.int64) for q in cfg.all_qualities}
-    thumbs, descriptors = [], []
-    for i in range(n):
-        tile = tiles[i]
-        sent = downlink_pixels(tile, tile_size, resize)
-        for q in cfg.all_qualities:
-            sizes[q][i] = len(encode_tile(sent, q))
-        if cfg.dedup:
-            thumbs.append(dedup.thumbnail(tile, tile_size))
-            descriptors.append(dedup.descriptor(tile))
-    if cfg.dedup and n:
-        plan = dedup.plan_contexts(np.stack(descriptors), cfg.k_max, cfg.seed)
-    else:
-        plan = dedup.ContextPlan(np.zeros(n, np.int64), np.arange(n), 1)
-    return PreparedTiles(grid, tiles, sizes, thumbs, plan)
 
 
 def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_tile: float,

@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from shared.annotations import Footprint
+from shared.pipeline.decisions import DOWNLINK, UNCOUNTED
 from shared.pipeline.selection import ACCEPT, DISCARD
-from shared.pipeline.throttling import DOWNLINK, UNCOUNTED
 from shared.wire import link_pb2
 
 _TO_WIRE = {ACCEPT: link_pb2.ACCEPTED, DOWNLINK: link_pb2.DOWNLINKED,

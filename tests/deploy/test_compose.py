@@ -56,21 +56,44 @@ def test_environment_names_are_settings_fields():
             assert key.lower() in cls.model_fields
 
 
+def stage(text: str, name: str) -> str:
+    """One build stage of a Dockerfile, from its FROM line to the next."""
+    return re.search(rf"^FROM \S+ AS {name}\n(.*?)(?=^FROM |\Z)", text, re.M | re.S).group(1)
+
+
 def test_dockerfiles_are_multistage_non_root_and_run_the_tested_commands():
-    for name, command in (("onboard", ["targetfuse", "onboard"]),
-                          ("ground", ["targetfuse", "ground"])):
+    for name, command in (("onboard", ["targetfuse-onboard"]),
+                          ("ground", ["targetfuse-ground"])):
         text = dockerfile(name)
         assert len(re.findall(r"^FROM ", text, re.M)) >= 2
         assert re.search(r"^USER (?!root)\S+", text, re.M)
         assert "PYTHONUNBUFFERED=1" in text and "HEALTHCHECK" in text
-        entry = re.search(r"^ENTRYPOINT (\[.*\])", text, re.M).group(1)
+        entry = re.findall(r"^ENTRYPOINT (\[.*\])", text, re.M)[-1]  # the default target's
         assert yaml.safe_load(entry) == command  # what tests/deploy/test_netns.py runs
         for src in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
             for path in src.replace("\\", " ").split():
                 assert (ROOT / path).exists(), f"{name}.Dockerfile copies missing {path}"
-    install = re.search(r"pip install (.*)", dockerfile("onboard")).group(1)
-    assert '".[onboard]"' in install  # the onboard extra alone: no torch in that image
     assert "download.pytorch.org/whl/cpu" in dockerfile("ground")
+
+
+def test_each_image_installs_only_its_own_distributions():
+    onboard = dockerfile("onboard")
+    copied = {p for src in re.findall(r"^COPY (?!--from)(\S+) ", onboard, re.M)
+              for p in [src.split("/")[0]]}
+    assert copied == {"shared", "onboard", "models"}  # no ground/, no lab/, no command
+    assert re.search(r"pip install \./shared \./onboard( |\n|\\|$)", onboard)
+    # The ground service's image (the default target) is built from the stage that holds
+    # the shared library and the ground distribution alone; the tooling is a second target.
+    ground = dockerfile("ground")
+    build = stage(ground, "build")
+    assert "lab" not in re.findall(r"^COPY (\S+)", build, re.M)
+    assert "pip install ./shared ./ground" in build
+    assert "--from=build " in stage(ground, "ground")
+    assert "./lab" in stage(ground, "lab-build")
+    assert re.findall(r"^FROM \S+ AS (\S+)", ground, re.M)[-1] == "ground"
+    assert SERVICES["ground"]["build"]["target"] == "ground"
+    assert SERVICES["experiment"]["build"]["target"] == "lab"
+    assert SERVICES["experiment"]["image"] != SERVICES["ground"]["image"]
 
 
 def test_shape_script_refuses_bad_values():

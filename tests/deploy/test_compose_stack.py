@@ -30,9 +30,9 @@ def test_compose_stack_counts_a_scene_through_a_shaped_link(tmp_path):
     cmd = compose_cmd()
     if cmd is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
         pytest.skip("no Docker engine answers (here: ../shared/tools/docker-local-base.sh)")
-    from ground.live_demo import _get, _post_scene
+    from lab.live import get_json, post_scene, wait_until_up
+    from lab.synth import SceneConfig, generate_scene
     from shared.imageio import encode
-    from shared.synth import SceneConfig, generate_scene
 
     env = {"LINK_RATE": "2mbit", "ONBOARD_HTTP_PORT": "18080", "GROUND_HTTP_PORT": "18081",
            "APP_RATE_BYTES_S": "100000000", "BUDGET_FRACTION": "0.5"}
@@ -42,30 +42,23 @@ def test_compose_stack_counts_a_scene_through_a_shaped_link(tmp_path):
                         capture_output=True, text=True, timeout=3600)
     assert up.returncode == 0, up.stderr[-3000:]
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                if _get("http://127.0.0.1:18080/healthz"):
-                    break
-            except OSError:
-                pass
-            assert time.time() < deadline, "onboard did not come up"
-            time.sleep(1)
+        wait_until_up("http://127.0.0.1:18080/healthz", 300, poll_s=1)
+        deadline = time.time()
         scene = generate_scene(SceneConfig(width=2048, height=2048, gsd_m=0.5,
                                            layout="airport", classes=("aircraft",)), seed=5)
-        _post_scene("http://127.0.0.1:18080/v1/scenes", encode(scene.load_pixels(), ".png"),
+        post_scene("http://127.0.0.1:18080/v1/scenes", encode(scene.load_pixels(), ".png"),
                     {"scene_id": "compose", "gsd_m": 0.5})
         t0 = time.time()
         while True:
-            g = _get("http://127.0.0.1:18081/v1/scenes/compose")
+            g = get_json("http://127.0.0.1:18081/v1/scenes/compose")
             if g and g.get("complete"):
                 break
-            assert time.time() < deadline + 300, "scene not complete"
+            assert time.time() < deadline + 600, "scene not complete"
             time.sleep(0.5)
-        o = _get("http://127.0.0.1:18080/v1/scenes/compose")
+        o = get_json("http://127.0.0.1:18080/v1/scenes/compose")
         link_log = subprocess.run([*base, "logs", "link"], cwd=ROOT, env=full_env,
                                   capture_output=True, text=True).stdout
-        ground_link = _get("http://127.0.0.1:18081/v1/link")["bytes_by_time"]
+        ground_link = get_json("http://127.0.0.1:18081/v1/link")["bytes_by_time"]
         print(json.dumps({"total": g["total"], "truth": len(scene.objects),
                           "provenance": g["tiles_by_provenance"],
                           "bytes_sent": o["downlink"]["bytes_sent"],

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from .netns_helpers import GROUND, SENDER
-
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 RATE_BITS = 4_000_000  # 4 mbit/s = 500 kB/s
+sys.path.insert(0, str(ROOT / "deploy"))
+from netns_programs import GROUND, SENDER, SUBMIT  # noqa: E402
 
 
 def _can_netns() -> str | None:
@@ -48,7 +48,10 @@ def in_ns(prefix, side, *cmd, **kw):
     return ["ip", "netns", "exec", f"{prefix}-{side}", *cmd]
 
 
-def test_goodput_follows_the_tbf_rate(namespaces, tmp_path):
+def test_a_payload_crosses_the_shaped_link_whole(namespaces, tmp_path):
+    """Delivery and bytes under tbf; the goodput figure is benchmarks/link_goodput.py's."""
+    from ground.store import SQLiteStore
+
     prefix = namespaces
     shaped = subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply",
                                   "--dev", f"{prefix}-ob0", "--rate", f"{RATE_BITS}bit"),
@@ -60,7 +63,7 @@ def test_goodput_follows_the_tbf_rate(namespaces, tmp_path):
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert ground.stdout.readline().strip() == "ready"
-        payload = 3_000_000
+        payload = 1_000_000
         out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SENDER,
                                    str(payload), str(tmp_path / "o.db")),
                              capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -69,24 +72,22 @@ def test_goodput_follows_the_tbf_rate(namespaces, tmp_path):
     finally:
         ground.kill()
         ground.wait()
-    rate = RATE_BITS / 8
-    goodput = m["payload"] / m["seconds"]
-    print(f"goodput {goodput:.0f} B/s at tbf {rate:.0f} B/s: ratio {goodput / rate:.3f}")
-    assert 0.9 * rate <= goodput <= 1.1 * rate
+    assert m["bytes"] >= payload  # payload plus the wire's framing
+    tiles = SQLiteStore(tmp_path / "g.db").uncounted(100)
+    assert len(tiles) == 16
+    assert sum(len(t.data) for t in tiles) == 16 * (payload // 16)
 
 
 def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
     from ground.counter import GroundCounter
+    from lab.simulator import SceneSimulator
+    from lab.synth import SceneConfig, generate_scene
     from onboard.counter import OnboardCounter
     from shared.imageio import encode
     from shared.model_card import MODELS_DIR
-    from shared.pipeline.scene import PipelineConfig
-    from shared.pipeline.simulator import SceneSimulator
-    from shared.pipeline.throttling import ErrorModel
+    from shared.pipeline.config import PipelineConfig
+    from shared.pipeline.error_model import ErrorModel
     from shared.pipeline.tiling import load_table
-    from shared.synth import SceneConfig, generate_scene
-
-    from .netns_helpers import SUBMIT
 
     prefix = namespaces
     subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply", "--dev",
@@ -101,8 +102,9 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
            "TARGETFUSE_ONBOARD_GROUND_TARGET": "192.0.2.2:50051",
            "TARGETFUSE_ONBOARD_BUDGET_FRACTION": "0.2",
            "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": "10000000"}
-    cli = str(Path(sys.executable).with_name("targetfuse"))
-    procs = [subprocess.Popen(in_ns(prefix, side, cli, side), env=env, cwd=ROOT,
+    # The services' own commands, as their images' entry points run them.
+    procs = [subprocess.Popen(in_ns(prefix, side, str(Path(sys.executable).with_name(
+                                  f"targetfuse-{side}"))), env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for side in ("ground", "onboard")]
     try:

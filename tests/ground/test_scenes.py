@@ -4,17 +4,23 @@ import numpy as np
 import pytest
 
 from ground.counter import GroundCounter
+from ground.counting import count_pending
 from ground.link_server import receive
-from ground.scenes import count_pending, scene_report
+from ground.scenes import scene_report
 from ground.store import SQLiteStore
+from lab.simulator import SceneSimulator
+from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter
-from shared.pipeline.scene import PipelineConfig, downlink_pixels, encode_tile
-from shared.pipeline.simulator import SceneSimulator
-from shared.pipeline.throttling import DOWNLINK, ErrorModel
-from shared.synth import SceneConfig, generate_scene
+from shared.pipeline.codec import downlink_pixels, encode_tile
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.decisions import DOWNLINK
+from shared.pipeline.error_model import ErrorModel
 from shared.wire import link_pb2
 from shared.wire.chunks import tile_chunks
 from shared.wire.convert import scene_header, scene_summary
+
+# Counts whole scenes with both shipped counters: the slow tier.
+pytestmark = pytest.mark.slow
 
 ERR = ErrorModel([0.05, 0.05, 0.7, 0.01], {"50": [0.1, 0.1], "75": [0.1, 0.09],
                                            "90": [0.1, 0.09]}, 1.3,

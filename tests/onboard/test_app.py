@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from ground.link_server import create_server
 from ground.settings import GroundSettings
 from ground.store import SQLiteStore
+from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app
 from onboard.settings import OnboardSettings
 from shared.imageio import encode
-from shared.synth import SceneConfig, generate_scene
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,8 @@ def test_a_geotiff_is_read_window_by_window_with_the_same_result(tmp_path, scene
     assert tif_r["onboard_total"] == png_r["onboard_total"]
     # Bounded memory: the reader was never asked for more than one tile's window.
     src = RasterSource(tif)
-    from shared.pipeline.scene import PipelineConfig, prepare_tiles
+    from shared.pipeline.config import PipelineConfig
+    from shared.pipeline.tiles import prepare_tiles
 
     prepare_tiles(src, 512, PipelineConfig(), 256)
     assert src.largest_window_px <= 512 * 512

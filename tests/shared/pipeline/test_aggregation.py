@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from shared.pipeline.aggregation import aggregate
+from shared.pipeline.decisions import DOWNLINK, UNCOUNTED
 from shared.pipeline.selection import ACCEPT, DISCARD
-from shared.pipeline.throttling import DOWNLINK, UNCOUNTED
 
 
 def test_total_and_provenance():

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from shared.annotations import Footprint
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.decisions import DOWNLINK, UNCOUNTED
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.scene import PipelineConfig, plan_scene
-from shared.pipeline.throttling import DOWNLINK, UNCOUNTED
+from shared.pipeline.scene import plan_scene
 
 from .test_dedup import relit, textured, with_object
 

@@ -1,0 +1,5 @@
+import sys
+
+from ground.serve import main
+
+sys.exit(main())

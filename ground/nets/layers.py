@@ -1,0 +1,38 @@
+"""Building blocks both counter families use: convolution + batch norm + ReLU6, and the two
+output heads (density, non-negative and scaled by ``DENSITY_SCALE``; mask logits) at
+1/``OUTPUT_STRIDE`` of the input resolution.
+
+The density head ends in a ReLU divided by ``DENSITY_SCALE``: targets are small (an object
+spreads over tens of output pixels), so the network works on a scaled copy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DENSITY_SCALE = 100.0
+
+
+OUTPUT_STRIDE = 4
+
+
+def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
+            dilation: int = 1, act: bool = True) -> nn.Sequential:
+    pad = dilation * (k // 2)
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, pad, dilation, groups, bias=False),
+                               nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class Heads(nn.Module):
+    def __init__(self, cin: int):
+        super().__init__()
+        self.density = nn.Conv2d(cin, 1, 1)
+        self.mask = nn.Conv2d(cin, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return F.relu(self.density(x)) / DENSITY_SCALE, self.mask(x)

@@ -1,0 +1,99 @@
+"""``targetfuse experiment``: run the pipeline sweeps and write CSV files and PNG plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from lab.evaluation.evaluate import truth_objects
+from lab.evaluation.options import (
+    add_data_options,
+    add_pipeline_options,
+    parse_classes,
+    pipeline_run,
+    select_images,
+)
+from lab.experiments import sweeps as ex
+from lab.experiments.plots import plot_budget, plot_conf, plot_dedup, plot_energy, plot_tiles
+from lab.experiments.summaries import budget_summary, treatment_summary
+from lab.experiments.workloads import dedup_workloads
+
+SWEEPS = ("tiles", "budget", "conf", "energy", "treatments", "dedup")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="pipeline sweeps: CSV and PNG plots")
+    add_data_options(p)
+    p.add_argument("--images", default=None, help="FILE:PART, e.g. a split's val part")
+    p.add_argument("--sweeps", default=",".join(SWEEPS), help=f"comma-separated: {SWEEPS}")
+    p.add_argument("--revisits", type=int, default=3, help="revisits per scene (dedup sweep)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/experiments")
+    add_pipeline_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ground.counter import GroundCounter
+    from onboard.counter import OnboardCounter
+    from shared.formats import read_dataset
+
+    sweeps = [s.strip() for s in args.sweeps.split(",") if s.strip()]
+    unknown = set(sweeps) - set(SWEEPS)
+    if unknown:
+        raise ValueError(f"unknown sweeps {sorted(unknown)}; choose from {SWEEPS}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    classes = parse_classes(args.classes)
+    images = select_images(read_dataset(args.data, args.fmt, gsd_m=args.gsd).images,
+                           args.images)
+    models_dir = Path(args.models_dir)
+    gsds = {img.meta.gsd_m for img in images}
+    pipe = pipeline_run(args, args.model, models_dir, gsds.pop() if len(gsds) == 1 else None)
+    pipe.cfg = replace(pipe.cfg, seed=args.seed)
+    onboard = OnboardCounter.shipped(args.model, models_dir, batch_size=8)
+    ground = GroundCounter.shipped(args.model, models_dir, threads=1)
+    truths = [len(truth_objects(img, classes, args.dedupe_iou)[0]) for img in images]
+    w = ex.Workload(images, truths, onboard, ground, pipe)
+    summary: dict = {"scenes": len(images), "policy": pipe.cfg.policy,
+                     "tile_size": pipe.tiling.tile_size if pipe.tiling else None}
+    if "tiles" in sweeps and pipe.tiling:
+        rows = [{"tile_size": int(k), **v} for k, v in sorted(pipe.tiling.points.items(),
+                                                               key=lambda kv: int(kv[0]))]
+        ex.write_csv(out / "tiles.csv", rows)
+        plot_tiles(rows, pipe.tiling, out / "tiles.png")
+    if "budget" in sweeps:
+        rows = ex.sweep_budget(w, 1.0) + ex.sweep_budget(w, 0.5)
+        ex.write_csv(out / "budget.csv", rows)
+        plot_budget(rows, out / "budget.png")
+        summary["budget"] = budget_summary(rows, w)
+    if "conf" in sweeps:
+        rows = ex.sweep_conf(w)
+        ex.write_csv(out / "conf.csv", rows)
+        plot_conf(rows, out / "conf.png")
+    if "energy" in sweeps:
+        rows = ex.sweep_energy(w, pipe.budget_fraction)
+        ex.write_csv(out / "energy.csv", rows)
+        parts = ex.energy_breakdown(w, pipe.budget_fraction)
+        ex.write_csv(out / "energy_per_scene.csv", parts)
+        plot_energy(rows, parts, out / "energy.png")
+    if "treatments" in sweeps:
+        rows = ex.sweep_treatments(w)
+        ex.write_csv(out / "treatments.csv", rows)
+        summary["treatments"] = treatment_summary(rows)
+    if "dedup" in sweeps:
+        rows = dedup_workloads(images, truths, classes, onboard, ground, pipe, args)
+        ex.write_csv(out / "dedup.csv", rows)
+        plot_dedup(rows, out / "dedup.png")
+        summary["dedup"] = rows
+    old = out / "summary.json"
+    if old.exists():  # a run of some sweeps keeps the others' figures
+        summary = {**json.loads(old.read_text()), **summary}
+    old.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {out}/")
+    return 0
+
+

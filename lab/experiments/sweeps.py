@@ -1,0 +1,200 @@
+"""``targetfuse experiment``: the pipeline's sweeps over a dataset, as CSV and PNG.
+
+Every sweep runs the offline simulator (``lab.simulator``) with the shipped
+counters; scenes are counted once and reused across a sweep, and all randomness is seeded,
+so the same command gives the same numbers. Sweeps:
+
+* ``budget``: CMAE vs downlink budget for every policy and baseline (the paper's Fig. 6), at
+  ample and scarce energy, with the bandwidth efficiency of each point: the bytes the
+  vanilla bent pipe needs for the same CMAE (interpolated on its own curve) over the bytes
+  used; when vanilla never reaches that CMAE even with every tile, the ratio is a lower bound.
+* ``conf``: CMAE vs conf_p of the paper's three policies at several budgets.
+* ``tiles``: relative CMAE and time per scene vs tile size, from the calibration record
+  (``models/NAME/tiling.json``, made by ``targetfuse calibrate``): the paper's Fig. 4.
+* ``dedup``: onboard inferences skipped and the change in relative CMAE with deduplication on
+  vs off, on revisit workloads (real scenes revisited by ``revisit_real``, synthetic revisits
+  with moved/added/removed objects) and on the plain (non-revisit) scenes.
+* ``energy``: CMAE vs energy fraction (onboard-only, collaborative, vanilla) and the energy
+  per scene by component.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lab.simulator import SceneSimulator
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.dedup import RevisitCache
+from shared.pipeline.throttling import PAPER_POLICIES
+
+BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.4, 0.6, 0.8, 0.9, 1.0)
+POLICY_ORDER = ("value", *PAPER_POLICIES, "random", "vanilla", "onboard-only")
+CONF_PS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+class Workload:
+    """Scenes with their truth and a simulator each."""
+
+    def __init__(self, scenes, truths, onboard, ground, run):
+        self.truths = np.asarray(truths, float)
+        self.sims = [SceneSimulator(img, onboard, ground, run.energy, run.tiling,
+                                    run.error_model) for img in scenes]
+        self.run = run
+
+    def config(self, policy: str, **changes) -> PipelineConfig:
+        cfg = replace(self.run.cfg, policy=policy, **changes)
+        if policy in ("vanilla", "onboard-only"):
+            cfg = replace(cfg, dedup=False, adaptive_tiling=False, uncounted="zero")
+        return cfg
+
+    def play(self, cfg: PipelineConfig, budget: float, energy: float,
+             cache: RevisitCache | None = None) -> dict:
+        totals, used, raw, inferences, joules = [], 0, 0, 0, 0.0
+        for sim in self.sims:
+            r = sim.run(cfg, budget if cfg.policy != "onboard-only" else 0.0, energy, cache)
+            totals.append(r.total)
+            used += r.plan.decisions.bytes_used
+            raw += sim.raw_bytes(cfg.raw_quality)
+            inferences += r.plan.inferences
+            joules += r.plan.ledger.total
+        err = np.abs(np.array(totals) - self.truths)
+        return {"cmae": float(err.mean()), "relative_cmae": float(err.mean() /
+                                                                  self.truths.mean()),
+                "bytes_used": used, "bytes_fraction": used / max(raw, 1),
+                "inferences": inferences, "energy_j": joules}
+
+    def ground_only(self) -> float:
+        return float(np.mean([abs(s.ground_only - t) for s, t in
+                              zip(self.sims, self.truths, strict=True)]))
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()})
+    return path
+
+
+def vanilla_bytes_for(cmae: float, vanilla: list[dict]) -> tuple[float, bool]:
+    """Fraction of raw bytes vanilla needs to reach ``cmae`` (linear between sweep points),
+    and whether it reaches it at all (if not: all of them, a lower bound on the need)."""
+    pts = sorted((r["bytes_fraction"], r["cmae"]) for r in vanilla)
+    for k, (b, c) in enumerate(pts):
+        if c <= cmae:
+            if k == 0:
+                return b, True
+            b0, c0 = pts[k - 1]
+            return b0 + (b - b0) * (c0 - cmae) / (c0 - c), True
+    return 1.0, False
+
+
+def sweep_budget(w: Workload, energy: float, budgets=BUDGETS, progress=True) -> list[dict]:
+    rows = []
+    jobs = [(p, b) for p in POLICY_ORDER for b in budgets]
+    for policy, b in tqdm(jobs, desc=f"budget sweep E={energy}", disable=not progress):
+        r = w.play(w.config(policy), b, energy)
+        rows.append({"energy_fraction": energy, "policy": policy, "budget_fraction": b, **r})
+    go = w.ground_only()
+    vanilla = [r for r in rows if r["policy"] == "vanilla"]
+    for r in rows:
+        r["ground_only_cmae"] = go
+        need, reached = vanilla_bytes_for(r["cmae"], vanilla)
+        r["vanilla_bytes_fraction_needed"] = need
+        r["efficiency"] = need / max(r["bytes_fraction"], 1e-9) \
+            if r["policy"] not in ("onboard-only",) and r["bytes_fraction"] > 0 else float("nan")
+        r["efficiency_is_lower_bound"] = not reached
+    return rows
+
+
+def sweep_conf(w: Workload, budgets=(0.05, 0.1, 0.25), progress=True) -> list[dict]:
+    rows = []
+    jobs = [(p, b, c) for p in PAPER_POLICIES for b in budgets for c in CONF_PS]
+    for policy, b, cp in tqdm(jobs, desc="conf_p sweep", disable=not progress):
+        cq = max(cp, w.run.cfg.conf_q)
+        r = w.play(w.config(policy, conf_p=cp, conf_q=cq), b, 1.0)
+        rows.append({"policy": policy, "budget_fraction": b, "conf_p": cp, "conf_q": cq, **r})
+    return rows
+
+
+def sweep_energy(w: Workload, budget: float = 0.1,
+                 fractions=(0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0), progress=True) -> list[dict]:
+    rows = []
+    jobs = [(p, e) for p in ("value", "dynamic-conf", "vanilla", "onboard-only")
+            for e in fractions]
+    for policy, e in tqdm(jobs, desc="energy sweep", disable=not progress):
+        r = w.play(w.config(policy), budget, e)
+        rows.append({"policy": policy, "energy_fraction": e, "budget_fraction": budget, **r})
+    return rows
+
+
+def sweep_treatments(w: Workload, budgets=(0.02, 0.1, 0.25), progress=True) -> list[dict]:
+    """Aggregation options: discarded tiles (onboard count vs zero) under the paper's
+    policies with a conf_p that discards, and uncounted tiles (zero vs context estimate)
+    under scarce energy."""
+    rows = []
+    jobs = [("discarded", t, p, b, 1.0) for t in ("onboard", "zero") for p in PAPER_POLICIES
+            for b in budgets]
+    jobs += [("uncounted", t, w.run.cfg.policy, b, e) for t in ("zero", "context")
+             for b in budgets for e in (0.5, 0.75)]
+    for option, treatment, policy, b, e in tqdm(jobs, desc="treatments", disable=not progress):
+        changes = {"discarded": treatment, "conf_p": 0.3} if option == "discarded" else \
+            {"uncounted": treatment}
+        r = w.play(w.config(policy, **changes), b, e)
+        rows.append({"option": option, "treatment": treatment, "policy": policy,
+                     "budget_fraction": b, "energy_fraction": e, **r})
+    return rows
+
+
+def energy_breakdown(w: Workload, budget: float = 0.1) -> list[dict]:
+    rows = []
+    for policy in POLICY_ORDER:
+        cfg = w.config(policy)
+        parts = {"capture": 0.0, "compute": 0.0, "aggregate": 0.0, "downlink": 0.0}
+        for sim in w.sims:
+            r = sim.run(cfg, budget if policy != "onboard-only" else 0.0, 1.0)
+            for k in parts:
+                parts[k] += r.plan.ledger.spent[k]
+        n = len(w.sims)
+        rows.append({"policy": policy, **{f"{k}_j_per_scene": v / n for k, v in parts.items()}})
+    return rows
+
+
+def dedup_rows(name: str, sequences, truths, onboard, ground, run, progress=True) -> dict:
+    """Collaborative pipeline with dedup on vs off over sequences of captures (a revisit
+    cache per run, captures in time order)."""
+    out = {}
+    for dedup_on in (True, False):
+        cfg = replace(run.cfg, dedup=dedup_on)
+        totals, tv, inferences, tiles = [], [], 0, 0
+        cache = RevisitCache()
+        for seq, seq_truth in tqdm(list(zip(sequences, truths, strict=True)),
+                                   desc=f"{name} dedup={'on' if dedup_on else 'off'}",
+                                   disable=not progress):
+            for img, t in zip(seq, seq_truth, strict=True):
+                sim = SceneSimulator(img, onboard, ground, run.energy, run.tiling,
+                                     run.error_model)
+                r = sim.run(cfg, run.budget_fraction, run.energy_fraction, cache)
+                totals.append(r.total)
+                tv.append(t)
+                inferences += r.plan.inferences
+                tiles += len(r.plan.grid)
+        tv = np.array(tv, float)
+        err = np.abs(np.array(totals) - tv)
+        out[dedup_on] = {"relative_cmae": float(err.mean() / tv.mean()),
+                         "cmae": float(err.mean()), "inferences": inferences, "tiles": tiles,
+                         "captures": len(tv)}
+    on, off = out[True], out[False]
+    return {"workload": name, "captures": on["captures"], "tiles": on["tiles"],
+            "inferences_dedup": on["inferences"], "inferences_no_dedup": off["inferences"],
+            "skipped_fraction": 1 - on["inferences"] / max(off["inferences"], 1),
+            "relative_cmae_dedup": on["relative_cmae"],
+            "relative_cmae_no_dedup": off["relative_cmae"],
+            "relative_cmae_change": on["relative_cmae"] - off["relative_cmae"]}

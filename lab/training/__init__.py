@@ -1,0 +1,3 @@
+"""Training the counters on CPU: crops and targets (``data``, ``density``), the loop with
+checkpoints and resume (``loop``), and ``targetfuse train`` (``cli``).
+"""

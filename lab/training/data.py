@@ -1,0 +1,118 @@
+"""Training samples for the counters: scenes at the counter's GSD, augmented random crops.
+
+Each scene is resampled once to the counter's GSD and its density and mask targets are built
+there (``lab.training.density``). A sample is a ``crop`` x ``crop`` window through one affine warp
+of the scene: rotation by any angle in [0, 360), scale jitter, optional flip, and a random
+position (half the time centred near an object so crowded aprons are not rare). The density
+is warped the same way and multiplied by 1/scale^2 so it keeps its mass; pixels outside the
+scene are black with zero density, as at inference. Radiometric jitter (per-channel gain,
+offset, gamma), sensor noise and blur follow. Targets leave at the network's output stride:
+density sum-pooled (count kept), mask average-pooled (a soft target for the Jaccard loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from lab.data.label_cleaning import DEFAULT_IOU, merge_duplicates
+from lab.training.density import density_map, object_mask, sum_pool
+from shared.annotations import AnnotatedImage
+from shared.preprocess import normalise
+
+
+@dataclass
+class Scene:
+    image_id: str
+    pixels: np.ndarray  # uint8 RGB at the counter's GSD
+    density: np.ndarray  # float32
+    mask: np.ndarray  # uint8
+    centres: np.ndarray  # (N, 2) object centres, px
+    count: int
+
+
+def load_scene(image: AnnotatedImage, model_gsd: float, classes: set[str] | None,
+               sigma_factor: float = 0.2, dedupe_iou: float = DEFAULT_IOU) -> Scene:
+    pixels = image.load_pixels()
+    scale = (image.meta.gsd_m or model_gsd) / model_gsd
+    if scale != 1.0:
+        pixels = cv2.resize(pixels, None, fx=scale, fy=scale,
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    h, w = pixels.shape[:2]
+    objs = [o for o in image.objects if classes is None or o.class_name in classes]
+    objs, _ = merge_duplicates(objs, dedupe_iou)
+    density = density_map(objs, w, h, scale, sigma_factor)
+    centres = np.array([[c * scale for c in o.centre] for o in objs], np.float32).reshape(-1, 2)
+    return Scene(image.image_id, pixels, density, object_mask(objs, w, h, scale), centres,
+                 len(objs))
+
+
+@dataclass
+class Augment:
+    crop: int = 256
+    scale: tuple[float, float] = (0.8, 1.25)
+    rotate: bool = True
+    flip: bool = True
+    object_bias: float = 0.5
+    radiometry: bool = True
+
+
+def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One augmented crop: (3, S, S) input, (S/stride)^2 density and mask targets."""
+    h, w = scene.pixels.shape[:2]
+    s = aug.crop
+    if len(scene.centres) and rng.random() < aug.object_bias:
+        cx, cy = scene.centres[rng.integers(len(scene.centres))] + rng.normal(0, s / 4, 2)
+    else:
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    cx, cy = float(np.clip(cx, s / 4, w - s / 4)), float(np.clip(cy, s / 4, h - s / 4))
+    zoom = float(np.exp(rng.uniform(np.log(aug.scale[0]), np.log(aug.scale[1]))))
+    angle = float(rng.uniform(0, 360)) if aug.rotate else 0.0
+    m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
+    m[:, 2] += (s / 2 - cx, s / 2 - cy)
+    if aug.flip and rng.random() < 0.5:
+        m = np.array([[-1, 0, s], [0, 1, 0]], np.float64) @ np.vstack([m, [0, 0, 1]])
+    img = cv2.warpAffine(scene.pixels, m, (s, s), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT)
+    dens = cv2.warpAffine(scene.density, m, (s, s), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT) / (zoom * zoom)
+    mask = cv2.warpAffine(scene.mask, m, (s, s), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT)
+    if aug.radiometry:
+        img = _radiometry(img, rng)
+    dens_t = sum_pool(dens.astype(np.float32), stride)
+    mask_t = sum_pool(mask.astype(np.float32), stride) / (stride * stride)
+    return normalise(img), dens_t, mask_t
+
+
+def _radiometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = img.astype(np.float32)
+    x = x * rng.uniform(0.75, 1.25) * rng.uniform(0.93, 1.07, 3) + rng.uniform(-20, 20)
+    x = 255.0 * np.power(np.clip(x, 0, 255) / 255.0, rng.uniform(0.8, 1.25))
+    if rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.2))
+    if rng.random() < 0.5:
+        x = x + rng.normal(0, rng.uniform(1, 6), x.shape).astype(np.float32)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+class CropStream(torch.utils.data.IterableDataset):
+    """An endless, seeded stream of augmented crops drawn from scenes (weighted by area)."""
+
+    def __init__(self, scenes: list[Scene], aug: Augment, stride: int, seed: int,
+                 scene_weights: list[float] | None = None):
+        self.scenes, self.aug, self.stride, self.seed = scenes, aug, stride, seed
+        area = np.array([sc.pixels.shape[0] * sc.pixels.shape[1] for sc in scenes], float)
+        weights = area if scene_weights is None else area * np.asarray(scene_weights, float)
+        self.p = weights / weights.sum()
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        while True:
+            scene = self.scenes[rng.choice(len(self.scenes), p=self.p)]
+            x, d, m = sample(scene, rng, self.aug, self.stride)
+            yield torch.from_numpy(x), torch.from_numpy(d[None]), torch.from_numpy(m[None])

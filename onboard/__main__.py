@@ -1,0 +1,5 @@
+import sys
+
+from onboard.serve import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""The baselines every result is reported beside, as throttling policies.
+
+* ``onboard-only``: nothing goes down; every counted tile is accepted.
+* ``random``: counted tiles go down in a seeded random order until the budget is spent; the
+  rest are accepted (selection at equal budget with no knowledge).
+* ``vanilla``: the bent pipe: no onboard counting; tiles go down in capture order until the
+  budget is spent; the rest stay uncounted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.pipeline.decisions import (
+    DOWNLINK,
+    UNCOUNTED,
+    Candidates,
+    Decisions,
+    base_decisions,
+    pack,
+)
+
+
+def onboard_only(c: Candidates, budget: int, quality: int, **_) -> Decisions:
+    action, q = base_decisions(c)
+    return Decisions(action, q, 0)
+
+
+def random_policy(c: Candidates, budget: int, quality: int, seed: int = 0, **_) -> Decisions:
+    action, q = base_decisions(c)
+    pool = np.flatnonzero(c.eligible)
+    order = np.random.default_rng(seed).permutation(pool)
+    used = pack(order, c.sizes[quality], budget, action, q, quality)
+    return Decisions(action, q, used)
+
+
+def vanilla(c: Candidates, budget: int, quality: int, **_) -> Decisions:
+    """Bent pipe: ignores onboard counts; capture order until the budget is spent."""
+    action = np.full(len(c), UNCOUNTED, np.int8)
+    q = np.zeros(len(c), np.int16)
+    used = 0
+    size = c.sizes[quality]
+    for i in range(len(c)):
+        if used + size[i] > budget:
+            break  # a bent pipe streams in order: the window closes mid-scene
+        used += int(size[i])
+        action[i], q[i] = DOWNLINK, quality
+    return Decisions(action, q, used)

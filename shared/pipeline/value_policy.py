@@ -1,0 +1,109 @@
+"""The value policy: downlink what most reduces the expected counting error per byte.
+
+For tile i at JPEG quality q the gain is ``E|onboard_i - truth_i| - E|ground_iq - truth_i|``
+from an :class:`~shared.pipeline.error_model.ErrorModel` (the onboard error from the
+calibrated confidence and the predicted count, the ground error from the count and the
+quality; an uncounted tile's onboard error is the mean tile count). Choosing at most one
+quality per tile under the byte budget is a multiple-choice knapsack (``knapsack``), solved
+exactly by dynamic programming over bytes in units of ``budget / resolution`` (exact when
+sizes are whole units). Bytes the knapsack leaves are then spent, not wasted (``fill``):
+raising chosen tiles' quality, then sending the tiles with the largest expected onboard
+error. Tiles not sent are accepted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from shared.pipeline.decisions import DOWNLINK, Candidates, Decisions, base_decisions
+from shared.pipeline.error_model import ErrorModel
+
+
+def knapsack(values: np.ndarray, weights: np.ndarray, capacity: int,
+             resolution: int = 4096) -> tuple[np.ndarray, float]:
+    """Multiple-choice 0/1 knapsack: pick at most one option per item.
+
+    ``values``/``weights``: (items, options). Returns the chosen option per item (-1: none)
+    and the total value. Weights are rounded up to units of ``ceil(capacity / resolution)``
+    (the answer is always feasible; exact when weights are multiples of the unit).
+    """
+    values, weights = np.asarray(values, float), np.asarray(weights, np.int64)
+    n, m = values.shape
+    unit = max(1, math.ceil(capacity / resolution))
+    w = -(-weights // unit)
+    cap = capacity // unit
+    best = np.zeros(cap + 1)
+    choice = np.full((n, cap + 1), -1, np.int16)
+    for i in range(n):
+        new = best.copy()
+        for o in range(m):
+            if values[i, o] <= 0 or w[i, o] > cap:
+                continue
+            cand = np.full(cap + 1, -np.inf)
+            cand[w[i, o]:] = best[: cap + 1 - w[i, o]] + values[i, o]
+            better = cand > new
+            new[better] = cand[better]
+            choice[i, better] = o
+        best = new
+    picked = np.full(n, -1, np.int64)
+    c = int(np.argmax(best))
+    total = float(best[c])
+    for i in range(n - 1, -1, -1):
+        o = choice[i, c]
+        if o >= 0:
+            picked[i] = o
+            c -= int(w[i, o])
+    return picked, total
+
+
+def value_policy(c: Candidates, budget: int, quality: int,
+                 error_model: ErrorModel | None = None, qualities: list[int] | None = None,
+                 fill: bool = True, **_) -> Decisions:
+    if error_model is None:
+        raise ValueError("the value policy needs an error model (ErrorModel)")
+    action, q = base_decisions(c)
+    qs = sorted(qualities or [quality])
+    missing = [x for x in qs if x not in c.sizes]
+    if missing:
+        raise ValueError(f"no encoded sizes for JPEG qualities {missing}")
+    pool = np.flatnonzero(c.eligible)
+    on_err = error_model.onboard_error(c.onboard[pool], c.confidence[pool])
+    values = np.stack([on_err - error_model.ground_error(c.onboard[pool], x) for x in qs], 1)
+    weights = np.stack([c.sizes[x][pool] for x in qs], 1)
+    picked, _ = knapsack(values, weights, budget)
+    used = 0
+    for j, o in zip(pool, picked, strict=True):
+        if o >= 0:
+            action[j], q[j] = DOWNLINK, qs[o]
+            used += int(c.sizes[qs[o]][j])
+    if fill:
+        used = _fill(c, pool, values.max(1), on_err, qs, budget, used, action, q)
+    return Decisions(action, q, used)
+
+
+def _fill(c: Candidates, pool, gain, on_err, qs, budget, used, action, q) -> int:
+    """Bytes of a contact window that go unused are lost, and the error model is fit on
+    tiles both counters trained on (so it understates the ground's edge on new scenes):
+    spend what the knapsack left, first raising the quality of chosen tiles (largest gain
+    first), then sending the other tiles (largest expected onboard error first)."""
+    chosen = [int(j) for j in pool[np.argsort(-gain, kind="stable")] if action[j] == DOWNLINK]
+    for j in chosen:
+        for x in reversed(qs):
+            if x <= q[j]:
+                break
+            extra = int(c.sizes[x][j]) - int(c.sizes[int(q[j])][j])
+            if used + extra <= budget:
+                used += extra
+                q[j] = x
+                break
+    for j in pool[np.argsort(-on_err, kind="stable")]:
+        if action[j] == DOWNLINK:
+            continue
+        for x in reversed(qs):
+            if used + int(c.sizes[x][j]) <= budget:
+                used += int(c.sizes[x][j])
+                action[j], q[j] = DOWNLINK, x
+                break
+    return used

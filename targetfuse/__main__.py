@@ -1,0 +1,5 @@
+import sys
+
+from targetfuse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+import pytest
+
+from lab.data.splits import group_of, infer_sequences, split_images
+from shared.annotations import AnnotatedImage, ImageMeta
+
+
+def _img(name, sequence=None):
+    return AnnotatedImage(ImageMeta(name, 10, 10, sequence=sequence), [])
+
+
+KIT = [f"MOS{n}.png" for n in (74, 80, 86, 93, 155, 163, 171, 179)]
+
+
+def test_kit_frames_form_two_sequences():
+    seq = infer_sequences(KIT)
+    assert {seq[n] for n in KIT[:4]} == {"MOS74-93"}
+    assert {seq[n] for n in KIT[4:]} == {"MOS155-179"}
+
+
+def test_dota_crops_group_by_source_and_loose_names_stand_alone():
+    ids = ["P0861__1024__0___1648.jpg", "P0861__1024__824___0.jpg", "P1053__1024__0___90.jpg",
+           "harbour.jpg", "scene7.png"]
+    seq = infer_sequences(ids)
+    assert seq[ids[0]] == seq[ids[1]] == "P0861"
+    assert seq[ids[2]] == "P1053"
+    assert "harbour.jpg" not in seq and "scene7.png" not in seq
+
+
+def test_split_is_deterministic_and_never_divides_a_group():
+    images = [_img(n) for n in KIT] + [_img(f"r{k}", sequence=f"fp{k % 3}") for k in range(9)]
+    images += [_img(f"single{k}.jpg") for k in range(20)]
+    parts = split_images(images, seed=5)
+    assert parts == split_images(list(reversed(images)), seed=5)  # input order irrelevant
+    assert sum(len(v) for v in parts.values()) == len(images)
+    groups = group_of(images)
+    owner = {}
+    for name, imgs in parts.items():
+        for img in imgs:
+            assert owner.setdefault(groups[img.image_id], name) == name
+    other = split_images(images, seed=6)
+    assert {k: [i.image_id for i in v] for k, v in other.items()} != \
+           {k: [i.image_id for i in v] for k, v in parts.items()}
+
+
+def test_fractions_are_respected_roughly():
+    images = [_img(f"img_{k:03d}.x") for k in range(100)]
+    # names share a prefix and number: one sequence unless inference is off
+    parts = split_images(images, {"train": 0.8, "test": 0.2}, seed=0, infer=False)
+    assert (len(parts["train"]), len(parts["test"])) == (80, 20)
+
+
+def test_every_positive_split_gets_a_group_and_bad_fractions_raise():
+    images = [_img("a.jpg"), _img("b.jpg"), _img("c.jpg")]
+    parts = split_images(images, {"train": 0.9, "val": 0.05, "test": 0.05})
+    assert all(len(v) == 1 for v in parts.values())
+    with pytest.raises(ValueError):
+        split_images(images, {"train": -1})
+    with pytest.raises(ValueError):
+        split_images(images, {"train": 0})
