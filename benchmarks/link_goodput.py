@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import string
@@ -67,6 +68,8 @@ def main() -> int:
     p.add_argument("--payload", type=int, default=3_000_000, help="bytes per measurement")
     p.add_argument("--json", default=None, help="also write the rows here")
     args = p.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (network namespaces and tc): run it with sudo")
     prefix = "b" + "".join(random.choices(string.ascii_lowercase, k=5))
     work = Path("out/bench-goodput")
     work.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 For each throttling policy and each link rate: create the namespaces (``deploy/netns.sh``),
 shape the onboard side with ``deploy/shape.sh`` (tbf for the rate; netem also applies delay
-and loss where the kernel has it), start ``targetfuse ground`` and ``targetfuse onboard``
+and loss where the kernel has it), start ``targetfuse-ground`` and ``targetfuse-onboard``
 inside them, open one contact window of ``--window-s`` seconds (the onboard throttle plans
 each scene with the bytes the window can still carry at that rate), submit the scenes, and
 record per run: CMAE against the annotated truth, bytes delivered, goodput, and the time until
@@ -43,7 +43,7 @@ while True:
     time.sleep(0.2)
 for s in manifest:
     post_scene("http://127.0.0.1:8080/v1/scenes", open(s["png"], "rb").read(),
-                {"scene_id": s["id"], "gsd_m": s["gsd"]})
+               {"scene_id": s["id"], "gsd_m": s["gsd"]})
 out, pending = {}, {s["id"] for s in manifest}
 t0 = window_start  # times count from the contact window's opening
 while pending and time.time() < deadline:
@@ -112,10 +112,10 @@ def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> d
                "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": str(rate_bytes_s(rate)),
                "TARGETFUSE_ONBOARD_CONTACT_WINDOWS": json.dumps(
                    [[start, start + args.window_s]])}
-        cli = str(Path(sys.executable).with_name("targetfuse"))
         for side in ("ground", "onboard"):
-            procs.append(subprocess.Popen(["ip", "netns", "exec", f"{prefix}-{side}", cli,
-                                           side], env=env, cwd=ROOT,
+            cli = str(Path(sys.executable).with_name(f"targetfuse-{side}"))
+            procs.append(subprocess.Popen(["ip", "netns", "exec", f"{prefix}-{side}", cli],
+                                          env=env, cwd=ROOT,
                                           stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
         man = work / "manifest.json"

@@ -2,7 +2,7 @@
 
 ``create_app(settings)`` builds the FastAPI app (tests call it directly); its lifespan opens
 the store, starts the gRPC server (``ground.link_server``) and the counting worker
-(``ground.scenes``), and stops them again. Routes are thin over ``ground.scenes``.
+(``ground.counting``), and stops them again. Routes are thin over ``ground.scenes``.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ def ground_count(ground, received: np.ndarray, gsd: float | None, resized: bool)
     return ground.count_tiles(received, gsd).total
 
 
-
 def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
                   batch: int = 16) -> int:
     """Count up to ``batch`` uncounted tiles; returns how many were counted. Tiles sent

@@ -90,7 +90,7 @@ def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = 
         scenes = sample_scenes(real_dev)
         for sid, pixels, gsd, _ in scenes:
             post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(pixels, ".png"),
-                        {"scene_id": sid, "gsd_m": gsd})
+                       {"scene_id": sid, "gsd_m": gsd})
             print(f"  submitted {sid} ({pixels.shape[1]}x{pixels.shape[0]} px)")
         deadline = time.time() + timeout_s
         for sid, pixels, gsd, truth in scenes:

@@ -85,3 +85,28 @@ ARCHITECTURES: dict[str, registry.Architecture] = {
 def build(name: str, config: dict | None = None) -> nn.Module:
     """Any architecture training knows (onboard and ground) by its registry name."""
     return registry.build(name, config, ARCHITECTURES)
+
+
+def count_flops(model: nn.Module, size: int) -> int:
+    """FLOPs (2 x multiply-accumulates) of convolutions and linear layers for one
+    size x size tile, counted with forward hooks on a real forward pass."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += 2 * output.numel() * k * module.in_channels // module.groups
+        elif isinstance(module, nn.Linear):
+            total += 2 * output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, nn.Conv2d | nn.Linear)]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return total

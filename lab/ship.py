@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ground.nets.registry import count_flops
-from lab.nets import ARCHITECTURES, build
+from lab.nets import ARCHITECTURES, build, count_flops
 from lab.quantize import quantize_int8
 from shared.model_card import MODELS_DIR, ModelCard, card_path, sha256_of, write_card
 

@@ -1,4 +1,4 @@
-"""The main job until the onboard and ground services exist: a tour of the data layer.
+"""``targetfuse tour``: a tour of the data layer and the counters.
 
 It generates a synthetic airport scene and revisits of it, writes them in an annotation
 format, reads them back, prints the per-tile truth that every later stage is scored against,

@@ -71,7 +71,7 @@ def test_live_totals_equal_the_simulator_and_respect_the_budget(tmp_path, scene)
     onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
     try:
         post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
-                    {"scene_id": "it", "gsd_m": 0.5})
+                   {"scene_id": "it", "gsd_m": 0.5})
         ob, gr = wait_complete(o_port, g_port, "it")
     finally:
         onboard.stop()
@@ -94,7 +94,7 @@ def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
                                     link_burst_bytes=8_000, link_deadline_s=5)
     try:
         post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
-                    {"scene_id": "it", "gsd_m": 0.5})
+                   {"scene_id": "it", "gsd_m": 0.5})
         deadline = time.time() + 60
         while True:  # wait until some, not all, of the scene has arrived
             gr = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/it")
@@ -128,7 +128,7 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
     onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
     try:
         post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
-                    {"scene_id": "dash", "gsd_m": 0.5})
+                   {"scene_id": "dash", "gsd_m": 0.5})
         _, gr = wait_complete(o_port, g_port, "dash")
         dom = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu",

@@ -13,8 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 
 DENSITY_SCALE = 100.0
-
-
 OUTPUT_STRIDE = 4
 
 

@@ -5,9 +5,6 @@ Both families map an RGB tile (N, 3, S, S) to two maps at 1/4 resolution: a dens
 soft Jaccard loss). A model card names its architecture and configuration; ``build`` makes
 the network for it. The ground's registry holds the ground architectures (``deep``); the
 tooling's (``lab.nets``) adds the onboard ones it trains and exports to ONNX.
-
-The density head ends in a ReLU divided by ``DENSITY_SCALE``: targets are small (an object
-spreads over tens of output pixels), so the network works on a scaled copy.
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from ground.nets.deep import deep_aspp
@@ -48,26 +44,3 @@ def build(name: str, config: dict | None = None,
     return arch.build(merged)
 
 
-def count_flops(model: nn.Module, size: int) -> int:
-    """FLOPs (2 x multiply-accumulates) of convolutions and linear layers for one
-    size x size tile, counted with forward hooks on a real forward pass."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += 2 * output.numel() * k * module.in_channels // module.groups
-        elif isinstance(module, nn.Linear):
-            total += 2 * output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d | nn.Linear)]
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    model.train(was_training)
-    for h in handles:
-        h.remove()
-    return total

@@ -5,7 +5,7 @@
   onboard`` for the onboard counter's alone) and inferences per scene at each tile size the
   three-way search asks for, and (``--exhaustive-step``) at every size of a regular grid for
   comparison. Writes ``models/NAME/tiling.json`` (entry for the scenes' GSD).
-* Error model (``shared.pipeline.throttling.ErrorModel``): on the training part, each tile's
+* Error model (``shared.pipeline.error_model.ErrorModel``): on the training part, each tile's
   onboard count and confidence, true count, and the ground counter's count of the tile as
   received (resized to the counter's input, JPEG at each quality), at the calibrated tile
   size. Writes

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.experiments import sweeps as ex
+from shared.pipeline.throttling import PAPER_POLICIES
 
 
 def _plt():
@@ -66,7 +67,7 @@ def plot_conf(rows, path: Path) -> None:
     budgets = sorted({r["budget_fraction"] for r in rows})
     fig, axes = plt.subplots(1, len(budgets), figsize=(4 * len(budgets), 4), sharey=True)
     for ax, b in zip(axes, budgets, strict=True):
-        for policy in ex.PAPER_POLICIES:
+        for policy in PAPER_POLICIES:
             pts = [r for r in rows if r["policy"] == policy and r["budget_fraction"] == b]
             ax.plot([r["conf_p"] for r in pts], [r["cmae"] for r in pts], "o-", label=policy)
         ax.set_title(f"budget {b:.0%}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from lab.experiments import sweeps as ex
+from shared.pipeline.throttling import PAPER_POLICIES
 
 
 def budget_summary(rows: list[dict], w) -> dict:
@@ -29,7 +29,7 @@ def budget_summary(rows: list[dict], w) -> dict:
     budgets = sorted({r["budget_fraction"] for r in rows})
     out["value_vs_best_paper"] = {
         str(b): [get(best, b, 1.0)["cmae"],
-                 min(get(p, b, 1.0)["cmae"] for p in ex.PAPER_POLICIES)] for b in budgets}
+                 min(get(p, b, 1.0)["cmae"] for p in PAPER_POLICIES)] for b in budgets}
     eff = [r for r in rows if r["policy"] == best and r["energy_fraction"] == 1.0]
     top = max(eff, key=lambda r: r["efficiency"])
     out["max_efficiency"] = {"efficiency": top["efficiency"],

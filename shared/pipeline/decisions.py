@@ -16,8 +16,6 @@ import numpy as np
 from shared.pipeline.selection import ACCEPT, DISCARD
 
 UNCOUNTED, DOWNLINK = 2, 3
-
-
 ACTION_NAMES = {ACCEPT: "accepted", DISCARD: "discarded", UNCOUNTED: "uncounted",
                 DOWNLINK: "downlinked"}
 
@@ -64,7 +62,7 @@ def check_budget(budget: float) -> int:
 
 
 def pack(order, sizes: np.ndarray, budget: int, action: np.ndarray, quality: np.ndarray,
-          q: int) -> int:
+         q: int) -> int:
     """First fit in ``order``: downlink each tile that still fits. Returns bytes used."""
     used = 0
     for i in order:

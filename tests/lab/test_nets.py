@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from ground.nets.layers import OUTPUT_STRIDE
-from ground.nets.registry import count_flops
-from lab.nets import ARCHITECTURES, build
+from lab.nets import ARCHITECTURES, build, count_flops
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
@@ -28,3 +27,10 @@ def test_registry_errors_and_overrides():
     small = build("shallow-mbv2", {"widths": [8, 16, 16, 16], "repeats": [1, 1, 1]})
     assert sum(p.numel() for p in small.parameters()) < \
         sum(p.numel() for p in build("shallow-mbv2").parameters())
+
+
+def test_flops_counter_matches_hand_count():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+    dw = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+    model = torch.nn.Sequential(conv, dw)
+    assert count_flops(model, 16) == 2 * 16 * 16 * 8 * (3 * 9) + 2 * 16 * 16 * 8 * 9

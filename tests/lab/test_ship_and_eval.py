@@ -142,6 +142,8 @@ def test_session_options_for_a_constrained_cpu():
     assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
     assert opts.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    # exact int8 kernels where the CPU lacks VNNI (else uint8 x int8 sums saturate)
+    assert opts.get_session_config_entry("session.x64quantprecision") == "1"
     with pytest.raises(ValueError):
         session_options(0)
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from ground.counter import GroundCounter
-from ground.nets.registry import count_flops
-from lab.nets import build
+from lab.nets import build, count_flops
 from lab.ship import PARITY_TOLERANCE
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter

@@ -2,7 +2,7 @@
 
 The count function here reads the number of bright 'objects' painted into a tile (a
 deterministic stand-in for the counter's input/output contract, not for the counter: the
-real counters run in tests/shared/pipeline/test_simulator.py)."""
+real counters run in tests/lab/test_simulator.py)."""
 
 import numpy as np
 import pytest
