@@ -29,6 +29,10 @@ REAL_DEV = {
     "dota8": RealDataset("dota8", "yolo-obb", None, 133),
     # KIT AIS frames state no GSD; ~0.13 m fits their cars (~35 px for ~4.5 m).
     "kit_cars": RealDataset("kit_cars", "yolo", 0.13, 316),
+    # DOTA labelTxt headers: gsd:0.08 for the Vaihingen crops, gsd:null for Google Earth.
+    "nwpu_vhr10": RealDataset("nwpu_vhr10", "dota", None, 1404),
+    # Roboflow stretched every image to 640 x 640: no GSD survives.
+    "ships_google_earth": RealDataset("ships_google_earth", "yolo", None, 1368),
 }
 
 
