@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from lab.data.splits import split_images
@@ -37,6 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    type=_fractions, help="NAME=FRACTION,... (default %(default)s)")
     p.add_argument("--group-lookalikes", action="store_true",
                    help="also keep images of the same place together (ORB + homography)")
+    p.add_argument("--balance-classes", action="store_true",
+                   help="each split also holds its fraction of every class's objects "
+                        "(aircraft, ship, vehicle: lab/data/class_map.json)")
+    p.add_argument("--source", default=None,
+                   help="real-dev source whose labelling record applies (default: the data "
+                        "folder's name when it is one): images it excludes weigh nothing")
     p.add_argument("--json", default=None, help="write {split: [image ids]} here")
     p.set_defaults(func=cmd_split)
 
@@ -151,10 +158,31 @@ def cmd_split(args: argparse.Namespace) -> int:
         groups = lookalike_groups(ds.images)
         for img in ds.images:
             img.meta.sequence = img.meta.sequence or groups[img.image_id]
-    parts = split_images(ds.images, args.fractions, seed=args.seed)
+    counts = None
+    if args.balance_classes:
+        from lab.data.classes import load_class_map
+
+        cmap = load_class_map()
+        source = args.source or Path(args.data).name
+        if source not in cmap.sources:
+            if args.source:
+                raise ValueError(f"no labelling record for source {source!r}; known: "
+                                 f"{', '.join(sorted(cmap.sources))}")
+            source = None
+
+        def counts(img):
+            if source and not cmap.usable(source, img):
+                return np.zeros(len(cmap.classes))
+            return np.array(list(cmap.counts(img).values()), float)
+    parts = split_images(ds.images, args.fractions, seed=args.seed, class_counts=counts)
     result = {name: [img.image_id for img in imgs] for name, imgs in parts.items()}
     for name, imgs in parts.items():
-        print(f"{name:8s} {len(imgs):4d} images {sum(i.count() for i in imgs):6d} objects")
+        line = f"{name:8s} {len(imgs):4d} images {sum(i.count() for i in imgs):6d} objects"
+        if counts is not None:
+            per = np.sum([counts(i) for i in imgs], axis=0) if imgs else np.zeros(3)
+            line += "  " + " ".join(f"{c} {int(n)}" for c, n in zip(cmap.classes, per,
+                                                                     strict=True))
+        print(line)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

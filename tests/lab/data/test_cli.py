@@ -41,6 +41,18 @@ def test_split_json(yolo_dir, tmp_path):
     assert sorted(len(v) for v in parts.values()) == [0, 4]
 
 
+def test_split_balanced_by_class_reports_each_class(yolo_dir, tmp_path, capsys):
+    out = tmp_path / "split.json"
+    assert main(["data", "split", "--data", str(yolo_dir), "--format", "yolo",
+                 "--balance-classes", "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all("aircraft 0" in x and "ship 0" in x and "vehicle" in x for x in lines)
+    assert sum(len(v) for v in json.loads(out.read_text()).values()) == 4
+    assert main(["data", "split", "--data", str(yolo_dir), "--format", "yolo",
+                 "--balance-classes", "--source", "atlantis"]) == 2
+    assert "no labelling record" in capsys.readouterr().err
+
+
 def test_show_writes_png(yolo_dir, tmp_path):
     out = tmp_path / "show.png"
     assert main(["data", "show", "--data", str(yolo_dir), "--format", "yolo", "--image",

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from lab.data.splits import group_of, infer_sequences, split_images
@@ -57,3 +58,34 @@ def test_every_positive_split_gets_a_group_and_bad_fractions_raise():
         split_images(images, {"train": -1})
     with pytest.raises(ValueError):
         split_images(images, {"train": 0})
+
+
+def test_balanced_splits_hold_every_class_in_proportion():
+    # 40 images: class A in 30 of them (1 object each), class B only in 6 crowded ones
+    rng = np.random.default_rng(0)
+    images = [AnnotatedImage(ImageMeta(f"img{i:02d}x", 8, 8), []) for i in range(40)]
+    counts = {img.image_id: np.array([1.0, 0.0]) if i < 30 else np.array([0.0, 0.0])
+              for i, img in enumerate(images)}
+    for i in rng.choice(40, 6, replace=False):
+        counts[images[i].image_id] = counts[images[i].image_id] + [0.0, 20.0]
+    fractions = {"train": 0.5, "val": 0.25, "test": 0.25}
+    parts = split_images(images, fractions, seed=3, infer=False,
+                         class_counts=lambda img: counts[img.image_id])
+    ids = [i.image_id for p in parts.values() for i in p]
+    assert sorted(ids) == sorted(i.image_id for i in images)  # each image exactly once
+    for name, part in parts.items():
+        held = np.sum([counts[i.image_id] for i in part], axis=0)
+        assert held[1] >= 20  # every split gets some of the rare, crowded class
+        assert abs(held[0] / 30 - fractions[name]) <= 0.1
+        assert abs(len(part) / 40 - fractions[name]) <= 0.1
+    again = split_images(images, fractions, seed=3, infer=False,
+                         class_counts=lambda img: counts[img.image_id])
+    assert again == parts
+
+
+def test_roboflow_export_names_keep_their_frame_numbers():
+    names = [f"GE_{n}_jpg.rf.{h}.jpg" for n, h in ((1, "ab"), (2, "c0"), (3, "d1"),
+                                                     (40, "e2"), (41, "f3"), (42, "09"))]
+    seqs = infer_sequences(names)
+    assert seqs[names[0]] == seqs[names[2]] == "GE_1-3"
+    assert seqs[names[3]] == seqs[names[5]] == "GE_40-42"
