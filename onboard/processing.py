@@ -43,6 +43,14 @@ from shared.wire.convert import scene_header, scene_summary
 log = logging.getLogger("targetfuse.onboard.processing")
 
 
+def unknown_gsd_warning(model_gsd_m: float | None) -> str:
+    """What a scene's answer and the log say when nothing gave its ground sample distance."""
+    at = f"{model_gsd_m:g} m/px" if model_gsd_m else "its training resolution"
+    return ("ground sample distance unknown (no gsd_m in the metadata, none in the file): "
+            f"tiles were cut as if the scene were at the counter's {at}; counts can be far "
+            "off at other resolutions, give gsd_m")
+
+
 class RasterSource:
     """A GeoTIFF read window by window: ``shape`` and 2-D slicing like an RGB array, so the
     pipeline can crop tiles from a scene far larger than memory. Tracks the largest window it
@@ -135,11 +143,17 @@ class SceneProcessor:
 
     def _process(self, scene_id: str, pixels, meta: dict) -> dict:
         gsd = meta.get("gsd_m")
+        gsd_source = "metadata" if gsd else None
         fp = Footprint(tuple(meta["geotransform"]), meta.get("crs", "local")) \
             if meta.get("geotransform") else None
         if isinstance(pixels, RasterSource):
             file_fp, file_gsd = pixels.georeference()
+            if not gsd and file_gsd:
+                gsd_source = "file"
             fp, gsd = fp or file_fp, gsd or file_gsd
+        warnings = [] if gsd else [unknown_gsd_warning(self.counter.card.model_gsd_m)]
+        for w in warnings:
+            log.warning(w, extra={"scene_id": scene_id})
         budget, energy_j, natural = self.budgets(pixels, gsd)
         entry = self.tiling.lookup(gsd) if self.tiling else None
         t0 = time.perf_counter()
@@ -163,7 +177,8 @@ class SceneProcessor:
                   "onboard_total": round(float(np.nansum(plan.onboard)), 3),
                   "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),
                   "downlink_budget_bytes": int(plan.byte_budget),
-                  "downlink_bytes_planned": int(plan.decisions.bytes_used)}
+                  "downlink_bytes_planned": int(plan.decisions.bytes_used),
+                  "gsd_m": gsd, "gsd_source": gsd_source, "warnings": warnings}
         self.db.finish(scene_id, result, messages)
         return result
 

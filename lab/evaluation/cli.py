@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from lab.evaluation.options import (
@@ -46,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
     images = select_images(ds.images, args.images)
     models_dir = Path(args.models_dir)
     onboard = OnboardCounter.shipped(args.model, models_dir, threads=args.threads)
+    no_gsd = [img.image_id for img in images if not img.meta.gsd_m]
+    if no_gsd:
+        # Never silently assumed: the counters then cut tiles as if at their own GSD.
+        print(f"targetfuse eval: warning: {len(no_gsd)} of {len(images)} images have no "
+              f"ground sample distance (the format gives none and --gsd is not set): counted "
+              f"as if at the counter's {onboard.card.model_gsd_m:g} m/px", file=sys.stderr)
     ground = GroundCounter.shipped(args.model, models_dir, precision=args.precision,
                                    threads=args.threads,
                                    tta=None if args.tta is None else args.tta == "on")

@@ -13,7 +13,7 @@ from lab.ship import PARITY_TOLERANCE, export_onnx, onnx_parity
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter, session_options
 from shared.annotations import Dataset
-from shared.formats import write_dataset
+from shared.formats import read_dataset, write_dataset
 from shared.model_card import ModelIntegrityError, card_path
 from targetfuse.cli import main
 
@@ -73,12 +73,13 @@ def test_counters_count_and_confidence_is_a_probability(shipped):
     assert out.counts.shape == (6,) and (out.counts >= 0).all()
 
 
-def test_eval_writes_the_documented_json(shipped, tmp_path):
+def test_eval_writes_the_documented_json(shipped, tmp_path, capsys):
     root, models = shipped
     out = tmp_path / "eval.json"
     assert main(["eval", "--data", str(root / "data"), "--format", "dota", "--model",
                  "aircraft", "--classes", "aircraft", "--models-dir", str(models),
                  "--json", str(out)]) == 0
+    assert "ground sample distance" not in capsys.readouterr().err  # the data give it
     result = json.loads(out.read_text())
     assert len(result["images"]) == 3
     for row in result["images"]:
@@ -93,6 +94,18 @@ def test_eval_writes_the_documented_json(shipped, tmp_path):
     assert 0 <= result["confidence"]["auroc"] <= 1
     assert main(["eval", "--data", str(root / "data"), "--format", "dota", "--model",
                  "aircraft", "--classes", "boat", "--models-dir", str(models)]) == 2
+
+
+def test_eval_says_when_no_gsd_is_known(shipped, tmp_path, capsys):
+    root, models = shipped
+    ds = read_dataset(root / "data", "dota")
+    for img in ds.images:
+        img.meta.gsd_m = None
+    write_dataset(ds, tmp_path / "nogsd", "yolo")
+    assert main(["eval", "--data", str(tmp_path / "nogsd"), "--format", "yolo", "--model",
+                 "aircraft", "--classes", "aircraft", "--models-dir", str(models)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 3 of 3 images have no ground sample distance" in err
 
 
 def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):

@@ -66,10 +66,25 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         assert len(held.tiles) == res["tiles_by_decision"].get("downlinked", 0)
         link = client.get("/v1/link").json()
         assert link["window_open"] and link["bytes_queued"] == 0 and link["bytes_sent"] > 0
+        assert res["gsd_m"] == 0.5 and res["gsd_source"] == "metadata" and res["warnings"] == []
         metrics = client.get("/metrics").text
         assert "targetfuse_onboard_bytes_sent" in metrics
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/scenes/nope").status_code == 404
+
+
+def test_an_unknown_gsd_is_said_in_the_answer_and_the_log(tmp_path, ground, scene_png,
+                                                          caplog):
+    _, port = ground
+    with TestClient(create_app(onboard_settings(tmp_path, port))) as client:
+        r = client.post("/v1/scenes", files={"file": ("s.png", scene_png, "image/png")},
+                        data={"metadata": json.dumps({"scene_id": "no-gsd"})})
+        assert r.status_code == 202, r.text
+        rec = wait_for(client, "no-gsd", {"delivered", "failed"})
+    res = rec["result"]
+    assert res["gsd_m"] is None and res["gsd_source"] is None
+    assert len(res["warnings"]) == 1 and "ground sample distance unknown" in res["warnings"][0]
+    assert any("ground sample distance unknown" in m for m in caplog.messages)
 
 
 @pytest.mark.parametrize("payload,meta,status,words", [
