@@ -4,7 +4,8 @@ Starts the ground service (gRPC link end, counting worker, REST + dashboard, SQL
 onboard service (REST intake, ONNX counter, SQLite outbox, rate-limited link) on loopback,
 ports chosen at run time; submits a synthetic airport scene generated on the fly and, when
 the real development data are present, three held-out Airbus validation scenes; waits until
-the ground has counted every downlinked tile; prints a table per scene and the dashboard URL.
+the ground has counted every downlinked tile; prints a table per scene. With ``--keep`` the
+services stay up and it prints the dashboard URL.
 """
 
 from __future__ import annotations
@@ -110,7 +111,11 @@ def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = 
             rows.append((sid, truth, only, gr["total"], gr["tiles_by_provenance"],
                          ob["downlink"]["bytes_sent"], res["energy_j"]["total"]))
         _print_table(rows)
-        print(f"\n  dashboard: {dashboard}" + ("  (Ctrl-C to stop)" if keep else ""))
+        if keep:
+            print(f"\n  dashboard: {dashboard}  (Ctrl-C to stop)")
+        else:  # the services stop with the demo: a URL printed now would lead nowhere
+            print("\n  services stopped; to browse the dashboard, run "
+                  "`.venv/bin/targetfuse demo --keep`")
         if keep:
             while True:
                 time.sleep(1)
