@@ -21,8 +21,14 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
         return None
     summary = store.summary(scene_id)
     received = store.ground_counts(scene_id)
+    gsd = header.gsd_m if header.HasField("gsd_m") else None
+    # Never silently assumed: the satellite cut this scene's tiles at the counter's own GSD.
+    warnings = [] if gsd else ["ground sample distance unknown onboard: tiles were cut as if "
+                               "the scene were at the counter's resolution; counts can be "
+                               "far off"]
     report = {"scene_id": scene_id, "tiles": header.grid.rows * header.grid.cols,
-              "tile_size": header.grid.tile_size, "summary_received": summary is not None,
+              "tile_size": header.grid.tile_size, "gsd_m": gsd, "warnings": warnings,
+              "summary_received": summary is not None,
               "tiles_received": len(received),
               "tiles_counted": sum(1 for c, _ in received.values() if c is not None)}
     if summary is None:
