@@ -11,6 +11,7 @@ import numpy as np
 
 from ground.store import Store
 from shared.pipeline.aggregation import aggregate
+from shared.preprocess import unknown_gsd_warning
 from shared.wire.convert import summary_arrays
 
 
@@ -23,9 +24,7 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
     received = store.ground_counts(scene_id)
     gsd = header.gsd_m if header.HasField("gsd_m") else None
     # Never silently assumed: the satellite cut this scene's tiles at the counter's own GSD.
-    warnings = [] if gsd else ["ground sample distance unknown onboard: tiles were cut as if "
-                               "the scene were at the counter's resolution; counts can be "
-                               "far off"]
+    warnings = [] if gsd else [unknown_gsd_warning()]
     report = {"scene_id": scene_id, "tiles": header.grid.rows * header.grid.cols,
               "tile_size": header.grid.tile_size, "gsd_m": gsd, "warnings": warnings,
               "summary_received": summary is not None,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.data.realdev import add_real_dev_option
 from lab.live import Service, get_json, post_scene
 from shared.imageio import encode
 
@@ -48,9 +49,7 @@ def sample_scenes(real_dev: str | None):
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="the main job: both services live, sample scenes")
     p.add_argument("--out", default="out/demo", help="where the services keep their data")
-    p.add_argument("--real-dev", default=None,
-                   help="folder of the real-dev datasets (default: $TARGETFUSE_REAL_DEV "
-                        "or ../shared/data/real-dev)")
+    add_real_dev_option(p)
     p.add_argument("--budget-fraction", type=float, default=0.10)
     p.add_argument("--keep", action="store_true", help="keep serving until Ctrl-C")
     p.set_defaults(func=lambda a: run(a.out, a.real_dev, keep=a.keep,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.data.label_cleaning import merge_duplicates
-from lab.data.realdev import REAL_DEV, load_real, real_dev_root
+from lab.data.realdev import REAL_DEV, add_real_dev_option, load_real, real_dev_root
 from lab.data.splits import split_images
 from lab.data.visualize import save
 from shared.annotations import Dataset
@@ -25,9 +25,7 @@ TILE = 256
 def add_parser(sub) -> None:
     p = sub.add_parser("tour", help="a tour of the data layer and the counters")
     p.add_argument("--out", default="out/tour", help="where to write results")
-    p.add_argument("--real-dev", default=None,
-                   help="folder of the real-dev datasets (default: $TARGETFUSE_REAL_DEV "
-                        "or ../shared/data/real-dev)")
+    add_real_dev_option(p)
     p.set_defaults(func=lambda a: run(a.out, a.real_dev))
 
 

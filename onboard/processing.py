@@ -36,19 +36,13 @@ from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.scene import ScenePlan, plan_scene
 from shared.pipeline.tiling import load_table
+from shared.preprocess import unknown_gsd_warning
 from shared.wire import link_pb2
 from shared.wire.chunks import tile_chunks
 from shared.wire.convert import scene_header, scene_summary
 
 log = logging.getLogger("targetfuse.onboard.processing")
 
-
-def unknown_gsd_warning(model_gsd_m: float | None) -> str:
-    """What a scene's answer and the log say when nothing gave its ground sample distance."""
-    at = f"{model_gsd_m:g} m/px" if model_gsd_m else "its training resolution"
-    return ("ground sample distance unknown (no gsd_m in the metadata, none in the file): "
-            f"tiles were cut as if the scene were at the counter's {at}; counts can be far "
-            "off at other resolutions, give gsd_m")
 
 
 class RasterSource:

@@ -17,6 +17,14 @@ MEAN = np.array([0.45, 0.45, 0.45], np.float32)
 STD = np.array([0.22, 0.22, 0.22], np.float32)
 
 
+def unknown_gsd_warning(model_gsd: float | None = None) -> str:
+    """What answers and logs say when no ground sample distance was given: ``tile_px`` then
+    cuts tiles as if the scene were at the counter's own GSD."""
+    at = f"{model_gsd:g} m/px" if model_gsd else "training resolution"
+    return ("ground sample distance unknown: tiles were cut as if the scene were at the "
+            f"counter's {at}; counts can be far off at other resolutions (give gsd_m / --gsd)")
+
+
 def tile_px(input_size: int, model_gsd: float | None, scene_gsd: float | None) -> int:
     """Source pixels per tile side that make one counter input at the counter's GSD."""
     if not model_gsd or not scene_gsd:

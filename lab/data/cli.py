@@ -179,7 +179,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     for name, imgs in parts.items():
         line = f"{name:8s} {len(imgs):4d} images {sum(i.count() for i in imgs):6d} objects"
         if counts is not None:
-            per = np.sum([counts(i) for i in imgs], axis=0) if imgs else np.zeros(3)
+            per = np.sum([counts(i) for i in imgs], axis=0) if imgs else np.zeros(len(cmap.classes))
             line += "  " + " ".join(f"{c} {int(n)}" for c, n in zip(cmap.classes, per,
                                                                      strict=True))
         print(line)

@@ -36,6 +36,12 @@ REAL_DEV = {
 }
 
 
+def add_real_dev_option(parser) -> None:
+    parser.add_argument("--real-dev", default=None,
+                        help="folder of the real-dev datasets (default: $TARGETFUSE_REAL_DEV "
+                             "or ../shared/data/real-dev)")
+
+
 def real_dev_root(override: str | Path | None = None) -> Path:
     if override:
         return Path(override)

@@ -14,6 +14,7 @@ from lab.evaluation.options import (
     pipeline_run,
     select_images,
 )
+from shared.preprocess import unknown_gsd_warning
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,10 +50,8 @@ def run(args: argparse.Namespace) -> int:
     onboard = OnboardCounter.shipped(args.model, models_dir, threads=args.threads)
     no_gsd = [img.image_id for img in images if not img.meta.gsd_m]
     if no_gsd:
-        # Never silently assumed: the counters then cut tiles as if at their own GSD.
-        print(f"targetfuse eval: warning: {len(no_gsd)} of {len(images)} images have no "
-              f"ground sample distance (the format gives none and --gsd is not set): counted "
-              f"as if at the counter's {onboard.card.model_gsd_m:g} m/px", file=sys.stderr)
+        print(f"targetfuse eval: warning: {len(no_gsd)} of {len(images)} images: "
+              f"{unknown_gsd_warning(onboard.card.model_gsd_m)}", file=sys.stderr)
     ground = GroundCounter.shipped(args.model, models_dir, precision=args.precision,
                                    threads=args.threads,
                                    tta=None if args.tta is None else args.tta == "on")

@@ -73,8 +73,6 @@ def test_a_payload_crosses_the_shaped_link_whole(namespaces, tmp_path):
         ground.kill()
         ground.wait()
     assert m["bytes"] >= payload  # payload plus the wire's framing
-    # tbf holds the rate: a loaded machine can only make the transfer slower than this
-    assert m["seconds"] >= 0.9 * payload / (RATE_BITS / 8)
     tiles = SQLiteStore(tmp_path / "g.db").uncounted(100)
     assert len(tiles) == 16
     assert sum(len(t.data) for t in tiles) == 16 * (payload // 16)

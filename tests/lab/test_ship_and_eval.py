@@ -105,7 +105,7 @@ def test_eval_says_when_no_gsd_is_known(shipped, tmp_path, capsys):
     assert main(["eval", "--data", str(tmp_path / "nogsd"), "--format", "yolo", "--model",
                  "aircraft", "--classes", "aircraft", "--models-dir", str(models)]) == 0
     err = capsys.readouterr().err
-    assert "warning: 3 of 3 images have no ground sample distance" in err
+    assert "warning: 3 of 3 images: ground sample distance unknown" in err
 
 
 def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):
