@@ -72,12 +72,33 @@ def rate_bytes_s(rate: str) -> float:
     raise ValueError(f"bad rate {rate!r} (like 2mbit)")
 
 
+def experiment_scenes(real_dev: str | None):
+    """(scene id, pixels, gsd, truth): a synthetic airport scene and, when the real-dev data
+    are present, 3 Airbus validation scenes (the scenes of the figures in docs/DEPLOY.md)."""
+    from lab.synth import SceneConfig, generate_scene
+
+    synth = generate_scene(SceneConfig(width=2048, height=2048, gsd_m=0.5, layout="airport",
+                                       classes=("aircraft",)), seed=7, image_id="synthetic")
+    out = [("synthetic-airport", synth.load_pixels(), 0.5, len(synth.objects))]
+    try:
+        from lab.data.realdev import load_real
+        from lab.evaluation.evaluate import truth_objects
+
+        ds = load_real("airbus_aircraft", real_dev)
+    except (FileNotFoundError, NotADirectoryError, OSError):
+        return out
+    val = json.loads((ROOT / "models/splits/airbus_aircraft.json").read_text())["val"]
+    for img in [i for i in ds.images if i.image_id in set(val)][:3]:
+        truth = len(truth_objects(img, {"Airplane", "Truncated_airplane"}, 0.3)[0])
+        out.append((f"airbus-{img.image_id[:8]}", img.load_pixels(), 0.5, truth))
+    return out
+
+
 def scenes(args, folder: Path) -> list[dict]:
-    from lab.demo import sample_scenes
     from shared.imageio import encode
 
     out = []
-    chosen = sample_scenes(args.real_dev)
+    chosen = experiment_scenes(args.real_dev)
     if args.skip_synthetic and len(chosen) > 1:
         chosen = chosen[1:]  # the real scenes alone
     for sid, pixels, gsd, truth in chosen[: args.scenes]:

@@ -77,19 +77,33 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def g() -> Ground:
         return parts["ground"]
 
+    def wanted(classes: str | None) -> list[str] | None:
+        names = [c.strip() for c in (classes or "").split(",") if c.strip()]
+        return names or None
+
     @app.get("/v1/scenes")
-    def scenes():
-        out = []
+    def scenes(classes: str | None = None):
+        """Every scene; ``classes`` (comma-separated) restricts totals to those classes and
+        lists only scenes counted for all of them."""
+        out, want = [], wanted(classes)
         for sid in g().store.scene_ids():
-            r = scene_report(g().store, sid)
-            out.append({k: r.get(k) for k in ("scene_id", "total", "onboard_total",
-                                              "complete", "tiles", "tiles_received",
-                                              "tiles_counted", "downlink_bytes")})
-        return {"scenes": out}
+            try:
+                r = scene_report(g().store, sid, classes=want)
+            except ValueError:
+                continue  # not counted for a class asked for
+            row = {k: r.get(k) for k in ("scene_id", "classes", "total", "onboard_total",
+                                         "complete", "tiles", "tiles_received",
+                                         "tiles_counted", "downlink_bytes")}
+            row["by_class"] = {c: v["total"] for c, v in (r.get("by_class") or {}).items()}
+            out.append(row)
+        return {"scenes": out, "classes": sorted({c for r in out for c in r["classes"]})}
 
     @app.get("/v1/scenes/{scene_id}")
-    def scene(scene_id: str):
-        r = scene_report(g().store, scene_id)
+    def scene(scene_id: str, classes: str | None = None):
+        try:
+            r = scene_report(g().store, scene_id, classes=wanted(classes))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         if r is None:
             raise HTTPException(404, f"no scene {scene_id}")
         header = g().store.header(scene_id)

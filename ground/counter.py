@@ -9,6 +9,7 @@ the default is fp32 (an explicit ``precision`` is always obeyed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,5 +86,6 @@ class GroundCounter(TileCounter):
         return density.float().cpu().numpy(), mask.float().cpu().numpy()
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
-              tile_size: int | None = None) -> TileOutputs:
-        return self.count_tiles(pixels, scene_gsd, tile_size)
+              tile_size: int | None = None, classes: Sequence[str] | None = None
+              ) -> TileOutputs:
+        return self.count_tiles(pixels, scene_gsd, tile_size, classes)

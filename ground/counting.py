@@ -22,39 +22,62 @@ from shared.pipeline.error_model import ErrorModel
 def ground_count(ground, received: np.ndarray, gsd: float | None, resized: bool) -> float:
     """The ground counter's count of a received tile: one input as sent when the onboard
     side resized it to the counter's input, else cut at the counter's natural tile size."""
+    return float(ground_class_counts(ground, received, gsd, resized).sum())
+
+
+def ground_class_counts(ground, received: np.ndarray, gsd: float | None, resized: bool,
+                        channels: list[int] | None = None) -> np.ndarray:
+    """Per requested class (default every class), the ground's count of a received tile."""
     if resized:
-        counts, _, _ = run_tiles(ground.run_batch, [received], ground.input_size, 1.0, 1)
-        return float(counts[0])
-    return ground.count_tiles(received, gsd).total
+        per_class = run_tiles(ground.run_batch, [received], ground.input_size, 1.0,
+                              1).class_counts[0]
+    else:
+        per_class = ground.count_tiles(received, gsd).class_totals()
+    return per_class if channels is None else per_class[channels]
+
+
+def scene_channels(store: Store, counter, scene_id: str, cache: dict) -> list[int] | None:
+    """The ground counter's channels for the classes a scene's header names (None: every
+    class, for a header naming none). A class the ground does not count is left out."""
+    if scene_id not in cache:
+        header = store.header(scene_id)
+        names = list(header.classes) if header is not None else []
+        known = list(getattr(counter.card, "classes", []))
+        cache[scene_id] = [known.index(c) for c in names if c in known] if names else None
+    return cache[scene_id]
 
 
 def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
                   batch: int = 16) -> int:
     """Count up to ``batch`` uncounted tiles; returns how many were counted. Tiles sent
-    resized to the counter input go through the network together, as one batch."""
+    resized to the counter input go through the network together, as one batch. Each tile
+    gets its total over the classes its scene asked for and the count of each of them."""
     tiles = store.uncounted(batch)
-    counts: dict[tuple[str, int], float] = {}
+    counts: dict[tuple[str, int], tuple[float, list[float] | None]] = {}
+    channels: dict[str, list[int] | None] = {}
     resized, images = [], []
     for t in tiles:
         try:
             img = decode_tile(t.data)
         except ValueError:
-            counts[(t.scene_id, t.tile_index)] = float("nan")  # kept, reported undecodable
+            counts[(t.scene_id, t.tile_index)] = (float("nan"), None)  # kept, undecodable
             continue
         if t.resized:
             resized.append(t)
             images.append(img)
         else:
-            counts[(t.scene_id, t.tile_index)] = ground_count(counter, img,
-                                                              t.sent_gsd_m or None, False)
+            per = ground_class_counts(counter, img, t.sent_gsd_m or None, False,
+                                      scene_channels(store, counter, t.scene_id, channels))
+            counts[(t.scene_id, t.tile_index)] = (float(per.sum()), per.tolist())
     if images:
-        batch_counts, _, _ = run_tiles(counter.run_batch, images, counter.input_size, 1.0,
-                                       len(images))
-        for t, n in zip(resized, batch_counts, strict=True):
+        run = run_tiles(counter.run_batch, images, counter.input_size, 1.0, len(images))
+        for t, per_class in zip(resized, run.class_counts, strict=True):
             scale = error_model.scale(t.quality) if error_model is not None else 1.0
-            counts[(t.scene_id, t.tile_index)] = float(n) * scale
+            sel = scene_channels(store, counter, t.scene_id, channels)
+            per = (per_class if sel is None else per_class[sel]) * scale
+            counts[(t.scene_id, t.tile_index)] = (float(per.sum()), per.tolist())
     if counts:
-        store.set_counts([(s, i, c) for (s, i), c in counts.items()])
+        store.set_counts([(s, i, c, per) for (s, i), (c, per) in counts.items()])
     return len(tiles)
 
 

@@ -36,6 +36,8 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
         if not h.scene_id or g.tile_size < 1 or g.rows < 1 or g.cols < 1 or \
                 g.rows * g.cols > 1_000_000:
             return _reject(h.scene_id, "header needs a scene id and a non-empty tile grid")
+        if len(set(h.classes)) != len(h.classes) or any(not c for c in h.classes):
+            return _reject(h.scene_id, "header classes must be distinct, non-empty names")
         store.put_header(h)
         return Ack(scene_id=h.scene_id, status=Ack.COMMITTED, header=True)
     if kind == "summary":
@@ -46,6 +48,11 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
         n = header.grid.rows * header.grid.cols
         if len(s.tiles) != n or [t.index for t in s.tiles] != list(range(n)):
             return _reject(s.scene_id, f"summary must list all {n} tiles in order")
+        width = max(len(header.classes), 1)  # none named: one unnamed class
+        odd = [t.index for t in s.tiles if len(t.class_counts) not in (0, width)]
+        if odd:
+            return _reject(s.scene_id, f"tile {odd[0]}: class counts must match the header's "
+                                       f"{width} classes")
         store.put_summary(s)
         return Ack(scene_id=s.scene_id, status=Ack.COMMITTED, summary=True)
     if kind == "chunk":

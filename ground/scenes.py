@@ -2,7 +2,8 @@
 
 ``scene_report`` aggregates a scene from its summary and the ground counts so far
 (``counting``) with the same ``aggregate`` the simulator uses, so partial totals are visible
-before the link delivers all.
+before the link delivers all. Per class too (``by_class``), and restricted to the classes a
+reader asks for (``classes``: the total then covers those only).
 """
 
 from __future__ import annotations
@@ -10,22 +11,37 @@ from __future__ import annotations
 import numpy as np
 
 from ground.store import Store
-from shared.pipeline.aggregation import aggregate
+from shared.pipeline.aggregation import aggregate, aggregate_classes
 from shared.preprocess import unknown_gsd_warning
-from shared.wire.convert import summary_arrays
+from shared.wire.convert import summary_arrays, summary_class_counts
+
+UNNAMED = "objects"  # the one class of a scene whose header names none
+
+
+def scene_classes(header) -> list[str]:
+    return list(header.classes) or [UNNAMED]
 
 
 def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
-                 uncounted: str = "context") -> dict | None:
+                 uncounted: str = "context", classes: list[str] | None = None) -> dict | None:
+    """``classes``: report only these of the scene's classes (a ValueError for a class the
+    scene was not counted for)."""
     header = store.header(scene_id)
     if header is None:
         return None
+    names = scene_classes(header)
+    wanted = list(classes or names)
+    unknown = [c for c in wanted if c not in names]
+    if unknown:
+        raise ValueError(f"scene {scene_id} was counted for {', '.join(names)}; not "
+                         f"{', '.join(unknown)}")
     summary = store.summary(scene_id)
     received = store.ground_counts(scene_id)
     gsd = header.gsd_m if header.HasField("gsd_m") else None
     # Never silently assumed: the satellite cut this scene's tiles at the counter's own GSD.
     warnings = [] if gsd else [unknown_gsd_warning()]
-    report = {"scene_id": scene_id, "tiles": header.grid.rows * header.grid.cols,
+    report = {"scene_id": scene_id, "classes": wanted,
+              "tiles": header.grid.rows * header.grid.cols,
               "tile_size": header.grid.tile_size, "gsd_m": gsd, "warnings": warnings,
               "summary_received": summary is not None,
               "tiles_received": len(received),
@@ -33,11 +49,28 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
     if summary is None:
         report.update({"total": None, "complete": False})
         return report
-    action, onboard, reused, contexts = summary_arrays(summary)
+    action, _, reused, contexts = summary_arrays(summary)
     ground = {i: c for i, (c, _) in received.items() if c is not None and not np.isnan(c)}
+    sel = [names.index(c) for c in wanted]
+    class_onboard = summary_class_counts(summary, len(names))
+    class_ground = store.ground_class_counts(scene_id)
+    if len(names) == 1:  # no split to read: the tile's count is the class's count
+        class_ground = {i: [c] for i, c in ground.items()}
+    class_ground = {i: v for i, v in class_ground.items() if len(v) == len(names)}
+    # The requested classes' tile counts (all of them: the scene's own totals).
+    onboard = _sum_columns(class_onboard[:, sel])
+    ground = {i: float(np.sum([v[k] for k in sel])) for i, v in class_ground.items()}
     agg = aggregate(action, onboard, reused, ground, contexts, discarded, uncounted)
+    per_class = aggregate_classes(names, action, class_onboard, reused, class_ground,
+                                  contexts, discarded, uncounted)
     onboard_only = float(np.nansum(onboard))  # what the satellite alone would report
     report.update({**agg.as_dict(), "onboard_total": round(onboard_only, 3),
+                   "by_class": {c: {"total": round(per_class[c].total, 3),
+                                    "onboard_total": round(float(np.nansum(
+                                        class_onboard[:, names.index(c)])), 3),
+                                    "by_provenance": {k: round(v, 3) for k, v in
+                                                      per_class[c].by_provenance.items()}}
+                                for c in wanted},
                    "energy_j": summary.energy_j, "downlink_bytes": summary.downlink_bytes,
                    "onboard_inferences": summary.onboard_inferences,
                    "per_tile": [{"index": i, "provenance": p, "count": round(float(c), 3),
@@ -47,3 +80,10 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
                                 for i, (p, c) in enumerate(zip(agg.provenance, agg.tile_counts,
                                                                strict=True))]})
     return report
+
+
+def _sum_columns(table: np.ndarray) -> np.ndarray:
+    """Row sums, NaN where a row has no count at all."""
+    out = np.nansum(table, axis=1)
+    out[np.isnan(table).all(axis=1)] = np.nan
+    return out

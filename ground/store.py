@@ -12,6 +12,7 @@ until the tile is complete, so a partial tile survives a restart too.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS tiles (
     scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL,
     quality INTEGER NOT NULL, resized INTEGER NOT NULL, sent_gsd_m REAL NOT NULL,
     data BLOB NOT NULL, sha256 BLOB NOT NULL, committed_at REAL NOT NULL,
-    ground_count REAL, counted_at REAL,
+    ground_count REAL, counted_at REAL, class_counts TEXT,
     PRIMARY KEY (scene_id, tile_index)
 );
 CREATE INDEX IF NOT EXISTS tiles_uncounted ON tiles (counted_at) WHERE counted_at IS NULL;
@@ -69,10 +70,11 @@ class Store(Protocol):
     def uncounted(self, limit: int) -> list[StoredTile]: ...
     def count_uncounted(self) -> int: ...
     def bytes_received(self) -> int: ...
-    def set_counts(self, counts: list[tuple[str, int, float]]) -> None: ...
+    def set_counts(self, counts: list[tuple]) -> None: ...
     def header(self, scene_id: str) -> link_pb2.SceneHeader | None: ...
     def summary(self, scene_id: str) -> link_pb2.SceneSummary | None: ...
     def ground_counts(self, scene_id: str) -> dict[int, tuple[float | None, int]]: ...
+    def ground_class_counts(self, scene_id: str) -> dict[int, list[float]]: ...
     def scene_ids(self) -> list[str]: ...
     def log_bytes(self, n: int) -> None: ...
     def link_log(self, since: float) -> list[tuple[float, int]]: ...
@@ -83,6 +85,9 @@ class SQLiteStore:
         self.path = Path(path)
         self.db = Database(path, SCHEMA)
         self._write, self._read = self.db.execute, self.db.query
+        columns = {r[1] for r in self._read("PRAGMA table_info(tiles)")}
+        if "class_counts" not in columns:  # a store written before per-class counts
+            self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -141,11 +146,16 @@ class SQLiteStore:
     def count_uncounted(self) -> int:
         return self._read("SELECT COUNT(*) FROM tiles WHERE counted_at IS NULL")[0][0]
 
-    def set_counts(self, counts: list[tuple[str, int, float]]) -> None:
+    def set_counts(self, counts: list[tuple]) -> None:
+        """(scene, tile, count) or (scene, tile, count, per-class counts) per tile."""
         now = time.time()
-        self.db.executemany("UPDATE tiles SET ground_count = ?, counted_at = ? WHERE "
-                            "scene_id = ? AND tile_index = ?",
-                            [(c, now, s, i) for s, i, c in counts])
+        rows = []
+        for s, i, c, *rest in counts:
+            per_class = rest[0] if rest else None
+            rows.append((c, now, None if per_class is None else
+                         json.dumps([float(v) for v in per_class]), s, i))
+        self.db.executemany("UPDATE tiles SET ground_count = ?, counted_at = ?, "
+                            "class_counts = ? WHERE scene_id = ? AND tile_index = ?", rows)
 
     def bytes_received(self) -> int:
         return self._read("SELECT COALESCE(SUM(bytes), 0) FROM link_log")[0][0]
@@ -163,6 +173,12 @@ class SQLiteStore:
         return {r[0]: (r[1], r[2]) for r in self._read(
             "SELECT tile_index, ground_count, quality FROM tiles WHERE scene_id = ?",
             (scene_id,))}
+
+    def ground_class_counts(self, scene_id: str) -> dict[int, list[float]]:
+        """Counted tiles of a scene that carry a per-class split: index -> counts."""
+        return {r[0]: json.loads(r[1]) for r in self._read(
+            "SELECT tile_index, class_counts FROM tiles WHERE scene_id = ? AND "
+            "class_counts IS NOT NULL", (scene_id,))}
 
     def scene_ids(self) -> list[str]:
         return [r[0] for r in self._read("SELECT scene_id FROM scenes ORDER BY received_at")]

@@ -2,15 +2,14 @@
 
 Starts the ground service (gRPC link end, counting worker, REST + dashboard, SQLite) and the
 onboard service (REST intake, ONNX counter, SQLite outbox, rate-limited link) on loopback,
-ports chosen at run time; submits a synthetic airport scene generated on the fly and, when
-the real development data are present, three held-out Airbus validation scenes; waits until
-the ground has counted every downlinked tile; prints a table per scene. With ``--keep`` the
-services stay up and it prints the dashboard URL.
+ports chosen at run time; submits the shipped real sample scenes (``samples/``: aircraft,
+ships, vehicles, each asking for its class), waits until the ground has counted every
+downlinked tile, and prints a table per scene with the truth. With ``--keep`` the services
+stay up and it prints the dashboard URL.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -22,28 +21,12 @@ from lab.live import Service, get_json, post_scene
 from shared.imageio import encode
 
 
-def sample_scenes(real_dev: str | None):
-    """(scene id, pixels, gsd, truth) for the synthetic scene and, when present, 3 Airbus
-    validation scenes."""
-    from lab.synth import SceneConfig, generate_scene
+def sample_scenes(real_dev: str | None = None):
+    """(scene id, pixels, gsd, truth, class) of the shipped real samples (``samples/``: one
+    per class, from the sources' test splits), each to be counted for its own class."""
+    from lab.data.samples import load_samples
 
-    synth = generate_scene(SceneConfig(width=2048, height=2048, gsd_m=0.5, layout="airport",
-                                       classes=("aircraft",)), seed=7, image_id="synthetic")
-    out = [("synthetic-airport", synth.load_pixels(), 0.5, len(synth.objects))]
-    try:
-        from lab.data.realdev import load_real
-        from lab.evaluation.evaluate import truth_objects
-
-        ds = load_real("airbus_aircraft", real_dev)
-    except (FileNotFoundError, NotADirectoryError, OSError):
-        return out
-    from shared.paths import PROJECT_ROOT
-
-    val = json.loads((PROJECT_ROOT / "models/splits/airbus_aircraft.json").read_text())["val"]
-    for img in [i for i in ds.images if i.image_id in set(val)][:3]:
-        truth = len(truth_objects(img, {"Airplane", "Truncated_airplane"}, 0.3)[0])
-        out.append((f"airbus-{img.image_id[:8]}", img.load_pixels(), 0.5, truth))
-    return out
+    return [(s.name, s.load_pixels(), s.gsd_m, s.truth, s.cls) for s in load_samples()]
 
 
 def add_parser(sub) -> None:
@@ -86,14 +69,17 @@ def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = 
           f"{budget_fraction:.0%} of raw tile bytes per scene")
     try:
         counter = OnboardCounter.shipped(o_settings.model)
-        rows = []
-        scenes = sample_scenes(real_dev)
-        for sid, pixels, gsd, _ in scenes:
-            post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(pixels, ".png"),
-                       {"scene_id": sid, "gsd_m": gsd})
-            print(f"  submitted {sid} ({pixels.shape[1]}x{pixels.shape[0]} px)")
+        rows, warnings = [], []
+        scenes = [s for s in sample_scenes(real_dev) if s[4] in counter.classes]
+        for sid, pixels, gsd, _, cls in scenes:
+            meta = {"scene_id": sid, "classes": [cls]}
+            if gsd:
+                meta["gsd_m"] = gsd
+            post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(pixels, ".png"), meta)
+            print(f"  submitted {sid} ({pixels.shape[1]}x{pixels.shape[0]} px, count {cls}, "
+                  f"GSD {f'{gsd} m' if gsd else 'not given'})")
         deadline = time.time() + timeout_s
-        for sid, pixels, gsd, truth in scenes:
+        for sid, pixels, gsd, truth, cls in scenes:
             while True:
                 ob = get_json(f"http://127.0.0.1:{o_port}/v1/scenes/{sid}")
                 gr = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}") \
@@ -105,11 +91,14 @@ def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = 
                 if time.time() > deadline:
                     raise TimeoutError(f"{sid} not complete after {timeout_s} s")
                 time.sleep(0.2)
-            only = counter.count(pixels, gsd).outputs.total
+            only = counter.count(pixels, gsd, classes=[cls]).outputs.total
             res = ob["result"]
-            rows.append((sid, truth, only, gr["total"], gr["tiles_by_provenance"],
+            rows.append((sid, cls, truth, only, gr["total"], gr["tiles_by_provenance"],
                          ob["downlink"]["bytes_sent"], res["energy_j"]["total"]))
+            warnings += [f"{sid}: {w}" for w in res.get("warnings", [])]
         _print_table(rows)
+        for w in warnings:
+            print(f"  note: {w}")
         if keep:
             print(f"\n  dashboard: {dashboard}  (Ctrl-C to stop)")
         else:  # the services stop with the demo: a URL printed now would lead nowhere
@@ -127,14 +116,15 @@ def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = 
 
 
 def _print_table(rows) -> None:
-    print(f"\n  {'scene':20s} {'truth':>6s} {'onboard-only':>12s} {'final':>7s}  "
-          f"{'acc/down/reuse/disc/unc':>24s} {'bytes sent':>10s} {'energy J':>8s}")
+    print(f"\n  {'scene':20s} {'class':8s} {'truth':>5s} {'onboard-only':>12s} {'final':>6s}  "
+          f"{'acc/down/reuse/disc/unc':>23s} {'bytes sent':>10s} {'energy J':>8s}")
     errs_on, errs_final = [], []
-    for sid, truth, only, final, prov, sent, joules in rows:
+    for sid, cls, truth, only, final, prov, sent, joules in rows:
         tiles = "/".join(str(prov.get(k, 0)) for k in
                          ("accepted", "downlinked", "reused", "discarded", "uncounted"))
-        print(f"  {sid:20s} {truth:6d} {only:12.1f} {final:7.1f}  {tiles:>24s} {sent:10d} "
-              f"{joules:8.2f}")
+        print(f"  {sid:20s} {cls:8s} {truth:5d} {only:12.1f} {final:6.1f}  {tiles:>23s} "
+              f"{sent:10d} {joules:8.2f}")
         errs_on.append(abs(only - truth))
         errs_final.append(abs(final - truth))
-    print(f"  {'mean |error|':20s} {'':6s} {np.mean(errs_on):12.2f} {np.mean(errs_final):7.2f}")
+    print(f"  {'mean |error|':20s} {'':8s} {'':5s} {np.mean(errs_on):12.2f} "
+          f"{np.mean(errs_final):6.2f}")

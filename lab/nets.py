@@ -39,6 +39,7 @@ class ShallowConfig:
     repeats: tuple[int, ...] = (2, 3, 2)  # blocks at 1/4, 1/8, dilated 1/8
     expand: int = 3
     decoder: int = 32
+    classes: int = 1  # density + mask channels, one per class
 
 
 class ShallowCounter(nn.Module):
@@ -59,7 +60,7 @@ class ShallowCounter(nn.Module):
         self.top = conv_bn(w[3], cfg.decoder, 1)
         self.fuse = nn.Sequential(conv_bn(cfg.decoder, cfg.decoder, 3, groups=cfg.decoder),
                                   conv_bn(cfg.decoder, cfg.decoder, 1))
-        self.heads = Heads(cfg.decoder)
+        self.heads = Heads(cfg.decoder, cfg.classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f4 = self.stage2(self.stem(x))

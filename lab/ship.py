@@ -71,6 +71,8 @@ def _load_run(run_dir: Path) -> tuple[dict, torch.nn.Module, dict]:
 
 def _card(record: dict, model: torch.nn.Module, role: str, weights: str, best: dict
           ) -> ModelCard:
+    if record.get("sources"):
+        return _sources_card(record, model, role, weights, best)
     cfg = record["config"]
     return ModelCard(
         name=record["name"], role=role, architecture=cfg["arch"], arch_config=cfg["arch_config"],
@@ -85,7 +87,36 @@ def _card(record: dict, model: torch.nn.Module, role: str, weights: str, best: d
               "training": {k: cfg[k] for k in ("epochs", "samples_per_epoch", "batch_size",
                                                 "lr", "seed")}},
         metrics={"val_best_epoch": best["epoch"],
-                 "val": {k: round(v, 4) for k, v in best["val"].items()}},
+                 "val": _rounded(best["val"])},
+        extra={"parameters": sum(p.numel() for p in model.parameters())})
+
+
+def _rounded(metrics: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
+
+
+def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str, best: dict
+                  ) -> ModelCard:
+    """The card of a multi-class counter trained on several sources (``train --sources``)."""
+    from lab.data.classes import load_class_map
+
+    cfg = record["config"]
+    class_map = load_class_map()
+    return ModelCard(
+        name=record["name"], role=role, architecture=cfg["arch"], arch_config=cfg["arch_config"],
+        weights=weights, sha256="", input_size=cfg["input_size"], model_gsd_m=cfg["model_gsd"],
+        classes=list(record["classes"]),
+        truth_classes=sorted(n for n, c in class_map.names.items() if c in record["classes"]),
+        flops_per_tile=count_flops(model, cfg["input_size"]),
+        data={"sources": record["sources"], "left_out": record.get("left_out"),
+              "class_map": record["class_map"], "split_files": record["split_files"],
+              "train_images": {s: len(v) for s, v in record["split"]["train"].items()},
+              "val_images": {s: len(v) for s, v in record["split"]["val"].items()},
+              "synthetic_scenes": 0, "dedupe_iou": record.get("dedupe_iou", 0.0),
+              "training": {k: cfg[k] for k in ("epochs", "samples_per_epoch", "batch_size",
+                                                "lr", "seed", "wide_scale_p")}},
+        metrics={"val_best_epoch": best["epoch"],
+                 "val": _rounded(best["val"])},
         extra={"parameters": sum(p.numel() for p in model.parameters())})
 
 
@@ -129,6 +160,8 @@ def _calibration_tiles(record: dict, input_size: int, count: int = 128) -> np.nd
     from shared.formats import read_dataset
     from shared.preprocess import tile_px
 
+    if record.get("sources"):
+        return _source_calibration_tiles(record, input_size, count)
     ds = read_dataset(record["data"], record["format"], gsd_m=record["scene_gsd"])
     by_id = {img.image_id: img for img in ds.images}
     tiles: list[np.ndarray] = []
@@ -141,6 +174,28 @@ def _calibration_tiles(record: dict, input_size: int, count: int = 128) -> np.nd
     return np.stack(tiles[:count])
 
 
+def _source_calibration_tiles(record: dict, input_size: int, count: int) -> np.ndarray:
+    """An equal share of the calibration tiles from each source's training images."""
+    from lab.data.realdev import load_real
+    from shared.counting import scene_inputs
+    from shared.preprocess import tile_px
+
+    per_source = -(-count // len(record["sources"]))
+    tiles: list[np.ndarray] = []
+    for source in record["sources"]:
+        ids = record["split"]["train"][source]
+        by_id = {img.image_id: img for img in load_real(source, record.get("real_dev")).images}
+        got: list[np.ndarray] = []
+        for image_id in ids:
+            img = by_id[image_id]
+            size = tile_px(input_size, record["config"]["model_gsd"], img.meta.gsd_m)
+            got += scene_inputs(img.load_pixels(), size, input_size, input_size / size)
+            if len(got) >= per_source:
+                break
+        tiles += got[:per_source]
+    return np.stack(tiles[:count])
+
+
 def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,
                                model: torch.nn.Module) -> None:
     from lab.data.label_cleaning import DEFAULT_IOU
@@ -149,15 +204,23 @@ def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,
     from shared.confidence import auroc, expected_calibration_error, fit_confidence
     from shared.formats import read_dataset
 
-    ds = read_dataset(record["data"], record["format"], gsd_m=record["scene_gsd"])
-    by_id = {img.image_id: img for img in ds.images}
-    classes = set(record["classes"])
     counter = OnboardCounter(card_file)
     dedupe = record.get("dedupe_iou", DEFAULT_IOU)
-    train_x, train_y = tile_training_data(counter, [by_id[i] for i in record["split"]["train"]],
-                                          classes, dedupe)
-    val_x, val_y = tile_training_data(counter, [by_id[i] for i in record["split"]["val"]],
-                                      classes, dedupe)
+    if record.get("sources"):
+        from lab.evaluation.sources import confidence_tiles
+
+        root = record.get("real_dev")
+        train_x, train_y = confidence_tiles(counter, record["split"]["train"], None, root,
+                                            dedupe)
+        val_x, val_y = confidence_tiles(counter, record["split"]["val"], None, root, dedupe)
+    else:
+        ds = read_dataset(record["data"], record["format"], gsd_m=record["scene_gsd"])
+        by_id = {img.image_id: img for img in ds.images}
+        classes = set(record["classes"])
+        train_x, train_y = tile_training_data(
+            counter, [by_id[i] for i in record["split"]["train"]], classes, dedupe)
+        val_x, val_y = tile_training_data(
+            counter, [by_id[i] for i in record["split"]["val"]], classes, dedupe)
     conf = fit_confidence(train_x, train_y, val_x, val_y)
     conf_file = conf.save(card_file.parent / "confidence.json")
     probs = conf.predict(val_x)

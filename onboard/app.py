@@ -124,7 +124,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     @app.post("/v1/scenes", status_code=202)
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):
-        scene_id = intake.accept(settings, ob().db, file.file, metadata)
+        scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes)
         ob().m_scenes.inc()
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}

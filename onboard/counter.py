@@ -9,6 +9,7 @@ against its model card. Each tile gets a count (the density sum) and a calibrate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.confidence import ConfidenceModel, tile_features
-from shared.counting import TileCounter, TileOutputs, run_tiles
+from shared.counting import TileCounter, TileOutputs, TileRun, run_tiles
 from shared.model_card import (
     ModelCard,
     ModelIntegrityError,
@@ -87,24 +88,35 @@ class OnboardCounter(TileCounter):
         return density, mask
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
-              tile_size: int | None = None) -> OnboardResult:
-        out = self.count_tiles(pixels, scene_gsd, tile_size)
+              tile_size: int | None = None, classes: Sequence[str] | None = None
+              ) -> OnboardResult:
+        out = self.count_tiles(pixels, scene_gsd, tile_size, classes)
         conf = (self.confidence.predict(tile_features(out.density, out.mask_logits))
                 if self.confidence else np.full(len(out.counts), np.nan))
         return OnboardResult(out, conf)
 
-    def count_at(self, tiles: list[np.ndarray], tile_size: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Counts, confidences and density maps of tiles cut at ``tile_size`` source pixels,
-        each resized to the counter's input (adaptive tiling)."""
-        counts, density, masks = run_tiles(self.run_batch, tiles, self.input_size,
-                                           self.input_size / tile_size, self.batch_size)
-        conf = (self.confidence.predict(tile_features(density, masks))
-                if self.confidence and len(counts) else np.full(len(counts), np.nan))
-        return counts, conf, density
+    def run_at(self, tiles: list[np.ndarray], tile_size: int,
+               channels: Sequence[int] | None = None) -> tuple[TileRun, np.ndarray]:
+        """Outputs and confidences of tiles cut at ``tile_size`` source pixels, each resized
+        to the counter's input (adaptive tiling), over the requested class channels."""
+        run = run_tiles(self.run_batch, tiles, self.input_size, self.input_size / tile_size,
+                        self.batch_size, channels)
+        conf = (self.confidence.predict(tile_features(run.density, run.mask_logits))
+                if self.confidence and len(run.counts) else np.full(len(run.counts), np.nan))
+        return run, conf
 
-    def count_tile(self, index: int, tile: np.ndarray, tile_size: int
-                   ) -> tuple[float, float, np.ndarray]:
-        """One tile: the pipeline's ``count_fn`` (the index is not needed here)."""
-        counts, conf, density = self.count_at([tile], tile_size)
-        return float(counts[0]), float(conf[0]), density[0]
+    def count_at(self, tiles: list[np.ndarray], tile_size: int,
+                 channels: Sequence[int] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Counts, confidences and density maps (see ``run_at``)."""
+        run, conf = self.run_at(tiles, tile_size, channels)
+        return run.counts, conf, run.density
+
+    def count_tile(self, index: int, tile: np.ndarray, tile_size: int,
+                   channels: Sequence[int] | None = None
+                   ) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """One tile: the pipeline's ``count_fn`` (the index is not needed here): count,
+        confidence, density map and the count of each requested class."""
+        run, conf = self.run_at([tile], tile_size, channels)
+        return float(run.counts[0]), float(conf[0]), run.density[0], run.class_counts[0][
+            channels if channels is not None else slice(None)]

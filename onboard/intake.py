@@ -46,6 +46,8 @@ class SceneMetadata(BaseModel):
     capture_time: datetime | None = None
     geotransform: list[float] | None = None
     crs: str = "local"
+    # The classes to count (default: every class the counter counts).
+    classes: list[str] | None = Field(None, min_length=1, max_length=16)
 
     @field_validator("scene_id")
     @classmethod
@@ -124,13 +126,26 @@ def pixel_size(path: Path, kind: str) -> tuple[int, int]:
         raise IntakeError(400, f"the image header cannot be read: {exc}") from exc
 
 
+def check_classes(meta: SceneMetadata, known: list[str] | None) -> None:
+    """A request may name only classes the counter counts, each once."""
+    if meta.classes is None or known is None:
+        return
+    unknown = [c for c in meta.classes if c not in known]
+    if unknown:
+        raise IntakeError(422, f"metadata: classes {unknown} are not counted here; the "
+                          f"counter counts {known}")
+    if len(set(meta.classes)) != len(meta.classes):
+        raise IntakeError(422, "metadata: classes must not repeat")
+
+
 def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
-           metadata: str | None) -> str:
+           metadata: str | None, known_classes: list[str] | None = None) -> str:
     """Validate and persist an upload; returns the scene id. Raises IntakeError."""
     if db.queued() >= settings.queue_size:
         raise IntakeError(429, f"the work queue is full ({settings.queue_size} scenes); retry "
                           "later", retry_after=30)
     meta = parse_metadata(metadata)
+    check_classes(meta, known_classes)
     if meta.scene_id and db.exists(meta.scene_id):
         raise IntakeError(409, f"scene {meta.scene_id} exists already")
     incoming = settings.data_dir / "incoming"

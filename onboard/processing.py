@@ -150,25 +150,37 @@ class SceneProcessor:
             log.warning(w, extra={"scene_id": scene_id})
         budget, energy_j, natural = self.budgets(pixels, gsd)
         entry = self.tiling.lookup(gsd) if self.tiling else None
+        classes = list(meta.get("classes") or self.counter.classes)
+        channels = self.counter.channels(classes)
+
+        def count_fn(i: int, tile: np.ndarray, size: int):
+            return self.counter.count_tile(i, tile, size, channels)
+
         t0 = time.perf_counter()
-        plan = plan_scene(pixels, scene_id, self.counter.count_tile,
+        plan = plan_scene(pixels, scene_id, count_fn,
                           float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
                           energy_j, self.energy, fp, entry, self.cache, self.error_model,
                           input_size=self.counter.input_size)
         self.inference_seconds += time.perf_counter() - t0
-        messages = self.messages(plan, pixels, meta, gsd, fp)
+        messages = self.messages(plan, pixels, meta, gsd, fp, classes)
         names = plan.decisions.names()
         reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
+        table = plan.class_counts()
         per_tile = [{"index": i, "decision": reused[i],
                      "onboard": None if np.isnan(plan.onboard[i]) else
                      round(float(plan.onboard[i]), 3),
+                     "onboard_by_class": None if np.isnan(plan.onboard[i]) else
+                     {c: round(float(v), 3) for c, v in zip(classes, table[i], strict=True)},
                      "confidence": None if np.isnan(plan.confidence[i]) else
                      round(float(plan.confidence[i]), 4)} for i in range(len(plan.grid))]
         if self.on_tiles:
             self.on_tiles(reused)
         result = {"tile_size": plan.tile_size, "tiles": len(plan.grid), "per_tile": per_tile,
                   "tiles_by_decision": {k: reused.count(k) for k in sorted(set(reused))},
+                  "classes": classes,
                   "onboard_total": round(float(np.nansum(plan.onboard)), 3),
+                  "onboard_by_class": {c: round(float(np.nansum(table[:, k])), 3)
+                                       for k, c in enumerate(classes)},
                   "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),
                   "downlink_budget_bytes": int(plan.byte_budget),
                   "downlink_bytes_planned": int(plan.decisions.bytes_used),
@@ -177,12 +189,14 @@ class SceneProcessor:
         return result
 
     def messages(self, plan: ScenePlan, pixels: np.ndarray, meta: dict, gsd: float | None,
-                 fp: Footprint | None) -> list[link_pb2.DownlinkMessage]:
+                 fp: Footprint | None, classes: list[str] | None = None
+                 ) -> list[link_pb2.DownlinkMessage]:
         card = self.counter.card
         out = [link_pb2.DownlinkMessage(header=scene_header(
                    plan, gsd, fp, meta.get("capture_time"),
                    f"{card.name}/{card.architecture}@{card.sha256[:12]}",
-                   f"{card.name}/deep", self.counter.input_size, self.cfg.policy)),
+                   f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
+                   classes or self.counter.classes)),
                link_pb2.DownlinkMessage(summary=scene_summary(plan))]
         sent_gsd = (gsd or 0.0) * plan.tile_size / self.counter.input_size
         for i in np.flatnonzero(plan.decisions.action == DOWNLINK):

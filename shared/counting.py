@@ -3,14 +3,20 @@
 The scene is cut on a :class:`~shared.tile_grid.TileGrid`; each tile is prepared for the
 counter (``shared.preprocess``), tiles go through the counter in batches, and each tile's
 count is the sum of its density map. The counter is any callable taking a float32 batch
-(N, 3, S, S) and returning (density (N, 1, h, w), mask logits (N, 1, h, w)), so both
-runtimes share this code and its tile geometry.
+(N, 3, S, S) and returning (density (N, C, h, w), mask logits (N, C, h, w)), one channel per
+class it counts, so both runtimes share this code and its tile geometry.
+
+A request names the classes it wants (``channels``: indices into the card's classes; default
+all). Each tile's ``counts`` is the sum over those classes, its density map their sum and its
+mask their pixel-wise maximum, so tiling, confidence, throttling and deduplication see one
+"objects the user asked for" signal; ``class_counts`` keeps every class's own count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,24 +30,47 @@ RunBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 @dataclass
 class TileOutputs:
     grid: TileGrid
-    counts: np.ndarray  # (n_tiles,) float
-    density: np.ndarray  # (n_tiles, h, w) float32
-    mask_logits: np.ndarray  # (n_tiles, h, w) float32
+    counts: np.ndarray  # (n_tiles,) float, over the requested classes
+    density: np.ndarray  # (n_tiles, h, w) float32, summed over the requested classes
+    mask_logits: np.ndarray  # (n_tiles, h, w) float32, max over the requested classes
+    class_counts: np.ndarray | None = None  # (n_tiles, C) every class's count
 
     @property
     def total(self) -> float:
         return float(self.counts.sum())
 
+    def class_totals(self) -> np.ndarray:
+        """(C,) the scene's count per class."""
+        return self.class_counts.sum(axis=0) if self.class_counts is not None else \
+            np.array([self.total])
+
+
+class TileRun(NamedTuple):
+    counts: np.ndarray  # (n,) over the requested classes
+    density: np.ndarray  # (n, h, w)
+    mask_logits: np.ndarray  # (n, h, w)
+    class_counts: np.ndarray  # (n, C) every class
+
+
+def combine(density: np.ndarray, masks: np.ndarray, channels: Sequence[int] | None
+            ) -> TileRun:
+    """(n, C, h, w) outputs -> the requested classes' combined maps and every class's count."""
+    class_counts = density.sum(axis=(2, 3)).astype(np.float64)
+    sel = list(range(density.shape[1])) if channels is None else list(channels)
+    d = density[:, sel].sum(axis=1)
+    m = masks[:, sel].max(axis=1)
+    return TileRun(class_counts[:, sel].sum(axis=1), d, m, class_counts)
+
 
 def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int, scale: float,
-              batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              batch_size: int = 8, channels: Sequence[int] | None = None) -> TileRun:
     """Counts, density maps and mask logits for uint8 RGB tiles, in order."""
     dens_out, mask_out, batch = [], [], []
 
     def flush() -> None:
         d, m = run_batch(np.stack(batch))
-        dens_out.append(np.asarray(d, np.float32)[:, 0])
-        mask_out.append(np.asarray(m, np.float32)[:, 0])
+        dens_out.append(np.asarray(d, np.float32))
+        mask_out.append(np.asarray(m, np.float32))
         batch.clear()
 
     for tile in tiles:
@@ -52,9 +81,9 @@ def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int,
         flush()
     if not dens_out:
         empty = np.zeros((0, 1, 1), np.float32)
-        return np.zeros(0), empty, empty
-    density = np.concatenate(dens_out)
-    return density.sum(axis=(1, 2)).astype(np.float64), density, np.concatenate(mask_out)
+        n_classes = 1 if channels is None else max(len(channels), 1)
+        return TileRun(np.zeros(0), empty, empty, np.zeros((0, n_classes)))
+    return combine(np.concatenate(dens_out), np.concatenate(mask_out), channels)
 
 
 class TileCounter:
@@ -75,6 +104,21 @@ class TileCounter:
     def input_size(self) -> int:
         return self.card.input_size
 
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card.classes)
+
+    def channels(self, classes: Sequence[str] | None) -> list[int] | None:
+        """Output channels of the requested classes (None: every class the counter counts).
+        A class the counter does not count is a ValueError naming the ones it does."""
+        if not classes:
+            return None
+        unknown = [c for c in classes if c not in self.card.classes]
+        if unknown:
+            raise ValueError(f"{self.card.name} counts {', '.join(self.card.classes)}; not "
+                             f"{', '.join(unknown)}")
+        return [self.card.classes.index(c) for c in classes]
+
     def tile_size_for(self, scene_gsd: float | None) -> int:
         return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
 
@@ -84,10 +128,12 @@ class TileCounter:
         return scene_inputs(pixels, natural, self.card.input_size, self.card.input_size / natural)
 
     def count_tiles(self, pixels: np.ndarray, scene_gsd: float | None,
-                    tile_size: int | None = None) -> TileOutputs:
+                    tile_size: int | None = None, classes: Sequence[str] | None = None
+                    ) -> TileOutputs:
         natural = self.tile_size_for(scene_gsd)
         return count_scene(self.run_batch, pixels, tile_size or natural, self.card.input_size,
-                           self.card.input_size / natural, self.batch_size)
+                           self.card.input_size / natural, self.batch_size,
+                           self.channels(classes))
 
 
 def scene_tiles(pixels: np.ndarray, tile_size: int) -> tuple[TileGrid, Iterator[np.ndarray]]:
@@ -104,8 +150,9 @@ def scene_inputs(pixels: np.ndarray, tile_size: int, input_size: int,
 
 
 def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_size: int,
-                scale: float, batch_size: int = 8) -> TileOutputs:
+                scale: float, batch_size: int = 8, channels: Sequence[int] | None = None
+                ) -> TileOutputs:
     """Count every tile of a scene held in memory."""
     grid, tiles = scene_tiles(pixels, tile_size)
-    counts, density, masks = run_tiles(run_batch, tiles, input_size, scale, batch_size)
-    return TileOutputs(grid, counts, density, masks)
+    run = run_tiles(run_batch, tiles, input_size, scale, batch_size, channels)
+    return TileOutputs(grid, run.counts, run.density, run.mask_logits, run.class_counts)

@@ -46,6 +46,7 @@ class DeepConfig:
     aspp: int = 96
     rates: tuple[int, ...] = (3, 6, 12)
     decoder: int = 64
+    classes: int = 1  # density + mask channels, one per class
 
 
 class DeepCounter(nn.Module):
@@ -61,7 +62,7 @@ class DeepCounter(nn.Module):
         self.lateral = conv_bn(w[1], 32, 1)
         self.decode = nn.Sequential(conv_bn(cfg.aspp + 32, cfg.decoder, 3),
                                     conv_bn(cfg.decoder, cfg.decoder, 3))
-        self.heads = Heads(cfg.decoder)
+        self.heads = Heads(cfg.decoder, cfg.classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f4 = self.layer1(self.stem(x))

@@ -1,5 +1,5 @@
 """Building blocks both counter families use: convolution + batch norm + ReLU6, and the two
-output heads (density, non-negative and scaled by ``DENSITY_SCALE``; mask logits) at
+output heads per class (density, non-negative and scaled by ``DENSITY_SCALE``; mask logits) at
 1/``OUTPUT_STRIDE`` of the input resolution.
 
 The density head ends in a ReLU divided by ``DENSITY_SCALE``: targets are small (an object
@@ -27,10 +27,12 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
 
 
 class Heads(nn.Module):
-    def __init__(self, cin: int):
+    """A density channel and a mask channel per class."""
+
+    def __init__(self, cin: int, classes: int = 1):
         super().__init__()
-        self.density = nn.Conv2d(cin, 1, 1)
-        self.mask = nn.Conv2d(cin, 1, 1)
+        self.density = nn.Conv2d(cin, classes, 1)
+        self.mask = nn.Conv2d(cin, classes, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return F.relu(self.density(x)) / DENSITY_SCALE, self.mask(x)

@@ -1,10 +1,11 @@
 """The registry of the counter architectures the ground loads, by name.
 
-Both families map an RGB tile (N, 3, S, S) to two maps at 1/4 resolution: a density map
-(non-negative; the tile's count is its sum) and mask logits (object pixels; trained with a
-soft Jaccard loss). A model card names its architecture and configuration; ``build`` makes
-the network for it. The ground's registry holds the ground architectures (``deep``); the
-tooling's (``lab.nets``) adds the onboard ones it trains and exports to ONNX.
+Both families map an RGB tile (N, 3, S, S) to two maps per class at 1/4 resolution: a
+density map (non-negative; the tile's count is its sum) and mask logits (object pixels;
+trained with a soft Jaccard loss). A model card names its architecture and configuration;
+``build`` makes the network for it. The ground's registry holds the ground architectures
+(``deep``); the tooling's (``lab.nets``) adds the onboard ones it trains and exports to
+ONNX.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lab.data.realdev import add_real_dev_option
 from lab.data.splits import split_images
 from shared.annotations import Dataset
 from shared.formats import FORMATS, read_dataset, write_dataset
@@ -86,6 +87,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-shift", type=int, default=32)
     p.set_defaults(func=cmd_revisit)
+
+    p = cmds.add_parser("samples", help="cut the shipped sample scenes (samples/) from the "
+                                        "real-dev test splits")
+    p.add_argument("--out", default=None, help="folder (default: samples/ in the project)")
+    add_real_dev_option(p)
+    p.set_defaults(func=cmd_samples)
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from lab.data.samples import SAMPLES_DIR, make_samples
+
+    for e in make_samples(args.out or SAMPLES_DIR, args.real_dev):
+        print(f"{e['file']}: {e['truth']} {e['class']}, {e['width']}x{e['height']} px, "
+              f"{e['licence']}")
+    return 0
 
 
 def _positive_int(text: str) -> int:

@@ -90,8 +90,8 @@ class TileSizeObjective:
                 secs += time.perf_counter() - t0
                 errs.append(abs(counts.sum() - truth))
                 if self.ground is not None:
-                    g, _, _ = run_tiles(self.ground.run_batch, crops, self.ground.input_size,
-                                        self.ground.input_size / s, self.ground.batch_size)
+                    g = run_tiles(self.ground.run_batch, crops, self.ground.input_size,
+                                  self.ground.input_size / s, self.ground.batch_size).counts
                     g_errs.append(abs(g.sum() - truth))
                 truths.append(truth)
                 tiles += len(grid)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lab.data.realdev import add_real_dev_option
+
 DEFAULT_ARCH = {"shallow": "shallow-mbv2", "deep": "deep-aspp"}
 DEFAULT_LR = {"shallow": 3e-3, "deep": 1.5e-3}
 
@@ -20,10 +22,20 @@ DEFAULT_LR = {"shallow": 3e-3, "deep": 1.5e-3}
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the shallow (onboard) or deep (ground) counter")
     p.add_argument("--model", required=True, choices=["shallow", "deep"])
-    p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--format", required=True, dest="fmt")
-    p.add_argument("--classes", required=True,
-                   help="annotation classes that count, comma-separated")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--sources", default=None,
+                      help="real-dev sources, comma-separated: one counter for the class "
+                           "map's classes (lab/data/class_map.json), a channel per class, "
+                           "trained on each source's committed split")
+    what.add_argument("--data", default=None, help="one dataset folder (single-class counter)")
+    p.add_argument("--leave-out", default=None,
+                   help="with --sources: a source to train without (leave-one-source-out)")
+    add_real_dev_option(p)
+    p.add_argument("--splits-dir", default=None,
+                   help="with --sources: folder of <source>.json splits (default models/splits)")
+    p.add_argument("--format", default=None, dest="fmt")
+    p.add_argument("--classes", default=None,
+                   help="with --data: annotation classes that count, comma-separated")
     p.add_argument("--name", default="aircraft", help="what the pair counts (models/NAME/)")
     p.add_argument("--arch", default=None, help="registry name (default per --model)")
     p.add_argument("--split", default=None,
@@ -43,6 +55,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="sampling weight of a synthetic scene relative to a real one")
     p.add_argument("--dedupe-iou", type=float, default=0.3,
                    help="merge labels whose boxes overlap above this IoU (0: off)")
+    p.add_argument("--wide-scale-p", type=float, default=0.0,
+                   help="share of crops of known-GSD scenes drawn at 0.5-2x scale (scenes "
+                        "of unknown GSD always are)")
+    p.add_argument("--val-every", type=int, default=1, help="validate every k epochs")
+    p.add_argument("--val-from", type=float, default=0.0,
+                   help="first validation after this fraction of the epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="run folder (default out/train/NAME-MODEL)")
@@ -64,9 +82,68 @@ def _split(args, images):
     return split_images(images, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=args.seed)
 
 
+def _config(args, gsd: float, arch_config: dict):
+    from lab.training.loop import TrainConfig
+
+    return TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], arch_config=arch_config,
+                       input_size=args.input_size, model_gsd=gsd, epochs=args.epochs,
+                       samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size,
+                       lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
+                       threads=args.threads, wide_scale_p=args.wide_scale_p,
+                       val_every=args.val_every, val_from=args.val_from)
+
+
+def run_sources(args: argparse.Namespace) -> int:
+    """One counter for every class of the class map, on several sources' splits."""
+    from lab.data.classes import load_class_map
+    from lab.training.loop import train
+    from lab.training.sources import SPLITS_DIR, multi_source, parse_sources
+
+    sources = parse_sources(args.sources)
+    if args.leave_out:
+        if args.leave_out not in sources:
+            raise ValueError(f"--leave-out {args.leave_out!r} is not one of {sources}")
+        sources.remove(args.leave_out)
+    class_map = load_class_map()
+    bar = lambda desc: (lambda it: tqdm(it, desc=desc, unit="scene"))  # noqa: E731
+    splits = Path(args.splits_dir or SPLITS_DIR)
+    train_set = multi_source(sources, "train", args.model_gsd, class_map, args.real_dev,
+                             args.dedupe_iou, progress=bar("train scenes"), splits_dir=splits)
+    val_set = multi_source(sources, "val", args.model_gsd, class_map, args.real_dev,
+                           args.dedupe_iou, progress=bar("val scenes"), splits_dir=splits)
+    if not train_set.scenes or not val_set.scenes:
+        raise ValueError(f"sources {sources} give no training or no validation scenes")
+    cfg = _config(args, args.model_gsd, {"classes": len(class_map.classes)})
+    name = args.name if args.name != "aircraft" else "objects"
+    suffix = f"-without-{args.leave_out}" if args.leave_out else ""
+    out = Path(args.out or f"out/train/{name}{suffix}-{args.model}")
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"model": args.model, "name": name, "config": asdict(cfg),
+              "sources": sources, "left_out": args.leave_out,
+              "classes": list(class_map.classes), "class_map": "lab/data/class_map.json",
+              "split_files": {s: _shown(splits / f"{s}.json") for s in sources},
+              "real_dev": args.real_dev,
+              "split": {part: {s: [sc.image_id for sc in data.scenes if sc.source == s]
+                               for s in sources}
+                        for part, data in (("train", train_set), ("val", val_set))},
+              "dedupe_iou": args.dedupe_iou, "synthetic": 0}
+    (out / "run.json").write_text(json.dumps(record, indent=1))
+    per = {s: sum(1 for sc in train_set.scenes if sc.source == s) for s in sources}
+    print(f"training {cfg.arch} for {list(class_map.classes)} on {len(train_set.scenes)} "
+          f"scenes {per}, validating on {len(val_set.scenes)}")
+    result = train(cfg, train_set.scenes, val_set.scenes, out, train_set.weights,
+                   resume=not args.no_resume, class_names=list(class_map.classes))
+    print(f"best validation relative CMAE {result['best_val_relative_cmae']:.4f}; run in {out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.sources:
+        return run_sources(args)
+    if not args.fmt or not args.classes:
+        raise ValueError("--data needs --format and --classes")
     from lab.training.data import load_scene
-    from lab.training.loop import TrainConfig, train
+    from lab.training.loop import train
     from shared.formats import read_dataset
 
     classes = {c.strip() for c in args.classes.split(",") if c.strip()}
@@ -94,11 +171,7 @@ def run(args: argparse.Namespace) -> int:
             img = generate_scene(cfg, seed=args.seed * 1000 + k, image_id=f"synth{k}")
             train_scenes.append(load_scene(img, gsd, syn_classes))
             weights.append(args.synthetic_weight)
-    cfg = TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], input_size=args.input_size,
-                      model_gsd=gsd, epochs=args.epochs,
-                      samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size,
-                      lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
-                      threads=args.threads)
+    cfg = _config(args, gsd, {})
     out = Path(args.out or f"out/train/{args.name}-{args.model}")
     out.mkdir(parents=True, exist_ok=True)
     record = {"model": args.model, "name": args.name, "config": asdict(cfg),
@@ -113,3 +186,13 @@ def run(args: argparse.Namespace) -> int:
     result = train(cfg, train_scenes, val_scenes, out, weights, resume=not args.no_resume)
     print(f"best validation relative CMAE {result['best_val_relative_cmae']:.4f}; run in {out}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the project when it lies inside it (records stay portable)."""
+    from shared.paths import PROJECT_ROOT
+
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)

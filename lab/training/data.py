@@ -1,13 +1,19 @@
 """Training samples for the counters: scenes at the counter's GSD, augmented random crops.
 
 Each scene is resampled once to the counter's GSD and its density and mask targets are built
-there (``lab.training.density``). A sample is a ``crop`` x ``crop`` window through one affine warp
-of the scene: rotation by any angle in [0, 360), scale jitter, optional flip, and a random
-position (half the time centred near an object so crowded aprons are not rare). The density
-is warped the same way and multiplied by 1/scale^2 so it keeps its mass; pixels outside the
-scene are black with zero density, as at inference. Radiometric jitter (per-channel gain,
-offset, gamma), sensor noise and blur follow. Targets leave at the network's output stride:
-density sum-pooled (count kept), mask average-pooled (a soft target for the Jaccard loss).
+there (``lab.training.density``), one channel per class, with a record of which classes the
+scene's labels cover (the loss ignores the others). A scene whose GSD is unknown stays at
+its own resolution, as the services treat such a scene, and is always sampled with the wide
+scale range, so the counter learns objects over the spread of sizes an unknown GSD gives;
+scenes of known GSD get the wide range on a fraction ``wide_p`` of their crops.
+
+A sample is a ``crop`` x ``crop`` window through one affine warp of the scene: rotation by
+any angle in [0, 360), scale jitter, optional flip, and a random position (half the time
+centred near an object so crowded aprons are not rare). The density is warped the same way
+and multiplied by 1/scale^2 so it keeps its mass; pixels outside the scene are black with
+zero density, as at inference. Radiometric jitter (per-channel gain, offset, gamma), sensor
+noise and blur follow. Targets leave at the network's output stride: density sum-pooled
+(count kept), mask average-pooled (a soft target for the Jaccard loss).
 """
 
 from __future__ import annotations
@@ -28,32 +34,60 @@ from shared.preprocess import normalise
 class Scene:
     image_id: str
     pixels: np.ndarray  # uint8 RGB at the counter's GSD
-    density: np.ndarray  # float32
-    mask: np.ndarray  # uint8
+    density: list[np.ndarray | None]  # float32 per class; None where it has no object
+    mask: list[np.ndarray | None]  # uint8 per class
     centres: np.ndarray  # (N, 2) object centres, px
-    count: int
+    counts: np.ndarray  # (C,) objects per class
+    labelled: np.ndarray  # (C,) bool: the labels cover this class exhaustively
+    gsd_known: bool = True
+    source: str = ""
+
+    @property
+    def count(self) -> int:
+        return int(self.counts[self.labelled].sum())
+
+    def density_of(self, c: int) -> np.ndarray:
+        d = self.density[c]
+        return d if d is not None else np.zeros(self.pixels.shape[:2], np.float32)
+
+    def mask_of(self, c: int) -> np.ndarray:
+        m = self.mask[c]
+        return m if m is not None else np.zeros(self.pixels.shape[:2], np.uint8)
 
 
-def load_scene(image: AnnotatedImage, model_gsd: float, classes: set[str] | None,
-               sigma_factor: float = 0.2, dedupe_iou: float = DEFAULT_IOU) -> Scene:
+def load_scene(image: AnnotatedImage, model_gsd: float,
+               classes: set[str] | list[set[str]] | None, sigma_factor: float = 0.2,
+               dedupe_iou: float = DEFAULT_IOU, labelled: list[bool] | None = None,
+               source: str = "") -> Scene:
+    """``classes``: per output class the annotation names that count as it (one set: a
+    single-class counter; None: every object, one class)."""
+    groups = [classes] if classes is None or isinstance(classes, set) else list(classes)
     pixels = image.load_pixels()
     scale = (image.meta.gsd_m or model_gsd) / model_gsd
     if scale != 1.0:
         pixels = cv2.resize(pixels, None, fx=scale, fy=scale,
                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     h, w = pixels.shape[:2]
-    objs = [o for o in image.objects if classes is None or o.class_name in classes]
-    objs, _ = merge_duplicates(objs, dedupe_iou)
-    density = density_map(objs, w, h, scale, sigma_factor)
-    centres = np.array([[c * scale for c in o.centre] for o in objs], np.float32).reshape(-1, 2)
-    return Scene(image.image_id, pixels, density, object_mask(objs, w, h, scale), centres,
-                 len(objs))
+    densities, masks, centres, counts = [], [], [], []
+    for names in groups:
+        objs = [o for o in image.objects if names is None or o.class_name in names]
+        objs, _ = merge_duplicates(objs, dedupe_iou)
+        densities.append(density_map(objs, w, h, scale, sigma_factor) if objs else None)
+        masks.append(object_mask(objs, w, h, scale) if objs else None)
+        centres += [[c * scale for c in o.centre] for o in objs]
+        counts.append(len(objs))
+    flags = np.ones(len(groups), bool) if labelled is None else np.asarray(labelled, bool)
+    return Scene(image.image_id, pixels, densities, masks,
+                 np.array(centres, np.float32).reshape(-1, 2), np.array(counts), flags,
+                 image.meta.gsd_m is not None, source)
 
 
 @dataclass
 class Augment:
     crop: int = 256
     scale: tuple[float, float] = (0.8, 1.25)
+    wide_scale: tuple[float, float] = (0.5, 2.0)
+    wide_p: float = 0.0  # share of crops of known-GSD scenes drawn at the wide range
     rotate: bool = True
     flip: bool = True
     object_bias: float = 0.5
@@ -62,7 +96,7 @@ class Augment:
 
 def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One augmented crop: (3, S, S) input, (S/stride)^2 density and mask targets."""
+    """One augmented crop: (3, S, S) input, (C, S/stride, S/stride) density and mask."""
     h, w = scene.pixels.shape[:2]
     s = aug.crop
     if len(scene.centres) and rng.random() < aug.object_bias:
@@ -70,7 +104,9 @@ def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
     else:
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
     cx, cy = float(np.clip(cx, s / 4, w - s / 4)), float(np.clip(cy, s / 4, h - s / 4))
-    zoom = float(np.exp(rng.uniform(np.log(aug.scale[0]), np.log(aug.scale[1]))))
+    wide = not scene.gsd_known or (aug.wide_p > 0 and rng.random() < aug.wide_p)
+    lo, hi = aug.wide_scale if wide else aug.scale
+    zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     angle = float(rng.uniform(0, 360)) if aug.rotate else 0.0
     m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
     m[:, 2] += (s / 2 - cx, s / 2 - cy)
@@ -78,14 +114,20 @@ def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
         m = np.array([[-1, 0, s], [0, 1, 0]], np.float64) @ np.vstack([m, [0, 0, 1]])
     img = cv2.warpAffine(scene.pixels, m, (s, s), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT)
-    dens = cv2.warpAffine(scene.density, m, (s, s), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT) / (zoom * zoom)
-    mask = cv2.warpAffine(scene.mask, m, (s, s), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_CONSTANT)
+    out = -(-s // stride)
+    dens_t = np.zeros((len(scene.density), out, out), np.float32)
+    mask_t = np.zeros_like(dens_t)
+    for c, (dens, mask) in enumerate(zip(scene.density, scene.mask, strict=True)):
+        if dens is None:
+            continue
+        dens = cv2.warpAffine(dens, m, (s, s), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT) / (zoom * zoom)
+        mask = cv2.warpAffine(mask, m, (s, s), flags=cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT)
+        dens_t[c] = sum_pool(dens.astype(np.float32), stride)
+        mask_t[c] = sum_pool(mask.astype(np.float32), stride) / (stride * stride)
     if aug.radiometry:
         img = _radiometry(img, rng)
-    dens_t = sum_pool(dens.astype(np.float32), stride)
-    mask_t = sum_pool(mask.astype(np.float32), stride) / (stride * stride)
     return normalise(img), dens_t, mask_t
 
 
@@ -115,4 +157,5 @@ class CropStream(torch.utils.data.IterableDataset):
         while True:
             scene = self.scenes[rng.choice(len(self.scenes), p=self.p)]
             x, d, m = sample(scene, rng, self.aug, self.stride)
-            yield torch.from_numpy(x), torch.from_numpy(d[None]), torch.from_numpy(m[None])
+            yield (torch.from_numpy(x), torch.from_numpy(d), torch.from_numpy(m),
+                   torch.from_numpy(scene.labelled))

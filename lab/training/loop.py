@@ -1,8 +1,11 @@
 """Training a counter: losses, the loop with weight averaging, validation and checkpoints.
 
-Loss per batch = ``w_density`` x MSE of the (scaled) density maps
+Loss per batch, over the (crop, class) pairs whose class the crop's labels cover (partial
+labels: an airport image's unboxed cars teach nothing about cars):
+``w_density`` x MSE of the (scaled) density maps
 + ``w_count`` x mean |predicted - true| tile count / sqrt(1 + true count)
-+ ``w_mask`` x soft Jaccard loss of the mask head (1 - soft IoU over the batch).
++ ``w_mask`` x soft Jaccard loss of the mask head (1 - soft IoU over the batch, per class,
+averaged over the classes some crop labels).
 AdamW with a warm-up then cosine learning rate; an exponential moving average of the weights
 (EMA) is what gets validated and shipped (it smooths the checkpoint-to-checkpoint swings a
 plain density counter shows). Every epoch: validation by counting whole validation scenes
@@ -27,7 +30,8 @@ from tqdm import tqdm
 from ground.nets.layers import DENSITY_SCALE, OUTPUT_STRIDE
 from lab.nets import build
 from lab.training.data import Augment, CropStream, Scene
-from shared.counting import count_scene
+from shared.counting import scene_tiles
+from shared.preprocess import prepare_tile
 
 
 @dataclass
@@ -48,23 +52,36 @@ class TrainConfig:
     w_mask: float = 0.5
     seed: int = 0
     threads: int = 2
+    wide_scale_p: float = 0.0  # share of known-GSD crops drawn at the wide scale range
+    val_every: int = 1  # validate every k epochs (and always after the last)
+    val_from: float = 0.0  # first validation after this fraction of the epochs
 
 
-def soft_jaccard_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0
-                      ) -> torch.Tensor:
+def soft_jaccard_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0,
+                      weight: torch.Tensor | None = None) -> torch.Tensor:
+    """1 - soft IoU of (B, C, h, w) maps per class over the batch, averaged over classes;
+    ``weight`` (B, C) in {0, 1} leaves out unlabelled (crop, class) pairs."""
     p = torch.sigmoid(logits)
-    inter = (p * target).sum()
-    union = p.sum() + target.sum() - inter
-    return 1.0 - (inter + eps) / (union + eps)
+    w = torch.ones(target.shape[:2]) if weight is None else weight
+    w = w[:, :, None, None]
+    inter = (p * target * w).sum(dim=(0, 2, 3))
+    union = (p * w).sum(dim=(0, 2, 3)) + (target * w).sum(dim=(0, 2, 3)) - inter
+    present = w.sum(dim=(0, 2, 3)) > 0
+    if not bool(present.any()):
+        return logits.sum() * 0.0
+    return (1.0 - (inter + eps) / (union + eps))[present].mean()
 
 
-def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: TrainConfig
-               ) -> dict[str, torch.Tensor]:
+def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: TrainConfig,
+               labelled: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     dens, mask_logits = model_out
-    mse = ((dens - dens_t) * DENSITY_SCALE).pow(2).mean()
-    pc, tc = dens.sum(dim=(1, 2, 3)), dens_t.sum(dim=(1, 2, 3))
-    count = ((pc - tc).abs() / torch.sqrt(1.0 + tc)).mean()
-    jac = soft_jaccard_loss(mask_logits, mask_t)
+    w = (torch.ones(dens.shape[:2]) if labelled is None else labelled.float())
+    n = w.sum().clamp(min=1.0)
+    sq = ((dens - dens_t) * DENSITY_SCALE).pow(2).mean(dim=(2, 3))
+    mse = (sq * w).sum() / n
+    pc, tc = dens.sum(dim=(2, 3)), dens_t.sum(dim=(2, 3))
+    count = (((pc - tc).abs() / torch.sqrt(1.0 + tc)) * w).sum() / n
+    jac = soft_jaccard_loss(mask_logits, mask_t, weight=w)
     total = cfg.w_density * mse + cfg.w_count * count + cfg.w_mask * jac
     return {"loss": total, "mse": mse, "count": count, "jaccard": jac}
 
@@ -77,30 +94,61 @@ def torch_runner(model: torch.nn.Module):
     return run
 
 
-def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int) -> dict[str, float]:
-    """Whole-scene counting on validation scenes (already at the model's GSD)."""
+VAL_MIN_OBJECTS = 10  # a (source, class) enters the selection metric from this many objects
+
+
+def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
+             class_names: list[str] | None = None) -> dict:
+    """Whole-scene counting on validation scenes (already at the model's GSD), per source
+    and class over the scenes that label the class. ``relative_cmae`` (what selects the
+    checkpoint) is the mean over (source, class) groups holding >= VAL_MIN_OBJECTS objects
+    of their relative CMAE; the other keys pool every labelled (scene, class)."""
     model.eval()
     run = torch_runner(model)
-    errors, truths, tile_err, inter, union = [], [], [], 0.0, 0.0
+    groups: dict[tuple[str, int], dict[str, list[float]]] = {}
+    tile_err, inter, union = [], 0.0, 0.0
     for sc in scenes:
-        out = count_scene(run, sc.pixels, input_size, input_size, 1.0)
-        errors.append(abs(out.total - sc.count))
-        truths.append(sc.count)
-        for i, tile in enumerate(out.grid):
-            true_tile = float(sc.density[tile.y0:tile.y1, tile.x0:tile.x1].sum())
-            tile_err.append(abs(out.counts[i] - true_tile))
-            pred = out.mask_logits[i] > 0
-            tm = sc.mask[tile.y0:tile.y1:OUTPUT_STRIDE, tile.x0:tile.x1:OUTPUT_STRIDE] > 0
-            pred = pred[: tm.shape[0], : tm.shape[1]]
-            inter += float((pred & tm).sum())
-            union += float((pred | tm).sum())
-    cmae = float(np.mean(errors))
-    return {"cmae": cmae, "relative_cmae": cmae / max(float(np.mean(truths)), 1e-9),
-            "tile_mae": float(np.mean(tile_err)), "jaccard": inter / max(union, 1.0)}
+        grid, tiles = scene_tiles(sc.pixels, input_size)
+        dens_maps, logits = [], []
+        batch = [prepare_tile(t, input_size, 1.0) for t in tiles]
+        for k in range(0, len(batch), 8):
+            d, m = run(np.stack(batch[k:k + 8]))
+            dens_maps.append(d)
+            logits.append(m)
+        class_counts = np.concatenate(dens_maps).sum(axis=(2, 3))
+        class_logits = np.concatenate(logits)
+        totals = class_counts.sum(axis=0)
+        for c in np.flatnonzero(sc.labelled):
+            g = groups.setdefault((sc.source, int(c)), {"err": [], "truth": []})
+            g["err"].append(abs(float(totals[c]) - float(sc.counts[c])))
+            g["truth"].append(float(sc.counts[c]))
+            dens, mask = sc.density_of(c), sc.mask_of(c)
+            for i, tile in enumerate(grid):
+                true_tile = float(dens[tile.y0:tile.y1, tile.x0:tile.x1].sum())
+                tile_err.append(abs(class_counts[i, c] - true_tile))
+                tm = mask[tile.y0:tile.y1:OUTPUT_STRIDE, tile.x0:tile.x1:OUTPUT_STRIDE] > 0
+                pred = (class_logits[i, c] > 0)[: tm.shape[0], : tm.shape[1]]
+                inter += float((pred & tm).sum())
+                union += float((pred | tm).sum())
+    names = class_names or [str(i) for i in range(max((c for _, c in groups), default=0) + 1)]
+    per_group = {f"{src or 'val'}/{names[c]}": {
+        "relative_cmae": float(np.mean(g["err"])) / max(float(np.mean(g["truth"])), 1e-9),
+        "objects": int(sum(g["truth"]))} for (src, c), g in sorted(groups.items())}
+    chosen = [v["relative_cmae"] for v in per_group.values()
+              if v["objects"] >= VAL_MIN_OBJECTS] or \
+        [v["relative_cmae"] for v in per_group.values()]
+    errs = [e for g in groups.values() for e in g["err"]]
+    truths = [t for g in groups.values() for t in g["truth"]]
+    return {"cmae": float(np.mean(errs)),
+            "relative_cmae": float(np.mean(chosen)),
+            "pooled_relative_cmae": float(np.mean(errs)) / max(float(np.mean(truths)), 1e-9),
+            "tile_mae": float(np.mean(tile_err)), "jaccard": inter / max(union, 1.0),
+            "groups": per_group}
 
 
 def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], out_dir: Path,
-          scene_weights: list[float] | None = None, resume: bool = True) -> dict:
+          scene_weights: list[float] | None = None, resume: bool = True,
+          class_names: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +173,7 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         start, history, best = state["epoch"], state["history"], state["best"]
-    aug = Augment(crop=cfg.input_size)
+    aug = Augment(crop=cfg.input_size, wide_p=cfg.wide_scale_p)
     for epoch in range(start, cfg.epochs):
         model.train()
         stream = CropStream(train_scenes, aug, OUTPUT_STRIDE, seed=cfg.seed * 10_007 + epoch,
@@ -135,10 +183,10 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
         t0 = time.time()
         bar = tqdm(zip(range(steps_per_epoch), loader, strict=False), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
-        for step, (x, d, m) in bar:
+        for step, (x, d, m, lab) in bar:
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + step)
-            terms = loss_terms(model(x), d, m, cfg)
+            terms = loss_terms(model(x), d, m, cfg, lab)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
@@ -154,13 +202,16 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.3f}")
-        metrics = validate(ema, val_scenes, cfg.input_size)
         record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
-                  **{k: round(v / steps_per_epoch, 5) for k, v in sums.items()},
-                  **{f"val_{k}": round(v, 5) for k, v in metrics.items()}}
+                  **{k: round(v / steps_per_epoch, 5) for k, v in sums.items()}}
+        metrics = None
+        if _validates(cfg, epoch):
+            metrics = validate(ema, val_scenes, cfg.input_size, class_names)
+            record.update({f"val_{k}": (round(v, 5) if isinstance(v, float) else v)
+                           for k, v in metrics.items()})
         history.append(record)
         tqdm.write(json.dumps(record))
-        if metrics["relative_cmae"] < best:
+        if metrics is not None and metrics["relative_cmae"] < best:
             best = metrics["relative_cmae"]
             torch.save({"ema": ema.state_dict(), "epoch": epoch + 1, "val": metrics},
                        out_dir / "best.pt")
@@ -168,4 +219,12 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
                     "opt": opt.state_dict(), "epoch": epoch + 1, "history": history,
                     "best": best, "config": asdict(cfg)}, last)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    if not (out_dir / "best.pt").exists():  # e.g. a run resumed past its last validation
+        raise RuntimeError(f"{out_dir}: no validated checkpoint")
     return {"history": history, "best_val_relative_cmae": best, "out_dir": str(out_dir)}
+
+
+def _validates(cfg: TrainConfig, epoch: int) -> bool:
+    last = epoch + 1 == cfg.epochs
+    due = (epoch + 1) >= cfg.val_from * cfg.epochs and (cfg.epochs - epoch - 1) % cfg.val_every == 0
+    return last or due

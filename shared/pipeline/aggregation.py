@@ -17,6 +17,9 @@ conf_p), ``uncounted`` (energy ran out and the tile was not sent). Treatments:
 A downlinked tile whose ground count has not arrived yet counts with its onboard count (or
 zero when it has none) and the scene is reported incomplete: partial totals are visible
 before the link delivers everything.
+
+Per class (``aggregate_classes``): the same rule on each class's own tile counts; every rule
+is linear in the counts, so the class totals add up to the scene's total.
 """
 
 from __future__ import annotations
@@ -110,3 +113,18 @@ def _context_means(onboard, action, contexts) -> dict[int, float]:
         if sel.any():
             out[int(k)] = float(onboard[sel].mean())
     return out
+
+
+def aggregate_classes(classes: list[str], action: np.ndarray, class_onboard: np.ndarray,
+                      reused: np.ndarray, class_ground: dict[int, list[float]],
+                      contexts: np.ndarray | None = None, discarded: str = "onboard",
+                      uncounted: str = "zero") -> dict[str, SceneTotal]:
+    """``class_onboard``: (tiles, classes) onboard counts, NaN where none; ``class_ground``:
+    tile index -> the ground's count per class. One :class:`SceneTotal` per class."""
+    class_onboard = np.asarray(class_onboard, float).reshape(len(action), -1)
+    if class_onboard.shape[1] != len(classes):
+        raise ValueError(f"{class_onboard.shape[1]} class columns for classes {classes}")
+    return {name: aggregate(action, class_onboard[:, k], reused,
+                            {i: float(v[k]) for i, v in class_ground.items()}, contexts,
+                            discarded, uncounted)
+            for k, name in enumerate(classes)}

@@ -8,6 +8,12 @@ either reuses a verified near-duplicate's count (revisit cache, then its context
 with the onboard counter while the energy lasts, or leaves it uncounted. Throttling
 (``throttling``) then decides what goes down. Counting goes through ``count_fn``, so the
 simulator can answer from precomputed counts with exactly the same decisions.
+
+Counts are of the classes the scene asked for: ``count_fn`` may add each class's count to
+its answer (``class_onboard``; a single column when it does not). A tile reused from a
+near-duplicate copies its class counts; one reused from the revisit cache (which keeps the
+earlier capture's summed density only) splits its count in the proportions of this scene's
+counted tiles.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import TilingEntry, affordable_size
 from shared.tile_grid import TileGrid
 
-# count_fn(tile index, tile pixels, tile size) -> (count, confidence, density map)
-CountFn = Callable[[int, np.ndarray, int], tuple[float, float, np.ndarray]]
+# count_fn(tile index, tile pixels, tile size) -> (count, confidence, density map), optionally
+# followed by the count of each requested class
+CountFn = Callable[[int, np.ndarray, int], tuple]
 
 
 @dataclass
@@ -48,6 +55,10 @@ class ScenePlan:
     byte_budget: int
     ledger: EnergyLedger
     densities: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    class_onboard: np.ndarray | None = None  # (n, C) per requested class, NaN = uncounted
+
+    def class_counts(self) -> np.ndarray:
+        return self.class_onboard if self.class_onboard is not None else self.onboard[:, None]
 
     @property
     def tile_size(self) -> int:
@@ -94,6 +105,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     reused = np.zeros(n, bool)
     reused_from: list[str | None] = [None] * n
     densities: dict[int, np.ndarray] = {}
+    rows: dict[int, np.ndarray] = {}  # per-class counts of counted and near-duplicate tiles
     counted: list[int] = []
     px = tile_size / dedup.THUMB
     for i in plan.order:
@@ -109,11 +121,14 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             if j is not None:
                 onboard[i], conf[i] = onboard[j], conf[j]
                 reused[i], reused_from[i] = True, f"tile:{j}"
+                rows[i] = rows[j]
                 continue
         if cfg.policy == "vanilla" or not ledger.can_afford(per_inference + reserve):
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
         ledger.spend("compute", per_inference)
-        onboard[i], conf[i], densities[i] = count_fn(i, tiles[i], tile_size)
+        answer = count_fn(i, tiles[i], tile_size)
+        onboard[i], conf[i], densities[i] = answer[:3]
+        rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else np.array([onboard[i]])
         counted.append(i)
     if cfg.dedup and cache is not None and footprint is not None:
         _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf)
@@ -126,7 +141,24 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     ledger.spend("aggregate", min(energy.aggregate(n), ledger.remaining))
     ledger.spend("downlink", min(energy.downlink(decisions.bytes_used), ledger.remaining))
     return ScenePlan(scene_id, grid, onboard, conf, reused, reused_from, plan.contexts, sizes,
-                     decisions, len(counted), byte_budget, ledger, densities)
+                     decisions, len(counted), byte_budget, ledger, densities,
+                     _class_table(onboard, rows, counted))
+
+
+def _class_table(onboard: np.ndarray, rows: dict[int, np.ndarray], counted: list[int]
+                 ) -> np.ndarray:
+    """(n, C) class counts: known rows, NaN for uncounted tiles, and tiles reused from the
+    revisit cache split in the proportions of the scene's counted tiles."""
+    width = len(next(iter(rows.values()))) if rows else 1
+    table = np.full((len(onboard), width), np.nan)
+    for i, row in rows.items():
+        table[i] = row
+    summed = np.nansum([rows[i] for i in counted], axis=0) if counted else np.zeros(width)
+    shares = summed / summed.sum() if summed.sum() > 0 else np.full(width, 1.0 / width)
+    for i in np.flatnonzero(~np.isnan(onboard)):
+        if int(i) not in rows:
+            table[i] = onboard[i] * shares
+    return table
 
 
 def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, grid: TileGrid,

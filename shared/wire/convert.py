@@ -22,14 +22,16 @@ _TO_WIRE = {ACCEPT: link_pb2.ACCEPTED, DOWNLINK: link_pb2.DOWNLINKED,
 
 def scene_header(plan, gsd_m: float | None, footprint: Footprint | None,
                  capture_time: str | None, onboard_model: str, ground_model: str,
-                 input_size: int, policy: str) -> link_pb2.SceneHeader:
+                 input_size: int, policy: str, classes: list[str] | None = None
+                 ) -> link_pb2.SceneHeader:
     g = plan.grid
     h = link_pb2.SceneHeader(
         scene_id=plan.scene_id, grid=link_pb2.TileGrid(width=g.width, height=g.height,
                                                        tile_size=g.tile_size, rows=g.rows,
                                                        cols=g.cols),
         capture_time=capture_time or "", onboard_model=onboard_model,
-        ground_model=ground_model, input_size=input_size, policy=policy)
+        ground_model=ground_model, input_size=input_size, policy=policy,
+        classes=list(classes or []))
     if gsd_m:
         h.gsd_m = gsd_m
     if footprint is not None:
@@ -47,6 +49,7 @@ def scene_summary(plan) -> link_pb2.SceneSummary:
         t.decision = link_pb2.REUSED if a == ACCEPT and plan.reused[i] else _TO_WIRE[a]
         if not math.isnan(plan.onboard[i]):
             t.onboard_count = float(plan.onboard[i])
+            t.class_counts.extend(float(c) for c in plan.class_counts()[i])
         if not math.isnan(plan.confidence[i]):
             t.confidence = float(plan.confidence[i])
         if plan.reused_from[i]:
@@ -80,3 +83,18 @@ def summary_arrays(summary: link_pb2.SceneSummary
             onboard[t.index] = t.onboard_count
         contexts[t.index] = t.context
     return action, onboard, reused, contexts
+
+
+def summary_class_counts(summary: link_pb2.SceneSummary, n_classes: int) -> np.ndarray:
+    """(tiles, classes) onboard count per class, NaN where the tile has none. A tile that
+    carries no class split (an older sender) puts its whole count in a single class."""
+    table = np.full((len(summary.tiles), max(n_classes, 1)), np.nan)
+    for t in summary.tiles:
+        if len(t.class_counts):
+            if len(t.class_counts) != table.shape[1]:
+                raise ValueError(f"tile {t.index}: {len(t.class_counts)} class counts for "
+                                 f"{table.shape[1]} classes")
+            table[t.index] = list(t.class_counts)
+        elif t.HasField("onboard_count") and table.shape[1] == 1:
+            table[t.index, 0] = t.onboard_count
+    return table

@@ -54,7 +54,7 @@ class TileGrid(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., tile_size: _Optional[int] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
 
 class SceneHeader(_message.Message):
-    __slots__ = ("scene_id", "grid", "gsd_m", "footprint", "capture_time", "onboard_model", "ground_model", "input_size", "policy")
+    __slots__ = ("scene_id", "grid", "gsd_m", "footprint", "capture_time", "onboard_model", "ground_model", "input_size", "policy", "classes")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     GRID_FIELD_NUMBER: _ClassVar[int]
     GSD_M_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class SceneHeader(_message.Message):
     GROUND_MODEL_FIELD_NUMBER: _ClassVar[int]
     INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     grid: TileGrid
     gsd_m: float
@@ -73,10 +74,11 @@ class SceneHeader(_message.Message):
     ground_model: str
     input_size: int
     policy: str
-    def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ...) -> None: ...
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TileDecision(_message.Message):
-    __slots__ = ("index", "decision", "onboard_count", "confidence", "reused_from", "quality", "context")
+    __slots__ = ("index", "decision", "onboard_count", "confidence", "reused_from", "quality", "context", "class_counts")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     ONBOARD_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +86,7 @@ class TileDecision(_message.Message):
     REUSED_FROM_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CLASS_COUNTS_FIELD_NUMBER: _ClassVar[int]
     index: int
     decision: Decision
     onboard_count: float
@@ -91,7 +94,8 @@ class TileDecision(_message.Message):
     reused_from: str
     quality: int
     context: int
-    def __init__(self, index: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ..., reused_from: _Optional[str] = ..., quality: _Optional[int] = ..., context: _Optional[int] = ...) -> None: ...
+    class_counts: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, index: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ..., reused_from: _Optional[str] = ..., quality: _Optional[int] = ..., context: _Optional[int] = ..., class_counts: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class SceneSummary(_message.Message):
     __slots__ = ("scene_id", "tiles", "energy_j", "downlink_bytes", "onboard_inferences")

@@ -107,3 +107,22 @@ def test_settings_refuse_bad_values():
         GroundSettings(grpc_port=70000)
     with pytest.raises(ValueError):
         GroundSettings(threads=0)
+
+
+def test_class_counts_must_match_the_headers_classes(tmp_path):
+    store = SQLiteStore(tmp_path / "g.db")
+    h = header("c1")
+    h.classes.extend(["ship", "vehicle"])
+    assert receive(store, link_pb2.DownlinkMessage(header=h)).status == Ack.COMMITTED
+    s = summary("c1")
+    s.tiles[2].class_counts.extend([1.0, 2.0, 3.0])
+    ack = receive(store, link_pb2.DownlinkMessage(summary=s))
+    assert ack.status == Ack.REJECTED and "tile 2" in ack.error
+    assert store.summary("c1") is None
+    for t in s.tiles:
+        del t.class_counts[:]
+        t.class_counts.extend([0.25, 0.75])
+    assert receive(store, link_pb2.DownlinkMessage(summary=s)).status == Ack.COMMITTED
+    twice = header("c2")
+    twice.classes.extend(["ship", "ship"])
+    assert receive(store, link_pb2.DownlinkMessage(header=twice)).status == Ack.REJECTED

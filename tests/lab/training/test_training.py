@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lab.training.data import Augment, load_scene, sample
-from lab.training.loop import TrainConfig, soft_jaccard_loss, train
+from lab.training.loop import TrainConfig, loss_terms, soft_jaccard_loss, train
 from shared.annotations import AnnotatedImage, ImageMeta, ObjectAnnotation
 
 
@@ -23,7 +23,7 @@ def test_scene_targets_at_model_gsd():
     img.meta.gsd_m = 0.5
     scene = load_scene(img, model_gsd=1.0, classes={"plane"})
     assert scene.pixels.shape == (96, 96, 3)
-    assert scene.density.sum() == pytest.approx(6, abs=1e-3) and scene.count == 6
+    assert scene.density[0].sum() == pytest.approx(6, abs=1e-3) and scene.count == 6
     assert load_scene(img, 1.0, {"car"}).count == 0
 
 
@@ -38,7 +38,7 @@ def test_augmented_crop_keeps_density_mass_of_inner_objects():
     aug = Augment(crop=256, object_bias=1.0)
     for _ in range(10):
         x, d, m = sample(scene, rng, aug, stride=4)
-        assert x.shape == (3, 256, 256) and d.shape == m.shape == (64, 64)
+        assert x.shape == (3, 256, 256) and d.shape == m.shape == (1, 64, 64)
         assert m.min() >= 0.0 and m.max() <= 1.0 and m.sum() > 0
         assert d.sum() == pytest.approx(1.0, abs=0.03)
 
@@ -68,3 +68,62 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     resumed = train(_cfg(epochs=2), scenes[:1], scenes[1:], tmp_path / "a")
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert (tmp_path / "a" / "history.json").exists()
+
+
+def _two_class_image():
+    img = _scene_image(n_objects=3)
+    img.objects.append(ObjectAnnotation.from_box("car", 150, 150, 158, 154))
+    return img
+
+
+def test_multi_class_scene_has_a_channel_per_class_and_its_label_record():
+    scene = load_scene(_two_class_image(), 1.0, [{"plane"}, {"car"}, {"boat"}],
+                       labelled=[True, False, True], source="src")
+    assert [d is None for d in scene.density] == [False, False, True]
+    assert scene.density[0].sum() == pytest.approx(3, abs=1e-3)
+    assert scene.density[1].sum() == pytest.approx(1, abs=1e-3)
+    assert list(scene.counts) == [3, 1, 0] and scene.count == 3  # labelled classes only
+    x, d, m = sample(scene, np.random.default_rng(0), Augment(crop=128), stride=4)
+    assert d.shape == m.shape == (3, 32, 32) and d[2].sum() == 0
+
+
+def test_unknown_gsd_scene_keeps_its_resolution_and_always_gets_the_wide_scale_range():
+    img = _two_class_image()
+    img.meta.gsd_m = None
+    scene = load_scene(img, 0.5, [{"plane"}, {"car"}])
+    assert scene.pixels.shape[:2] == (192, 192) and not scene.gsd_known
+    # Narrow range empty (1, 1): a crop of a known-GSD scene would keep the mass exactly;
+    # this one is zoomed across the wide range, so the mass of the centred object varies.
+    aug = Augment(crop=256, scale=(1.0, 1.0), wide_scale=(0.5, 2.0), rotate=False,
+                  object_bias=1.0, radiometry=False)
+    rng = np.random.default_rng(1)
+    masses = {round(float(sample(scene, rng, aug, 4)[0].std()), 3) for _ in range(6)}
+    assert len(masses) > 1
+
+
+def test_loss_ignores_unlabelled_classes():
+    cfg = _cfg()
+    dens_t = torch.zeros(2, 2, 4, 4)
+    dens_t[:, 0, 1, 1] = 1.0  # one object of class 0 in each crop
+    mask_t = (dens_t > 0).float()
+    good = dens_t.clone()
+    # The prediction finds class 1 objects the labels do not cover: no loss where unlabelled.
+    pred = good.clone()
+    pred[:, 1, 2, 2] = 3.0
+    logits = (mask_t * 2 - 1) * 50
+    labelled = torch.tensor([[True, False], [True, False]])
+    masked = loss_terms((pred, logits), dens_t, mask_t, cfg, labelled)
+    perfect = loss_terms((good, logits), dens_t, mask_t, cfg, labelled)
+    assert float(masked["loss"]) == pytest.approx(float(perfect["loss"]), abs=1e-6)
+    unmasked = loss_terms((pred, logits), dens_t, mask_t, cfg, torch.ones(2, 2, dtype=bool))
+    assert float(unmasked["count"]) > float(masked["count"]) + 1.0
+
+
+def test_multi_class_training_validates_per_source_and_class(tmp_path):
+    scenes = [load_scene(_two_class_image(), 1.0, [{"plane"}, {"car"}],
+                         labelled=[True, s == 0], source=f"src{s}") for s in range(2)]
+    result = train(_cfg(arch_config={"classes": 2}), scenes[:1], scenes, tmp_path / "m",
+                   class_names=["aircraft", "vehicle"])
+    groups = result["history"][-1]["val_groups"]
+    assert set(groups) == {"src0/aircraft", "src0/vehicle", "src1/aircraft"}
+    assert groups["src1/aircraft"]["objects"] == 3

@@ -35,3 +35,23 @@ def test_context_estimate_for_uncounted_tiles():
 def test_bad_treatment_is_refused():
     with pytest.raises(ValueError, match="discarded"):
         aggregate(np.array([ACCEPT]), np.array([1.0]), np.zeros(1, bool), {}, discarded="x")
+
+
+def test_class_totals_follow_the_same_rules_and_add_up_to_the_total():
+    from shared.pipeline.aggregation import aggregate_classes
+
+    action = np.array([ACCEPT, DOWNLINK, ACCEPT, DISCARD, UNCOUNTED])
+    per_class = np.array([[2.0, 0.0], [4.0, 1.0], [1.0, 2.0], [0.5, 1.0],
+                          [np.nan, np.nan]])
+    reused = np.array([False, False, True, False, False])
+    contexts = np.array([0, 0, 1, 1, 0])
+    ground = {1: [6.0, 1.0]}
+    by = aggregate_classes(["ship", "vehicle"], action, per_class, reused, ground, contexts,
+                           uncounted="context")
+    total = aggregate(action, per_class.sum(axis=1), reused, {1: 7.0}, contexts,
+                      uncounted="context")
+    assert by["ship"].total + by["vehicle"].total == pytest.approx(total.total)
+    assert by["ship"].by_provenance["downlinked"] == 6.0
+    assert by["vehicle"].by_provenance["uncounted"] == pytest.approx(0.5)  # context 0 mean
+    with pytest.raises(ValueError, match="class columns"):
+        aggregate_classes(["ship"], action, per_class, reused, ground)

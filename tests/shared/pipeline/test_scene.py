@@ -107,3 +107,23 @@ def test_partial_edge_tiles_neither_lose_nor_double_count():
         policy="onboard-only", dedup=False), 0, 100.0, ENERGY)
     assert len(plan.grid) == 9 and plan.grid.tile(8).width == 600 - 512
     assert plan.onboard.sum() == len(spots)
+
+
+def test_class_counts_ride_with_the_count_and_near_duplicates_copy_them():
+    base = with_object(textured(5), 30, 30)
+    scene = scene_of([base, base.copy(), textured(7), textured(8)])
+
+    def per_class(i, tile, tile_size):
+        n = float(painted(tile))
+        return n, 0.9, np.full((64, 64), n / 4096, np.float32), np.array([n, 0.0, 0.5])
+
+    plan = plan_scene(scene, "s", per_class, FLOPS, 256, PipelineConfig(
+        policy="onboard-only"), 0, 10.0, ENERGY)
+    table = plan.class_counts()
+    assert table.shape == (4, 3)
+    assert plan.reused.sum() == 1
+    assert table[0].tolist() == table[1].tolist() == [1.0, 0.0, 0.5]
+    # A count function without class counts gives one column equal to the count.
+    single = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
+        policy="onboard-only"), 0, 10.0, ENERGY)
+    assert single.class_counts()[:, 0].tolist() == single.onboard.tolist()

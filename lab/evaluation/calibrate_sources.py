@@ -1,0 +1,117 @@
+"""``targetfuse calibrate-sources``: the error model of a multi-class pair, over many sources.
+
+The ``value`` policy needs each counter's expected per-tile error
+(``shared.pipeline.error_model``). For a pair trained on several sources it is fit on the
+training images of every source (the run's record names them), each image counted for the
+classes its labels cover, at the counter's natural tile size: per tile the onboard count
+and confidence, the true count, and the ground's count of the tile as received (resized to
+the counter input, JPEG at each quality). The ground counter costs ~50 ms a tile here, so
+each source contributes at most ``--tiles-per-source`` tiles (a seeded draw of all its tiles;
+every source weighs the same, as no source's imagery is the one users will send). Tile size
+stays the natural one: no ``tiling.json`` is written, as the scenes' GSDs differ (and are
+often unknown) and Alg. 1 calibrates one GSD at a time (``targetfuse calibrate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ground.counting import ground_class_counts
+from lab.data.classes import load_class_map
+from lab.data.label_cleaning import DEFAULT_IOU
+from lab.data.realdev import add_real_dev_option, load_real
+from lab.evaluation.evaluate import truth_objects
+from shared.model_card import MODELS_DIR, card_path, load_card
+from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.error_model import ErrorModel
+from shared.tile_grid import TileGrid, true_counts
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate-sources",
+                       help="fit a multi-class pair's error model on its sources' training tiles")
+    p.add_argument("--model", default="objects")
+    p.add_argument("--models-dir", default=str(MODELS_DIR))
+    p.add_argument("--tiles-per-source", type=int, default=240)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)
+    add_real_dev_option(p)
+    p.set_defaults(func=run)
+
+
+def source_tiles(source: str, image_ids: list[str], onboard, class_map, root, dedupe_iou):
+    """Every tile of the source's images: (tile pixels, gsd, channels, truth)."""
+    classes = list(onboard.classes)
+    names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
+    ids = set(image_ids)
+    out = []
+    for img in load_real(source, root).images:
+        if img.image_id not in ids or not class_map.usable(source, img):
+            continue
+        covered = [c for c in classes if c in class_map.labelled(source, img)]
+        if not covered:
+            continue
+        pixels = img.load_pixels()
+        grid = TileGrid(pixels.shape[1], pixels.shape[0], onboard.tile_size_for(img.meta.gsd_m))
+        objects = [o for c in covered for o in truth_objects(img, names[c], dedupe_iou)[0]]
+        truth = true_counts(grid, objects).ravel()
+        channels = onboard.channels(covered)
+        out += [(grid.crop(pixels, i), grid.tile_size, channels, int(truth[i]))
+                for i in range(len(grid))]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ground.counter import GroundCounter
+    from onboard.counter import OnboardCounter
+
+    models_dir = Path(args.models_dir)
+    onboard = OnboardCounter.shipped(args.model, models_dir)
+    ground = GroundCounter.shipped(args.model, models_dir, threads=args.threads)
+    card = load_card(card_path(args.model, "onboard", models_dir))
+    files = card.data.get("split_files") or {}
+    if not files:
+        raise ValueError(f"the {args.model} card names no sources' splits (train it with "
+                         "--sources and ship it)")
+    parts = {s: json.loads(_resolve(f).read_text())["train"] for s, f in files.items()}
+    class_map = load_class_map()
+    rng = np.random.default_rng(args.seed)
+    qualities = PipelineConfig().qualities
+    truth, on, conf, gr = [], [], [], {q: [] for q in qualities}
+    for source, ids in parts.items():
+        tiles = source_tiles(source, ids, onboard, class_map, args.real_dev, args.dedupe_iou)
+        pick = rng.permutation(len(tiles))[: args.tiles_per_source]
+        for k in tqdm(sorted(pick), desc=source, unit="tile"):
+            pixels, size, channels, n = tiles[k]
+            c, p, _ = onboard.count_at([pixels], size, channels)
+            truth.append(n)
+            on.append(float(c[0]))
+            conf.append(float(p[0]))
+            sent = downlink_pixels(pixels, size, onboard.input_size)
+            for q in qualities:
+                rgb = decode_tile(encode_tile(sent, q))
+                gr[q].append(float(ground_class_counts(ground, rgb, None, True,
+                                                       channels).sum()))
+    model = ErrorModel.fit(np.array(truth), np.array(on), np.array(conf),
+                           {q: np.array(v) for q, v in gr.items()},
+                           {"tiles": len(truth), "sources": sorted(parts),
+                            "tiles_per_source": args.tiles_per_source, "seed": args.seed,
+                            "tile_size": "natural"})
+    path = models_dir / args.model / "error_model.json"
+    model.save(path)
+    print(f"wrote {path}: {json.dumps(vars(model))}")
+    return 0
+
+
+def _resolve(path: str) -> Path:
+    from shared.paths import PROJECT_ROOT
+
+    p = Path(path)
+    return p if p.is_absolute() else PROJECT_ROOT / p

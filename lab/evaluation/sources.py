@@ -1,0 +1,209 @@
+"""``targetfuse eval-sources``: a multi-class counter pair on each real-dev source's split.
+
+Per source and class, over the images whose labels cover the class (the class map's record,
+``lab.data.classes``; imagery a source excludes is left out): relative CMAE onboard and ground,
+CMAE, per-tile MAE against per-tile truth by object centre, and the object count. Per source:
+the Jaccard index of each mask head and the onboard confidence's AUROC (all tiles and
+non-empty tiles) and ECE. Each image is counted as a user would ask for it: the request
+names the classes its labels cover, so the count, mask and confidence are of those classes
+(an airport image is asked for aircraft, not for its unboxed cars).
+
+``--drop-gsd`` withholds every image's GSD (as a user who forgot ``--gsd``): the counters then
+cut tiles as if the scene were at their own GSD; comparing the two runs measures what an
+unknown GSD costs on the sources that state one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lab.data.classes import load_class_map
+from lab.data.label_cleaning import DEFAULT_IOU
+from lab.data.realdev import add_real_dev_option, load_real
+from lab.evaluation.evaluate import _jaccard_counts, truth_objects
+from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
+from shared.confidence import auroc, expected_calibration_error, is_right
+from shared.model_card import MODELS_DIR
+from shared.tile_grid import true_counts
+
+ROLES = ("onboard", "ground")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-sources",
+                       help="score a multi-class pair per real-dev source and class")
+    p.add_argument("--model", default="objects", help="shipped pair (models/NAME/)")
+    p.add_argument("--models-dir", default=str(MODELS_DIR))
+    p.add_argument("--sources", required=True, help="real-dev sources, comma-separated")
+    p.add_argument("--part", default="test", help="split part (default test)")
+    p.add_argument("--drop-gsd", action="store_true",
+                   help="withhold every image's GSD (what an unknown GSD costs)")
+    p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tta", default=None, choices=["on", "off"])
+    p.add_argument("--json", default=None, help="write the result here")
+    p.add_argument("--splits-dir", default=str(SPLITS_DIR))
+    add_real_dev_option(p)
+    p.set_defaults(func=run)
+
+
+def _ratio(err: list[float], truth: list[float]) -> float | None:
+    if not truth or float(np.mean(truth)) == 0:
+        return None
+    return round(float(np.mean(err)) / float(np.mean(truth)), 4)
+
+
+def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
+                    root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU,
+                    drop_gsd: bool = False, progress: bool = True,
+                    splits_dir: Path = SPLITS_DIR) -> dict:
+    class_map = class_map or load_class_map()
+    classes = list(onboard.classes)
+    ids = set(split_ids(source, splits_dir).get(part, []))
+    images = [im for im in load_real(source, root).images
+              if im.image_id in ids and class_map.usable(source, im)]
+    names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
+    acc = {c: {"truth": [], "onboard": [], "ground": [], "tiles_truth": [],
+               "tiles_onboard": [], "tiles_ground": []} for c in classes}
+    conf, right, tile_truth = [], [], []
+    jac = {r: [0.0, 0.0] for r in ROLES}
+    seconds = {r: 0.0 for r in ROLES}
+    n_tiles = 0
+    for img in tqdm(images, desc=source, unit="image", disable=not progress):
+        covered = [c for c in classes if c in class_map.labelled(source, img)]
+        if not covered:
+            continue
+        pixels = img.load_pixels()
+        gsd = None if drop_gsd else img.meta.gsd_m
+        t0 = time.perf_counter()
+        on = onboard.count(pixels, gsd, classes=covered)
+        t1 = time.perf_counter()
+        gr = ground.count(pixels, gsd, classes=covered)
+        seconds["onboard"] += t1 - t0
+        seconds["ground"] += time.perf_counter() - t1
+        grid = on.outputs.grid
+        n_tiles += len(grid)
+        all_objects = []
+        for c in covered:
+            k = classes.index(c)
+            objects, _ = truth_objects(img, names[c], dedupe_iou)
+            all_objects += objects
+            tiles = true_counts(grid, objects).ravel()
+            a = acc[c]
+            a["truth"].append(len(objects))
+            a["onboard"].append(float(on.outputs.class_counts[:, k].sum()))
+            a["ground"].append(float(gr.class_counts[:, k].sum()))
+            a["tiles_truth"].append(tiles)
+            a["tiles_onboard"].append(on.outputs.class_counts[:, k])
+            a["tiles_ground"].append(gr.class_counts[:, k])
+        truth_all = true_counts(grid, all_objects).ravel()
+        conf.append(on.confidence)
+        right.append(is_right(on.outputs.counts, truth_all))
+        tile_truth.append(truth_all)
+        scale_out = onboard.input_size / onboard.tile_size_for(gsd) / 4
+        for role, out in (("onboard", on.outputs), ("ground", gr)):
+            i, u = _jaccard_counts(out.mask_logits, grid, all_objects, scale_out)
+            jac[role][0] += i
+            jac[role][1] += u
+    per_class = {}
+    for c, a in acc.items():
+        if not a["truth"]:
+            continue
+        truth = np.array(a["truth"], float)
+        tt = np.concatenate(a["tiles_truth"])
+        row = {"images": len(a["truth"]), "objects": int(truth.sum()),
+               "mean_truth": round(float(truth.mean()), 3)}
+        for role in ROLES:
+            err = list(np.abs(np.array(a[role]) - truth))
+            row[role] = {"relative_cmae": _ratio(err, list(truth)),
+                         "cmae": round(float(np.mean(err)), 4),
+                         "tile_mae": round(float(np.mean(np.abs(
+                             np.concatenate(a[f"tiles_{role}"]) - tt))), 4),
+                         "total": round(float(np.sum(a[role])), 2)}
+        per_class[c] = row
+    result = {"source": source, "part": part, "gsd": "dropped" if drop_gsd else "as given",
+              "images": len(images), "tiles": n_tiles, "classes": per_class,
+              "jaccard": {r: round(jac[r][0] / max(jac[r][1], 1.0), 4) for r in ROLES},
+              "ms_per_tile": {r: round(1000 * seconds[r] / max(n_tiles, 1), 2)
+                              for r in ROLES}}
+    if conf:
+        p, y, t = np.concatenate(conf), np.concatenate(right), np.concatenate(tile_truth)
+        if not np.isnan(p).any():
+            ne = t > 0
+            result["confidence"] = {
+                "auroc": _round(auroc(p, y)), "auroc_nonempty": _round(auroc(p[ne], y[ne])),
+                "ece": round(expected_calibration_error(p, y), 4),
+                "right_rate": round(float(y.mean()), 4), "tiles": int(len(p)),
+                "nonempty_tiles": int(ne.sum())}
+    return result
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ground.counter import GroundCounter
+    from onboard.counter import OnboardCounter
+
+    models_dir = Path(args.models_dir)
+    onboard = OnboardCounter.shipped(args.model, models_dir, threads=args.threads)
+    ground = GroundCounter.shipped(args.model, models_dir, threads=args.threads,
+                                   tta=None if args.tta is None else args.tta == "on")
+    results = []
+    for source in parse_sources(args.sources):
+        r = evaluate_source(source, args.part, onboard, ground, root=args.real_dev,
+                            dedupe_iou=args.dedupe_iou, drop_gsd=args.drop_gsd,
+                            splits_dir=Path(args.splits_dir))
+        results.append(r)
+        for c, row in r["classes"].items():
+            print(f"{source:20s} {c:9s} {row['objects']:5d} objects  relative CMAE onboard "
+                  f"{_fmt(row['onboard']['relative_cmae'])} ground "
+                  f"{_fmt(row['ground']['relative_cmae'])}  tile MAE "
+                  f"{row['onboard']['tile_mae']:.3f} / {row['ground']['tile_mae']:.3f}")
+        if "confidence" in r:
+            c = r["confidence"]
+            print(f"{source:20s} confidence AUROC {c['auroc']} (non-empty "
+                  f"{c['auroc_nonempty']}) ECE {c['ece']}")
+    out = {"model": args.model, "part": args.part, "gsd": "dropped" if args.drop_gsd
+           else "as given", "tta": ground.tta, "sources": results}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+def _fmt(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:.3f}"
+
+
+def confidence_tiles(counter, parts: dict[str, list[str]], class_map=None,
+                     root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence features and 'right' labels of every tile of the images ``parts`` names
+    (source -> image ids), each image counted for the classes its labels cover."""
+    from shared.confidence import tile_features
+
+    class_map = class_map or load_class_map()
+    classes = list(counter.classes)
+    names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
+    feats, labels = [], []
+    for source, image_ids in parts.items():
+        ids = set(image_ids)
+        for img in load_real(source, root).images:
+            if img.image_id not in ids or not class_map.usable(source, img):
+                continue
+            covered = [c for c in classes if c in class_map.labelled(source, img)]
+            if not covered:
+                continue
+            out = counter.count(img.load_pixels(), img.meta.gsd_m, classes=covered).outputs
+            objects = [o for c in covered for o in truth_objects(img, names[c], dedupe_iou)[0]]
+            feats.append(tile_features(out.density, out.mask_logits))
+            labels.append(is_right(out.counts, true_counts(out.grid, objects).ravel()))
+    return np.concatenate(feats), np.concatenate(labels)

@@ -1,0 +1,154 @@
+"""A three-class counter pair end to end on tiny generated sources: trained with ``--sources``
+(partial labels), shipped, scored per source and class, and counted through both services
+with a class request (per-class counts on the wire, in the ground's aggregation and REST)."""
+
+import json
+import time
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from ground.app import create_app as ground_app
+from ground.counter import GroundCounter
+from ground.settings import GroundSettings
+from lab.live import Service, get_json, post_scene
+from lab.synth import SceneConfig, generate_scene
+from onboard.app import create_app as onboard_app
+from onboard.counter import OnboardCounter
+from onboard.settings import OnboardSettings
+from shared.annotations import Dataset
+from shared.formats import write_dataset
+from shared.imageio import encode
+from targetfuse.cli import main
+
+pytestmark = pytest.mark.slow
+CLASSES = ["aircraft", "ship", "vehicle"]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multiclass")
+    real_dev, splits = root / "real-dev", root / "splits"
+    splits.mkdir()
+    # Two sources in the registry's formats: harbour scenes whose labels cover ships only
+    # (their vehicles are unlabelled for training), street scenes labelling vehicles.
+    for source, layout in (("ships_google_earth", "harbour"), ("kit_cars", "urban")):
+        cfg = SceneConfig(width=256, height=256, gsd_m=0.5, layout=layout, cloud_cover=0.0)
+        images = [generate_scene(cfg, seed=s, image_id=f"{layout}_{s}") for s in range(3)]
+        write_dataset(Dataset(images, list(cfg.classes)), real_dev / source, "yolo")
+        ids = [f"{layout}_{s}.png" for s in range(3)]
+        (splits / f"{source}.json").write_text(json.dumps(
+            {"train": ids[:1], "val": ids[1:2], "test": ids[2:]}))
+    models = root / "models"
+    for model, arch in (("shallow", "shallow-mbv2-small"), ("deep", "deep-aspp")):
+        run = root / f"run-{model}"
+        assert main(["train", "--model", model, "--arch", arch,
+                     "--sources", "ships_google_earth,kit_cars", "--real-dev", str(real_dev),
+                     "--splits-dir", str(splits), "--model-gsd", "0.5", "--input-size", "64",
+                     "--epochs", "1", "--samples-per-epoch", "16", "--threads", "1",
+                     "--out", str(run)]) == 0
+        assert main(["ship", "--run", str(run), "--models-dir", str(models)]) == 0
+    return root, real_dev, splits, models
+
+
+def test_one_pair_counts_three_classes(pair):
+    _, _, _, models = pair
+    onboard = OnboardCounter.shipped("objects", models)
+    ground = GroundCounter.shipped("objects", models)
+    assert onboard.classes == ground.classes == CLASSES
+    sess = ort.InferenceSession(str(models / "objects" / "shallow.int8.onnx"),
+                                providers=["CPUExecutionProvider"])
+    density, mask = sess.run(None, {"tile": np.zeros((2, 3, 64, 64), np.float32)})
+    assert density.shape[1] == mask.shape[1] == 3
+    card = json.loads((models / "objects" / "shallow.json").read_text())
+    assert card["data"]["sources"] == ["ships_google_earth", "kit_cars"]
+    assert card["metrics"]["onnx_parity"]["count_abs"] < 1e-3
+    # Counting asks for classes: the total is theirs, every class's count rides along.
+    pixels = generate_scene(SceneConfig(width=192, height=192, gsd_m=0.5, layout="harbour"),
+                            seed=9).load_pixels()
+    both = onboard.count(pixels, 0.5).outputs
+    ships = onboard.count(pixels, 0.5, classes=["ship"]).outputs
+    assert both.total == pytest.approx(both.class_counts.sum(), rel=1e-5)
+    assert ships.total == pytest.approx(both.class_counts[:, 1].sum(), rel=1e-5)
+    with pytest.raises(ValueError, match="counts aircraft, ship, vehicle; not boats"):
+        onboard.count(pixels, 0.5, classes=["boats"])
+
+
+def test_eval_sources_reports_each_source_on_the_classes_its_labels_cover(pair, tmp_path):
+    _, real_dev, splits, models = pair
+    out = tmp_path / "eval.json"
+    assert main(["eval-sources", "--model", "objects", "--models-dir", str(models),
+                 "--sources", "ships_google_earth,kit_cars", "--real-dev", str(real_dev),
+                 "--splits-dir", str(splits), "--json", str(out)]) == 0
+    result = {r["source"]: r for r in json.loads(out.read_text())["sources"]}
+    assert set(result["ships_google_earth"]["classes"]) == {"ship"}
+    assert set(result["kit_cars"]["classes"]) == {"vehicle"}
+    row = result["kit_cars"]["classes"]["vehicle"]
+    assert row["images"] == 1 and row["objects"] > 0
+    for role in ("onboard", "ground"):
+        assert row[role]["tile_mae"] >= 0 and row[role]["relative_cmae"] is not None
+    dropped = tmp_path / "dropped.json"
+    assert main(["eval-sources", "--model", "objects", "--models-dir", str(models),
+                 "--sources", "kit_cars", "--real-dev", str(real_dev), "--splits-dir",
+                 str(splits), "--drop-gsd", "--json", str(dropped)]) == 0
+    assert json.loads(dropped.read_text())["gsd"] == "dropped"
+
+
+def test_services_carry_per_class_counts_and_filter_by_class(pair, tmp_path):
+    _, _, _, models = pair
+    g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=0, model="objects",
+                                      models_dir=models, db_path=tmp_path / "g.db",
+                                      threads=1))
+    ground = Service(g_app)
+    g_port = ground.start()
+    onboard = Service(onboard_app(OnboardSettings(
+        data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
+        model="objects", models_dir=models, policy="dynamic-conf", budget_fraction=0.5,
+        link_rate_bytes_s=5e6)))
+    o_port = onboard.start()
+    pixels = generate_scene(SceneConfig(width=320, height=256, gsd_m=0.5, layout="harbour"),
+                            seed=4).load_pixels()
+    url = f"http://127.0.0.1:{o_port}/v1/scenes"
+    try:
+        post_scene(url, encode(pixels, ".png"), {"scene_id": "two", "gsd_m": 0.5,
+                                                 "classes": ["ship", "vehicle"]})
+        post_scene(url, encode(pixels, ".png"), {"scene_id": "all", "gsd_m": 0.5})
+        with pytest.raises(Exception, match="422"):
+            post_scene(url, encode(pixels, ".png"), {"scene_id": "bad", "classes": ["tank"]})
+        reports = {}
+        deadline = time.time() + 120
+        while len(reports) < 2 and time.time() < deadline:
+            for sid in ("two", "all"):
+                r = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}")
+                if r and r.get("complete"):
+                    reports[sid] = r
+            time.sleep(0.2)
+        ob = get_json(f"{url}/two")
+        ship_only = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/two?classes=ship")
+        listing = get_json(f"http://127.0.0.1:{g_port}/v1/scenes?classes=aircraft")
+    finally:
+        onboard.stop()
+        ground.stop()
+    assert set(reports) == {"two", "all"}
+    two, every = reports["two"], reports["all"]
+    assert two["classes"] == ["ship", "vehicle"] and every["classes"] == CLASSES
+    assert ob["result"]["classes"] == ["ship", "vehicle"]
+    assert sum(ob["result"]["onboard_by_class"].values()) == pytest.approx(
+        ob["result"]["onboard_total"], abs=0.01)
+    for r in (two, every):
+        assert sum(v["total"] for v in r["by_class"].values()) == pytest.approx(
+            r["total"], abs=0.01)
+    assert ship_only["classes"] == ["ship"]
+    assert ship_only["total"] == pytest.approx(two["by_class"]["ship"]["total"], abs=0.01)
+    # Only the scene counted for every class was counted for aircraft.
+    assert [s["scene_id"] for s in listing["scenes"]] == ["all"]
+
+
+def test_error_model_of_a_multi_source_pair(pair):
+    _, real_dev, _, models = pair
+    assert main(["calibrate-sources", "--model", "objects", "--models-dir", str(models),
+                 "--real-dev", str(real_dev), "--tiles-per-source", "4"]) == 0
+    err = json.loads((models / "objects" / "error_model.json").read_text())
+    assert err["fit_on"]["tiles"] == 8
+    assert err["fit_on"]["sources"] == ["kit_cars", "ships_google_earth"]
