@@ -63,11 +63,17 @@ class ShallowCounter(nn.Module):
         self.heads = Heads(cfg.decoder, cfg.classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.embed(x)[:2]
+
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """density, mask logits and the deepest features pooled over the tile (N, F): what
+        the onboard confidence measures a tile's distance from the training imagery with."""
         f4 = self.stage2(self.stem(x))
         f8 = self.stage4(self.stage3(f4))
         up = F.interpolate(self.top(f8), size=f4.shape[-2:], mode="bilinear",
                            align_corners=False)
-        return self.heads(self.fuse(up + self.lateral(f4)))
+        density, mask = self.heads(self.fuse(up + self.lateral(f4)))
+        return density, mask, f8.mean(dim=(2, 3))
 
 
 def shallow_mbv2(cfg: dict) -> nn.Module:

@@ -34,13 +34,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class _WithEmbedding(torch.nn.Module):
+    """Exports the onboard counter's pooled features as a third output."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model.embed(x)
+
+
 def export_onnx(model: torch.nn.Module, input_size: int, path: Path) -> Path:
     model.eval()
     dummy = torch.zeros(1, 3, input_size, input_size)
+    names = ["density", "mask_logits"]
+    if hasattr(model, "embed"):
+        model, names = _WithEmbedding(model).eval(), [*names, "embedding"]
     torch.onnx.export(model, (dummy,), str(path), dynamo=False, opset_version=ONNX_OPSET,
-                      input_names=["tile"], output_names=["density", "mask_logits"],
-                      dynamic_axes={"tile": {0: "batch"}, "density": {0: "batch"},
-                                    "mask_logits": {0: "batch"}})
+                      input_names=["tile"], output_names=names,
+                      dynamic_axes={"tile": {0: "batch"}, **{n: {0: "batch"} for n in names}})
     return path
 
 
@@ -52,7 +65,7 @@ def onnx_parity(model: torch.nn.Module, onnx_path: Path, batch: np.ndarray) -> d
 
     sess = ort.InferenceSession(str(onnx_path), session_options(1),
                                 providers=["CPUExecutionProvider"])
-    d_ort, m_ort = sess.run(None, {"tile": batch})
+    d_ort, m_ort = sess.run(None, {"tile": batch})[:2]
     with torch.no_grad():
         d_pt, m_pt = (t.numpy() for t in model(torch.from_numpy(batch)))
     return {"map_abs": float(np.abs(d_ort - d_pt).max()),
@@ -210,9 +223,10 @@ def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,
         from lab.evaluation.sources import confidence_tiles
 
         root = record.get("real_dev")
-        train_x, train_y = confidence_tiles(counter, record["split"]["train"], None, root,
-                                            dedupe)
-        val_x, val_y = confidence_tiles(counter, record["split"]["val"], None, root, dedupe)
+        train_x, train_y, train_e = confidence_tiles(counter, record["split"]["train"], None,
+                                                     root, dedupe)
+        val_x, val_y, val_e = confidence_tiles(counter, record["split"]["val"], None, root,
+                                               dedupe)
     else:
         ds = read_dataset(record["data"], record["format"], gsd_m=record["scene_gsd"])
         by_id = {img.image_id: img for img in ds.images}
@@ -221,9 +235,12 @@ def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,
             counter, [by_id[i] for i in record["split"]["train"]], classes, dedupe)
         val_x, val_y = tile_training_data(
             counter, [by_id[i] for i in record["split"]["val"]], classes, dedupe)
+        train_e = val_e = None
     conf = fit_confidence(train_x, train_y, val_x, val_y)
+    if train_e is not None and val_e is not None:
+        conf.fit_ood(train_e, val_e)
     conf_file = conf.save(card_file.parent / "confidence.json")
-    probs = conf.predict(val_x)
+    probs = conf.predict(val_x, val_e)
     card.extra.update({"confidence": conf_file.name, "confidence_sha256": sha256_of(conf_file)})
     card.metrics["confidence_val"] = {"auroc": auroc(probs, val_y),
                                       "ece": expected_calibration_error(probs, val_y),

@@ -83,17 +83,21 @@ class OnboardCounter(TileCounter):
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> OnboardCounter:
         return cls(card_path(name, "onboard", models_dir), **kwargs)
 
-    def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        density, mask = self.session.run(None, {self.input_name: batch.astype(np.float32)})
-        return density, mask
+    def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        """density, mask logits and, from a model that exports them, pooled features."""
+        return tuple(self.session.run(None, {self.input_name: batch.astype(np.float32)}))
+
+    def _confidence(self, density, masks, embedding) -> np.ndarray:
+        if self.confidence is None or not len(density):
+            return np.full(len(density), np.nan)
+        return self.confidence.predict(tile_features(density, masks), embedding)
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None, classes: Sequence[str] | None = None
               ) -> OnboardResult:
         out = self.count_tiles(pixels, scene_gsd, tile_size, classes)
-        conf = (self.confidence.predict(tile_features(out.density, out.mask_logits))
-                if self.confidence else np.full(len(out.counts), np.nan))
-        return OnboardResult(out, conf)
+        return OnboardResult(out, self._confidence(out.density, out.mask_logits,
+                                                   out.embedding))
 
     def run_at(self, tiles: list[np.ndarray], tile_size: int,
                channels: Sequence[int] | None = None) -> tuple[TileRun, np.ndarray]:
@@ -101,9 +105,7 @@ class OnboardCounter(TileCounter):
         to the counter's input (adaptive tiling), over the requested class channels."""
         run = run_tiles(self.run_batch, tiles, self.input_size, self.input_size / tile_size,
                         self.batch_size, channels)
-        conf = (self.confidence.predict(tile_features(run.density, run.mask_logits))
-                if self.confidence and len(run.counts) else np.full(len(run.counts), np.nan))
-        return run, conf
+        return run, self._confidence(run.density, run.mask_logits, run.embedding)
 
     def count_at(self, tiles: list[np.ndarray], tile_size: int,
                  channels: Sequence[int] | None = None

@@ -13,6 +13,15 @@ density per mask pixel, and the gap between the count and the number of density 
 A logistic regression on standardised features (fit on the training split) gives a score;
 isotonic regression fit on the validation split maps the score to a probability. Both are
 stored as plain numbers in JSON (no pickle) and applied with numpy.
+
+**Imagery unlike the training data.** A calibration fit on the training distribution says
+nothing about tiles far from it, where a counter fails without its outputs looking odd. So
+the counter also exports its deepest features pooled over the tile, and the confidence
+measures the tile's Mahalanobis distance ``d`` from the training tiles' features (mean and
+Ledoit-Wolf shrunk covariance of the training split). Up to ``ood_ref`` (the 99th
+percentile of the validation tiles' distances) nothing changes; beyond it the probability
+is multiplied by ``(ood_ref / d) ** ood_power``, so tiles from unfamiliar imagery rank
+below familiar ones and the throttle sends them down rather than accepting them.
 """
 
 from __future__ import annotations
@@ -73,14 +82,41 @@ class ConfidenceModel:
     iso_x: list[float]
     iso_y: list[float]
     definition: str = "right = |predicted - true| < 0.5 + floor(0.1 * true)"
+    ood_mean: list[float] | None = None
+    ood_whiten: list[list[float]] | None = None  # L with L L^T = precision
+    ood_ref: float | None = None
+    ood_power: float = 2.0
 
     def score(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, float) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.coef) + self.intercept)))
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated probability that each tile's count is right, in [0, 1]."""
-        return np.clip(np.interp(self.score(features), self.iso_x, self.iso_y), 0.0, 1.0)
+    def predict(self, features: np.ndarray, embedding: np.ndarray | None = None
+                ) -> np.ndarray:
+        """Calibrated probability that each tile's count is right, in [0, 1]; lowered for
+        tiles whose features lie far from the training imagery's (``embedding`` given)."""
+        p = np.clip(np.interp(self.score(features), self.iso_x, self.iso_y), 0.0, 1.0)
+        if embedding is None or self.ood_mean is None:
+            return p
+        return p * self.familiarity(embedding)
+
+    def distance(self, embedding: np.ndarray) -> np.ndarray:
+        z = (np.asarray(embedding, float) - self.ood_mean) @ np.asarray(self.ood_whiten)
+        return np.sqrt((z * z).sum(axis=1))
+
+    def familiarity(self, embedding: np.ndarray) -> np.ndarray:
+        """1 inside the training imagery's range, falling as ``(ref / d) ** power`` beyond."""
+        d = self.distance(embedding)
+        return np.minimum(1.0, self.ood_ref / np.maximum(d, 1e-9)) ** self.ood_power
+
+    def fit_ood(self, train_embedding: np.ndarray, val_embedding: np.ndarray,
+                quantile: float = 0.99) -> None:
+        from sklearn.covariance import LedoitWolf
+
+        cov = LedoitWolf().fit(np.asarray(train_embedding, float))
+        self.ood_mean = cov.location_.tolist()
+        self.ood_whiten = np.linalg.cholesky(cov.precision_).tolist()
+        self.ood_ref = float(np.quantile(self.distance(val_embedding), quantile))
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")

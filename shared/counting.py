@@ -4,7 +4,9 @@ The scene is cut on a :class:`~shared.tile_grid.TileGrid`; each tile is prepared
 counter (``shared.preprocess``), tiles go through the counter in batches, and each tile's
 count is the sum of its density map. The counter is any callable taking a float32 batch
 (N, 3, S, S) and returning (density (N, C, h, w), mask logits (N, C, h, w)), one channel per
-class it counts, so both runtimes share this code and its tile geometry.
+class it counts, and optionally a feature vector per tile (N, F: the onboard counter's pooled
+features, for out-of-distribution-aware confidence), so both runtimes share this code and
+its tile geometry.
 
 A request names the classes it wants (``channels``: indices into the card's classes; default
 all). Each tile's ``counts`` is the sum over those classes, its density map their sum and its
@@ -24,7 +26,7 @@ from shared.model_card import ModelCard
 from shared.preprocess import prepare_tile, tile_px
 from shared.tile_grid import TileGrid
 
-RunBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+RunBatch = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 @dataclass
@@ -34,6 +36,7 @@ class TileOutputs:
     density: np.ndarray  # (n_tiles, h, w) float32, summed over the requested classes
     mask_logits: np.ndarray  # (n_tiles, h, w) float32, max over the requested classes
     class_counts: np.ndarray | None = None  # (n_tiles, C) every class's count
+    embedding: np.ndarray | None = None  # (n_tiles, F) when the counter gives features
 
     @property
     def total(self) -> float:
@@ -50,27 +53,30 @@ class TileRun(NamedTuple):
     density: np.ndarray  # (n, h, w)
     mask_logits: np.ndarray  # (n, h, w)
     class_counts: np.ndarray  # (n, C) every class
+    embedding: np.ndarray | None = None  # (n, F)
 
 
-def combine(density: np.ndarray, masks: np.ndarray, channels: Sequence[int] | None
-            ) -> TileRun:
+def combine(density: np.ndarray, masks: np.ndarray, channels: Sequence[int] | None,
+            embedding: np.ndarray | None = None) -> TileRun:
     """(n, C, h, w) outputs -> the requested classes' combined maps and every class's count."""
     class_counts = density.sum(axis=(2, 3)).astype(np.float64)
     sel = list(range(density.shape[1])) if channels is None else list(channels)
     d = density[:, sel].sum(axis=1)
     m = masks[:, sel].max(axis=1)
-    return TileRun(class_counts[:, sel].sum(axis=1), d, m, class_counts)
+    return TileRun(class_counts[:, sel].sum(axis=1), d, m, class_counts, embedding)
 
 
 def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int, scale: float,
               batch_size: int = 8, channels: Sequence[int] | None = None) -> TileRun:
     """Counts, density maps and mask logits for uint8 RGB tiles, in order."""
-    dens_out, mask_out, batch = [], [], []
+    dens_out, mask_out, emb_out, batch = [], [], [], []
 
     def flush() -> None:
-        d, m = run_batch(np.stack(batch))
-        dens_out.append(np.asarray(d, np.float32))
-        mask_out.append(np.asarray(m, np.float32))
+        out = run_batch(np.stack(batch))
+        dens_out.append(np.asarray(out[0], np.float32))
+        mask_out.append(np.asarray(out[1], np.float32))
+        if len(out) > 2:
+            emb_out.append(np.asarray(out[2], np.float32).reshape(len(batch), -1))
         batch.clear()
 
     for tile in tiles:
@@ -83,7 +89,8 @@ def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int,
         empty = np.zeros((0, 1, 1), np.float32)
         n_classes = 1 if channels is None else max(len(channels), 1)
         return TileRun(np.zeros(0), empty, empty, np.zeros((0, n_classes)))
-    return combine(np.concatenate(dens_out), np.concatenate(mask_out), channels)
+    embedding = np.concatenate(emb_out) if emb_out else None
+    return combine(np.concatenate(dens_out), np.concatenate(mask_out), channels, embedding)
 
 
 class TileCounter:
@@ -155,4 +162,5 @@ def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_s
     """Count every tile of a scene held in memory."""
     grid, tiles = scene_tiles(pixels, tile_size)
     run = run_tiles(run_batch, tiles, input_size, scale, batch_size, channels)
-    return TileOutputs(grid, run.counts, run.density, run.mask_logits, run.class_counts)
+    return TileOutputs(grid, run.counts, run.density, run.mask_logits, run.class_counts,
+                       run.embedding)

@@ -65,6 +65,7 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         from lab.evaluation import calibrate as calibrate_cli
         from lab.evaluation import calibrate_sources as calibrate_sources_cli
         from lab.evaluation import cli as eval_cli
+        from lab.evaluation import report as report_cli
         from lab.evaluation import sources as eval_sources_cli
         from lab.experiments import cli as experiment_cli
         from lab.training import cli as train_cli
@@ -77,6 +78,7 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         ship.add_parser(sub)
         eval_cli.add_parser(sub)
         eval_sources_cli.add_parser(sub)
+        report_cli.add_parser(sub)
         calibrate_cli.add_parser(sub)
         calibrate_sources_cli.add_parser(sub)
         experiment_cli.add_parser(sub)

@@ -52,15 +52,18 @@ def wait_complete(o_port, g_port, sid, timeout=180):
 
 
 def start(tmp_path, grpc_port=0):
+    # The aircraft pair, which the simulator figures are computed with.
     g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=grpc_port,
-                                      db_path=tmp_path / "ground.db", threads=1))
+                                      db_path=tmp_path / "ground.db", threads=1,
+                                      model="aircraft"))
     ground = Service(g_app)
     g_port = ground.start()
     return g_app, ground, g_port
 
 
 def start_onboard(tmp_path, grpc_port, **settings):
-    settings = {"budget_fraction": 0.2, "link_rate_bytes_s": 5e6, **settings}
+    settings = {"budget_fraction": 0.2, "link_rate_bytes_s": 5e6, "model": "aircraft",
+                **settings}
     onboard = Service(onboard_app(OnboardSettings(
         data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{grpc_port}", **settings)))
     return onboard, onboard.start()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
-from lab.data.realdev import add_real_dev_option, load_real
+from lab.data.realdev import REAL_DEV, add_real_dev_option, load_real
 from lab.evaluation.evaluate import _jaccard_counts, truth_objects
 from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.confidence import auroc, expected_calibration_error, is_right
@@ -44,9 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--part", default="test", help="split part (default test)")
     p.add_argument("--drop-gsd", action="store_true",
                    help="withhold every image's GSD (what an unknown GSD costs)")
+    p.add_argument("--excluded", action="store_true",
+                   help="score the imagery the class map leaves out (e.g. colour infrared)")
     p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tta", default=None, choices=["on", "off"])
+    p.add_argument("--no-ground", action="store_true",
+                   help="score the onboard counter alone (e.g. a leave-one-source-out run "
+                        "whose ground counter is not trained)")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--splits-dir", default=str(SPLITS_DIR))
     add_real_dev_option(p)
@@ -62,16 +67,19 @@ def _ratio(err: list[float], truth: list[float]) -> float | None:
 def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                     root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU,
                     drop_gsd: bool = False, progress: bool = True,
-                    splits_dir: Path = SPLITS_DIR) -> dict:
+                    splits_dir: Path = SPLITS_DIR, excluded: bool = False) -> dict:
+    """``excluded``: score the imagery the class map leaves out of training instead (every
+    split), e.g. NWPU's colour-infrared crops: imagery unlike anything trained on."""
     class_map = class_map or load_class_map()
     classes = list(onboard.classes)
     ids = set(split_ids(source, splits_dir).get(part, []))
     images = [im for im in load_real(source, root).images
-              if im.image_id in ids and class_map.usable(source, im)]
+              if (not class_map.usable(source, im) if excluded else
+                  im.image_id in ids and class_map.usable(source, im))]
     names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
     acc = {c: {"truth": [], "onboard": [], "ground": [], "tiles_truth": [],
                "tiles_onboard": [], "tiles_ground": []} for c in classes}
-    conf, right, tile_truth = [], [], []
+    conf, right, tile_truth, familiar = [], [], [], []
     jac = {r: [0.0, 0.0] for r in ROLES}
     seconds = {r: 0.0 for r in ROLES}
     n_tiles = 0
@@ -84,7 +92,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
         t0 = time.perf_counter()
         on = onboard.count(pixels, gsd, classes=covered)
         t1 = time.perf_counter()
-        gr = ground.count(pixels, gsd, classes=covered)
+        gr = on.outputs if ground is None else ground.count(pixels, gsd, classes=covered)
         seconds["onboard"] += t1 - t0
         seconds["ground"] += time.perf_counter() - t1
         grid = on.outputs.grid
@@ -104,13 +112,17 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             a["tiles_ground"].append(gr.class_counts[:, k])
         truth_all = true_counts(grid, all_objects).ravel()
         conf.append(on.confidence)
+        if on.outputs.embedding is not None and onboard.confidence is not None and \
+                onboard.confidence.ood_ref is not None:
+            familiar.append(onboard.confidence.familiarity(on.outputs.embedding))
         right.append(is_right(on.outputs.counts, truth_all))
         tile_truth.append(truth_all)
         scale_out = onboard.input_size / onboard.tile_size_for(gsd) / 4
-        for role, out in (("onboard", on.outputs), ("ground", gr)):
+        for role, out in (("onboard", on.outputs), ("ground", gr))[: 2 if ground else 1]:
             i, u = _jaccard_counts(out.mask_logits, grid, all_objects, scale_out)
             jac[role][0] += i
             jac[role][1] += u
+    roles = ROLES if ground is not None else ROLES[:1]
     per_class = {}
     for c, a in acc.items():
         if not a["truth"]:
@@ -119,7 +131,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
         tt = np.concatenate(a["tiles_truth"])
         row = {"images": len(a["truth"]), "objects": int(truth.sum()),
                "mean_truth": round(float(truth.mean()), 3)}
-        for role in ROLES:
+        for role in roles:
             err = list(np.abs(np.array(a[role]) - truth))
             row[role] = {"relative_cmae": _ratio(err, list(truth)),
                          "cmae": round(float(np.mean(err)), 4),
@@ -127,11 +139,13 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                              np.concatenate(a[f"tiles_{role}"]) - tt))), 4),
                          "total": round(float(np.sum(a[role])), 2)}
         per_class[c] = row
-    result = {"source": source, "part": part, "gsd": "dropped" if drop_gsd else "as given",
+    result = {"source": source, "part": "excluded imagery" if excluded else part,
+              "gsd": "dropped" if drop_gsd else "as given",
+              "scene_gsd_m": REAL_DEV[source].gsd_m,
               "images": len(images), "tiles": n_tiles, "classes": per_class,
-              "jaccard": {r: round(jac[r][0] / max(jac[r][1], 1.0), 4) for r in ROLES},
+              "jaccard": {r: round(jac[r][0] / max(jac[r][1], 1.0), 4) for r in roles},
               "ms_per_tile": {r: round(1000 * seconds[r] / max(n_tiles, 1), 2)
-                              for r in ROLES}}
+                              for r in roles}}
     if conf:
         p, y, t = np.concatenate(conf), np.concatenate(right), np.concatenate(tile_truth)
         if not np.isnan(p).any():
@@ -140,7 +154,12 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                 "auroc": _round(auroc(p, y)), "auroc_nonempty": _round(auroc(p[ne], y[ne])),
                 "ece": round(expected_calibration_error(p, y), 4),
                 "right_rate": round(float(y.mean()), 4), "tiles": int(len(p)),
-                "nonempty_tiles": int(ne.sum())}
+                "nonempty_tiles": int(ne.sum()), "mean": round(float(p.mean()), 4)}
+            if familiar:
+                f = np.concatenate(familiar)
+                result["confidence"]["familiarity"] = {
+                    "mean": round(float(f.mean()), 4),
+                    "beyond_training_range": round(float((f < 1).mean()), 4)}
     return result
 
 
@@ -154,25 +173,28 @@ def run(args: argparse.Namespace) -> int:
 
     models_dir = Path(args.models_dir)
     onboard = OnboardCounter.shipped(args.model, models_dir, threads=args.threads)
-    ground = GroundCounter.shipped(args.model, models_dir, threads=args.threads,
-                                   tta=None if args.tta is None else args.tta == "on")
+    ground = None if args.no_ground else GroundCounter.shipped(
+        args.model, models_dir, threads=args.threads,
+        tta=None if args.tta is None else args.tta == "on")
     results = []
     for source in parse_sources(args.sources):
         r = evaluate_source(source, args.part, onboard, ground, root=args.real_dev,
                             dedupe_iou=args.dedupe_iou, drop_gsd=args.drop_gsd,
-                            splits_dir=Path(args.splits_dir))
+                            splits_dir=Path(args.splits_dir), excluded=args.excluded)
         results.append(r)
         for c, row in r["classes"].items():
+            gr = row.get("ground", {"relative_cmae": None, "tile_mae": float("nan")})
             print(f"{source:20s} {c:9s} {row['objects']:5d} objects  relative CMAE onboard "
                   f"{_fmt(row['onboard']['relative_cmae'])} ground "
-                  f"{_fmt(row['ground']['relative_cmae'])}  tile MAE "
-                  f"{row['onboard']['tile_mae']:.3f} / {row['ground']['tile_mae']:.3f}")
+                  f"{_fmt(gr['relative_cmae'])}  tile MAE "
+                  f"{row['onboard']['tile_mae']:.3f} / {gr['tile_mae']:.3f}")
         if "confidence" in r:
             c = r["confidence"]
             print(f"{source:20s} confidence AUROC {c['auroc']} (non-empty "
                   f"{c['auroc_nonempty']}) ECE {c['ece']}")
     out = {"model": args.model, "part": args.part, "gsd": "dropped" if args.drop_gsd
-           else "as given", "tta": ground.tta, "sources": results}
+           else "as given", "tta": None if ground is None else ground.tta,
+           "sources": results}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
@@ -185,15 +207,16 @@ def _fmt(v: float | None) -> str:
 
 def confidence_tiles(counter, parts: dict[str, list[str]], class_map=None,
                      root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence features and 'right' labels of every tile of the images ``parts`` names
-    (source -> image ids), each image counted for the classes its labels cover."""
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Confidence features, 'right' labels and the counter's pooled features (None for a
+    counter without them) of every tile of the images ``parts`` names (source -> image
+    ids), each image counted for the classes its labels cover."""
     from shared.confidence import tile_features
 
     class_map = class_map or load_class_map()
     classes = list(counter.classes)
     names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
-    feats, labels = [], []
+    feats, labels, embeddings = [], [], []
     for source, image_ids in parts.items():
         ids = set(image_ids)
         for img in load_real(source, root).images:
@@ -206,4 +229,6 @@ def confidence_tiles(counter, parts: dict[str, list[str]], class_map=None,
             objects = [o for c in covered for o in truth_objects(img, names[c], dedupe_iou)[0]]
             feats.append(tile_features(out.density, out.mask_logits))
             labels.append(is_right(out.counts, true_counts(out.grid, objects).ravel()))
-    return np.concatenate(feats), np.concatenate(labels)
+            embeddings.append(out.embedding)
+    emb = None if any(e is None for e in embeddings) else np.concatenate(embeddings)
+    return np.concatenate(feats), np.concatenate(labels), emb

@@ -59,8 +59,8 @@ def test_one_pair_counts_three_classes(pair):
     assert onboard.classes == ground.classes == CLASSES
     sess = ort.InferenceSession(str(models / "objects" / "shallow.int8.onnx"),
                                 providers=["CPUExecutionProvider"])
-    density, mask = sess.run(None, {"tile": np.zeros((2, 3, 64, 64), np.float32)})
-    assert density.shape[1] == mask.shape[1] == 3
+    density, mask, embedding = sess.run(None, {"tile": np.zeros((2, 3, 64, 64), np.float32)})
+    assert density.shape[1] == mask.shape[1] == 3 and embedding.shape[0] == 2
     card = json.loads((models / "objects" / "shallow.json").read_text())
     assert card["data"]["sources"] == ["ships_google_earth", "kit_cars"]
     assert card["metrics"]["onnx_parity"]["count_abs"] < 1e-3
@@ -73,6 +73,15 @@ def test_one_pair_counts_three_classes(pair):
     assert ships.total == pytest.approx(both.class_counts[:, 1].sum(), rel=1e-5)
     with pytest.raises(ValueError, match="counts aircraft, ship, vehicle; not boats"):
         onboard.count(pixels, 0.5, classes=["boats"])
+    # The confidence knows the training imagery's features: a tile unlike any of it (flat
+    # magenta, a colour no training scene has) is trusted less than a familiar one.
+    conf = onboard.confidence
+    assert conf.ood_ref is not None
+    odd = np.zeros((64, 64, 3), np.uint8)
+    odd[..., 0], odd[..., 2] = 255, 255
+    tiles = [pixels[:64, :64], odd]
+    run, _ = onboard.run_at(tiles, 64)
+    assert conf.familiarity(run.embedding)[1] < conf.familiarity(run.embedding)[0]
 
 
 def test_eval_sources_reports_each_source_on_the_classes_its_labels_cover(pair, tmp_path):
@@ -152,3 +161,16 @@ def test_error_model_of_a_multi_source_pair(pair):
     err = json.loads((models / "objects" / "error_model.json").read_text())
     assert err["fit_on"]["tiles"] == 8
     assert err["fit_on"]["sources"] == ["kit_cars", "ships_google_earth"]
+
+
+def test_eval_sources_onboard_alone_and_on_excluded_imagery(pair, tmp_path):
+    _, real_dev, splits, models = pair
+    out = tmp_path / "onboard.json"
+    assert main(["eval-sources", "--model", "objects", "--models-dir", str(models),
+                 "--sources", "kit_cars", "--real-dev", str(real_dev), "--splits-dir",
+                 str(splits), "--no-ground", "--json", str(out)]) == 0
+    src = json.loads(out.read_text())["sources"][0]
+    assert set(src["classes"]["vehicle"]) >= {"onboard"} and "ground" not in \
+        src["classes"]["vehicle"]
+    assert list(src["jaccard"]) == ["onboard"]
+    assert "familiarity" in src["confidence"]

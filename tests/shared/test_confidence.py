@@ -58,3 +58,20 @@ def test_ece_and_auroc_on_known_values():
         pytest.approx(0.5)
     assert auroc(np.array([0.1, 0.9]), np.array([0, 1])) == 1.0
     assert auroc(np.array([0.1, 0.9]), np.array([1, 1])) is None
+
+
+def test_confidence_falls_for_tiles_far_from_the_training_features():
+    from shared.confidence import fit_confidence
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = x[:, 0] + rng.normal(0, 0.5, 400) > 0
+    model = fit_confidence(x[:200], y[:200], x[200:], y[200:])
+    emb = rng.normal(size=(600, 8))
+    model.fit_ood(emb[:400], emb[400:])
+    far = emb[400:410] + 12.0
+    assert model.familiarity(emb[400:]).mean() > 0.97  # in range: (almost) untouched
+    assert (model.familiarity(far) < 0.2).all()
+    plain = model.predict(x[200:210])
+    assert (model.predict(x[200:210], far) <= 0.2 * plain + 1e-12).all()
+    assert np.allclose(model.predict(x[200:210], None), plain)

@@ -1,0 +1,135 @@
+"""``targetfuse report-counters``: the counters' tables in ``models/README.md``, from results.
+
+The tables are generated from the JSON files ``targetfuse eval-sources`` writes (never typed
+in): per source and class, per source (mask and confidence), and what an unknown GSD costs.
+Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers; ``--write``
+replaces what is between them, ``--check`` fails when the file differs from what the
+results give (a test runs the check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from shared.paths import PROJECT_ROOT
+
+README = PROJECT_ROOT / "models" / "README.md"
+RESULTS = PROJECT_ROOT / "models" / "objects" / "eval"
+# Targets of the counters issue, on test splits: ground relative CMAE per class (sources with
+# at least MIN_OBJECTS objects of the class in the test split), ground per-tile MAE vs onboard.
+TARGET_CMAE = {"aircraft": 0.10, "ship": 0.15, "vehicle": 0.15}
+MIN_OBJECTS = 50
+TARGET_TILE_GAIN = 0.25
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def per_class_table(result: dict) -> str:
+    rows = ["| source | class | test images | objects | onboard rel. CMAE | ground rel. CMAE "
+            "| onboard tile MAE | ground tile MAE | ground tile MAE vs onboard | targets |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for src in result["sources"]:
+        for cls, row in src["classes"].items():
+            on, gr = row["onboard"], row["ground"]
+            gain = 1 - gr["tile_mae"] / on["tile_mae"] if on["tile_mae"] else None
+            judged = row["objects"] >= MIN_OBJECTS
+            cmae_ok = gr["relative_cmae"] is not None and \
+                gr["relative_cmae"] <= TARGET_CMAE[cls]
+            tile_ok = gain is not None and gain >= TARGET_TILE_GAIN
+            verdict = (("CMAE met" if cmae_ok else "CMAE missed") if judged else
+                       f"CMAE not judged (< {MIN_OBJECTS})") + \
+                (", tile MAE met" if tile_ok else ", tile MAE missed")
+            rows.append(f"| `{src['source']}` | {cls} | {row['images']} | {row['objects']} | "
+                        f"{_pct(on['relative_cmae'])} | {_pct(gr['relative_cmae'])} | "
+                        f"{_num(on['tile_mae'])} | {_num(gr['tile_mae'])} | "
+                        f"{'-' if gain is None else f'{-100 * gain:+.0f} %'} | {verdict} |")
+    return "\n".join(rows)
+
+
+def per_source_table(result: dict) -> str:
+    rows = ["| source | tiles | Jaccard onboard | Jaccard ground | confidence AUROC "
+            "(all tiles) | AUROC (non-empty) | ECE | tiles right | ms/tile onboard | "
+            "ms/tile ground |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for src in result["sources"]:
+        c = src.get("confidence", {})
+        rows.append(f"| `{src['source']}` | {src['tiles']} | {_num(src['jaccard']['onboard'])} "
+                    f"| {_num(src['jaccard']['ground'])} | {_num(c.get('auroc'))} | "
+                    f"{_num(c.get('auroc_nonempty'))} | {_num(c.get('ece'))} | "
+                    f"{_pct(c.get('right_rate'))} | {src['ms_per_tile']['onboard']:.1f} | "
+                    f"{src['ms_per_tile']['ground']:.1f} |")
+    return "\n".join(rows)
+
+
+def gsd_table(known: dict, dropped: dict) -> str:
+    rows = ["| source | class | GSD | onboard rel. CMAE, GSD given | GSD withheld | "
+            "ground rel. CMAE, GSD given | GSD withheld |", "|---|---|---|---|---|---|---|"]
+    by_source = {s["source"]: s for s in known["sources"]}
+    for src in dropped["sources"]:
+        given = by_source.get(src["source"])
+        if given is None:
+            continue
+        for cls, row in src["classes"].items():
+            g = given["classes"].get(cls)
+            if g is None:
+                continue
+            rows.append(f"| `{src['source']}` | {cls} | {src.get('scene_gsd_m', '-')} | "
+                        f"{_pct(g['onboard']['relative_cmae'])} | "
+                        f"{_pct(row['onboard']['relative_cmae'])} | "
+                        f"{_pct(g['ground']['relative_cmae'])} | "
+                        f"{_pct(row['ground']['relative_cmae'])} |")
+    return "\n".join(rows)
+
+
+def tables(results: Path = RESULTS) -> dict[str, str]:
+    """Marker name -> generated markdown, for every result file present."""
+    out = {}
+    test = results / "test.json"
+    if test.exists():
+        known = json.loads(test.read_text())
+        out["counters-per-class"] = per_class_table(known)
+        out["counters-per-source"] = per_source_table(known)
+        dropped = results / "test-gsd-withheld.json"
+        if dropped.exists():
+            out["counters-gsd"] = gsd_table(known, json.loads(dropped.read_text()))
+    return out
+
+
+def render(text: str, generated: dict[str, str]) -> str:
+    for name, table in generated.items():
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"no <!-- {name}:begin/end --> markers in the README")
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
+    return text
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report-counters",
+                       help="regenerate (or check) the counters' tables in models/README.md")
+    p.add_argument("--readme", default=str(README))
+    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--check", action="store_true", help="fail when the README is stale")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    readme = Path(args.readme)
+    text = readme.read_text()
+    new = render(text, tables(Path(args.results)))
+    if args.check:
+        if new != text:
+            raise ValueError(f"{readme} differs from the tables its results give; run "
+                             "targetfuse report-counters")
+        return 0
+    readme.write_text(new)
+    print(f"wrote {readme}")
+    return 0

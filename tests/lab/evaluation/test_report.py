@@ -1,0 +1,38 @@
+"""The counters' tables in models/README.md are generated from the result files, and agree."""
+
+import pytest
+
+from lab.evaluation.report import README, RESULTS, per_class_table, render, tables
+
+RESULT = {"sources": [{"source": "s", "tiles": 4, "jaccard": {"onboard": 0.5, "ground": 0.6},
+                       "ms_per_tile": {"onboard": 5.0, "ground": 50.0},
+                       "confidence": {"auroc": 0.8, "auroc_nonempty": 0.7, "ece": 0.05,
+                                      "right_rate": 0.75},
+                       "classes": {"ship": {"images": 2, "objects": 60, "mean_truth": 30,
+                                            "onboard": {"relative_cmae": 0.2,
+                                                        "tile_mae": 0.4},
+                                            "ground": {"relative_cmae": 0.1,
+                                                       "tile_mae": 0.2}}}}]}
+
+
+def test_tables_say_which_targets_are_met():
+    table = per_class_table(RESULT)
+    assert "| `s` | ship | 2 | 60 | 20.0 % | 10.0 % | 0.400 | 0.200 | -50 % |" in table
+    assert "CMAE met, tile MAE met" in table
+
+
+def test_render_replaces_only_between_markers():
+    text = "intro\n<!-- counters-per-class:begin -->\nold\n<!-- counters-per-class:end -->\nend"
+    new = render(text, {"counters-per-class": "NEW"})
+    assert new == "intro\n<!-- counters-per-class:begin -->\nNEW\n" \
+                  "<!-- counters-per-class:end -->\nend"
+    with pytest.raises(ValueError, match="markers"):
+        render("no markers", {"counters-per-class": "x"})
+
+
+def test_models_readme_agrees_with_the_result_files():
+    generated = tables(RESULTS)
+    if not generated:
+        pytest.skip(f"no result files under {RESULTS}")
+    text = README.read_text()
+    assert render(text, generated) == text, "run `targetfuse report-counters`"
