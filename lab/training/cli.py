@@ -52,7 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic-classes", default="aircraft",
                    help="synthetic classes that count as the target")
     p.add_argument("--synthetic-weight", type=float, default=0.5,
-                   help="sampling weight of a synthetic scene relative to a real one")
+                   help="sampling weight of a synthetic scene relative to a real one; with "
+                        "--sources, the synthetic scenes' share of the crops relative to all "
+                        "real sources together")
     p.add_argument("--dedupe-iou", type=float, default=0.3,
                    help="merge labels whose boxes overlap above this IoU (0: off)")
     p.add_argument("--wide-scale-p", type=float, default=0.0,
@@ -113,10 +115,13 @@ def run_sources(args: argparse.Namespace) -> int:
                            args.dedupe_iou, progress=bar("val scenes"), splits_dir=splits)
     if not train_set.scenes or not val_set.scenes:
         raise ValueError(f"sources {sources} give no training or no validation scenes")
+    if args.synthetic:
+        _add_synthetic(args, train_set, list(class_map.classes))
     cfg = _config(args, args.model_gsd, {"classes": len(class_map.classes)})
     name = args.name if args.name != "aircraft" else "objects"
-    suffix = f"-without-{args.leave_out}" if args.leave_out else ""
-    out = Path(args.out or f"out/train/{name}{suffix}-{args.model}")
+    if args.leave_out:  # its own pair name: never shipped over the full pair
+        name = f"{name}-without-{args.leave_out}"
+    out = Path(args.out or f"out/train/{name}-{args.model}")
     out.mkdir(parents=True, exist_ok=True)
     record = {"model": args.model, "name": name, "config": asdict(cfg),
               "sources": sources, "left_out": args.leave_out,
@@ -126,7 +131,8 @@ def run_sources(args: argparse.Namespace) -> int:
               "split": {part: {s: [sc.image_id for sc in data.scenes if sc.source == s]
                                for s in sources}
                         for part, data in (("train", train_set), ("val", val_set))},
-              "dedupe_iou": args.dedupe_iou, "synthetic": 0}
+              "dedupe_iou": args.dedupe_iou, "synthetic": args.synthetic,
+              "synthetic_weight": args.synthetic_weight if args.synthetic else None}
     (out / "run.json").write_text(json.dumps(record, indent=1))
     per = {s: sum(1 for sc in train_set.scenes if sc.source == s) for s in sources}
     print(f"training {cfg.arch} for {list(class_map.classes)} on {len(train_set.scenes)} "
@@ -135,6 +141,27 @@ def run_sources(args: argparse.Namespace) -> int:
                    resume=not args.no_resume, class_names=list(class_map.classes))
     print(f"best validation relative CMAE {result['best_val_relative_cmae']:.4f}; run in {out}")
     return 0
+
+
+def _add_synthetic(args, train_set, classes: list[str]) -> None:
+    """Synthetic scenes at the counter's GSD, every class labelled, as one more source whose
+    share of the crops is ``--synthetic-weight`` of the real sources' total."""
+    from lab.synth import SceneConfig, generate_scene
+    from lab.training.data import load_scene
+
+    real_share = sum(train_set.weights[i] * sc.pixels.shape[0] * sc.pixels.shape[1]
+                     for i, sc in enumerate(train_set.scenes))
+    added = []
+    for k in tqdm(range(args.synthetic), desc="synthetic scenes", unit="scene"):
+        layout = ("airport", "harbour", "urban", "mixed")[k % 4]
+        cfg = SceneConfig(width=1024, height=1024, gsd_m=args.model_gsd, layout=layout)
+        img = generate_scene(cfg, seed=args.seed * 1000 + k, image_id=f"synth{k}")
+        added.append(load_scene(img, args.model_gsd, [{c} for c in classes],
+                                labelled=[True] * len(classes), source="synthetic"))
+    area = sum(sc.pixels.shape[0] * sc.pixels.shape[1] for sc in added)
+    for sc in added:
+        train_set.scenes.append(sc)
+        train_set.weights.append(args.synthetic_weight * real_share / max(area, 1))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -127,3 +127,22 @@ def test_multi_class_training_validates_per_source_and_class(tmp_path):
     groups = result["history"][-1]["val_groups"]
     assert set(groups) == {"src0/aircraft", "src0/vehicle", "src1/aircraft"}
     assert groups["src1/aircraft"]["objects"] == 3
+
+
+def test_sources_training_can_add_synthetic_scenes_with_every_class_labelled(tmp_path):
+    from argparse import Namespace
+
+    from lab.training.cli import _add_synthetic
+    from lab.training.sources import SourceScenes
+
+    real = [load_scene(_two_class_image(), 0.5, [{"plane"}, {"car"}, {"boat"}],
+                       labelled=[True, False, False], source="src")]
+    area = real[0].pixels.shape[0] * real[0].pixels.shape[1]
+    found = SourceScenes(real, [1.0 / area])
+    _add_synthetic(Namespace(synthetic=2, synthetic_weight=0.25, model_gsd=0.5, seed=0),
+                   found, ["aircraft", "ship", "vehicle"])
+    assert [s.source for s in found.scenes] == ["src", "synthetic", "synthetic"]
+    assert all(s.labelled.all() for s in found.scenes[1:])
+    shares = [w * s.pixels.shape[0] * s.pixels.shape[1]
+              for w, s in zip(found.weights, found.scenes, strict=True)]
+    assert sum(shares[1:]) == pytest.approx(0.25 * shares[0])
