@@ -60,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wide-scale-p", type=float, default=0.0,
                    help="share of crops of known-GSD scenes drawn at 0.5-2x scale (scenes "
                         "of unknown GSD always are)")
+    p.add_argument("--exclusive-weight", type=float, default=0.0,
+                   help="weight of the loss on an unlabelled class's density over pixels a "
+                        "labelled class's mask covers (partial labels; 0: off)")
     p.add_argument("--val-every", type=int, default=1, help="validate every k epochs")
     p.add_argument("--val-from", type=float, default=0.0,
                    help="first validation after this fraction of the epochs")
@@ -92,7 +95,8 @@ def _config(args, gsd: float, arch_config: dict):
                        samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size,
                        lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
                        threads=args.threads, wide_scale_p=args.wide_scale_p,
-                       val_every=args.val_every, val_from=args.val_from)
+                       val_every=args.val_every, val_from=args.val_from,
+                       w_exclusive=args.exclusive_weight)
 
 
 def run_sources(args: argparse.Namespace) -> int:

@@ -5,7 +5,10 @@ labels: an airport image's unboxed cars teach nothing about cars):
 ``w_density`` x MSE of the (scaled) density maps
 + ``w_count`` x mean |predicted - true| tile count / sqrt(1 + true count)
 + ``w_mask`` x soft Jaccard loss of the mask head (1 - soft IoU over the batch, per class,
-averaged over the classes some crop labels).
+averaged over the classes some crop labels)
++ ``w_exclusive`` x the (scaled) density an unlabelled class puts on pixels a labelled class's
+mask covers: a boxed boat is not a car, so masking the car loss must not let the car channel
+count it (off by default).
 AdamW with a warm-up then cosine learning rate; an exponential moving average of the weights
 (EMA) is what gets validated and shipped (it smooths the checkpoint-to-checkpoint swings a
 plain density counter shows). Every epoch: validation by counting whole validation scenes
@@ -50,6 +53,7 @@ class TrainConfig:
     w_density: float = 1.0
     w_count: float = 0.1
     w_mask: float = 0.5
+    w_exclusive: float = 0.0
     seed: int = 0
     threads: int = 2
     wide_scale_p: float = 0.0  # share of known-GSD crops drawn at the wide scale range
@@ -83,7 +87,13 @@ def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: Train
     count = (((pc - tc).abs() / torch.sqrt(1.0 + tc)) * w).sum() / n
     jac = soft_jaccard_loss(mask_logits, mask_t, weight=w)
     total = cfg.w_density * mse + cfg.w_count * count + cfg.w_mask * jac
-    return {"loss": total, "mse": mse, "count": count, "jaccard": jac}
+    terms = {"loss": total, "mse": mse, "count": count, "jaccard": jac}
+    if cfg.w_exclusive:
+        known = (mask_t * w[:, :, None, None]).amax(dim=1, keepdim=True) > 0.5
+        spill = ((dens * DENSITY_SCALE).pow(2) * (1 - w)[:, :, None, None] * known).sum()
+        terms["exclusive"] = spill / max(float(known.sum()), 1.0)
+        terms["loss"] = total + cfg.w_exclusive * terms["exclusive"]
+    return terms
 
 
 def torch_runner(model: torch.nn.Module):

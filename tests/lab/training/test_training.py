@@ -146,3 +146,21 @@ def test_sources_training_can_add_synthetic_scenes_with_every_class_labelled(tmp
     shares = [w * s.pixels.shape[0] * s.pixels.shape[1]
               for w, s in zip(found.weights, found.scenes, strict=True)]
     assert sum(shares[1:]) == pytest.approx(0.25 * shares[0])
+
+
+def test_exclusive_term_charges_an_unlabelled_class_for_counting_a_labelled_object():
+    cfg = _cfg(w_exclusive=1.0)
+    dens_t = torch.zeros(1, 2, 4, 4)
+    dens_t[0, 0, 1, 1] = 1.0
+    mask_t = (dens_t > 0).float()
+    logits = (mask_t * 2 - 1) * 50
+    labelled = torch.tensor([[True, False]])
+    clean = loss_terms((dens_t.clone(), logits), dens_t, mask_t, cfg, labelled)
+    spilled = dens_t.clone()
+    spilled[0, 1, 1, 1] = 0.5  # the unlabelled class counts the labelled object too
+    elsewhere = dens_t.clone()
+    elsewhere[0, 1, 3, 3] = 0.5  # ... or something where no labelled object is
+    assert float(clean["exclusive"]) == 0.0
+    assert float(loss_terms((spilled, logits), dens_t, mask_t, cfg, labelled)["exclusive"]) > 0
+    assert float(loss_terms((elsewhere, logits), dens_t, mask_t, cfg, labelled)[
+        "exclusive"]) == 0.0
