@@ -147,3 +147,8 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
     assert len(cells) == gr["tiles"]
     assert dom.count('class="tile downlinked"') == gr["tiles_by_provenance"]["downlinked"]
     assert "bytes received" in dom
+    # Per-class totals and the class picker, filled from the scenes' classes.
+    assert '<option value="aircraft">aircraft</option>' in dom
+    per_class = re.search(r'<td class="by-class">aircraft ([\d.]+)</td>', dom)
+    assert per_class and float(per_class.group(1)) == pytest.approx(
+        gr["by_class"]["aircraft"]["total"], abs=0.06)
