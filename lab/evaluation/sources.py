@@ -192,8 +192,12 @@ def run(args: argparse.Namespace) -> int:
             c = r["confidence"]
             print(f"{source:20s} confidence AUROC {c['auroc']} (non-empty "
                   f"{c['auroc_nonempty']}) ECE {c['ece']}")
+    training = onboard.card.data.get("training", {})
     out = {"model": args.model, "part": args.part, "gsd": "dropped" if args.drop_gsd
            else "as given", "tta": None if ground is None else ground.tta,
+           "trained_on": onboard.card.data.get("sources"),
+           "schedule": f"{training.get('epochs', '?')} epochs x "
+                       f"{training.get('samples_per_epoch', '?')} crops",
            "sources": results}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

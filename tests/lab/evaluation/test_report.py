@@ -36,3 +36,14 @@ def test_models_readme_agrees_with_the_result_files():
         pytest.skip(f"no result files under {RESULTS}")
     text = README.read_text()
     assert render(text, generated) == text, "run `targetfuse report-counters`"
+
+
+def test_leave_one_source_out_table_sits_beside_the_in_source_figure():
+    from lab.evaluation.report import loso_table
+
+    held = {"trained_on": ["a", "b"], "schedule": "12 epochs x 1600 crops",
+            "sources": [{"source": "s", "classes": {"ship": {
+                "objects": 60, "onboard": {"relative_cmae": 0.3, "tile_mae": 0.5}}}}]}
+    table = loso_table(RESULT, [held])
+    assert "| `s` | ship | 60 | 2 sources, 12 epochs x 1600 crops | 30.0 % | 20.0 % | - | " \
+           "10.0 % | missed |" in table
