@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ground.counting import ground_count
+from ground.counting import ground_class_counts
 from shared.annotations import AnnotatedImage
 from shared.pipeline.aggregation import aggregate
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
@@ -58,8 +58,10 @@ class SceneSimulator:
 
     def __init__(self, image: AnnotatedImage, onboard, ground, energy: EnergyModel | None = None,
                  tiling: TilingEntry | None = None, error_model: ErrorModel | None = None,
-                 pixels: np.ndarray | None = None, ground_only: float | None = None):
-        """``ground_only``: the deep counter's whole-scene total when already known."""
+                 pixels: np.ndarray | None = None, ground_only: float | None = None,
+                 classes: list[str] | None = None):
+        """``ground_only``: the deep counter's whole-scene total when already known;
+        ``classes``: the classes counted (default every class the counters count)."""
         self.image = image
         self.pixels = image.load_pixels() if pixels is None else pixels
         self.gsd = image.meta.gsd_m
@@ -75,6 +77,9 @@ class SceneSimulator:
         self.full_energy = full_onboard_energy(self.pixels, self.natural, self.energy,
                                                self.flops)
         self._ground_only = ground_only
+        self.classes = classes
+        self.channels = onboard.channels(classes) if classes else None
+        self.ground_channels = ground.channels(classes) if classes and ground else None
 
     def raw_bytes(self, quality: int) -> int:
         """The scene's raw encoded tile bytes at a JPEG quality (``raw_tile_bytes``)."""
@@ -96,7 +101,7 @@ class SceneSimulator:
         if tile_size not in self._onboard:
             grid = TileGrid(self.pixels.shape[1], self.pixels.shape[0], tile_size)
             self._onboard[tile_size] = self.onboard.count_at(LazyTiles(grid, self.pixels),
-                                                             tile_size)
+                                                             tile_size, self.channels)
         return self._onboard[tile_size]
 
     def _count_fn(self, i: int, tile: np.ndarray, tile_size: int):
@@ -110,13 +115,15 @@ class SceneSimulator:
             tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
                                    self.onboard.input_size if resized else None)
             received = decode_tile(encode_tile(tile, quality))
-            self._ground[key] = ground_count(self.ground, received, self.gsd, resized)
+            self._ground[key] = float(ground_class_counts(self.ground, received, self.gsd,
+                                                          resized, self.ground_channels).sum())
         return self._ground[key]
 
     @property
     def ground_only(self) -> float:
         if self._ground_only is None:
-            self._ground_only = self.ground.count_tiles(self.pixels, self.gsd).total
+            self._ground_only = self.ground.count_tiles(self.pixels, self.gsd,
+                                                        classes=self.classes).total
         return self._ground_only
 
     def run(self, cfg: PipelineConfig, budget_fraction: float, energy_fraction: float,

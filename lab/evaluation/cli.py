@@ -33,6 +33,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def counter_classes(counter, truth_names: set[str]) -> list[str] | None:
+    """The classes a multi-class counter is asked for: those the truth names map to (the
+    class map); None for a single-class counter (it counts its one class)."""
+    if len(counter.classes) < 2:
+        return None
+    from lab.data.classes import load_class_map
+
+    class_map = load_class_map()
+    wanted = {class_map.canonical(n) if n in class_map.names or n in class_map.ignored
+              else n for n in truth_names}
+    return [c for c in counter.classes if c in wanted] or None
+
+
 def run(args: argparse.Namespace) -> int:
     from ground.counter import GroundCounter
     from lab.evaluation.evaluate import evaluate
@@ -58,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
     gsds = {img.meta.gsd_m for img in images}
     pipe = None if args.no_pipeline else pipeline_run(
         args, args.model, models_dir, gsds.pop() if len(gsds) == 1 else None)
+    counted = counter_classes(onboard, classes)
     result = evaluate(images, classes, onboard, ground, dedupe_iou=args.dedupe_iou,
-                      pipeline=pipe)
+                      pipeline=pipe, counted=counted)
     result["dataset"] = {"data": args.data, "format": args.fmt, "classes": sorted(classes),
                          "images": len(images), "selection": args.images,
-                         "dedupe_iou": args.dedupe_iou,
+                         "dedupe_iou": args.dedupe_iou, "counted_classes": counted,
                          "duplicate_labels_removed": sum(r["duplicate_labels_removed"]
                                                          for r in result["images"])}
     result["models"] = {"name": args.model, "onboard": onboard.card.architecture,

@@ -72,10 +72,10 @@ PIPELINE_KEYS = ("collaborative", "vanilla", "random")
 
 
 def simulate(img: AnnotatedImage, pixels, onboard, ground, ground_total: float,
-             run: PipelineRun) -> dict:
+             run: PipelineRun, counted: list[str] | None = None) -> dict:
     """One scene through the pipeline and its baselines: the per-image fields of eval."""
     sim = SceneSimulator(img, onboard, ground, run.energy, run.tiling, run.error_model,
-                         pixels=pixels, ground_only=ground_total)
+                         pixels=pixels, ground_only=ground_total, classes=counted)
     collab = sim.run(run.cfg, run.budget_fraction, run.energy_fraction)
     base = sim.baselines(run.cfg, run.budget_fraction, run.energy_fraction)
     p = collab.plan
@@ -97,9 +97,11 @@ def simulate(img: AnnotatedImage, pixels, onboard, ground, ground_total: float,
 
 def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, ground,
              progress: bool = True, dedupe_iou: float = DEFAULT_IOU,
-             pipeline: PipelineRun | None = None) -> dict:
+             pipeline: PipelineRun | None = None, counted: list[str] | None = None) -> dict:
     """Counters on every tile; with ``pipeline``, also the collaborative pipeline and its
-    baselines, and ``onboard_only`` becomes the energy-limited onboard-only baseline."""
+    baselines, and ``onboard_only`` becomes the energy-limited onboard-only baseline.
+    ``counted``: the counters' classes to count (default all; a multi-class pair asked for
+    the classes the truth is of)."""
     rows, tile_truth, tile_on, tile_ground, tile_feats = [], [], [], [], []
     jac = {"onboard_only": [0.0, 0.0], "ground_only": [0.0, 0.0]}
     seconds = {"onboard_only": 0.0, "ground_only": 0.0}
@@ -108,9 +110,9 @@ def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, gr
         pixels = img.load_pixels()
         objects, removed = truth_objects(img, classes, dedupe_iou)
         t0 = time.perf_counter()
-        on = onboard.count(pixels, img.meta.gsd_m)
+        on = onboard.count(pixels, img.meta.gsd_m, classes=counted)
         t1 = time.perf_counter()
-        gr = ground.count(pixels, img.meta.gsd_m)
+        gr = ground.count(pixels, img.meta.gsd_m, classes=counted)
         t2 = time.perf_counter()
         seconds["onboard_only"] += t1 - t0
         seconds["ground_only"] += t2 - t1
@@ -132,7 +134,8 @@ def evaluate(images: list[AnnotatedImage], classes: set[str] | None, onboard, gr
                      "ground_only": round(gr.total, 3), "tiles": len(grid),
                      "tile_size": grid.tile_size})
         if pipeline is not None:
-            rows[-1].update(simulate(img, pixels, onboard, ground, gr.total, pipeline))
+            rows[-1].update(simulate(img, pixels, onboard, ground, gr.total, pipeline,
+                                     counted))
     truth_t = np.concatenate(tile_truth) if tile_truth else np.zeros(0)
     on_t = np.concatenate(tile_on) if tile_on else np.zeros(0)
     gr_t = np.concatenate(tile_ground) if tile_ground else np.zeros(0)

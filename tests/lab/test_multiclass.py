@@ -174,3 +174,22 @@ def test_eval_sources_onboard_alone_and_on_excluded_imagery(pair, tmp_path):
         src["classes"]["vehicle"]
     assert list(src["jaccard"]) == ["onboard"]
     assert "familiarity" in src["confidence"]
+
+
+def test_the_simulator_counts_the_classes_asked_for(pair):
+    from lab.simulator import SceneSimulator
+    from shared.pipeline.config import PipelineConfig
+
+    _, _, _, models = pair
+    on = OnboardCounter.shipped("objects", models)
+    gr = GroundCounter.shipped("objects", models)
+    scene = generate_scene(SceneConfig(width=192, height=192, gsd_m=0.5, layout="harbour"),
+                           seed=3)
+    every = SceneSimulator(scene, on, gr)
+    ships = SceneSimulator(scene, on, gr, classes=["ship"])
+    cfg = PipelineConfig(policy="onboard-only", dedup=False, adaptive_tiling=False)
+    assert ships.run(cfg, 0.0, 1.0).total == pytest.approx(
+        on.count(scene.load_pixels(), 0.5, classes=["ship"]).outputs.total, rel=1e-5)
+    assert every.ground_only == pytest.approx(gr.count(scene.load_pixels(), 0.5).total)
+    assert ships.ground_only == pytest.approx(
+        gr.count(scene.load_pixels(), 0.5, classes=["ship"]).total)
