@@ -38,11 +38,16 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
     summary = store.summary(scene_id)
     received = store.ground_counts(scene_id)
     gsd = header.gsd_m if header.HasField("gsd_m") else None
-    # Never silently assumed: the satellite cut this scene's tiles at the counter's own GSD.
+    # Never silently assumed: the satellite cut this scene's tiles at the counter's own GSD,
+    # or at a GSD it estimated from the pixels.
     warnings = [] if gsd else [unknown_gsd_warning()]
+    if gsd and header.gsd_estimated:
+        warnings = [f"ground sample distance unknown: the satellite estimated {gsd:g} m/px "
+                    "from the image"]
     report = {"scene_id": scene_id, "classes": wanted,
               "tiles": header.grid.rows * header.grid.cols,
-              "tile_size": header.grid.tile_size, "gsd_m": gsd, "warnings": warnings,
+              "tile_size": header.grid.tile_size, "gsd_m": gsd,
+              "gsd_estimated": bool(gsd and header.gsd_estimated), "warnings": warnings,
               "summary_received": summary is not None,
               "tiles_received": len(received),
               "tiles_counted": sum(1 for c, _ in received.values() if c is not None)}

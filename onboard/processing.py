@@ -146,6 +146,15 @@ class SceneProcessor:
                 gsd_source = "file"
             fp, gsd = fp or file_fp, gsd or file_gsd
         warnings = [] if gsd else [unknown_gsd_warning(self.counter.card.model_gsd_m)]
+        if not gsd and self.settings.estimate_gsd:
+            from onboard.scale_estimate import estimate_gsd
+
+            gsd = estimate_gsd(self.counter, pixels)[0]
+            if gsd:
+                gsd_source = "estimated"
+                warnings = [f"ground sample distance unknown: estimated {gsd:g} m/px from "
+                            "the image (features closest to the counter's training imagery); "
+                            "give gsd_m when it is known"]
         for w in warnings:
             log.warning(w, extra={"scene_id": scene_id})
         budget, energy_j, natural = self.budgets(pixels, gsd)
@@ -162,7 +171,8 @@ class SceneProcessor:
                           energy_j, self.energy, fp, entry, self.cache, self.error_model,
                           input_size=self.counter.input_size)
         self.inference_seconds += time.perf_counter() - t0
-        messages = self.messages(plan, pixels, meta, gsd, fp, classes)
+        messages = self.messages(plan, pixels, meta, gsd, fp, classes,
+                                 gsd_source == "estimated")
         names = plan.decisions.names()
         reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
         table = plan.class_counts()
@@ -189,14 +199,14 @@ class SceneProcessor:
         return result
 
     def messages(self, plan: ScenePlan, pixels: np.ndarray, meta: dict, gsd: float | None,
-                 fp: Footprint | None, classes: list[str] | None = None
-                 ) -> list[link_pb2.DownlinkMessage]:
+                 fp: Footprint | None, classes: list[str] | None = None,
+                 gsd_estimated: bool = False) -> list[link_pb2.DownlinkMessage]:
         card = self.counter.card
         out = [link_pb2.DownlinkMessage(header=scene_header(
                    plan, gsd, fp, meta.get("capture_time"),
                    f"{card.name}/{card.architecture}@{card.sha256[:12]}",
                    f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
-                   classes or self.counter.classes)),
+                   classes or self.counter.classes, gsd_estimated)),
                link_pb2.DownlinkMessage(summary=scene_summary(plan))]
         sent_gsd = (gsd or 0.0) * plan.tile_size / self.counter.input_size
         for i in np.flatnonzero(plan.decisions.action == DOWNLINK):

@@ -23,6 +23,9 @@ class OnboardSettings(BaseSettings):
     model: str = "aircraft"
     models_dir: Path = MODELS_DIR
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads")
+    # A scene without a GSD: estimate it from the pixels (onboard/scale_estimate.py), else
+    # count at the counter's own GSD. Either way the answer warns.
+    estimate_gsd: bool = False
     # Intake limits
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(30_000 * 30_000, ge=1)

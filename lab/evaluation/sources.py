@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--part", default="test", help="split part (default test)")
     p.add_argument("--drop-gsd", action="store_true",
                    help="withhold every image's GSD (what an unknown GSD costs)")
+    p.add_argument("--estimate-gsd", action="store_true",
+                   help="estimate an unknown (or withheld) GSD from the pixels")
     p.add_argument("--excluded", action="store_true",
                    help="score the imagery the class map leaves out (e.g. colour infrared)")
     p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)
@@ -67,9 +69,12 @@ def _ratio(err: list[float], truth: list[float]) -> float | None:
 def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                     root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU,
                     drop_gsd: bool = False, progress: bool = True,
-                    splits_dir: Path = SPLITS_DIR, excluded: bool = False) -> dict:
+                    splits_dir: Path = SPLITS_DIR, excluded: bool = False,
+                    estimate: bool = False) -> dict:
     """``excluded``: score the imagery the class map leaves out of training instead (every
-    split), e.g. NWPU's colour-infrared crops: imagery unlike anything trained on."""
+    split), e.g. NWPU's colour-infrared crops: imagery unlike anything trained on.
+    ``estimate``: where an image has no GSD (or it is withheld), estimate it from the pixels
+    (``onboard.scale_estimate``) and count at the estimate."""
     class_map = class_map or load_class_map()
     classes = list(onboard.classes)
     ids = set(split_ids(source, splits_dir).get(part, []))
@@ -79,7 +84,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
     names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
     acc = {c: {"truth": [], "onboard": [], "ground": [], "tiles_truth": [],
                "tiles_onboard": [], "tiles_ground": []} for c in classes}
-    conf, right, tile_truth, familiar = [], [], [], []
+    conf, right, tile_truth, familiar, estimates = [], [], [], [], []
     jac = {r: [0.0, 0.0] for r in ROLES}
     seconds = {r: 0.0 for r in ROLES}
     n_tiles = 0
@@ -89,6 +94,11 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             continue
         pixels = img.load_pixels()
         gsd = None if drop_gsd else img.meta.gsd_m
+        if gsd is None and estimate:
+            from onboard.scale_estimate import estimate_gsd
+
+            gsd = estimate_gsd(onboard, pixels)[0]
+            estimates.append(gsd)
         t0 = time.perf_counter()
         on = onboard.count(pixels, gsd, classes=covered)
         t1 = time.perf_counter()
@@ -122,6 +132,11 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             i, u = _jaccard_counts(out.mask_logits, grid, all_objects, scale_out)
             jac[role][0] += i
             jac[role][1] += u
+    if estimates:
+        values, counts = np.unique([-1.0 if e is None else e for e in estimates],
+                                   return_counts=True)
+        result_estimates = {("none" if v < 0 else f"{v:g}"): int(c)
+                            for v, c in zip(values, counts, strict=True)}
     roles = ROLES if ground is not None else ROLES[:1]
     per_class = {}
     for c, a in acc.items():
@@ -140,12 +155,15 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                          "total": round(float(np.sum(a[role])), 2)}
         per_class[c] = row
     result = {"source": source, "part": "excluded imagery" if excluded else part,
-              "gsd": "dropped" if drop_gsd else "as given",
+              "gsd": ("dropped" if drop_gsd else "as given") +
+                     (", estimated where unknown" if estimate else ""),
               "scene_gsd_m": REAL_DEV[source].gsd_m,
               "images": len(images), "tiles": n_tiles, "classes": per_class,
               "jaccard": {r: round(jac[r][0] / max(jac[r][1], 1.0), 4) for r in roles},
               "ms_per_tile": {r: round(1000 * seconds[r] / max(n_tiles, 1), 2)
                               for r in roles}}
+    if estimates:
+        result["estimated_gsd_m"] = result_estimates
     if conf:
         p, y, t = np.concatenate(conf), np.concatenate(right), np.concatenate(tile_truth)
         if not np.isnan(p).any():
@@ -180,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
     for source in parse_sources(args.sources):
         r = evaluate_source(source, args.part, onboard, ground, root=args.real_dev,
                             dedupe_iou=args.dedupe_iou, drop_gsd=args.drop_gsd,
-                            splits_dir=Path(args.splits_dir), excluded=args.excluded)
+                            splits_dir=Path(args.splits_dir), excluded=args.excluded,
+                            estimate=args.estimate_gsd)
         results.append(r)
         for c, row in r["classes"].items():
             gr = row.get("ground", {"relative_cmae": None, "tile_mae": float("nan")})
@@ -193,8 +212,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{source:20s} confidence AUROC {c['auroc']} (non-empty "
                   f"{c['auroc_nonempty']}) ECE {c['ece']}")
     training = onboard.card.data.get("training", {})
-    out = {"model": args.model, "part": args.part, "gsd": "dropped" if args.drop_gsd
-           else "as given", "tta": None if ground is None else ground.tta,
+    out = {"model": args.model, "part": args.part,
+           "gsd": ("dropped" if args.drop_gsd else "as given") +
+                  (", estimated where unknown" if args.estimate_gsd else ""),
+           "tta": None if ground is None else ground.tta,
            "trained_on": onboard.card.data.get("sources"),
            "schedule": f"{training.get('epochs', '?')} epochs x "
                        f"{training.get('samples_per_epoch', '?')} crops",

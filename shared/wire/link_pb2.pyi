@@ -54,7 +54,7 @@ class TileGrid(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., tile_size: _Optional[int] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
 
 class SceneHeader(_message.Message):
-    __slots__ = ("scene_id", "grid", "gsd_m", "footprint", "capture_time", "onboard_model", "ground_model", "input_size", "policy", "classes")
+    __slots__ = ("scene_id", "grid", "gsd_m", "footprint", "capture_time", "onboard_model", "ground_model", "input_size", "policy", "classes", "gsd_estimated")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     GRID_FIELD_NUMBER: _ClassVar[int]
     GSD_M_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class SceneHeader(_message.Message):
     INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
+    GSD_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     grid: TileGrid
     gsd_m: float
@@ -75,7 +76,8 @@ class SceneHeader(_message.Message):
     input_size: int
     policy: str
     classes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ...) -> None: ...
+    gsd_estimated: bool
+    def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ..., gsd_estimated: _Optional[bool] = ...) -> None: ...
 
 class TileDecision(_message.Message):
     __slots__ = ("index", "decision", "onboard_count", "confidence", "reused_from", "quality", "context", "class_counts")

@@ -52,3 +52,13 @@ def test_per_class_totals_and_a_class_filter(tmp_path):
     assert ships["onboard_total"] == pytest.approx(3.5)
     with pytest.raises(ValueError, match="counted for ship, vehicle; not aircraft"):
         scene_report(store, "c", classes=["aircraft"])
+
+
+def test_an_estimated_gsd_is_said_as_such(tmp_path):
+    store = SQLiteStore(tmp_path / "g.db")
+    h = header("est", 0.125)
+    h.gsd_estimated = True
+    store.put_header(h)
+    r = scene_report(store, "est")
+    assert r["gsd_m"] == 0.125 and r["gsd_estimated"] is True
+    assert "estimated 0.125 m/px" in r["warnings"][0]

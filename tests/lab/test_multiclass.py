@@ -193,3 +193,17 @@ def test_the_simulator_counts_the_classes_asked_for(pair):
     assert every.ground_only == pytest.approx(gr.count(scene.load_pixels(), 0.5).total)
     assert ships.ground_only == pytest.approx(
         gr.count(scene.load_pixels(), 0.5, classes=["ship"]).total)
+
+
+def test_gsd_estimate_picks_a_candidate_by_feature_distance(pair):
+    from onboard.scale_estimate import FACTORS, estimate_gsd
+
+    _, _, _, models = pair
+    on = OnboardCounter.shipped("objects", models)
+    pixels = generate_scene(SceneConfig(width=256, height=256, gsd_m=0.5, layout="urban"),
+                            seed=5).load_pixels()
+    gsd, distances = estimate_gsd(on, pixels)
+    assert sorted(distances) == [0.5 * f for f in FACTORS]
+    assert gsd == min(distances, key=distances.get)
+    on.confidence.ood_mean = None  # no training statistics: no estimate
+    assert estimate_gsd(on, pixels) == (None, {})

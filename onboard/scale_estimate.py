@@ -1,0 +1,49 @@
+"""Estimating a scene's ground sample distance from its pixels when nobody gave it.
+
+A counter learns objects at the sizes its training imagery shows them (0.5 m/px, with a
+0.5-2x spread from scale augmentation). A scene of unknown GSD may be far outside that (a
+0.13 m aerial frame shows cars four times larger). For a few candidate GSDs the counter
+looks at a handful of the scene's tiles resampled as if the scene were at that GSD, and the
+candidate whose tiles' features lie closest to the training tiles' features (mean
+Mahalanobis distance, the measure the confidence uses: ``shared.confidence``) is taken. It
+needs a counter whose confidence carries the training features' statistics; without them
+there is no estimate and the scene is counted at the counter's own GSD, as before. The
+estimate is reported as such (``gsd_source: "estimated"``), never as a given GSD.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.preprocess import tile_px
+from shared.tile_grid import TileGrid
+
+# Scene GSD candidates as multiples of the counter's GSD.
+FACTORS = (0.25, 0.5, 1.0, 2.0)
+SAMPLE_TILES = 6
+
+
+def sample_tiles(pixels, tile_size: int, count: int = SAMPLE_TILES) -> list[np.ndarray]:
+    """Up to ``count`` whole tiles spread evenly over the scene's grid (row-major stride)."""
+    h, w = pixels.shape[:2]
+    grid = TileGrid(w, h, min(tile_size, w, h))
+    picks = np.unique(np.linspace(0, len(grid) - 1, min(count, len(grid))).round().astype(int))
+    return [grid.crop(pixels, int(i)) for i in picks]
+
+
+def estimate_gsd(counter, pixels, factors=FACTORS) -> tuple[float | None, dict[float, float]]:
+    """(estimated GSD or None, mean feature distance per candidate GSD)."""
+    conf = getattr(counter, "confidence", None)
+    if conf is None or conf.ood_mean is None:
+        return None, {}
+    model_gsd = counter.card.model_gsd_m
+    distances = {}
+    for f in factors:
+        gsd = model_gsd * f
+        size = tile_px(counter.input_size, model_gsd, gsd)
+        tiles = sample_tiles(pixels, size)
+        run, _ = counter.run_at(tiles, size)
+        if run.embedding is None:
+            return None, {}
+        distances[gsd] = float(conf.distance(run.embedding).mean())
+    return min(distances, key=distances.get), distances
