@@ -40,6 +40,7 @@ class ShallowConfig:
     expand: int = 3
     decoder: int = 32
     classes: int = 1  # density + mask channels, one per class
+    density_leak: float = 0.0  # leaky density ReLU while training (layers.Heads)
 
 
 class ShallowCounter(nn.Module):
@@ -60,7 +61,7 @@ class ShallowCounter(nn.Module):
         self.top = conv_bn(w[3], cfg.decoder, 1)
         self.fuse = nn.Sequential(conv_bn(cfg.decoder, cfg.decoder, 3, groups=cfg.decoder),
                                   conv_bn(cfg.decoder, cfg.decoder, 1))
-        self.heads = Heads(cfg.decoder, cfg.classes)
+        self.heads = Heads(cfg.decoder, cfg.classes, cfg.density_leak)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.embed(x)[:2]

@@ -47,6 +47,7 @@ class DeepConfig:
     rates: tuple[int, ...] = (3, 6, 12)
     decoder: int = 64
     classes: int = 1  # density + mask channels, one per class
+    density_leak: float = 0.0  # leaky density ReLU while training (layers.Heads)
 
 
 class DeepCounter(nn.Module):
@@ -62,7 +63,7 @@ class DeepCounter(nn.Module):
         self.lateral = conv_bn(w[1], 32, 1)
         self.decode = nn.Sequential(conv_bn(cfg.aspp + 32, cfg.decoder, 3),
                                     conv_bn(cfg.decoder, cfg.decoder, 3))
-        self.heads = Heads(cfg.decoder, cfg.classes)
+        self.heads = Heads(cfg.decoder, cfg.classes, cfg.density_leak)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f4 = self.layer1(self.stem(x))

@@ -27,12 +27,20 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
 
 
 class Heads(nn.Module):
-    """A density channel and a mask channel per class."""
+    """A density channel and a mask channel per class.
 
-    def __init__(self, cin: int, classes: int = 1):
+    ``leak`` > 0 makes the density ReLU leaky while training (plain at inference): a class
+    channel whose pre-activations all go negative early in training would otherwise get no
+    gradient again and count nothing for good (seen: the deep counter's aircraft channel).
+    """
+
+    def __init__(self, cin: int, classes: int = 1, leak: float = 0.0):
         super().__init__()
         self.density = nn.Conv2d(cin, classes, 1)
         self.mask = nn.Conv2d(cin, classes, 1)
+        self.leak = leak
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return F.relu(self.density(x)) / DENSITY_SCALE, self.mask(x)
+        d = self.density(x)
+        d = F.leaky_relu(d, self.leak) if self.training and self.leak else F.relu(d)
+        return d / DENSITY_SCALE, self.mask(x)

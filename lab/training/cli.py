@@ -60,6 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wide-scale-p", type=float, default=0.0,
                    help="share of crops of known-GSD scenes drawn at 0.5-2x scale (scenes "
                         "of unknown GSD always are)")
+    p.add_argument("--density-leak", type=float, default=0.0,
+                   help="leaky density ReLU while training (keeps a class channel from dying)")
     p.add_argument("--exclusive-weight", type=float, default=0.0,
                    help="weight of the loss on an unlabelled class's density over pixels a "
                         "labelled class's mask covers (partial labels; 0: off)")
@@ -121,7 +123,10 @@ def run_sources(args: argparse.Namespace) -> int:
         raise ValueError(f"sources {sources} give no training or no validation scenes")
     if args.synthetic:
         _add_synthetic(args, train_set, list(class_map.classes))
-    cfg = _config(args, args.model_gsd, {"classes": len(class_map.classes)})
+    arch = {"classes": len(class_map.classes)}
+    if args.density_leak:
+        arch["density_leak"] = args.density_leak
+    cfg = _config(args, args.model_gsd, arch)
     name = args.name if args.name != "aircraft" else "objects"
     if args.leave_out:  # its own pair name: never shipped over the full pair
         name = f"{name}-without-{args.leave_out}"

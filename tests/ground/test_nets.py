@@ -14,3 +14,19 @@ def test_the_ground_registry_builds_the_ground_architectures_only():
     with pytest.raises(ValueError, match="unknown architecture"):
         build("shallow-mbv2")  # the onboard network is the tooling's, not the ground's
 
+
+
+def test_leaky_density_while_training_only():
+    import torch
+
+    from ground.nets.layers import Heads
+
+    heads = Heads(4, classes=2, leak=0.01)
+    with torch.no_grad():
+        heads.density.bias.fill_(-5.0)  # every pre-activation negative: a "dead" channel
+    x = torch.rand(1, 4, 8, 8, requires_grad=True)
+    d, _ = heads.train()(x)
+    d.sum().backward()
+    assert heads.density.bias.grad.abs().min() > 0  # it still learns
+    with torch.no_grad():
+        assert float(heads.eval()(x)[0].min()) == 0.0  # counts are never negative
