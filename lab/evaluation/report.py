@@ -69,23 +69,36 @@ def per_source_table(result: dict) -> str:
     return "\n".join(rows)
 
 
-def gsd_table(known: dict, dropped: dict) -> str:
-    rows = ["| source | class | GSD | onboard rel. CMAE, GSD given | GSD withheld | "
-            "ground rel. CMAE, GSD given | GSD withheld |", "|---|---|---|---|---|---|---|"]
+def gsd_table(known: dict, dropped: dict, estimated: dict | None = None) -> str:
+    """Relative CMAE with the GSD given, withheld, and (when scored) withheld but estimated
+    from the pixels; onboard / ground in each cell."""
+    head = "| source | class | GSD | GSD given (onboard / ground) | GSD withheld |"
+    rows = [head + (" withheld, estimated from the image |" if estimated else ""),
+            "|---|---|---|---|---|" + ("---|" if estimated else "")]
     by_source = {s["source"]: s for s in known["sources"]}
+    est = {s["source"]: s for s in (estimated or {}).get("sources", [])}
+
+    def cell(row: dict | None) -> str:
+        if row is None:
+            return "-"
+        return (f"{_pct(row['onboard']['relative_cmae'])} / "
+                f"{_pct(row.get('ground', {}).get('relative_cmae'))}")
+
     for src in dropped["sources"]:
         given = by_source.get(src["source"])
         if given is None:
             continue
         for cls, row in src["classes"].items():
-            g = given["classes"].get(cls)
-            if g is None:
+            if cls not in given["classes"]:
                 continue
-            rows.append(f"| `{src['source']}` | {cls} | {src.get('scene_gsd_m', '-')} | "
-                        f"{_pct(g['onboard']['relative_cmae'])} | "
-                        f"{_pct(row['onboard']['relative_cmae'])} | "
-                        f"{_pct(g['ground']['relative_cmae'])} | "
-                        f"{_pct(row['ground']['relative_cmae'])} |")
+            line = (f"| `{src['source']}` | {cls} | {src.get('scene_gsd_m', '-')} m | "
+                    f"{cell(given['classes'][cls])} | {cell(row)} |")
+            if estimated:
+                e = est.get(src["source"], {})
+                picks = ", ".join(f"{k} m: {v}" for k, v in
+                                  (e.get("estimated_gsd_m") or {}).items())
+                line += f" {cell(e.get('classes', {}).get(cls))} (estimates {picks}) |"
+            rows.append(line)
     return "\n".join(rows)
 
 
@@ -114,6 +127,33 @@ def loso_table(known: dict | None, held_out: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _tile_mean(confs: list[dict], key: str, sub: str | None = None) -> float | None:
+    """A per-source confidence figure averaged over sources, weighted by their tiles."""
+    vals = [(c.get(key) if sub is None else c.get(key, {}).get(sub)) for c in confs]
+    if any(v is None for v in vals):
+        return None
+    return sum(v * c["tiles"] for v, c in zip(vals, confs, strict=True)) / \
+        sum(c["tiles"] for c in confs)
+
+
+def ood_table(known: dict, unfamiliar: dict) -> str:
+    """Onboard confidence on familiar test imagery against imagery left out of training."""
+    rows = ["| imagery | tiles | tiles right | mean confidence | mean familiarity | "
+            "tiles beyond the training range |", "|---|---|---|---|---|---|"]
+    for label, result in (("test splits (all sources)", known),
+                          ("left out of training: " + ", ".join(
+                              s["source"] for s in unfamiliar["sources"]), unfamiliar)):
+        confs = [s["confidence"] for s in result["sources"] if "confidence" in s]
+        tiles = sum(c["tiles"] for c in confs)
+        if not tiles:
+            continue
+        rows.append(f"| {label} | {tiles} | {_pct(_tile_mean(confs, 'right_rate'))} | "
+                    f"{_num(_tile_mean(confs, 'mean'))} | "
+                    f"{_num(_tile_mean(confs, 'familiarity', 'mean'))} | "
+                    f"{_pct(_tile_mean(confs, 'familiarity', 'beyond_training_range'))} |")
+    return "\n".join(rows)
+
+
 def tables(results: Path = RESULTS) -> dict[str, str]:
     """Marker name -> generated markdown, for every result file present."""
     out = {}
@@ -123,8 +163,15 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
         out["counters-per-class"] = per_class_table(known)
         out["counters-per-source"] = per_source_table(known)
         dropped = results / "test-gsd-withheld.json"
+        estimated = results / "test-gsd-estimated.json"
         if dropped.exists():
-            out["counters-gsd"] = gsd_table(known, json.loads(dropped.read_text()))
+            out["counters-gsd"] = gsd_table(
+                known, json.loads(dropped.read_text()),
+                json.loads(estimated.read_text()) if estimated.exists() else None)
+    excluded = results / "excluded-infrared.json"
+    if test.exists() and excluded.exists():
+        out["counters-ood"] = ood_table(json.loads(test.read_text()),
+                                        json.loads(excluded.read_text()))
     loso = sorted(results.glob("loso-*.json"))
     if loso:
         known = json.loads(test.read_text()) if test.exists() else None
