@@ -19,7 +19,7 @@ class GroundSettings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(8081, ge=0, le=65535)
     db_path: Path = Path("out/ground/ground.db")
-    model: str = "aircraft"
+    model: str = "objects"
     models_dir: Path = MODELS_DIR
     threads: int = Field(2, ge=1, le=256, description="torch threads for the deep counter")
     batch_size: int = Field(16, ge=1, le=1024)

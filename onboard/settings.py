@@ -20,7 +20,7 @@ class OnboardSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("out/onboard")
     ground_target: str = "127.0.0.1:50051"
-    model: str = "aircraft"
+    model: str = "objects"  # the shipped pair (models/objects: aircraft, ship, vehicle)
     models_dir: Path = MODELS_DIR
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads")
     # A scene without a GSD: estimate it from the pixels (onboard/scale_estimate.py), else

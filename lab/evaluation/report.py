@@ -48,6 +48,8 @@ def per_class_table(result: dict) -> str:
             verdict = (("CMAE met" if cmae_ok else "CMAE missed") if judged else
                        f"CMAE not judged (< {MIN_OBJECTS})") + \
                 (", tile MAE met" if tile_ok else ", tile MAE missed")
+            if not row["objects"]:
+                verdict = "no object of the class: false counts only"
             rows.append(f"| `{src['source']}` | {cls} | {row['images']} | {row['objects']} | "
                         f"{_pct(on['relative_cmae'])} | {_pct(gr['relative_cmae'])} | "
                         f"{_num(on['tile_mae'])} | {_num(gr['tile_mae'])} | "
@@ -181,10 +183,11 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
 
 def render(text: str, generated: dict[str, str]) -> str:
     for name, table in generated.items():
-        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n)(?:.*?\n)?(<!-- {name}:end -->)",
+                             re.S)
         if not pattern.search(text):
             raise ValueError(f"no <!-- {name}:begin/end --> markers in the README")
-        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
     return text
 
 

@@ -101,6 +101,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
            "TARGETFUSE_ONBOARD_DATA_DIR": str(tmp_path / "onboard"),
            "TARGETFUSE_ONBOARD_GROUND_TARGET": "192.0.2.2:50051",
            "TARGETFUSE_ONBOARD_BUDGET_FRACTION": "0.2",
+           # the pair the simulator below counts with
+           "TARGETFUSE_ONBOARD_MODEL": "aircraft", "TARGETFUSE_GROUND_MODEL": "aircraft",
            "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": "10000000"}
     # The services' own commands, as their images' entry points run them.
     procs = [subprocess.Popen(in_ns(prefix, side, str(Path(sys.executable).with_name(

@@ -59,7 +59,9 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         rec = wait_for(client, "airport-1", {"delivered", "failed"})
         assert rec["state"] == "delivered", rec
         res = rec["result"]
-        assert sum(res["tiles_by_decision"].values()) == res["tiles"] == 4
+        side = res["tile_size"]  # the shipped counter's natural tile at 0.5 m
+        assert sum(res["tiles_by_decision"].values()) == res["tiles"] == \
+            -(-1024 // side) * -(-768 // side)
         assert res["downlink_bytes_planned"] <= res["downlink_budget_bytes"]
         held = store.committed("airport-1")
         assert held.header and held.summary
