@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.data.realdev import add_real_dev_option
 from lab.live import Service, get_json, post_scene
 from shared.imageio import encode
 
 
-def sample_scenes(real_dev: str | None = None):
+def sample_scenes():
     """(scene id, pixels, gsd, truth, class) of the shipped real samples (``samples/``: one
     per class, from the sources' test splits), each to be counted for its own class."""
     from lab.data.samples import load_samples
@@ -32,14 +31,13 @@ def sample_scenes(real_dev: str | None = None):
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="the main job: both services live, sample scenes")
     p.add_argument("--out", default="out/demo", help="where the services keep their data")
-    add_real_dev_option(p)
     p.add_argument("--budget-fraction", type=float, default=0.10)
     p.add_argument("--keep", action="store_true", help="keep serving until Ctrl-C")
-    p.set_defaults(func=lambda a: run(a.out, a.real_dev, keep=a.keep,
+    p.set_defaults(func=lambda a: run(a.out, keep=a.keep,
                                       budget_fraction=a.budget_fraction))
 
 
-def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = False,
+def run(out: str | Path = "out/demo", keep: bool = False,
         budget_fraction: float = 0.10, timeout_s: float = 600.0) -> int:
     from ground.app import create_app as ground_app
     from ground.settings import GroundSettings
@@ -70,7 +68,7 @@ def run(out: str | Path = "out/demo", real_dev: str | None = None, keep: bool = 
     try:
         counter = OnboardCounter.shipped(o_settings.model)
         rows, warnings = [], []
-        scenes = [s for s in sample_scenes(real_dev) if s[4] in counter.classes]
+        scenes = [s for s in sample_scenes() if s[4] in counter.classes]
         for sid, pixels, gsd, _, cls in scenes:
             meta = {"scene_id": sid, "classes": [cls]}
             if gsd:

@@ -44,6 +44,10 @@ class ClassMap:
             return None
         raise ValueError(f"class name {name!r} is neither mapped nor ignored in {CLASS_MAP}")
 
+    def names_of(self, cls: str) -> set[str]:
+        """Every dataset class name that counts as ``cls``."""
+        return {n for n, c in self.names.items() if c == cls}
+
     def counts(self, image: AnnotatedImage) -> dict[str, int]:
         """Objects per class in an image (every class, zero where there are none)."""
         found = Counter(self.canonical(o.class_name) for o in image.objects)

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from ground.counting import ground_class_counts
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
-from lab.data.realdev import add_real_dev_option, load_real
-from lab.evaluation.evaluate import truth_objects
+from lab.data.realdev import add_real_dev_option
+from lab.evaluation.sources import covered_images
 from shared.model_card import MODELS_DIR, card_path, load_card
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
@@ -47,20 +47,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def source_tiles(source: str, image_ids: list[str], onboard, class_map, root, dedupe_iou):
-    """Every tile of the source's images: (tile pixels, gsd, channels, truth)."""
-    classes = list(onboard.classes)
-    names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
-    ids = set(image_ids)
+    """Every tile of the source's images: (tile pixels, tile size, channels, truth)."""
     out = []
-    for img in load_real(source, root).images:
-        if img.image_id not in ids or not class_map.usable(source, img):
-            continue
-        covered = [c for c in classes if c in class_map.labelled(source, img)]
-        if not covered:
-            continue
+    for img, covered, objects in covered_images(source, image_ids, onboard.classes,
+                                                class_map, root, dedupe_iou):
         pixels = img.load_pixels()
         grid = TileGrid(pixels.shape[1], pixels.shape[0], onboard.tile_size_for(img.meta.gsd_m))
-        objects = [o for c in covered for o in truth_objects(img, names[c], dedupe_iou)[0]]
         truth = true_counts(grid, objects).ravel()
         channels = onboard.channels(covered)
         out += [(grid.crop(pixels, i), grid.tile_size, channels, int(truth[i]))

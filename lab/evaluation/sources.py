@@ -81,7 +81,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
     images = [im for im in load_real(source, root).images
               if (not class_map.usable(source, im) if excluded else
                   im.image_id in ids and class_map.usable(source, im))]
-    names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
+    names = {c: class_map.names_of(c) for c in classes}
     acc = {c: {"truth": [], "onboard": [], "ground": [], "tiles_truth": [],
                "tiles_onboard": [], "tiles_ground": []} for c in classes}
     conf, right, tile_truth, familiar, estimates = [], [], [], [], []
@@ -230,6 +230,21 @@ def _fmt(v: float | None) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
 
+def covered_images(source: str, image_ids: list[str], classes: list[str], class_map=None,
+                   root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU):
+    """(image, the counter's classes its labels cover, their truth objects) for each usable
+    image of ``image_ids`` that covers at least one of ``classes``."""
+    class_map = class_map or load_class_map()
+    ids = set(image_ids)
+    for img in load_real(source, root).images:
+        if img.image_id not in ids or not class_map.usable(source, img):
+            continue
+        covered = [c for c in classes if c in class_map.labelled(source, img)]
+        if covered:
+            yield img, covered, [o for c in covered for o in
+                                 truth_objects(img, class_map.names_of(c), dedupe_iou)[0]]
+
+
 def confidence_tiles(counter, parts: dict[str, list[str]], class_map=None,
                      root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -238,20 +253,11 @@ def confidence_tiles(counter, parts: dict[str, list[str]], class_map=None,
     ids), each image counted for the classes its labels cover."""
     from shared.confidence import tile_features
 
-    class_map = class_map or load_class_map()
-    classes = list(counter.classes)
-    names = {c: {n for n, k in class_map.names.items() if k == c} for c in classes}
     feats, labels, embeddings = [], [], []
     for source, image_ids in parts.items():
-        ids = set(image_ids)
-        for img in load_real(source, root).images:
-            if img.image_id not in ids or not class_map.usable(source, img):
-                continue
-            covered = [c for c in classes if c in class_map.labelled(source, img)]
-            if not covered:
-                continue
+        for img, covered, objects in covered_images(source, image_ids, counter.classes,
+                                                    class_map, root, dedupe_iou):
             out = counter.count(img.load_pixels(), img.meta.gsd_m, classes=covered).outputs
-            objects = [o for c in covered for o in truth_objects(img, names[c], dedupe_iou)[0]]
             feats.append(tile_features(out.density, out.mask_logits))
             labels.append(is_right(out.counts, true_counts(out.grid, objects).ravel()))
             embeddings.append(out.embedding)

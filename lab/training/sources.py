@@ -52,7 +52,7 @@ def source_scenes(source: str, part: str, model_gsd: float, class_map: ClassMap,
                   splits_dir: Path = SPLITS_DIR, progress=None) -> list[Scene]:
     """The usable images of one split part of a source, as multi-class training scenes."""
     ids = set(split_ids(source, splits_dir).get(part, []))
-    groups = [{n for n, c in class_map.names.items() if c == cls} for cls in class_map.classes]
+    groups = [class_map.names_of(cls) for cls in class_map.classes]
     scenes = []
     images = [im for im in load_real(source, root).images if im.image_id in ids]
     for image in progress(images) if progress else images:
