@@ -83,7 +83,7 @@ class GroundCounter(TileCounter):
                               for k, (d, _) in enumerate(outs)) / 4
                 mask = sum(torch.rot90(m.float(), -k, dims=(2, 3))
                            for k, (_, m) in enumerate(outs)) / 4
-        return density.float().cpu().numpy(), mask.float().cpu().numpy()
+        return self.scaled(density.float().cpu().numpy()), mask.float().cpu().numpy()
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None, classes: Sequence[str] | None = None

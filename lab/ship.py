@@ -21,7 +21,14 @@ import torch
 
 from lab.nets import ARCHITECTURES, build, count_flops
 from lab.quantize import quantize_int8
-from shared.model_card import MODELS_DIR, ModelCard, card_path, sha256_of, write_card
+from shared.model_card import (
+    MODELS_DIR,
+    ModelCard,
+    card_path,
+    load_card,
+    sha256_of,
+    write_card,
+)
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = {"count_abs": 1e-3, "map_abs": 1e-4}
@@ -208,6 +215,30 @@ def _source_calibration_tiles(record: dict, input_size: int, count: int) -> np.n
                 break
         tiles += got[:per_source]
     return np.stack(tiles[:count])
+
+
+def refit_confidence(card_file: Path, splits_dir: Path | None = None,
+                     real_dev: str | Path | None = None) -> None:
+    """Refit a shipped multi-source onboard counter's confidence on its own training and
+    validation splits (as ``ship`` does), e.g. after its count scale changed the counts."""
+    from lab.data.label_cleaning import DEFAULT_IOU
+    from lab.training.sources import SPLITS_DIR, split_ids
+
+    card = load_card(card_file)
+    sources = card.data.get("sources")
+    if not sources:
+        raise ValueError(f"{card_file}: not a multi-source pair; ship its run again instead")
+    splits = {src: split_ids(src, splits_dir or SPLITS_DIR) for src in sources}
+    record = {"sources": sources, "real_dev": real_dev,
+              "dedupe_iou": card.data.get("dedupe_iou", DEFAULT_IOU),
+              "split": {part: {src: splits[src].get(part, []) for src in sources}
+                        for part in ("train", "val")}}
+    model = build(card.architecture, card.arch_config)
+    model.load_state_dict(torch.load(card_file.parent / card.extra["torch_weights"],
+                                     weights_only=True))
+    _fit_and_attach_confidence(record, card, card_file, model.eval())
+    print(f"refit {card_file.parent / card.extra['confidence']}: validation AUROC "
+          f"{card.metrics['confidence_val']['auroc']:.3f}")
 
 
 def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,

@@ -9,13 +9,10 @@ counting on demand), the prepared tiles, and each (tile, quality) ground count.
 
 Budgets are scene-relative for experiments: the downlink budget is a fraction of the scene's
 raw encoded tile bytes (every tile of the counter's natural grid as JPEG at the raw quality),
-the energy budget a fraction of what counting every such tile onboard costs. Baselines:
-
-* ``onboard_only``: shallow counter, natural tiles in capture order until the energy is
-  spent; uncounted tiles add nothing;
-* ``ground_only``: the deep counter on every natural tile (the ceiling, unlimited budgets);
-* ``vanilla``: the bent pipe at the same byte budget; ``random``: random selection at the
-  same budget (same tiling and deduplication as the collaborative run).
+the energy budget a fraction of what counting every such tile onboard costs. Baselines
+(``baselines``; their definitions in ``shared.pipeline.baselines.BASELINES``): onboard-only,
+vanilla (native and resized) and random at the same budgets, each family in its strongest
+fair form and the paper's; ``ground_only``: the deep counter on every natural tile.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ import numpy as np
 from ground.counting import ground_class_counts
 from shared.annotations import AnnotatedImage
 from shared.pipeline.aggregation import aggregate
+from shared.pipeline.baselines import BASELINES
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
@@ -34,6 +32,7 @@ from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.scene import ScenePlan, plan_scene
+from shared.pipeline.throttling import BENT_PIPES
 from shared.pipeline.tiles import LazyTiles, PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import TilingEntry
 from shared.tile_grid import TileGrid
@@ -88,7 +87,7 @@ class SceneSimulator:
         return self._raw[quality]
 
     def resized(self, cfg: PipelineConfig) -> bool:
-        return cfg.downlink_resized and cfg.policy != "vanilla"
+        return cfg.sends_resized
 
     def prepared(self, tile_size: int, cfg: PipelineConfig) -> PreparedTiles:
         key = (tile_size, cfg.dedup, cfg.k_max, cfg.seed, cfg.all_qualities, self.resized(cfg))
@@ -127,7 +126,9 @@ class SceneSimulator:
         return self._ground_only
 
     def run(self, cfg: PipelineConfig, budget_fraction: float, energy_fraction: float,
-            cache: RevisitCache | None = None) -> RunResult:
+            cache: RevisitCache | None = None, correct_ground: bool = True) -> RunResult:
+        """``correct_ground``: multiply each resized downlinked tile's ground count by its
+        quality's bias correction from the error model (as the ground service does)."""
         check_fraction("budget fraction", budget_fraction)
         check_fraction("energy fraction", energy_fraction)
         budget = budget_fraction * self.raw_bytes(cfg.raw_quality)
@@ -139,24 +140,23 @@ class SceneSimulator:
         d = plan.decisions
         down = np.flatnonzero(d.action == 3)
         # The ground corrects each received count for its quality's known bias.
+        correct = correct_ground and self.error_model is not None and self.resized(cfg)
         ground = {int(i): self.ground_count(plan, int(i), int(d.quality[i]), self.resized(cfg))
-                  * (self.error_model.scale(int(d.quality[i]))
-                     if self.error_model and self.resized(cfg) else 1.0) for i in down}
-        agg = aggregate(d.action, plan.onboard, plan.reused, ground, plan.contexts,
+                  * (self.error_model.scale(int(d.quality[i])) if correct else 1.0)
+                  for i in down}
+        # A bent pipe clusters nothing onboard: it extrapolates from the whole scene.
+        contexts = None if cfg.policy in BENT_PIPES else plan.contexts
+        agg = aggregate(d.action, plan.onboard, plan.reused, ground, contexts,
                         cfg.discarded, cfg.uncounted)
         return RunResult(agg.total, plan, agg.by_provenance, agg.tiles_by_provenance)
 
     def baselines(self, cfg: PipelineConfig, budget_fraction: float, energy_fraction: float
                   ) -> dict[str, RunResult]:
-        """onboard-only, vanilla and random at the same budgets as ``cfg``."""
-        # The baselines as the paper runs them: natural tiles, no deduplication, and a tile
-        # nobody counted adds nothing.
-        plain = replace(cfg, dedup=False, adaptive_tiling=False, uncounted="zero")
-        return {
-            "onboard_only": self.run(replace(plain, policy="onboard-only"), 0.0,
-                                     energy_fraction),
-            "vanilla": self.run(replace(plain, policy="vanilla"), budget_fraction,
-                                energy_fraction),
-            "random": self.run(replace(cfg, policy="random"), budget_fraction,
-                               energy_fraction),
-        }
+        """Every baseline of ``BASELINES`` at the same budgets as ``cfg`` (keys with
+        underscores: ``onboard_only``, ``vanilla_resized``, ...)."""
+        out = {}
+        for name, (policy, changes) in BASELINES.items():
+            base = replace(cfg, policy=policy, **changes)
+            out[name.replace("-", "_")] = self.run(
+                base, 0.0 if policy == "onboard-only" else budget_fraction, energy_fraction)
+        return out

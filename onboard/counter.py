@@ -84,8 +84,10 @@ class OnboardCounter(TileCounter):
         return cls(card_path(name, "onboard", models_dir), **kwargs)
 
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        """density, mask logits and, from a model that exports them, pooled features."""
-        return tuple(self.session.run(None, {self.input_name: batch.astype(np.float32)}))
+        """density (with the card's count scale), mask logits and, from a model that exports
+        them, pooled features."""
+        density, *rest = self.session.run(None, {self.input_name: batch.astype(np.float32)})
+        return (self.scaled(density), *rest)
 
     def _confidence(self, density, masks, embedding) -> np.ndarray:
         if self.confidence is None or not len(density):

@@ -148,7 +148,7 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     labels = np.asarray(labels).astype(int)
-    if labels.min() == labels.max():
+    if not labels.size or labels.min() == labels.max():  # undefined without both kinds
         return None
     return float(roc_auc_score(labels, scores))
 

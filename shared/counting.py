@@ -111,6 +111,16 @@ class TileCounter:
     def input_size(self) -> int:
         return self.card.input_size
 
+    def scaled(self, density: np.ndarray) -> np.ndarray:
+        """(N, C, h, w) density times the card's per-class count scale (``extra.count_scale``,
+        fit on validation scenes by ``targetfuse fit-count-scale``: a counter that undercounts
+        every class by a steady share is corrected without retraining); as is without one."""
+        scale = self.card.extra.get("count_scale")
+        if not scale:
+            return density
+        per_class = np.array([scale.get(c, 1.0) for c in self.card.classes], np.float32)
+        return density * per_class[None, :, None, None]
+
     @property
     def classes(self) -> list[str]:
         return list(self.card.classes)

@@ -65,6 +65,8 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         from lab.evaluation import calibrate as calibrate_cli
         from lab.evaluation import calibrate_sources as calibrate_sources_cli
         from lab.evaluation import cli as eval_cli
+        from lab.evaluation import count_scale as count_scale_cli
+        from lab.evaluation import ground_options as ground_options_cli
         from lab.evaluation import report as report_cli
         from lab.evaluation import sources as eval_sources_cli
         from lab.experiments import cli as experiment_cli
@@ -81,6 +83,8 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         report_cli.add_parser(sub)
         calibrate_cli.add_parser(sub)
         calibrate_sources_cli.add_parser(sub)
+        count_scale_cli.add_parser(sub)
+        ground_options_cli.add_parser(sub)
         experiment_cli.add_parser(sub)
     from lab import tour
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from lab.evaluation.options import (
     add_data_options,
     add_pipeline_options,
+    counter_classes,
     parse_classes,
     pipeline_run,
     select_images,
@@ -33,22 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def counter_classes(counter, truth_names: set[str]) -> list[str] | None:
-    """The classes a multi-class counter is asked for: those the truth names map to (the
-    class map); None for a single-class counter (it counts its one class)."""
-    if len(counter.classes) < 2:
-        return None
-    from lab.data.classes import load_class_map
-
-    class_map = load_class_map()
-    wanted = {class_map.canonical(n) if n in class_map.names or n in class_map.ignored
-              else n for n in truth_names}
-    return [c for c in counter.classes if c in wanted] or None
-
-
 def run(args: argparse.Namespace) -> int:
     from ground.counter import GroundCounter
-    from lab.evaluation.evaluate import evaluate
+    from lab.evaluation.evaluate import PIPELINE_KEYS, evaluate
     from onboard.counter import OnboardCounter
     from shared.formats import read_dataset
 
@@ -104,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
             "energy_j": round(sum(r["energy_j"] for r in rows), 3)}
         print(f"  pipeline: policy {pipe.cfg.policy}, downlink budget "
               f"{pipe.budget_fraction:.0%} of raw bytes, energy {pipe.energy_fraction:.0%}")
-        for key in ("collaborative", "vanilla", "random"):
-            print(f"  {key:13s} CMAE {result['cmae'][key]:8.3f}  relative "
+        for key in PIPELINE_KEYS:
+            print(f"  {key:17s} CMAE {result['cmae'][key]:8.3f}  relative "
                   f"{result['relative_cmae'][key]:.3f}")
         p = result["pipeline"]
         print(f"  downlinked {p['bytes_downlinked'] / 1e6:.2f} of {raw / 1e6:.2f} MB raw, "

@@ -68,7 +68,8 @@ class PipelineRun:
     error_model: ErrorModel | None = None
 
 
-PIPELINE_KEYS = ("collaborative", "vanilla", "random")
+PIPELINE_KEYS = ("collaborative", "onboard_only_zero", "vanilla", "vanilla_resized",
+                 "vanilla_zero", "random")
 
 
 def simulate(img: AnnotatedImage, pixels, onboard, ground, ground_total: float,
@@ -80,10 +81,8 @@ def simulate(img: AnnotatedImage, pixels, onboard, ground, ground_total: float,
     base = sim.baselines(run.cfg, run.budget_fraction, run.energy_fraction)
     p = collab.plan
     return {
-        "onboard_only": round(base["onboard_only"].total, 3),
         "collaborative": round(collab.total, 3),
-        "vanilla": round(base["vanilla"].total, 3),
-        "random": round(base["random"].total, 3),
+        **{name: round(r.total, 3) for name, r in base.items()},
         "bytes_raw": sim.raw_bytes(run.cfg.raw_quality),
         "bytes_downlinked": int(p.decisions.bytes_used),
         "onboard_inferences": int(p.inferences),

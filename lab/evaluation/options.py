@@ -78,6 +78,19 @@ def pipeline_run(args: argparse.Namespace, name: str, models_dir: Path, gsd: flo
                        tiling=table.lookup(gsd) if table else None, error_model=error_model)
 
 
+def counter_classes(counter, truth_names: set[str]) -> list[str] | None:
+    """The classes a multi-class counter is asked for: those the truth names map to (the
+    class map); None for a single-class counter (it counts its one class)."""
+    if len(counter.classes) < 2:
+        return None
+    from lab.data.classes import load_class_map
+
+    class_map = load_class_map()
+    wanted = {class_map.canonical(n) if n in class_map.names or n in class_map.ignored
+              else n for n in truth_names}
+    return [c for c in counter.classes if c in wanted] or None
+
+
 def select_images(images, spec: str | None):
     if not spec:
         return images

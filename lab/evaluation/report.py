@@ -129,6 +129,40 @@ def loso_table(known: dict | None, held_out: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def schedule_table(full: dict, short: dict) -> str:
+    """What the shortened schedule (of the leave-one-source-out runs) costs: the same sources
+    trained on the short schedule against the full one, onboard counter, test splits."""
+    rows = [f"| source | class | objects | full schedule ({full.get('schedule', '-')}) | "
+            f"short schedule ({short.get('schedule', '-')}) | change |",
+            "|---|---|---|---|---|---|"]
+    inside = {s["source"]: s for s in full.get("sources", [])}
+    for src in short["sources"]:
+        for cls, row in src["classes"].items():
+            f = inside.get(src["source"], {}).get("classes", {}).get(cls, {})
+            a = f.get("onboard", {}).get("relative_cmae")
+            b = row["onboard"]["relative_cmae"]
+            change = "-" if a is None or b is None else f"{100 * (b - a):+.1f} points"
+            rows.append(f"| `{src['source']}` | {cls} | {row['objects']} | {_pct(a)} | "
+                        f"{_pct(b)} | {change} |")
+    return "\n".join(rows)
+
+
+def ground_options_table(result: dict) -> str:
+    """The ground counter's options scored on a split (validation: what chooses)."""
+    groups = sorted({g for o in result["options"].values() for g in o["groups"]})
+    rows = ["| option | mean rel. CMAE | tile MAE vs shallow fp32 | ms/tile | " +
+            " | ".join(f"`{g}` rel. CMAE / tile MAE" for g in groups) + " |",
+            "|---" * (4 + len(groups)) + "|"]
+    for name, o in result["options"].items():
+        cells = [f"{_pct(o['groups'][g]['relative_cmae'])} / "
+                 f"{_num(o['groups'][g]['tile_mae'])}" if g in o["groups"] else "-"
+                 for g in groups]
+        rows.append(f"| {name} | {_pct(o['mean_relative_cmae'])} | "
+                    f"{_num(o['tile_mae_vs_shallow'])} | {o['ms_per_tile']:.1f} | " +
+                    " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def _tile_mean(confs: list[dict], key: str, sub: str | None = None) -> float | None:
     """A per-source confidence figure averaged over sources, weighted by their tiles."""
     vals = [(c.get(key) if sub is None else c.get(key, {}).get(sub)) for c in confs]
@@ -178,6 +212,13 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
     if loso:
         known = json.loads(test.read_text()) if test.exists() else None
         out["counters-loso"] = loso_table(known, [json.loads(p.read_text()) for p in loso])
+    options = results / "ground-options-val.json"
+    if options.exists():
+        out["counters-ground-options"] = ground_options_table(json.loads(options.read_text()))
+    short = results / "schedule-short.json"
+    if test.exists() and short.exists():
+        out["counters-schedule"] = schedule_table(json.loads(test.read_text()),
+                                                  json.loads(short.read_text()))
     return out
 
 

@@ -85,6 +85,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
     acc = {c: {"truth": [], "onboard": [], "ground": [], "tiles_truth": [],
                "tiles_onboard": [], "tiles_ground": []} for c in classes}
     conf, right, tile_truth, familiar, estimates = [], [], [], [], []
+    per_image: list[dict] = []  # each image's totals per class (what a count scale is fit on)
     jac = {r: [0.0, 0.0] for r in ROLES}
     seconds = {r: 0.0 for r in ROLES}
     n_tiles = 0
@@ -108,6 +109,8 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
         grid = on.outputs.grid
         n_tiles += len(grid)
         all_objects = []
+        per_image.append({"image": img.image_id, "truth": {},
+                          **{role: {} for role in ROLES[: 2 if ground is not None else 1]}})
         for c in covered:
             k = classes.index(c)
             objects, _ = truth_objects(img, names[c], dedupe_iou)
@@ -120,6 +123,9 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             a["tiles_truth"].append(tiles)
             a["tiles_onboard"].append(on.outputs.class_counts[:, k])
             a["tiles_ground"].append(gr.class_counts[:, k])
+            for role in ROLES[: 2 if ground is not None else 1]:
+                per_image[-1][role][c] = round(a[role][-1], 3)
+            per_image[-1]["truth"][c] = len(objects)
         truth_all = true_counts(grid, all_objects).ravel()
         conf.append(on.confidence)
         if on.outputs.embedding is not None and onboard.confidence is not None and \
@@ -164,6 +170,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                               for r in roles}}
     if estimates:
         result["estimated_gsd_m"] = result_estimates
+    result["per_image"] = per_image
     if conf:
         p, y, t = np.concatenate(conf), np.concatenate(right), np.concatenate(tile_truth)
         if not np.isnan(p).any():

@@ -11,11 +11,13 @@ from lab.evaluation.evaluate import truth_objects
 from lab.evaluation.options import (
     add_data_options,
     add_pipeline_options,
+    counter_classes,
     parse_classes,
     pipeline_run,
     select_images,
 )
 from lab.experiments import sweeps as ex
+from lab.experiments import tune
 from lab.experiments.plots import plot_budget, plot_conf, plot_dedup, plot_energy, plot_tiles
 from lab.experiments.summaries import budget_summary, treatment_summary
 from lab.experiments.workloads import dedup_workloads
@@ -26,13 +28,30 @@ SWEEPS = ("tiles", "budget", "conf", "energy", "treatments", "dedup")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="pipeline sweeps: CSV and PNG plots")
     add_data_options(p)
-    p.add_argument("--images", default=None, help="FILE:PART, e.g. a split's val part")
+    p.add_argument("--images", default=None,
+                   help="FILE:PART the figures are reported on, e.g. a split's test part")
+    p.add_argument("--tune-images", default=None,
+                   help="FILE:PART the pipeline's choices are made on (policy, treatment of "
+                        "uncounted tiles), e.g. the split's val part; without it the "
+                        "defaults stand and the summary says so")
     p.add_argument("--sweeps", default=",".join(SWEEPS), help=f"comma-separated: {SWEEPS}")
     p.add_argument("--revisits", type=int, default=3, help="revisits per scene (dedup sweep)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/experiments")
     add_pipeline_options(p)
     p.set_defaults(func=run)
+
+
+def _part(spec: str | None) -> str:
+    return spec.rpartition(":")[2] if spec else "all images"
+
+
+def _workload(args, spec, pipe, onboard, ground, read) -> ex.Workload:
+    classes = parse_classes(args.classes)
+    images = select_images(read().images, spec)
+    truths = [len(truth_objects(img, classes, args.dedupe_iou)[0]) for img in images]
+    return ex.Workload(images, truths, onboard, ground, pipe,
+                       classes=counter_classes(onboard, classes))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,19 +65,34 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown sweeps {sorted(unknown)}; choose from {SWEEPS}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    classes = parse_classes(args.classes)
-    images = select_images(read_dataset(args.data, args.fmt, gsd_m=args.gsd).images,
-                           args.images)
+
+    def read():
+        return read_dataset(args.data, args.fmt, gsd_m=args.gsd)
+
+    images = select_images(read().images, args.images)
     models_dir = Path(args.models_dir)
     gsds = {img.meta.gsd_m for img in images}
     pipe = pipeline_run(args, args.model, models_dir, gsds.pop() if len(gsds) == 1 else None)
     pipe.cfg = replace(pipe.cfg, seed=args.seed)
     onboard = OnboardCounter.shipped(args.model, models_dir, batch_size=8)
     ground = GroundCounter.shipped(args.model, models_dir, threads=1)
-    truths = [len(truth_objects(img, classes, args.dedupe_iou)[0]) for img in images]
-    w = ex.Workload(images, truths, onboard, ground, pipe)
-    summary: dict = {"scenes": len(images), "policy": pipe.cfg.policy,
-                     "tile_size": pipe.tiling.tile_size if pipe.tiling else None}
+    tuned = None
+    if args.tune_images:
+        tuned = tune.choose(_workload(args, args.tune_images, pipe, onboard, ground, read),
+                            args.tune_images, fixed={k for k in ("policy", "uncounted")
+                                                     if getattr(args, k) is not None})
+        pipe.cfg = replace(pipe.cfg, **tuned["choices"])
+    w = _workload(args, args.images, pipe, onboard, ground, read)
+    summary: dict = {
+        "reported_on": {"images": args.images or "all images", "part": _part(args.images),
+                        "scenes": len(w.sims), "mean_truth": float(w.truths.mean())
+                        if len(w.truths) else 0.0},
+        "tuned_on": tuned or {"images": None, "note": "defaults, not tuned by this run"},
+        "model": args.model, "classes": counter_classes(onboard, parse_classes(args.classes)),
+        "policy": pipe.cfg.policy, "uncounted": pipe.cfg.uncounted,
+        "tile_size": pipe.tiling.tile_size if pipe.tiling else None,
+        "error_model": "fit on the training split (targetfuse calibrate / calibrate-sources)"
+                       if pipe.error_model else None}
     if "tiles" in sweeps and pipe.tiling:
         rows = [{"tile_size": int(k), **v} for k, v in sorted(pipe.tiling.points.items(),
                                                                key=lambda kv: int(kv[0]))]
@@ -68,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         rows = ex.sweep_budget(w, 1.0) + ex.sweep_budget(w, 0.5)
         ex.write_csv(out / "budget.csv", rows)
         plot_budget(rows, out / "budget.png")
-        summary["budget"] = budget_summary(rows, w)
+        summary["budget"] = budget_summary(rows, pipe.cfg.policy)
     if "conf" in sweeps:
         rows = ex.sweep_conf(w)
         ex.write_csv(out / "conf.csv", rows)
@@ -84,14 +118,13 @@ def run(args: argparse.Namespace) -> int:
         ex.write_csv(out / "treatments.csv", rows)
         summary["treatments"] = treatment_summary(rows)
     if "dedup" in sweeps:
-        rows = dedup_workloads(images, truths, classes, onboard, ground, pipe, args)
+        rows = dedup_workloads(images, list(w.truths), parse_classes(args.classes), onboard,
+                               ground, pipe, args)
         ex.write_csv(out / "dedup.csv", rows)
         plot_dedup(rows, out / "dedup.png")
         summary["dedup"] = rows
-    old = out / "summary.json"
-    if old.exists():  # a run of some sweeps keeps the others' figures
-        summary = {**json.loads(old.read_text()), **summary}
-    old.write_text(json.dumps(summary, indent=1) + "\n")
+    # Written whole: a figure in it is always from this run.
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     print(f"wrote {out}/")
     return 0

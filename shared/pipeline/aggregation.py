@@ -10,9 +10,12 @@ conf_p), ``uncounted`` (energy ran out and the tile was not sent). Treatments:
 * discarded tiles: ``onboard`` (add their onboard count) or ``zero`` (the paper drops them);
   the default is ``onboard``, which measures better (``docs/EXPERIMENTS.md``): a low
   confidence says the count may be off, not that it is zero.
-* uncounted tiles: ``zero`` (as onboard-only leaves them) or ``context``: the mean count of
-  counted tiles of the same deduplication context (k-means cluster). The pipeline's default
-  is ``context``, which measures better when energy runs short; the baselines use ``zero``.
+* uncounted tiles: ``zero`` or ``context``: the mean count of the measured tiles (counted
+  onboard, or counted on the ground when downlinked: the ground's count wins) of the same
+  deduplication context (k-means cluster), or of the whole scene where the tile has no
+  context or its context no measured tile (a bent pipe, which clusters nothing, extrapolates
+  from what it sent). The pipeline's default is ``context``; every baseline family is
+  reported with the same estimate and with ``zero`` (named as such).
 
 A downlinked tile whose ground count has not arrived yet counts with its onboard count (or
 zero when it has none) and the scene is reported incomplete: partial totals are visible
@@ -72,8 +75,6 @@ def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,
     counts = np.zeros(n)
     prov: list[str] = []
     complete = True
-    context_mean = _context_means(onboard, action, contexts) \
-        if uncounted == "context" else {}
     for i in range(n):
         a = int(action[i])
         known = 0.0 if np.isnan(onboard[i]) else onboard[i]
@@ -91,10 +92,10 @@ def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,
             counts[i] = known if discarded == "onboard" else 0.0
         elif a == UNCOUNTED:
             prov.append("uncounted")
-            if contexts is not None and uncounted == "context":
-                counts[i] = context_mean.get(int(contexts[i]), 0.0)
         else:
             raise ValueError(f"tile {i}: unknown action {a}")
+    if uncounted == "context":
+        _extrapolate(counts, action, onboard, ground, contexts)
     by = {p: 0.0 for p in PROVENANCE}
     tiles = {p: 0 for p in PROVENANCE}
     for p, c in zip(prov, counts, strict=True):
@@ -103,16 +104,24 @@ def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,
     return SceneTotal(float(counts.sum()), complete, by, tiles, prov, counts)
 
 
-def _context_means(onboard, action, contexts) -> dict[int, float]:
-    if contexts is None:
-        return {}
-    out = {}
-    counted = ~np.isnan(onboard) & (np.asarray(action) != UNCOUNTED)
-    for k in np.unique(contexts):
-        sel = counted & (contexts == k)
-        if sel.any():
-            out[int(k)] = float(onboard[sel].mean())
-    return out
+def _extrapolate(counts: np.ndarray, action: np.ndarray, onboard: np.ndarray,
+                 ground: dict[int, float], contexts: np.ndarray | None) -> None:
+    """Fill uncounted tiles' counts with their context's (else the scene's) measured mean."""
+    measured = np.full(len(action), np.nan)
+    known = ~np.isnan(onboard)
+    measured[known] = onboard[known]
+    for i, v in ground.items():
+        if action[i] == DOWNLINK:
+            measured[i] = v
+    measured[action == UNCOUNTED] = np.nan
+    have = ~np.isnan(measured)
+    if not have.any():
+        return
+    scene_mean = float(measured[have].mean())
+    for i in np.flatnonzero(action == UNCOUNTED):
+        same = have & (contexts == contexts[i]) if contexts is not None else None
+        counts[i] = float(measured[same].mean()) if same is not None and same.any() \
+            else scene_mean
 
 
 def aggregate_classes(classes: list[str], action: np.ndarray, class_onboard: np.ndarray,

@@ -4,7 +4,11 @@
 * ``random``: counted tiles go down in a seeded random order until the budget is spent; the
   rest are accepted (selection at equal budget with no knowledge).
 * ``vanilla``: the bent pipe: no onboard counting; tiles go down in capture order until the
-  budget is spent; the rest stay uncounted.
+  budget is spent; the rest stay uncounted (``vanilla-resized``: the same, tiles resized to
+  the counter's input).
+
+``BASELINES`` names each baseline run an experiment reports, as a policy and the settings it
+changes in the collaborative run's; ``FAMILIES`` groups them.
 """
 
 from __future__ import annotations
@@ -46,3 +50,23 @@ def vanilla(c: Candidates, budget: int, quality: int, **_) -> Decisions:
         used += int(size[i])
         action[i], q[i] = DOWNLINK, quality
     return Decisions(action, q, used)
+
+
+# Every baseline, by name: its policy and what it changes in the collaborative run's
+# settings. Each family is run in its strongest fair form (the same estimate for tiles
+# nobody counted as the collaborative run, the same tiling and deduplication where the
+# baseline counts onboard) and in the paper's form, named ``-zero`` (natural tiles, no
+# deduplication, a tile nobody counted adds nothing). Ratios are taken against the strongest
+# member of each family at each point (``strongest``).
+_PLAIN = {"dedup": False, "adaptive_tiling": False}
+BASELINES: dict[str, tuple[str, dict]] = {
+    "random": ("random", {}),
+    "onboard-only": ("onboard-only", {}),
+    "onboard-only-zero": ("onboard-only", {**_PLAIN, "uncounted": "zero"}),
+    "vanilla": ("vanilla", _PLAIN),  # native tiles, uncounted tiles extrapolated
+    "vanilla-resized": ("vanilla-resized", _PLAIN),  # resized to the counter's input
+    "vanilla-zero": ("vanilla", {**_PLAIN, "uncounted": "zero"}),
+}
+FAMILIES = {"onboard-only": ("onboard-only", "onboard-only-zero"),
+            "vanilla": ("vanilla", "vanilla-resized", "vanilla-zero"),
+            "random": ("random",)}

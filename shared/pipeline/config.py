@@ -26,7 +26,7 @@ class PipelineConfig:
     k_max: int = 8
     # Downlinked tiles go down as the counter sees them (resized to its input, as the paper
     # tiles onboard): the ground counter needs no more pixels than that. False: native
-    # resolution. Vanilla always sends native tiles (a bent pipe knows no counter).
+    # resolution. The bent pipes decide for themselves (``sends_resized``).
     downlink_resized: bool = True
     discarded: str = "onboard"
     uncounted: str = "context"
@@ -42,6 +42,15 @@ class PipelineConfig:
         if self.k_max < 1:
             raise ValueError(f"k_max must be >= 1, got {self.k_max}")
         check_treatments(self.discarded, self.uncounted)
+
+    @property
+    def sends_resized(self) -> bool:
+        """Whether downlinked tiles go down resized to the counter's input: as
+        ``downlink_resized`` says for the collaborative policies; never for the native bent
+        pipe (``vanilla``), always for ``vanilla-resized``."""
+        if self.policy in ("vanilla", "vanilla-resized"):
+            return self.policy == "vanilla-resized"
+        return self.downlink_resized
 
     @property
     def all_qualities(self) -> tuple[int, ...]:

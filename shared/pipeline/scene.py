@@ -30,7 +30,7 @@ from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import Candidates, Decisions
 from shared.pipeline.energy import EnergyLedger, EnergyModel
 from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.throttling import throttle
+from shared.pipeline.throttling import BENT_PIPES, throttle
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import TilingEntry, affordable_size
 from shared.tile_grid import TileGrid
@@ -94,7 +94,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
         cheapest = min(cfg.qualities) if cfg.policy == "value" else cfg.raw_quality
         sizes = prepare(tile_size).sizes[cheapest]
         sendable = int(byte_budget // max(float(np.median(sizes)), 1.0)) \
-            if cfg.policy not in ("onboard-only", "vanilla") and len(sizes) else 0
+            if cfg.policy not in ("onboard-only", *BENT_PIPES) and len(sizes) else 0
         tile_size = affordable_size(tiling, tile_size, w, h, affordable + sendable)
     prep = prepare(tile_size)
     grid, tiles, sizes, thumbs, plan = (prep.grid, prep.tiles, prep.sizes, prep.thumbs,
@@ -123,7 +123,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
                 reused[i], reused_from[i] = True, f"tile:{j}"
                 rows[i] = rows[j]
                 continue
-        if cfg.policy == "vanilla" or not ledger.can_afford(per_inference + reserve):
+        if cfg.policy in BENT_PIPES or not ledger.can_afford(per_inference + reserve):
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
         ledger.spend("compute", per_inference)
         answer = count_fn(i, tiles[i], tile_size)

@@ -98,8 +98,13 @@ POLICIES = {
     "value": value_policy,
     "random": random_policy,
     "vanilla": vanilla,
+    "vanilla-resized": vanilla,
 }
 PAPER_POLICIES = ("low-conf-first", "fixed-conf", "dynamic-conf")
+# The bent pipes: nothing counted onboard; "vanilla" sends native tiles, "vanilla-resized"
+# resizes them to the counter's input first (what a bent pipe that knows the counter's GSD
+# would send), so the two differ only in bytes per tile.
+BENT_PIPES = ("vanilla", "vanilla-resized")
 
 
 def throttle(policy: str, c: Candidates, budget: float, quality: int, **params) -> Decisions:

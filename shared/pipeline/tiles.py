@@ -54,11 +54,11 @@ def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
                   input_size: int | None = None) -> PreparedTiles:
     """One pass over the tiles (each read once): encoded sizes of what would go down at each
     quality, thumbnails and descriptors. ``input_size``: the counter's, for resized
-    downlinks (``cfg.downlink_resized``)."""
+    downlinks (``cfg.sends_resized``)."""
     grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
     n = len(grid)
     tiles = LazyTiles(grid, pixels)
-    resize = input_size if cfg.downlink_resized and cfg.policy != "vanilla" else None
+    resize = input_size if cfg.sends_resized else None
     sizes = {q: np.zeros(n, np.int64) for q in cfg.all_qualities}
     thumbs, descriptors = [], []
     for i in range(n):

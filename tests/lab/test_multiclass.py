@@ -104,6 +104,56 @@ def test_eval_sources_reports_each_source_on_the_classes_its_labels_cover(pair, 
     assert json.loads(dropped.read_text())["gsd"] == "dropped"
 
 
+def test_count_scale_fit_on_validation_scales_every_density_map(pair, tmp_path):
+    import shutil
+
+    _, real_dev, splits, shipped = pair
+    models = tmp_path / "models"
+    shutil.copytree(shipped, models)
+    val = tmp_path / "val.json"
+    common = ["--real-dev", str(real_dev), "--splits-dir", str(splits)]
+    assert main(["eval-sources", "--model", "objects", "--models-dir", str(models), "--part",
+                 "val", "--sources", "ships_google_earth,kit_cars", "--json", str(val),
+                 *common]) == 0
+    images = [i for r in json.loads(val.read_text())["sources"] for i in r["per_image"]]
+    assert images and all(set(i["truth"]) <= set(i["ground"]) for i in images)
+    pixels = generate_scene(SceneConfig(width=128, height=128, gsd_m=0.5, layout="urban"),
+                            seed=4).load_pixels()
+    before = OnboardCounter.shipped("objects", models).count(pixels, 0.5).outputs
+    assert main(["fit-count-scale", "--model", "objects", "--models-dir", str(models),
+                 "--val", str(val), "--min-objects", "1", "--refit-confidence",
+                 *common]) == 0
+    onboard = OnboardCounter.shipped("objects", models)
+    scale = onboard.card.extra["count_scale"]
+    assert set(scale) == set(CLASSES)
+    assert onboard.card.metrics["count_scale_val"]["classes"]["vehicle"]["groups"] == 1
+    after = onboard.count(pixels, 0.5).outputs
+    expected = before.class_counts * np.array([scale[c] for c in CLASSES])
+    np.testing.assert_allclose(after.class_counts, expected, rtol=1e-4, atol=1e-5)
+    assert "count_scale" in GroundCounter.shipped("objects", models).card.extra
+    # Fitting again on top of a scale would compound it: refused.
+    assert main(["fit-count-scale", "--model", "objects", "--models-dir", str(models),
+                 "--val", str(val)]) == 2
+
+
+def test_ground_options_are_scored_per_group(pair, tmp_path):
+    _, real_dev, splits, models = pair
+    out = tmp_path / "options.json"
+    assert main(["eval-ground-options", "--model", "objects", "--models-dir", str(models),
+                 "--sources", "kit_cars", "--real-dev", str(real_dev), "--splits-dir",
+                 str(splits), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["part"] == "val"
+    opts = result["options"]
+    assert {"deep", "deep-tta", "shallow", "shallow-tta", "blend 0.5 deep-tta"} <= set(opts)
+    assert opts["shallow"]["tile_mae_vs_shallow"] == pytest.approx(1.0)
+    assert list(opts["deep"]["groups"]) == ["kit_cars/vehicle"]
+    # A blend's error lies within what its two members' errors allow.
+    blend, deep, shallow = (opts[k]["groups"]["kit_cars/vehicle"]["tile_mae"]
+                            for k in ("blend 0.5 deep-tta", "deep-tta", "shallow-tta"))
+    assert blend <= max(deep, shallow) + 1e-6
+
+
 def test_services_carry_per_class_counts_and_filter_by_class(pair, tmp_path):
     _, _, _, models = pair
     g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=0, model="objects",

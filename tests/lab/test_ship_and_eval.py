@@ -137,7 +137,26 @@ def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):
         assert (exp / "budget.png").stat().st_size > 0 and (exp / "tiles.png").exists()
         runs.append((exp / "budget.csv").read_text())
     assert runs[0] == runs[1]  # same seed, same numbers
-    assert "vanilla" in runs[0] and "dynamic-conf" in runs[0]
+    for name in ("vanilla", "vanilla-resized", "vanilla-zero", "onboard-only-zero",
+                 "dynamic-conf"):
+        assert f",{name}," in runs[0]
+    # Choices made on one part, figures reported on another, and the summary says which.
+    split = str(root / "split.json")
+    exp = tmp_path / "tuned"
+    assert main(["experiment", *data, "--sweeps", "budget", "--images", f"{split}:test",
+                 "--tune-images", f"{split}:val", "--out", str(exp)]) == 0
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["reported_on"]["part"] == "test" and summary["tuned_on"]["part"] == "val"
+    chosen = summary["tuned_on"]["choices"]
+    assert summary["policy"] == chosen["policy"]
+    best = min(summary["tuned_on"]["scores"], key=lambda s: s["mean_relative_cmae"])
+    assert (best["policy"], best["uncounted"]) == (chosen["policy"], chosen["uncounted"])
+    point = summary["budget"]["points"][0]
+    assert set(point["baselines"]) >= {"onboard-only", "onboard-only-zero", "vanilla",
+                                       "vanilla-resized", "vanilla-zero", "random"}
+    strongest = point["strongest"]["vanilla"]
+    assert point["baselines"][strongest] == min(
+        point["baselines"][v] for v in ("vanilla", "vanilla-resized", "vanilla-zero"))
 
 
 def test_onnx_export_matches_pytorch(tmp_path):

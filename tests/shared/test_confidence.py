@@ -58,6 +58,7 @@ def test_ece_and_auroc_on_known_values():
         pytest.approx(0.5)
     assert auroc(np.array([0.1, 0.9]), np.array([0, 1])) == 1.0
     assert auroc(np.array([0.1, 0.9]), np.array([1, 1])) is None
+    assert auroc(np.array([]), np.array([])) is None  # e.g. a split with no non-empty tile
 
 
 def test_confidence_falls_for_tiles_far_from_the_training_features():

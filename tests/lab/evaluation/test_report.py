@@ -47,3 +47,25 @@ def test_leave_one_source_out_table_sits_beside_the_in_source_figure():
     table = loso_table(RESULT, [held])
     assert "| `s` | ship | 60 | 2 sources, 12 epochs x 1600 crops | 30.0 % | 20.0 % | - | " \
            "10.0 % | missed |" in table
+
+
+def test_schedule_table_prices_the_short_schedule_against_the_full_one():
+    from lab.evaluation.report import schedule_table
+
+    full = {**RESULT, "schedule": "24 epochs x 1600 crops"}
+    short = {"schedule": "12 epochs x 1600 crops", "sources": [{"source": "s", "classes": {
+        "ship": {"objects": 60, "onboard": {"relative_cmae": 0.25}}}}]}
+    table = schedule_table(full, short)
+    assert "full schedule (24 epochs x 1600 crops)" in table
+    assert "| `s` | ship | 60 | 20.0 % | 25.0 % | +5.0 points |" in table
+
+
+def test_ground_options_table_shows_every_option_and_group():
+    from lab.evaluation.report import ground_options_table
+
+    group = {"objects": 60, "relative_cmae": 0.3, "tile_mae": 0.5}
+    result = {"options": {"deep": {"mean_relative_cmae": 0.3, "tile_mae_vs_shallow": 1.2,
+                                   "ms_per_tile": 70.0, "groups": {"s/ship": group}}}}
+    table = ground_options_table(result)
+    assert "| deep | 30.0 % | 1.200 | 70.0 | 30.0 % / 0.500 |" in table
+    assert "`s/ship` rel. CMAE / tile MAE" in table

@@ -29,7 +29,23 @@ def test_context_estimate_for_uncounted_tiles():
     onboard = np.array([2.0, 4.0, np.nan, np.nan])
     contexts = np.array([0, 0, 0, 1])
     out = aggregate(action, onboard, np.zeros(4, bool), {}, contexts, uncounted="context")
-    assert out.tile_counts.tolist() == [2.0, 4.0, 3.0, 0.0]
+    # Context 1 has no measured tile: the scene's measured mean stands in.
+    assert out.tile_counts.tolist() == [2.0, 4.0, 3.0, 3.0]
+
+
+def test_extrapolation_prefers_ground_counts_and_works_without_contexts():
+    # A bent pipe: nothing counted onboard, two tiles counted on the ground.
+    action = np.array([DOWNLINK, DOWNLINK, UNCOUNTED, UNCOUNTED])
+    onboard = np.full(4, np.nan)
+    out = aggregate(action, onboard, np.zeros(4, bool), {0: 2.0, 1: 6.0}, None,
+                    uncounted="context")
+    assert out.tile_counts.tolist() == [2.0, 6.0, 4.0, 4.0]
+    assert aggregate(action, onboard, np.zeros(4, bool), {0: 2.0, 1: 6.0}, None,
+                     uncounted="zero").total == 8.0
+    # A downlinked tile's ground count, not its onboard one, is what the context learns.
+    both = aggregate(np.array([DOWNLINK, UNCOUNTED]), np.array([1.0, np.nan]),
+                     np.zeros(2, bool), {0: 5.0}, np.array([0, 0]), uncounted="context")
+    assert both.tile_counts.tolist() == [5.0, 5.0]
 
 
 def test_bad_treatment_is_refused():
