@@ -70,6 +70,7 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         from lab.evaluation import report as report_cli
         from lab.evaluation import sources as eval_sources_cli
         from lab.experiments import cli as experiment_cli
+        from lab.experiments import report as experiment_report_cli
         from lab.training import cli as train_cli
     except ImportError as exc:
         if exc.name != "torch":
@@ -86,6 +87,7 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         count_scale_cli.add_parser(sub)
         ground_options_cli.add_parser(sub)
         experiment_cli.add_parser(sub)
+        experiment_report_cli.add_parser(sub)
     from lab import tour
 
     tour.add_parser(sub)

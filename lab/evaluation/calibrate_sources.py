@@ -2,14 +2,15 @@
 
 The ``value`` policy needs each counter's expected per-tile error
 (``shared.pipeline.error_model``). For a pair trained on several sources it is fit on the
-training images of every source (the run's record names them), each image counted for the
-classes its labels cover, at the counter's natural tile size: per tile the onboard count
-and confidence, the true count, and the ground's count of the tile as received (resized to
-the counter input, JPEG at each quality). The ground counter costs ~50 ms a tile here, so
-each source contributes at most ``--tiles-per-source`` tiles (a seeded draw of all its tiles;
-every source weighs the same, as no source's imagery is the one users will send). Tile size
-stays the natural one: no ``tiling.json`` is written, as the scenes' GSDs differ (and are
-often unknown) and Alg. 1 calibrates one GSD at a time (``targetfuse calibrate``).
+training images of every source (the run's record names them; ``--part val`` fits it out of
+sample, on the validation images, where the counters err as on new imagery), each image
+counted for the classes its labels cover, at the counter's natural tile size: per tile the
+onboard count and confidence, the true count, and the ground's count of the tile as received
+(resized to the counter input, JPEG at each quality). The ground counter costs ~50 ms a tile
+here, so each source contributes at most ``--tiles-per-source`` tiles (a seeded draw of all
+its tiles; every source weighs the same, as no source's imagery is the one users will send).
+Tile size stays the natural one: no ``tiling.json`` is written, as the scenes' GSDs differ
+(and are often unknown) and Alg. 1 calibrates one GSD at a time (``targetfuse calibrate``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="objects")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--tiles-per-source", type=int, default=240)
+    p.add_argument("--part", default="train",
+                   help="split part the tiles come from: train (default; tiles the counters "
+                        "trained on, in sample) or val (out of sample)")
+    p.add_argument("--out", default=None,
+                   help="where to write it (default models/NAME/error_model.json)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)
@@ -72,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError(f"the {args.model} card names no sources' splits (train it with "
                          "--sources and ship it)")
-    parts = {s: json.loads(_resolve(f).read_text())["train"] for s, f in files.items()}
+    parts = {s: json.loads(_resolve(f).read_text()).get(args.part, [])
+             for s, f in files.items()}
+    parts = {s: ids for s, ids in parts.items() if ids}
+    if not parts:
+        raise ValueError(f"no source of {args.model} has a {args.part!r} part")
     class_map = load_class_map()
     rng = np.random.default_rng(args.seed)
     qualities = PipelineConfig().qualities
@@ -93,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
                                                        channels).sum()))
     model = ErrorModel.fit(np.array(truth), np.array(on), np.array(conf),
                            {q: np.array(v) for q, v in gr.items()},
-                           {"tiles": len(truth), "sources": sorted(parts),
+                           {"tiles": len(truth), "sources": sorted(parts), "part": args.part,
                             "tiles_per_source": args.tiles_per_source, "seed": args.seed,
                             "tile_size": "natural"})
-    path = models_dir / args.model / "error_model.json"
+    path = Path(args.out) if args.out else models_dir / args.model / "error_model.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     print(f"wrote {path}: {json.dumps(vars(model))}")
     return 0

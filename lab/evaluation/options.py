@@ -47,6 +47,8 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="what a discarded tile adds to the total")
     g.add_argument("--uncounted", default=None, choices=["zero", "context"],
                    help="what a tile left uncounted (energy spent) adds to the total")
+    g.add_argument("--error-model", default=None,
+                   help="the error model file to use (default models/NAME/error_model.json)")
     g.add_argument("--no-pipeline", action="store_true",
                    help="score the two counters only (no pipeline, no baselines)")
 
@@ -63,7 +65,8 @@ def pipeline_run(args: argparse.Namespace, name: str, models_dir: Path, gsd: flo
 
     check_fraction("--budget-fraction", args.budget_fraction)
     check_fraction("--energy-fraction", args.energy_fraction)
-    err_file = models_dir / name / "error_model.json"
+    err_file = Path(args.error_model) if getattr(args, "error_model", None) else \
+        models_dir / name / "error_model.json"
     error_model = ErrorModel.load(err_file) if err_file.exists() else None
     table = load_table(name, models_dir)
     policy = args.policy or ("value" if error_model else "dynamic-conf")

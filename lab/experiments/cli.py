@@ -35,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "uncounted tiles), e.g. the split's val part; without it the "
                         "defaults stand and the summary says so")
     p.add_argument("--sweeps", default=",".join(SWEEPS), help=f"comma-separated: {SWEEPS}")
+    p.add_argument("--budgets", default=None,
+                   help="budget sweep's downlink budgets, comma-separated fractions "
+                        f"(default {','.join(f'{b:g}' for b in ex.BUDGETS)})")
     p.add_argument("--revisits", type=int, default=3, help="revisits per scene (dedup sweep)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/experiments")
@@ -52,6 +55,24 @@ def _workload(args, spec, pipe, onboard, ground, read) -> ex.Workload:
     truths = [len(truth_objects(img, classes, args.dedupe_iou)[0]) for img in images]
     return ex.Workload(images, truths, onboard, ground, pipe,
                        classes=counter_classes(onboard, classes))
+
+
+def _budgets(text: str | None) -> tuple[float, ...]:
+    if not text:
+        return ex.BUDGETS
+    try:
+        values = tuple(sorted({float(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise ValueError(f"--budgets wants comma-separated fractions, got {text!r}") from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise ValueError(f"--budgets must be fractions in (0, 1], got {text!r}")
+    return values
+
+
+def _fixed(args: argparse.Namespace) -> set[str]:
+    """The settings the command line fixed: tuning leaves them alone."""
+    fixed = {k for k in ("policy", "uncounted") if getattr(args, k) is not None}
+    return fixed | ({"adaptive_tiling"} if args.no_adaptive_tiling else set())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
     tuned = None
     if args.tune_images:
         tuned = tune.choose(_workload(args, args.tune_images, pipe, onboard, ground, read),
-                            args.tune_images, fixed={k for k in ("policy", "uncounted")
-                                                     if getattr(args, k) is not None})
+                            args.tune_images, fixed=_fixed(args))
         pipe.cfg = replace(pipe.cfg, **tuned["choices"])
     w = _workload(args, args.images, pipe, onboard, ground, read)
     summary: dict = {
@@ -90,16 +110,19 @@ def run(args: argparse.Namespace) -> int:
         "tuned_on": tuned or {"images": None, "note": "defaults, not tuned by this run"},
         "model": args.model, "classes": counter_classes(onboard, parse_classes(args.classes)),
         "policy": pipe.cfg.policy, "uncounted": pipe.cfg.uncounted,
+        "adaptive_tiling": pipe.cfg.adaptive_tiling,
         "tile_size": pipe.tiling.tile_size if pipe.tiling else None,
-        "error_model": "fit on the training split (targetfuse calibrate / calibrate-sources)"
-                       if pipe.error_model else None}
+        "error_model": None if pipe.error_model is None else {
+            "file": args.error_model or f"models/{args.model}/error_model.json",
+            "fit_on": pipe.error_model.fit_on}}
     if "tiles" in sweeps and pipe.tiling:
         rows = [{"tile_size": int(k), **v} for k, v in sorted(pipe.tiling.points.items(),
                                                                key=lambda kv: int(kv[0]))]
         ex.write_csv(out / "tiles.csv", rows)
         plot_tiles(rows, pipe.tiling, out / "tiles.png")
     if "budget" in sweeps:
-        rows = ex.sweep_budget(w, 1.0) + ex.sweep_budget(w, 0.5)
+        budgets = _budgets(args.budgets)
+        rows = ex.sweep_budget(w, 1.0, budgets) + ex.sweep_budget(w, 0.5, budgets)
         ex.write_csv(out / "budget.csv", rows)
         plot_budget(rows, out / "budget.png")
         summary["budget"] = budget_summary(rows, pipe.cfg.policy)

@@ -77,24 +77,33 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     h, w = pixels.shape[:2]
     ledger = EnergyLedger(energy_j)
     ledger.spend("capture", min(energy.capture(w, h), ledger.remaining))
+    if prepare is None:
+        prepared: dict[int, PreparedTiles] = {}
+
+        def prepare(s: int) -> PreparedTiles:  # each size once: it encodes every tile
+            if s not in prepared:
+                prepared[s] = prepare_tiles(pixels, s, cfg, input_size)
+            return prepared[s]
+    tile_size = natural_tile
+    if cfg.adaptive_tiling:
+        tile_size = tiling.tile_size if tiling else natural_tile
+    cheapest = min(cfg.qualities) if cfg.policy == "value" else cfg.raw_quality
+    first_sizes = prepare(tile_size).sizes[cheapest]
+    if not len(first_sizes) or byte_budget < int(first_sizes.min()):
+        # No tile fits the window: keeping energy for a downlink that cannot happen would
+        # only leave tiles uncounted.
+        byte_budget = 0
     # The downlink's energy is set aside first; what is left pays for counting.
     reserve = min(energy.downlink(byte_budget), ledger.remaining)
     byte_budget = min(int(byte_budget), energy.bytes_for(reserve))
     per_inference = energy.compute(flops_per_tile)
     count_energy = ledger.remaining - reserve
     affordable = int(count_energy // per_inference) if per_inference > 0 else 2**31
-    if prepare is None:
-        def prepare(s: int) -> PreparedTiles:
-            return prepare_tiles(pixels, s, cfg, input_size)
-    tile_size = natural_tile
     if cfg.adaptive_tiling:
-        tile_size = tiling.tile_size if tiling else natural_tile
         # Tiles the energy cannot count may still go down whole: those the byte budget can
         # carry (estimated from this size's encoded tiles) count as covered too.
-        cheapest = min(cfg.qualities) if cfg.policy == "value" else cfg.raw_quality
-        sizes = prepare(tile_size).sizes[cheapest]
-        sendable = int(byte_budget // max(float(np.median(sizes)), 1.0)) \
-            if cfg.policy not in ("onboard-only", *BENT_PIPES) and len(sizes) else 0
+        sendable = int(byte_budget // max(float(np.median(first_sizes)), 1.0)) \
+            if cfg.policy not in ("onboard-only", *BENT_PIPES) and len(first_sizes) else 0
         tile_size = affordable_size(tiling, tile_size, w, h, affordable + sendable)
     prep = prepare(tile_size)
     grid, tiles, sizes, thumbs, plan = (prep.grid, prep.tiles, prep.sizes, prep.thumbs,

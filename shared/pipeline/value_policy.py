@@ -8,7 +8,7 @@ quality per tile under the byte budget is a multiple-choice knapsack (``knapsack
 exactly by dynamic programming over bytes in units of ``budget / resolution`` (exact when
 sizes are whole units). Bytes the knapsack leaves are then spent, not wasted (``fill``):
 raising chosen tiles' quality, then sending the tiles with the largest expected onboard
-error. Tiles not sent are accepted.
+error, wherever that is expected to lose nothing. Tiles not sent are accepted.
 """
 
 from __future__ import annotations
@@ -79,30 +79,49 @@ def value_policy(c: Candidates, budget: int, quality: int,
             action[j], q[j] = DOWNLINK, qs[o]
             used += int(c.sizes[qs[o]][j])
     if fill:
-        used = _fill(c, pool, values.max(1), on_err, qs, budget, used, action, q)
+        used = _fill(c, pool, values, on_err, qs, budget, used, action, q)
     return Decisions(action, q, used)
 
 
-def _fill(c: Candidates, pool, gain, on_err, qs, budget, used, action, q) -> int:
-    """Bytes of a contact window that go unused are lost, and the error model is fit on
-    tiles both counters trained on (so it understates the ground's edge on new scenes):
-    spend what the knapsack left, first raising the quality of chosen tiles (largest gain
-    first), then sending the other tiles (largest expected onboard error first)."""
+def expected_error(c: Candidates, d: Decisions, error_model: ErrorModel) -> float:
+    """The scene's expected absolute error under decisions ``d``: the ground's expected
+    error on each downlinked tile at its quality, the onboard one on every other eligible
+    tile (what the value policy minimises)."""
+    pool = np.flatnonzero(c.eligible)
+    on_err = error_model.onboard_error(c.onboard[pool], c.confidence[pool])
+    total = 0.0
+    for k, j in enumerate(pool):
+        total += float(error_model.ground_error(c.onboard[j:j + 1], int(d.quality[j]))[0]
+                       if d.action[j] == DOWNLINK else on_err[k])
+    return total
+
+
+def _fill(c: Candidates, pool, values, on_err, qs, budget, used, action, q) -> int:
+    """Bytes of a contact window that go unused are lost: spend what the knapsack left (its
+    byte units round sizes up), first raising the quality of chosen tiles (largest gain
+    first), then sending the other tiles (largest expected onboard error first), each only
+    where the error model expects no loss from it, so that more bytes never mean a larger
+    expected error."""
+    gain = values.max(1)
+    row = {int(j): k for k, j in enumerate(pool)}
     chosen = [int(j) for j in pool[np.argsort(-gain, kind="stable")] if action[j] == DOWNLINK]
     for j in chosen:
-        for x in reversed(qs):
+        now = values[row[j], qs.index(int(q[j]))]
+        for o in range(len(qs) - 1, -1, -1):
+            x = qs[o]
             if x <= q[j]:
                 break
             extra = int(c.sizes[x][j]) - int(c.sizes[int(q[j])][j])
-            if used + extra <= budget:
+            if values[row[j], o] >= now and used + extra <= budget:
                 used += extra
                 q[j] = x
                 break
     for j in pool[np.argsort(-on_err, kind="stable")]:
         if action[j] == DOWNLINK:
             continue
-        for x in reversed(qs):
-            if used + int(c.sizes[x][j]) <= budget:
+        for o in range(len(qs) - 1, -1, -1):
+            x = qs[o]
+            if values[row[int(j)], o] >= 0 and used + int(c.sizes[x][j]) <= budget:
                 used += int(c.sizes[x][j])
                 action[j], q[j] = DOWNLINK, x
                 break

@@ -52,12 +52,23 @@ def test_value_policy_picks_a_cheaper_quality_when_it_buys_more():
     assert d.quality.tolist() == [50, 50]
 
 
-def test_value_policy_spends_leftover_bytes_on_quality_then_more_tiles():
+def test_value_policy_spends_what_the_knapsacks_rounding_leaves():
+    # A budget of 8193 bytes: knapsack units of 3 bytes round each 4096-byte tile up to 4098,
+    # so the knapsack fits one tile at q90 and one at q50; the fill raises the second.
+    c = Candidates(np.array([5.0, 5.0]), np.array([0.0, 0.0]),
+                   {50: np.array([2048, 2048]), 90: np.array([4096, 4096])})
+    em = ErrorModel([0.0, 0.0, 0.0, 1.0], {"50": [0.2, 0.0], "90": [0.0, 0.0]}, 1.0)
+    lean = throttle("value", c, 8193, 90, error_model=em, qualities=[50, 90], fill=False)
+    assert sorted(lean.quality.tolist()) == [50, 90]
+    full = throttle("value", c, 8193, 90, error_model=em, qualities=[50, 90])
+    assert full.quality.tolist() == [90, 90] and full.bytes_used == 8192
+
+
+def test_spare_bytes_never_send_a_tile_the_error_model_expects_to_lose_on():
+    # Tile 1 is sure (confidence 1: no expected onboard error); sending it could only add
+    # the ground's error, so spare bytes stay unspent.
     c = Candidates(np.array([5.0, 1.0]), np.array([0.0, 1.0]),
                    {50: np.array([40, 10]), 90: np.array([80, 20])})
     em = ErrorModel([0.0, 0.0, 0.0, 1.0], {"50": [0.2, 0.0], "90": [0.2, 0.0]}, 1.0)
-    lean = throttle("value", c, 100, 90, error_model=em, qualities=[50, 90], fill=False)
-    assert lean.action.tolist() == [DOWNLINK, ACCEPT] and lean.quality.tolist() == [50, 0]
     full = throttle("value", c, 100, 90, error_model=em, qualities=[50, 90])
-    assert full.action.tolist() == [DOWNLINK, DOWNLINK]
-    assert full.quality.tolist() == [90, 90] and full.bytes_used == 100
+    assert full.action.tolist() == [DOWNLINK, ACCEPT] and full.bytes_used == 80
