@@ -80,6 +80,16 @@ class SceneSimulator:
         self.channels = onboard.channels(classes) if classes else None
         self.ground_channels = ground.channels(classes) if classes and ground else None
 
+    @property
+    def tiles_natural(self) -> int:
+        """Tiles of the counter's natural grid (what scene-relative budgets refer to)."""
+        return len(TileGrid(self.pixels.shape[1], self.pixels.shape[0], self.natural))
+
+    def set_energy(self, energy: EnergyModel) -> None:
+        """Play later runs under another energy model (counts stay cached)."""
+        self.energy = energy
+        self.full_energy = full_onboard_energy(self.pixels, self.natural, energy, self.flops)
+
     def raw_bytes(self, quality: int) -> int:
         """The scene's raw encoded tile bytes at a JPEG quality (``raw_tile_bytes``)."""
         if quality not in self._raw:

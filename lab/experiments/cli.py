@@ -19,10 +19,14 @@ from lab.evaluation.options import (
 from lab.experiments import sweeps as ex
 from lab.experiments import tune
 from lab.experiments.plots import plot_budget, plot_conf, plot_dedup, plot_energy, plot_tiles
-from lab.experiments.summaries import budget_summary, treatment_summary
+from lab.experiments.summaries import (
+    budget_summary,
+    compute_cost_summary,
+    treatment_summary,
+)
 from lab.experiments.workloads import dedup_workloads
 
-SWEEPS = ("tiles", "budget", "conf", "energy", "treatments", "dedup")
+SWEEPS = ("tiles", "budget", "conf", "energy", "compute-cost", "treatments", "dedup")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -136,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         parts = ex.energy_breakdown(w, pipe.budget_fraction)
         ex.write_csv(out / "energy_per_scene.csv", parts)
         plot_energy(rows, parts, out / "energy.png")
+    if "compute-cost" in sweeps:
+        rows = ex.sweep_compute_cost(w, pipe.budget_fraction)
+        ex.write_csv(out / "compute_cost.csv", rows)
+        summary["compute_cost"] = compute_cost_summary(rows, pipe.cfg.policy)
     if "treatments" in sweeps:
         rows = ex.sweep_treatments(w)
         ex.write_csv(out / "treatments.csv", rows)

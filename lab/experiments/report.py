@@ -94,12 +94,29 @@ def budget_table(name: str, summary: dict) -> str:
     return "\n".join(rows)
 
 
+def compute_cost_table(summaries: dict[str, dict]) -> str:
+    rows = ["| experiment | counting cost | J/FLOP | energy | collaborative CMAE | strongest "
+            "onboard-only | ratio | strongest vanilla | ratio |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, s in summaries.items():
+        for r in s.get("compute_cost", []):
+            rows.append(
+                f"| `{name}` | {r['compute_cost']} | {r['j_per_flop']:.2g} | "
+                f"{r['energy_fraction']:g} | {_f(r['collaborative'])} | "
+                f"{_f(r['onboard_only'])} ({r['onboard_only_variant']}) | "
+                f"{_f(r['collaborative_over_onboard_only'])} | {_f(r['vanilla'])} "
+                f"({r['vanilla_variant']}) | {_f(r['collaborative_over_vanilla'])} |")
+    return "\n".join(rows)
+
+
 def tables(results: Path = RESULTS) -> dict[str, str]:
     summaries = runs(results)
     if not summaries:
         return {}
     out = {"experiments-protocol": protocol_table(summaries),
            "experiments-targets": targets_table(summaries)}
+    if any(s.get("compute_cost") for s in summaries.values()):
+        out["experiments-compute-cost"] = compute_cost_table(summaries)
     for name, s in summaries.items():
         out[f"experiments-budget-{name}"] = budget_table(name, s)
     return out

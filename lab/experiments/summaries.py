@@ -74,3 +74,22 @@ def treatment_summary(rows: list[dict]) -> dict:
     for r in rows:
         out.setdefault(r["option"], {}).setdefault(r["treatment"], []).append(r["cmae"])
     return {o: {t: float(sum(v) / len(v)) for t, v in d.items()} for o, d in out.items()}
+
+
+def compute_cost_summary(rows: list[dict], policy: str) -> list[dict]:
+    """Per compute cost and energy: the collaborative CMAE and the strongest onboard-only and
+    vanilla, with the two ratios the targets use."""
+    out = []
+    for label in dict.fromkeys(r["compute_cost"] for r in rows):
+        for e in dict.fromkeys(r["energy_fraction"] for r in rows):
+            sel = [r for r in rows if r["compute_cost"] == label and r["energy_fraction"] == e]
+            by = {r["policy"]: r["cmae"] for r in sel}
+            oo = min(FAMILIES["onboard-only"], key=lambda p: by[p])
+            va = min(FAMILIES["vanilla"], key=lambda p: by[p])
+            out.append({"compute_cost": label, "j_per_flop": sel[0]["j_per_flop"],
+                        "energy_fraction": e, "budget_fraction": sel[0]["budget_fraction"],
+                        "collaborative": by[policy], "onboard_only": by[oo],
+                        "onboard_only_variant": oo, "vanilla": by[va], "vanilla_variant": va,
+                        "collaborative_over_onboard_only": by[policy] / max(by[oo], 1e-9),
+                        "collaborative_over_vanilla": by[policy] / max(by[va], 1e-9)})
+    return out

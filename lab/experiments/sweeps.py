@@ -160,6 +160,42 @@ def sweep_energy(w: Workload, budget: float = 0.1,
     return rows
 
 
+def compute_cost_factors(w: Workload) -> dict[str, float]:
+    """Multipliers of the energy model's joules per FLOP: counting a tile as cheap as sending
+    it raw (the scenes' mean native tile at the raw quality), the default, ten times dearer."""
+    energy = w.run.energy
+    per_tile = [energy.downlink(s.raw_bytes(w.run.cfg.raw_quality) / max(1, s.tiles_natural))
+                / max(energy.compute(s.flops), 1e-30) for s in w.sims]
+    return {"counting costs what sending costs": float(np.mean(per_tile)), "default": 1.0,
+            "counting 10x dearer": 10.0}
+
+
+def sweep_compute_cost(w: Workload, budget: float = 0.1, energies=(1.0, 0.5),
+                       progress=True) -> list[dict]:
+    """The budget sweep's comparison at one budget under cheaper and dearer counting: which
+    conclusions depend on the energy model's joules per FLOP."""
+    from dataclasses import replace as dc_replace
+
+    rows = []
+    base = w.run.energy
+    names = (w.run.cfg.policy, *BASELINES)
+    try:
+        for label, factor in compute_cost_factors(w).items():
+            model = dc_replace(base, j_per_flop=base.j_per_flop * factor)
+            for sim in w.sims:
+                sim.set_energy(model)
+            for e in energies:
+                for name in tqdm(names, desc=f"{label} E={e}", disable=not progress):
+                    r = w.play(w.config(name), budget, e)
+                    rows.append({"compute_cost": label, "j_per_flop": model.j_per_flop,
+                                 "energy_fraction": e, "budget_fraction": budget,
+                                 "policy": name, **r})
+    finally:
+        for sim in w.sims:
+            sim.set_energy(base)
+    return rows
+
+
 def sweep_treatments(w: Workload, budgets=(0.02, 0.1, 0.25), progress=True) -> list[dict]:
     """Aggregation options: discarded tiles (onboard count vs zero) under the paper's
     policies with a conf_p that discards, and uncounted tiles (zero vs context estimate)

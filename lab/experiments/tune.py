@@ -14,6 +14,7 @@ from __future__ import annotations
 from itertools import product
 
 import numpy as np
+from tqdm import tqdm
 
 from lab.experiments.sweeps import COLLABORATIVE, Workload
 from shared.pipeline.aggregation import UNCOUNTED_TREATMENTS
@@ -35,7 +36,7 @@ def candidates(w: Workload, fixed: set[str]) -> list[dict]:
 def choose(w: Workload, spec: str, fixed: set[str] = frozenset(), points=POINTS) -> dict:
     """The best candidate on ``w`` and every candidate's score."""
     scores = []
-    for cand in candidates(w, set(fixed)):
+    for cand in tqdm(candidates(w, set(fixed)), desc="tuning", unit="setting"):
         cfg = w.config(cand["policy"], uncounted=cand["uncounted"],
                        adaptive_tiling=cand["adaptive_tiling"])
         errors = [w.play(cfg, b, e)["relative_cmae"] for b, e in points]

@@ -143,7 +143,8 @@ def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):
     # Choices made on one part, figures reported on another, and the summary says which.
     split = str(root / "split.json")
     exp = tmp_path / "tuned"
-    assert main(["experiment", *data, "--sweeps", "budget", "--images", f"{split}:test",
+    assert main(["experiment", *data, "--sweeps", "budget,compute-cost", "--images",
+                 f"{split}:test",
                  "--tune-images", f"{split}:val", "--out", str(exp)]) == 0
     summary = json.loads((exp / "summary.json").read_text())
     assert summary["reported_on"]["part"] == "test" and summary["tuned_on"]["part"] == "val"
@@ -154,6 +155,10 @@ def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):
     point = summary["budget"]["points"][0]
     assert set(point["baselines"]) >= {"onboard-only", "onboard-only-zero", "vanilla",
                                        "vanilla-resized", "vanilla-zero", "random"}
+    costs = summary["compute_cost"]
+    assert [c["compute_cost"] for c in costs[::2]] == [
+        "counting costs what sending costs", "default", "counting 10x dearer"]
+    assert costs[-1]["j_per_flop"] == pytest.approx(10 * costs[2]["j_per_flop"])
     strongest = point["strongest"]["vanilla"]
     assert point["baselines"][strongest] == min(
         point["baselines"][v] for v in ("vanilla", "vanilla-resized", "vanilla-zero"))

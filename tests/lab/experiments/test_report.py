@@ -63,3 +63,15 @@ def test_experiments_document_agrees_with_the_result_files():
         pytest.skip(f"no experiment summaries under {RESULTS}")
     text = DOC.read_text()
     assert render(text, generated) == text, "run `targetfuse report-experiments`"
+
+
+def test_compute_cost_table_lists_each_cost_and_energy():
+    from lab.experiments.report import compute_cost_table
+
+    row = {"compute_cost": "default", "j_per_flop": 5e-10, "energy_fraction": 0.5,
+           "collaborative": 2.0, "onboard_only": 8.0, "onboard_only_variant": "onboard-only",
+           "vanilla": 4.0, "vanilla_variant": "vanilla-resized",
+           "collaborative_over_onboard_only": 0.25, "collaborative_over_vanilla": 0.5}
+    table = compute_cost_table({"a": {"compute_cost": [row]}})
+    assert "| `a` | default | 5e-10 | 0.5 | 2.00 | 8.00 (onboard-only) | 0.25 | 4.00 " \
+           "(vanilla-resized) | 0.50 |" in table
