@@ -35,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True,
                    help="an eval-sources --part val result of the pair, without a count scale")
     p.add_argument("--min-objects", type=int, default=MIN_OBJECTS)
+    p.add_argument("--json", default=None, help="also write the fits here")
+    p.add_argument("--dry-run", action="store_true",
+                   help="fit and report (and --json) without writing the cards")
     p.add_argument("--refit-confidence", action="store_true",
                    help="refit the onboard confidence on the scaled counts")
     p.add_argument("--splits-dir", default=None, help="with --refit-confidence: the splits "
@@ -90,23 +93,30 @@ def fit_role(result: dict, role: str, min_objects: int = MIN_OBJECTS) -> dict[st
 def run(args: argparse.Namespace) -> int:
     result = json.loads(Path(args.val).read_text())
     models_dir = Path(args.models_dir)
+    fitted = {}
     for role in ("onboard", "ground"):
         card_file = card_path(args.model, role, models_dir)
         card = load_card(card_file)
         if card.extra.get("count_scale"):
             raise ValueError(f"{card_file} already has a count scale: fit on a result of the "
                              "counters without one (remove it and rerun eval-sources)")
-        fits = fit_role(result, role, args.min_objects)
+        fits = fitted[role] = fit_role(result, role, args.min_objects)
+        for c, f in fits.items():
+            print(f"{role:8s} {c:9s} scale {f['scale']:.3f}  val relative CMAE "
+                  f"{f['val_relative_cmae_before']} -> {f['val_relative_cmae_after']} "
+                  f"({f['groups']} groups)")
+        if args.dry_run:
+            continue
         card.extra["count_scale"] = {c: fits[c]["scale"] if c in fits else 1.0
                                      for c in card.classes}
         card.metrics["count_scale_val"] = {"from": args.val, "min_objects": args.min_objects,
                                            "classes": fits}
         write_card(card, card_file)
-        for c, f in fits.items():
-            print(f"{role:8s} {c:9s} scale {f['scale']:.3f}  val relative CMAE "
-                  f"{f['val_relative_cmae_before']} -> {f['val_relative_cmae_after']} "
-                  f"({f['groups']} groups)")
-    if args.refit_confidence:
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": args.model, "from": args.val,
+                                               "part": "val", "applied": not args.dry_run,
+                                               "fits": fitted}, indent=1) + "\n")
+    if args.refit_confidence and not args.dry_run:
         from lab.ship import refit_confidence
 
         refit_confidence(card_path(args.model, "onboard", models_dir),

@@ -163,6 +163,17 @@ def ground_options_table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def count_scale_table(result: dict) -> str:
+    rows = ["| counter | class | scale | validation groups | val rel. CMAE before | after |",
+            "|---|---|---|---|---|---|"]
+    for role, fits in result["fits"].items():
+        for cls, f in fits.items():
+            rows.append(f"| {role} | {cls} | {f['scale']:.3f} | {f['groups']} | "
+                        f"{_pct(f['val_relative_cmae_before'])} | "
+                        f"{_pct(f['val_relative_cmae_after'])} |")
+    return "\n".join(rows)
+
+
 def _tile_mean(confs: list[dict], key: str, sub: str | None = None) -> float | None:
     """A per-source confidence figure averaged over sources, weighted by their tiles."""
     vals = [(c.get(key) if sub is None else c.get(key, {}).get(sub)) for c in confs]
@@ -215,6 +226,9 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
     options = results / "ground-options-val.json"
     if options.exists():
         out["counters-ground-options"] = ground_options_table(json.loads(options.read_text()))
+    scale = results / "count-scale-val.json"
+    if scale.exists():
+        out["counters-count-scale"] = count_scale_table(json.loads(scale.read_text()))
     short = results / "schedule-short.json"
     if test.exists() and short.exists():
         out["counters-schedule"] = schedule_table(json.loads(test.read_text()),
