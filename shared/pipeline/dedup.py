@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -126,6 +126,9 @@ class ContextPlan:
     contexts: np.ndarray  # (n,) context id per tile
     order: np.ndarray  # tiles in the order to consider them (representatives first)
     k: int
+    # (counted tile, tile) -> near-duplicate verdict: the thumbnails never change, so a pair
+    # is verified once however many plans (budgets, policies) are made over these tiles.
+    verified: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
 
 
 def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> ContextPlan:
@@ -153,7 +156,12 @@ def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.
                  ) -> int | None:
     """A counted tile of tile i's context that verifies as its near-duplicate, if any."""
     for j in counted:
-        if plan.contexts[j] == plan.contexts[i] and near_duplicate(thumbs[j], thumbs[i]):
+        if plan.contexts[j] != plan.contexts[i]:
+            continue
+        key = (j, i)
+        if key not in plan.verified:
+            plan.verified[key] = near_duplicate(thumbs[j], thumbs[i])
+        if plan.verified[key]:
             return j
     return None
 
