@@ -27,9 +27,10 @@ import numpy as np
 from shared.annotations import Footprint
 from shared.pipeline import dedup
 from shared.pipeline.config import PipelineConfig
-from shared.pipeline.decisions import Candidates, Decisions
+from shared.pipeline.decisions import UNCOUNTED, Candidates, Decisions
 from shared.pipeline.energy import EnergyLedger, EnergyModel
 from shared.pipeline.error_model import ErrorModel
+from shared.pipeline.selection import ACCEPT
 from shared.pipeline.throttling import BENT_PIPES, throttle
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import TilingEntry, affordable_size
@@ -147,6 +148,23 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     params = {"conf_p": cfg.conf_p, "conf_q": cfg.conf_q, "seed": cfg.seed,
               "error_model": error_model, "qualities": list(cfg.qualities)}
     decisions = throttle(cfg.policy, candidates, byte_budget, cfg.raw_quality, **params)
+    if cfg.policy not in BENT_PIPES:
+        # Energy set aside for bytes the policy chose not to send goes back to counting:
+        # a tile left uncounted for a downlink that did not happen is counted after all.
+        sending = energy.downlink(decisions.bytes_used) + energy.aggregate(n)
+        for i in plan.order:
+            i = int(i)
+            if not np.isnan(onboard[i]) or decisions.action[i] != UNCOUNTED:
+                continue
+            if not ledger.can_afford(per_inference + sending):
+                break
+            ledger.spend("compute", per_inference)
+            answer = count_fn(i, tiles[i], tile_size)
+            onboard[i], conf[i], densities[i] = answer[:3]
+            rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else \
+                np.array([onboard[i]])
+            counted.append(i)
+            decisions.action[i] = ACCEPT
     ledger.spend("aggregate", min(energy.aggregate(n), ledger.remaining))
     ledger.spend("downlink", min(energy.downlink(decisions.bytes_used), ledger.remaining))
     return ScenePlan(scene_id, grid, onboard, conf, reused, reused_from, plan.contexts, sizes,
