@@ -127,3 +127,30 @@ def test_class_counts_ride_with_the_count_and_near_duplicates_copy_them():
     single = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
         policy="onboard-only"), 0, 10.0, ENERGY)
     assert single.class_counts()[:, 0].tolist() == single.onboard.tolist()
+
+
+def test_energy_kept_for_a_downlink_that_does_not_happen_goes_back_to_counting():
+    from shared.pipeline.error_model import ErrorModel
+
+    scene = scene_of([with_object(textured(s), 40, 40) for s in range(4)])
+    # 4 J: every tile's inference, or 3 inferences and the radio's 1 J for the budget. The
+    # error model expects the ground to be worse than any onboard count, so nothing goes
+    # down; the reserved joule then counts the fourth tile after all.
+    energy = EnergyModel(j_per_flop=1e-9, radio_w=10.0, downlink_bps=8e6,
+                         capture_j_per_mpx=0.0, aggregate_j_per_tile=0.0)
+    worse_ground = ErrorModel([0.0, 0.0, 0.0, 0.0], {"50": [5.0, 0.0], "75": [5.0, 0.0],
+                                                     "90": [5.0, 0.0]}, 1.0)
+    plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(dedup=False),
+                      100_000, 4.0, energy, error_model=worse_ground)
+    assert plan.decisions.bytes_used == 0
+    assert plan.inferences == 4 and not np.isnan(plan.onboard).any()
+    assert not (plan.decisions.action == UNCOUNTED).any()
+
+
+def test_no_energy_is_kept_for_a_window_no_tile_fits():
+    scene = scene_of([textured(s) for s in range(4)])
+    energy = EnergyModel(j_per_flop=1e-9, radio_w=10.0, downlink_bps=8e6,
+                         capture_j_per_mpx=0.0, aggregate_j_per_tile=0.0)
+    plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
+        policy="dynamic-conf", dedup=False), 10, 4.0, energy)
+    assert plan.byte_budget == 0 and plan.inferences == 4
