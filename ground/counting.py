@@ -9,6 +9,7 @@ resized tile's count is corrected by its JPEG quality's bias when an error model
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -17,6 +18,8 @@ from ground.store import Store
 from shared.counting import run_tiles
 from shared.pipeline.codec import decode_tile
 from shared.pipeline.error_model import ErrorModel
+
+log = logging.getLogger("targetfuse.ground.counting")
 
 
 def ground_count(ground, received: np.ndarray, gsd: float | None, resized: bool) -> float:
@@ -70,8 +73,15 @@ def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
                                       scene_channels(store, counter, t.scene_id, channels))
             counts[(t.scene_id, t.tile_index)] = (float(per.sum()), per.tolist())
     if images:
-        run = run_tiles(counter.run_batch, images, counter.input_size, 1.0, len(images))
-        for t, per_class in zip(resized, run.class_counts, strict=True):
+        try:
+            class_counts = run_tiles(counter.run_batch, images, counter.input_size, 1.0,
+                                     len(images)).class_counts
+        except Exception:  # noqa: BLE001 - one odd tile must not fail the batch: one by one
+            class_counts = [_one(counter, img) for img in images]
+        for t, per_class in zip(resized, class_counts, strict=True):
+            if per_class is None:
+                counts[(t.scene_id, t.tile_index)] = (float("nan"), None)
+                continue
             scale = error_model.scale(t.quality) if error_model is not None else 1.0
             sel = scene_channels(store, counter, t.scene_id, channels)
             per = (per_class if sel is None else per_class[sel]) * scale
@@ -79,6 +89,14 @@ def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
     if counts:
         store.set_counts([(s, i, c, per) for (s, i), (c, per) in counts.items()])
     return len(tiles)
+
+
+def _one(counter, img: np.ndarray) -> np.ndarray | None:
+    try:
+        return run_tiles(counter.run_batch, [img], counter.input_size, 1.0, 1).class_counts[0]
+    except Exception:  # noqa: BLE001
+        log.exception("a received tile could not be counted; it stays without a count")
+        return None
 
 
 class CountingWorker(threading.Thread):
@@ -93,7 +111,12 @@ class CountingWorker(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            if count_pending(self.store, self.counter, self.error_model, self.batch) == 0:
+            try:
+                busy = count_pending(self.store, self.counter, self.error_model, self.batch)
+            except Exception:  # noqa: BLE001 - nothing received may stop counting for good
+                log.exception("counting pass failed; retrying")
+                busy = 0
+            if busy == 0:
                 self._halt.wait(self.idle_s)
 
     def stop(self) -> None:

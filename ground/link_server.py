@@ -3,9 +3,10 @@
 ``receive`` holds the logic (plain function, tested directly): a header or summary is stored
 idempotently; a chunk is stored, and once its tile's chunks add up to the announced size and
 sha256 the tile is committed in one transaction (a tile committed already is acknowledged
-again and stored once). Anything inconsistent is REJECTED with the reason, and nothing of it
-is kept. The servicer only streams acknowledgements back; ``create_server`` builds the
-server with the standard gRPC health service on it.
+again and stored once); a completed tile must decode as a JPEG of at most ``MAX_TILE_SIDE``
+a side (its header is read before any pixel is). Anything inconsistent is REJECTED with the
+reason, and nothing of it is committed. The servicer only streams acknowledgements back;
+``create_server`` builds the server with the standard gRPC health service on it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ground.settings import GroundSettings
 from ground.store import Store
+from shared.pipeline.codec import decode_tile
+from shared.scene_ids import RULE as SCENE_ID_RULE
+from shared.scene_ids import valid_scene_id
 from shared.wire import link_pb2, link_pb2_grpc
 from shared.wire.chunks import ChunkError, TileAssembly
 
 SERVICE_NAME = "targetfuse.v1.Downlink"
 Ack = link_pb2.Ack
+# A 20k x 20k scene cut into 128 px tiles has 24,414: room above that, none for a grid that
+# could never complete or would make every scene listing carry a million rows.
+MAX_TILES = 40_000
+DECISIONS = {v for k, v in link_pb2.Decision.items() if k != "DECISION_UNSPECIFIED"}
 
 
 def _reject(scene_id: str, error: str) -> link_pb2.Ack:
@@ -33,9 +41,10 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
     if kind == "header":
         h = msg.header
         g = h.grid
-        if not h.scene_id or g.tile_size < 1 or g.rows < 1 or g.cols < 1 or \
-                g.rows * g.cols > 1_000_000:
-            return _reject(h.scene_id, "header needs a scene id and a non-empty tile grid")
+        if not valid_scene_id(h.scene_id):
+            return _reject("", f"scene id: {SCENE_ID_RULE}")
+        if g.tile_size < 1 or g.rows < 1 or g.cols < 1 or g.rows * g.cols > MAX_TILES:
+            return _reject(h.scene_id, f"header needs a tile grid of 1 to {MAX_TILES} tiles")
         if len(set(h.classes)) != len(h.classes) or any(not c for c in h.classes):
             return _reject(h.scene_id, "header classes must be distinct, non-empty names")
         store.put_header(h)
@@ -48,6 +57,9 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
         n = header.grid.rows * header.grid.cols
         if len(s.tiles) != n or [t.index for t in s.tiles] != list(range(n)):
             return _reject(s.scene_id, f"summary must list all {n} tiles in order")
+        unknown = [t.index for t in s.tiles if t.decision not in DECISIONS]
+        if unknown:
+            return _reject(s.scene_id, f"tile {unknown[0]}: unknown decision")
         width = max(len(header.classes), 1)  # none named: one unnamed class
         odd = [t.index for t in s.tiles if len(t.class_counts) not in (0, width)]
         if odd:
@@ -78,6 +90,10 @@ def _receive_chunk(store: Store, c: link_pb2.TileChunk) -> link_pb2.Ack:
     if data is None:
         store.put_chunk(c)
         return Ack(scene_id=c.scene_id, status=Ack.PARTIAL, tile_index=c.tile_index)
+    try:
+        decode_tile(data)  # header checked first: no bomb is ever decoded
+    except ValueError as exc:
+        return _reject(c.scene_id, f"tile {c.tile_index}: {exc}")
     store.commit_tile(c, data)
     store.log_bytes(c.total_size)
     return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
@@ -27,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.imageio import image_size
+from shared.scene_ids import RULE as SCENE_ID_RULE
+from shared.scene_ids import valid_scene_id
 
-SCENE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
 
 
@@ -52,8 +52,8 @@ class SceneMetadata(BaseModel):
     @field_validator("scene_id")
     @classmethod
     def _id(cls, v: str | None) -> str | None:
-        if v is not None and not SCENE_ID.match(v):
-            raise ValueError("scene_id: 1-128 letters, digits, '_', '.', '-'")
+        if v is not None and not valid_scene_id(v):
+            raise ValueError(f"scene_id: {SCENE_ID_RULE}")
         return v
 
     @field_validator("geotransform")
@@ -83,6 +83,8 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IntakeError(422, f"metadata is not valid JSON: {exc}") from exc
+    except RecursionError:  # e.g. 50,000 nested brackets: the parser's stack runs out
+        raise IntakeError(422, "metadata is nested too deeply") from None
     if not isinstance(raw, dict):
         raise IntakeError(422, "metadata must be a JSON object")
     try:

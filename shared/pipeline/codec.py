@@ -27,9 +27,41 @@ def encode_tile(tile: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
+# A downlinked tile is at most a natural tile (hundreds of pixels a side); a JPEG header
+# declaring more is refused before anything is allocated for it (a decompression bomb).
+MAX_TILE_SIDE = 4096
+
+
+def tile_size_of(data: bytes) -> tuple[int, int]:
+    """(width, height) a received tile's JPEG header declares; ValueError when its bytes are
+    empty, not a JPEG, truncated, or larger than ``MAX_TILE_SIDE`` a side."""
+    import io
+
+    from shared.imageio import _jpeg_size
+
+    if not data:
+        raise ValueError("tile has no bytes")
+    if not data.startswith(b"\xff\xd8"):
+        raise ValueError("tile bytes are not a JPEG")
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise ValueError("tile JPEG is truncated (no end-of-image marker)")
+    size = _jpeg_size(io.BytesIO(data))
+    if size is None or min(size) < 1:
+        raise ValueError("tile JPEG declares no frame size")
+    if max(size) > MAX_TILE_SIDE:
+        raise ValueError(f"tile JPEG declares {size[0]} x {size[1]} px; a tile is at most "
+                         f"{MAX_TILE_SIDE} a side")
+    return size
+
+
 def decode_tile(data: bytes) -> np.ndarray:
-    """A received tile's bytes -> RGB pixels; ValueError when they do not decode."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
+    """A received tile's bytes -> RGB pixels; ValueError when they do not decode (checked
+    by their header first, so no bytes make the decoder allocate a giant image)."""
+    size = tile_size_of(data)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ValueError(f"tile bytes do not decode: {exc}") from None
+    if img is None or img.shape[1] != size[0] or img.shape[0] != size[1]:
         raise ValueError("tile bytes are not a decodable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -1,6 +1,5 @@
 """The ground end of the link over real gRPC on loopback (port chosen at run time)."""
 
-import os
 
 import grpc
 import pytest
@@ -47,9 +46,9 @@ def server(tmp_path):
     store.close()
 
 
-def test_stream_commits_each_part_once_and_answers_resume(server):
+def test_stream_commits_each_part_once_and_answers_resume(jpeg_tile, server):
     settings, store, port, _ = server
-    tiles = {1: os.urandom(2500), 3: os.urandom(900)}
+    tiles = {1: jpeg_tile(2500, seed=1), 3: jpeg_tile(900, seed=2)}
     msgs = messages(tiles)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = link_pb2_grpc.DownlinkStub(ch)
@@ -66,14 +65,14 @@ def test_stream_commits_each_part_once_and_answers_resume(server):
     assert {t.tile_index: t.data for t in store.uncounted(10)} == tiles
 
 
-def test_bad_parts_are_rejected_and_nothing_is_kept(tmp_path):
+def test_bad_parts_are_rejected_and_nothing_is_kept(jpeg_tile, tmp_path):
     store = SQLiteStore(tmp_path / "g.db")
     orphan = link_pb2.DownlinkMessage(summary=summary("nope"))
     assert receive(store, orphan).status == Ack.REJECTED
     assert receive(store, link_pb2.DownlinkMessage(header=header())).status == Ack.COMMITTED
     short = link_pb2.DownlinkMessage(summary=summary(n=3))
     assert "all 4 tiles" in receive(store, short).error
-    data = os.urandom(2000)
+    data = jpeg_tile(2000, seed=3)
     c0, c1 = tile_chunks("s1", 0, 0, 0, data, 90, chunk_bytes=1000)
     c1.data = bytes(1000)  # corrupted in transit
     assert receive(store, link_pb2.DownlinkMessage(chunk=c0)).status == Ack.PARTIAL
@@ -84,17 +83,17 @@ def test_bad_parts_are_rejected_and_nothing_is_kept(tmp_path):
     assert "outside" in receive(store, link_pb2.DownlinkMessage(chunk=outside)).error
 
 
-def test_committed_parts_survive_a_restart(tmp_path):
+def test_committed_parts_survive_a_restart(jpeg_tile, tmp_path):
     path = tmp_path / "g.db"
     store = SQLiteStore(path)
-    for m in messages({2: os.urandom(1500)}):
+    for m in messages({2: jpeg_tile(1500, seed=4)}):
         receive(store, m)
     store.close()
     again = SQLiteStore(path)
     reply = again.committed("s1")
     assert reply.header and reply.summary and list(reply.tiles) == [2]
     # A chunk stored before the restart still completes its tile after it.
-    c0, c1 = tile_chunks("s1", 0, 0, 0, os.urandom(1500), 90, chunk_bytes=1000)
+    c0, c1 = tile_chunks("s1", 0, 0, 0, jpeg_tile(1500, seed=5), 90, chunk_bytes=1000)
     receive(again, link_pb2.DownlinkMessage(chunk=c0))
     again.close()
     third = SQLiteStore(path)
@@ -126,3 +125,50 @@ def test_class_counts_must_match_the_headers_classes(tmp_path):
     twice = header("c2")
     twice.classes.extend(["ship", "ship"])
     assert receive(store, link_pb2.DownlinkMessage(header=twice)).status == Ack.REJECTED
+
+
+@pytest.mark.parametrize("scene_id", ["<img src=x onerror=alert(1)>", "okid\n", "", "a" * 129,
+                                      "../etc"])
+def test_a_header_with_a_scene_id_no_service_would_accept_is_rejected(tmp_path, scene_id):
+    store = SQLiteStore(tmp_path / "g.db")
+    ack = receive(store, link_pb2.DownlinkMessage(header=header(scene_id)))
+    assert ack.status == Ack.REJECTED and "scene id" in ack.error
+    assert store.header(scene_id) is None
+
+
+def test_a_grid_too_large_to_ever_complete_is_rejected(tmp_path):
+    store = SQLiteStore(tmp_path / "g.db")
+    ack = receive(store, link_pb2.DownlinkMessage(header=header(rows=1000, cols=1000)))
+    assert ack.status == Ack.REJECTED and store.header("s1") is None
+
+
+def test_a_summary_with_an_unknown_decision_is_rejected(tmp_path):
+    store = SQLiteStore(tmp_path / "g.db")
+    assert receive(store, link_pb2.DownlinkMessage(header=header())).status == Ack.COMMITTED
+    bad = summary()
+    bad.tiles[2].decision = link_pb2.DECISION_UNSPECIFIED
+    ack = receive(store, link_pb2.DownlinkMessage(summary=bad))
+    assert ack.status == Ack.REJECTED and "tile 2: unknown decision" in ack.error
+    assert receive(store, link_pb2.DownlinkMessage(summary=summary())).status == Ack.COMMITTED
+
+
+def _tile(data: bytes) -> link_pb2.DownlinkMessage:
+    return link_pb2.DownlinkMessage(chunk=tile_chunks("s1", 0, 0, 0, data, 90)[0])
+
+
+def test_tiles_that_are_not_a_sane_jpeg_are_rejected_and_not_committed(tmp_path, jpeg_tile):
+    import struct
+
+    store = SQLiteStore(tmp_path / "g.db")
+    receive(store, link_pb2.DownlinkMessage(header=header()))
+    # A tiny JPEG whose frame header declares 60000 x 60000 px (a decompression bomb).
+    good = jpeg_tile(500)
+    sof = good.index(b"\xff\xc0")
+    bomb = good[:sof + 5] + struct.pack(">HH", 60000, 60000) + good[sof + 9:]
+    for data, why in ((b"", "no bytes"), (bomb, "60000 x 60000"),
+                      (b"\xff\xd8" + bytes(300) + b"\xff\xd9", "frame size"),
+                      (bytes(range(256)) * 4, "not a JPEG"), (good[:-50], "truncated")):
+        ack = receive(store, _tile(data))
+        assert ack.status == Ack.REJECTED and why in ack.error, (why, ack.error)
+        assert not store.is_committed("s1", 0)
+    assert receive(store, _tile(good)).status == Ack.COMMITTED

@@ -1,6 +1,5 @@
 """Onboard link pieces, and the link end to end against the real ground servicer on loopback."""
 
-import os
 import threading
 
 import grpc
@@ -69,9 +68,9 @@ def scene_messages(scene_id, tiles: dict[int, bytes]):
     return out
 
 
-def test_outbox_survives_a_restart_and_resumes_from_what_the_ground_holds(tmp_path):
+def test_outbox_survives_a_restart_and_resumes_from_what_the_ground_holds(jpeg_tile, tmp_path):
     box = Outbox(tmp_path / "o.db")
-    box.put_scene(scene_messages("a", {0: os.urandom(5000), 3: os.urandom(100)}))
+    box.put_scene(scene_messages("a", {0: jpeg_tile(5000, seed=1), 3: jpeg_tile(100, seed=2)}))
     assert box.stats()["parts_queued"] == 2 + 3 + 1
     box.close()
     box = Outbox(tmp_path / "o.db")
@@ -89,8 +88,8 @@ def start_ground(db, port=0):
     return server, store, port
 
 
-def test_drains_to_the_ground_and_a_ground_restart_loses_nothing(tmp_path):
-    tiles = {i: os.urandom(7000) for i in range(4)}
+def test_drains_to_the_ground_and_a_ground_restart_loses_nothing(jpeg_tile, tmp_path):
+    tiles = {i: jpeg_tile(7000, seed=3) for i in range(4)}
     server, store, port = start_ground(tmp_path / "g.db")
     box = Outbox(tmp_path / "o.db")
     box.put_scene(scene_messages("s", tiles))
@@ -115,11 +114,11 @@ def test_drains_to_the_ground_and_a_ground_restart_loses_nothing(tmp_path):
         store.close()
 
 
-def test_nothing_goes_while_the_window_is_closed(tmp_path):
+def test_nothing_goes_while_the_window_is_closed(jpeg_tile, tmp_path):
     server, store, port = start_ground(tmp_path / "g.db")
     try:
         box = Outbox(tmp_path / "o.db")
-        box.put_scene(scene_messages("w", {1: os.urandom(3000)}))
+        box.put_scene(scene_messages("w", {1: jpeg_tile(3000, seed=4)}))
         closed = ContactSchedule(windows=((1e12, 1e12 + 10),))
         client = LinkClient(f"127.0.0.1:{port}", box, TokenBucket(1e6), closed)
         assert client.drain_once() == 0
