@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
-from shared.imageio import image_size
+from shared.imageio import header_size
 from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
 
@@ -123,9 +123,14 @@ def pixel_size(path: Path, kind: str) -> tuple[int, int]:
 
             with rasterio.open(path) as src:
                 return src.width, src.height
-        return image_size(path)
+        size = header_size(path)
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad upload)
         raise IntakeError(400, f"the image header cannot be read: {exc}") from exc
+    if size is None:
+        # e.g. a stray byte before the JPEG's frame marker: refused rather than decoded
+        # whole on the request thread to find out.
+        raise IntakeError(400, f"the {kind.upper()} header does not state the image size")
+    return size
 
 
 def check_classes(meta: SceneMetadata, known: list[str] | None) -> None:
@@ -177,7 +182,9 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
         scene_id = meta.scene_id or uuid.uuid4().hex[:16]
         folder = settings.data_dir / "scenes" / scene_id
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"scene{SUFFIX[kind]}"
+        # A name of its own: a concurrent upload of the same id that loses the race below
+        # deletes its file, never the winner's.
+        final = folder / f"scene-{uuid.uuid4().hex[:12]}{SUFFIX[kind]}"
         shutil.move(tmp, final)
         record = {**meta.model_dump(mode="json"), "scene_id": scene_id, "width": w,
                   "height": h, "format": kind, "bytes": size}

@@ -64,18 +64,24 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the file header for PNG/JPEG; a full decode otherwise."""
-    path = Path(path)
+def header_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) a PNG's or JPEG's header declares; None when the header does not say
+    (never decodes: what a service may call on bytes anyone sent)."""
     with open(path, "rb") as fh:
         head = fh.read(32)
         if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
             w, h = struct.unpack(">II", head[16:24])
             return int(w), int(h)
         if head.startswith(b"\xff\xd8"):
-            size = _jpeg_size(fh)
-            if size is not None:
-                return size
+            return _jpeg_size(fh)
+    return None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file header for PNG/JPEG; a full decode otherwise."""
+    size = header_size(path)
+    if size is not None:
+        return size
     h, w = read_rgb(path).shape[:2]
     return w, h
 

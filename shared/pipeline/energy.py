@@ -19,8 +19,9 @@ satellite). The default constants describe a small EO satellite:
 
 With these, counting a 256x256 input with the shipped shallow counter (338 MFLOPs) costs
 0.17 J and sending a 80 kB tile 0.064 J. Where these sit among published flight-computer,
-edge-accelerator and small-satellite radio figures, with sources: ``docs/EXPERIMENTS.md``. :class:`EnergyLedger` holds a budget and refuses any
-spend that would exceed it, so the onboard side never overdraws.
+edge-accelerator and small-satellite radio figures, with sources: ``docs/EXPERIMENTS.md``.
+:class:`EnergyLedger` holds a budget and refuses any spend that would exceed it, so the
+onboard side never overdraws.
 """
 
 from __future__ import annotations
