@@ -4,7 +4,9 @@ Checks, in order, each failing with the HTTP status a client can act on:
 the work queue has room (429, with Retry-After); the metadata is JSON with known fields and
 sane values (422); the body stays under ``max_upload_bytes`` while it streams to disk (413);
 its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are readable
-(400) and under ``max_pixels`` (413); the file is complete (PNG IEND, JPEG end marker, the
+(400) and under ``max_pixels`` (413; PNG and JPEG, decoded whole, under
+``max_decoded_pixels``: a small file declaring a huge image is a decompression bomb); the
+file is complete (PNG IEND, JPEG end marker, the
 TIFF's last block: 400). Only then does the file move into the scene's
 folder and the scene get its record: the 202 answer comes after both are on disk.
 """
@@ -179,6 +181,11 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
             raise IntakeError(400, f"the image has no pixels ({w}x{h})")
         if w * h > settings.max_pixels:
             raise IntakeError(413, f"{w}x{h} pixels exceed the limit of {settings.max_pixels}")
+        if kind != "tiff" and w * h > settings.max_decoded_pixels:
+            raise IntakeError(413, f"{w}x{h} pixels: a {kind.upper()} is decoded whole, and "
+                                   f"this one would exceed {settings.max_decoded_pixels} "
+                                   "pixels; send it as a (tiled) GeoTIFF, read window by "
+                                   "window")
         scene_id = meta.scene_id or uuid.uuid4().hex[:16]
         folder = settings.data_dir / "scenes" / scene_id
         folder.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,9 @@ class OnboardSettings(BaseSettings):
     # Intake limits
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(30_000 * 30_000, ge=1)
+    # PNG and JPEG are decoded whole (a GeoTIFF is read window by window): 100 Mpx is 300 MB
+    # of RGB, inside the compose file's 1 GiB with the pipeline's working copies.
+    max_decoded_pixels: int = Field(10_000 * 10_000, ge=1)
     queue_size: int = Field(16, ge=1, description="scenes accepted but not yet processed")
     # Budgets, scene-relative as in the simulator
     budget_fraction: float = Field(0.10, ge=0.0, le=10.0)

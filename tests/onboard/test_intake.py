@@ -80,3 +80,21 @@ def test_a_jpeg_whose_header_hides_its_size_is_refused_without_decoding(tmp_path
         accept(settings, db, io.BytesIO(stray), None)
     assert exc.value.status == 400 and "does not state the image size" in exc.value.message
     assert not db.exists("x") and not list((settings.data_dir / "incoming").iterdir())
+
+
+def test_a_small_jpeg_declaring_a_huge_image_is_refused_before_decoding(tmp_path):
+    import io
+    import struct
+
+    import numpy as np
+
+    from onboard.intake import accept
+    from shared.imageio import encode
+
+    settings, db = _intake(tmp_path)
+    jpeg = encode(np.zeros((16, 16, 3), np.uint8), ".jpg", 90)
+    sof = jpeg.index(b"\xff\xc0")
+    bomb = jpeg[:sof + 5] + struct.pack(">HH", 30000, 30000) + jpeg[sof + 9:]
+    with pytest.raises(IntakeError) as exc:
+        accept(settings, db, io.BytesIO(bomb), None)
+    assert exc.value.status == 413 and "GeoTIFF" in exc.value.message
