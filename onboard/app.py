@@ -41,6 +41,7 @@ class Onboard:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(settings.data_dir / "onboard.db")
         self.db = ScenesDB(self.outbox)
+        intake.clear_incoming(settings)
         self.counter = OnboardCounter.shipped(settings.model, settings.models_dir,
                                               threads=settings.threads)
         self.processor = SceneProcessor(settings, self.db, self.counter)

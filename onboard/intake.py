@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -95,6 +96,12 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         raise IntakeError(422, f"metadata: {exc}") from exc
 
 
+def public(exc: BaseException) -> str:
+    """An error's text without file-system paths (the server's layout is nobody's business:
+    readers name the temporary file, OpenCV its build tree)."""
+    return re.sub(r"(?:[A-Za-z]:)?(?:/[^/\s:'\"]+){2,}/?", "<path>", str(exc))
+
+
 def check_complete(path: Path, kind: str) -> None:
     """Refuse truncated files without decoding them: a PNG ends with its IEND chunk, a JPEG
     with its end-of-image marker, and a TIFF's last block must be readable."""
@@ -114,7 +121,7 @@ def check_complete(path: Path, kind: str) -> None:
             with rasterio.open(path) as src:
                 src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
         except Exception as exc:  # noqa: BLE001
-            raise IntakeError(400, f"the TIFF is truncated or corrupt: {exc}") from exc
+            raise IntakeError(400, f"the TIFF is truncated or corrupt: {public(exc)}") from exc
 
 
 def pixel_size(path: Path, kind: str) -> tuple[int, int]:
@@ -124,10 +131,19 @@ def pixel_size(path: Path, kind: str) -> tuple[int, int]:
             import rasterio
 
             with rasterio.open(path) as src:
+                dtype = src.dtypes[0]
+                if dtype != "uint8":
+                    # What the worker reads (bands 1-3 as RGB, or band 1 as grey) must be
+                    # 8-bit: refused here rather than accepted and failed later.
+                    raise IntakeError(415, f"GeoTIFF pixels are {dtype}; the counter reads "
+                                           "8-bit bands (stretch to Byte first, e.g. "
+                                           "gdal_translate -ot Byte -scale)")
                 return src.width, src.height
         size = header_size(path)
+    except IntakeError:
+        raise
     except Exception as exc:  # noqa: BLE001 (any reader failure is a bad upload)
-        raise IntakeError(400, f"the image header cannot be read: {exc}") from exc
+        raise IntakeError(400, f"the image header cannot be read: {public(exc)}") from exc
     if size is None:
         # e.g. a stray byte before the JPEG's frame marker: refused rather than decoded
         # whole on the request thread to find out.
@@ -145,6 +161,16 @@ def check_classes(meta: SceneMetadata, known: list[str] | None) -> None:
                           f"counter counts {known}")
     if len(set(meta.classes)) != len(meta.classes):
         raise IntakeError(422, "metadata: classes must not repeat")
+
+
+def clear_incoming(settings: OnboardSettings) -> int:
+    """Remove uploads a crash left half-written (nothing refers to them); at start-up."""
+    removed = 0
+    for leftover in (settings.data_dir / "incoming").glob("*"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
@@ -196,10 +222,14 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
         record = {**meta.model_dump(mode="json"), "scene_id": scene_id, "width": w,
                   "height": h, "format": kind, "bytes": size}
         try:
-            db.add(scene_id, str(final), record)
+            added = db.add(scene_id, str(final), record, queue_size=settings.queue_size)
         except sqlite3.IntegrityError as exc:
             final.unlink(missing_ok=True)
             raise IntakeError(409, f"scene {scene_id} exists already") from exc
+        if not added:
+            final.unlink(missing_ok=True)
+            raise IntakeError(429, f"the work queue is full ({settings.queue_size} scenes); "
+                              "retry later", retry_after=30)
         return scene_id
     finally:
         tmp.unlink(missing_ok=True)

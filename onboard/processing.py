@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from onboard.counter import OnboardCounter
+from onboard.intake import public
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.annotations import Footprint
@@ -241,7 +242,7 @@ class Worker(threading.Thread):
                 log.info("scene processed", extra={"scene_id": scene_id})
             except Exception as exc:  # noqa: BLE001 (a bad scene must not stop the worker)
                 log.exception("scene failed", extra={"scene_id": scene_id})
-                db.fail(scene_id, f"{type(exc).__name__}: {exc}")
+                db.fail(scene_id, f"{type(exc).__name__}: {public(exc)}")
             finally:
                 self.busy = False
 

@@ -3,7 +3,10 @@
 A scene is ``queued`` once its upload is on disk (before the 202 answer), ``processing``
 while the worker plans it, then ``downlinking`` (its parts are in the outbox: written in the
 same transaction as this state, so a crash never leaves one without the other) or
-``failed``. At start-up, scenes left ``processing`` by a crash are queued again.
+``failed``. At start-up, scenes left ``processing`` by a crash are queued again, each
+restart counted: a scene that was being processed at ``MAX_ATTEMPTS`` crashes (one that gets
+the process killed, say for memory) is failed with that reason instead of killing every
+restart behind it.
 """
 
 from __future__ import annotations
@@ -24,18 +27,37 @@ CREATE TABLE IF NOT EXISTS scenes (
     error TEXT
 );
 """
+MAX_ATTEMPTS = 3
 
 
 class ScenesDB:
     def __init__(self, outbox: Outbox):
         self.outbox, self.db = outbox, outbox.db
         self.db.script(SCHEMA)
-        self.db.execute("UPDATE scenes SET state = 'queued' WHERE state = 'processing'")
+        columns = {row[1] for row in self.db.query("PRAGMA table_info(scenes)")}
+        if "attempts" not in columns:  # a store from before attempts were counted
+            self.db.execute("ALTER TABLE scenes ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE scenes SET state = 'failed', error = ? WHERE state = "
+                        "'processing' AND attempts >= ?",
+                        (f"the service stopped while processing this scene {MAX_ATTEMPTS} "
+                         "times (e.g. killed for memory); not retried", MAX_ATTEMPTS))
+            cur.execute("UPDATE scenes SET state = 'queued' WHERE state = 'processing'")
 
-    def add(self, scene_id: str, path: str, meta: dict) -> None:
-        self.db.execute("INSERT INTO scenes (scene_id, state, path, meta, submitted_at) "
-                        "VALUES (?, 'queued', ?, ?, ?)",
-                        (scene_id, path, json.dumps(meta), time.time()))
+    def add(self, scene_id: str, path: str, meta: dict, queue_size: int | None = None) -> bool:
+        """Record a scene as queued; with ``queue_size``, only while fewer are waiting (the
+        check and the insert are one statement, so concurrent uploads cannot overfill the
+        queue). False when the queue is full."""
+        if queue_size is None:
+            self.db.execute("INSERT INTO scenes (scene_id, state, path, meta, submitted_at) "
+                            "VALUES (?, 'queued', ?, ?, ?)",
+                            (scene_id, path, json.dumps(meta), time.time()))
+            return True
+        return self.db.execute(
+            "INSERT INTO scenes (scene_id, state, path, meta, submitted_at) SELECT ?, "
+            "'queued', ?, ?, ? WHERE (SELECT COUNT(*) FROM scenes WHERE state IN "
+            "('queued', 'processing')) < ?",
+            (scene_id, path, json.dumps(meta), time.time(), queue_size)) == 1
 
     def exists(self, scene_id: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM scenes WHERE scene_id = ?", (scene_id,)))
@@ -50,7 +72,8 @@ class ScenesDB:
                               "'queued' ORDER BY submitted_at LIMIT 1").fetchone()
             if row is None:
                 return None
-            cur.execute("UPDATE scenes SET state = 'processing' WHERE scene_id = ?", (row[0],))
+            cur.execute("UPDATE scenes SET state = 'processing', attempts = attempts + 1 "
+                        "WHERE scene_id = ?", (row[0],))
         return row[0], row[1], json.loads(row[2])
 
     def finish(self, scene_id: str, result: dict, messages: list) -> None:

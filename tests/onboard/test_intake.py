@@ -98,3 +98,83 @@ def test_a_small_jpeg_declaring_a_huge_image_is_refused_before_decoding(tmp_path
     with pytest.raises(IntakeError) as exc:
         accept(settings, db, io.BytesIO(bomb), None)
     assert exc.value.status == 413 and "GeoTIFF" in exc.value.message
+
+
+def test_the_queue_limit_holds_under_concurrent_uploads(tmp_path, make_image):
+    import io
+    import threading
+
+    from onboard.intake import accept
+
+    settings, db = _intake(tmp_path)
+    settings = settings.model_copy(update={"queue_size": 2})
+    data = make_image(tmp_path / "a.png").read_bytes()
+    results, start = [], threading.Barrier(8)
+
+    def submit(k):
+        start.wait()
+        try:
+            results.append(accept(settings, db, io.BytesIO(data), f'{{"scene_id": "s{k}"}}'))
+        except IntakeError as exc:
+            results.append(exc.status)
+
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert db.queued() == 2 and results.count(429) == 6
+    kept = list((settings.data_dir / "scenes").rglob("*.png"))
+    assert len(kept) == 2  # the refused uploads left no file behind
+
+
+def test_a_scene_that_keeps_killing_the_service_is_failed_not_retried(tmp_path):
+    from onboard.link.outbox import Outbox
+    from onboard.scenes_db import MAX_ATTEMPTS, ScenesDB
+
+    path = tmp_path / "o.db"
+    db = ScenesDB(Outbox(path))
+    db.add("bomb", "x.png", {})
+    for _ in range(MAX_ATTEMPTS):
+        assert db.claim_next()[0] == "bomb"
+        db = ScenesDB(Outbox(path))  # the process died mid-scene and restarted
+    assert db.get("bomb")["state"] == "failed"
+    assert "stopped while processing" in db.get("bomb")["error"]
+    assert db.claim_next() is None
+
+
+def test_half_written_uploads_are_removed_at_start(tmp_path):
+    from onboard.intake import clear_incoming
+
+    settings, _ = _intake(tmp_path)
+    (settings.data_dir / "incoming").mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "incoming" / "tmpabc").write_bytes(b"partial")
+    assert clear_incoming(settings) == 1
+    assert not list((settings.data_dir / "incoming").iterdir())
+
+
+def test_a_16_bit_geotiff_is_refused_at_intake_with_the_reason(tmp_path):
+    import io
+
+    import numpy as np
+    import rasterio
+
+    from onboard.intake import accept
+
+    settings, db = _intake(tmp_path)
+    path = tmp_path / "u16.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=3,
+                       dtype="uint16") as dst:
+        dst.write(np.full((3, 32, 32), 1000, np.uint16))
+    with pytest.raises(IntakeError) as exc:
+        accept(settings, db, io.BytesIO(path.read_bytes()), None)
+    assert exc.value.status == 415 and "uint16" in exc.value.message
+    assert db.queued() == 0
+
+
+def test_error_texts_carry_no_server_paths():
+    from onboard.intake import public
+
+    text = public(OSError("'/srv/onboard/incoming/tmpq1' not recognized; see "
+                          "/io/opencv/modules/imgcodecs/src/loadsave.cpp:77"))
+    assert "/srv" not in text and "/io/opencv" not in text and "<path>" in text
