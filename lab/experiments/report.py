@@ -36,6 +36,12 @@ def runs(results: Path = RESULTS) -> dict[str, dict]:
     return out
 
 
+def _tiling(summary: dict) -> str:
+    if summary.get("tile_size") is None:
+        return "natural tiles (no calibrated size)"
+    return f"{'on' if summary.get('adaptive_tiling') else 'off'} ({summary['tile_size']} px)"
+
+
 def protocol_table(summaries: dict[str, dict]) -> str:
     rows = ["| experiment | classes | reported on | scenes | mean objects | settings chosen on | "
             "policy | uncounted tiles | adaptive tiling | error model fit on |",
@@ -47,7 +53,7 @@ def protocol_table(summaries: dict[str, dict]) -> str:
             f"| `{name}` | {', '.join(s.get('classes') or ['-'])} | {rep['images']} | "
             f"{rep['scenes']} | {_f(rep['mean_truth'], 1)} | "
             f"{tuned.get('images') or 'not tuned (defaults)'} | {s['policy']} | "
-            f"{s['uncounted']} | {'on' if s.get('adaptive_tiling') else 'off'} | "
+            f"{s['uncounted']} | {_tiling(s)} | "
             f"{em.get('part', 'train')} ({em.get('tiles', '?')} tiles) |")
     return "\n".join(rows)
 

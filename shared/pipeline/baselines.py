@@ -63,8 +63,10 @@ BASELINES: dict[str, tuple[str, dict]] = {
     "random": ("random", {}),
     "onboard-only": ("onboard-only", {}),
     "onboard-only-zero": ("onboard-only", {**_PLAIN, "uncounted": "zero"}),
-    "vanilla": ("vanilla", _PLAIN),  # native tiles, uncounted tiles extrapolated
-    "vanilla-resized": ("vanilla-resized", _PLAIN),  # resized to the counter's input
+    # A bent pipe always extrapolates the tiles it could not send from those it sent (the
+    # strongest estimate it has), whatever the collaborative run does with its own.
+    "vanilla": ("vanilla", {**_PLAIN, "uncounted": "context"}),  # native tiles
+    "vanilla-resized": ("vanilla-resized", {**_PLAIN, "uncounted": "context"}),
     "vanilla-zero": ("vanilla", {**_PLAIN, "uncounted": "zero"}),
 }
 FAMILIES = {"onboard-only": ("onboard-only", "onboard-only-zero"),

@@ -53,8 +53,8 @@ def test_tables_come_from_every_run_folder(tmp_path):
     got = tables(tmp_path)
     assert set(got) == {"experiments-protocol", "experiments-targets",
                         "experiments-budget-ships"}
-    assert "| `ships` | ship | split.json:test | 3 | 20.0 | split.json:val | value |" \
-        in got["experiments-protocol"]
+    assert "| `ships` | ship | split.json:test | 3 | 20.0 | split.json:val | value | " \
+           "context | natural tiles (no calibrated size) |" in got["experiments-protocol"]
 
 
 def test_experiments_document_agrees_with_the_result_files():
