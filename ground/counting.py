@@ -69,8 +69,13 @@ def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
             resized.append(t)
             images.append(img)
         else:
-            per = ground_class_counts(counter, img, t.sent_gsd_m or None, False,
-                                      scene_channels(store, counter, t.scene_id, channels))
+            try:
+                per = ground_class_counts(counter, img, t.sent_gsd_m or None, False,
+                                          scene_channels(store, counter, t.scene_id, channels))
+            except Exception:  # noqa: BLE001 - this tile, not the queue behind it
+                log.exception("tile %s/%s could not be counted", t.scene_id, t.tile_index)
+                counts[(t.scene_id, t.tile_index)] = (float("nan"), None)
+                continue
             counts[(t.scene_id, t.tile_index)] = (float(per.sum()), per.tolist())
     if images:
         try:

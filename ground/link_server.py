@@ -82,6 +82,8 @@ def _receive_chunk(store: Store, c: link_pb2.TileChunk) -> link_pb2.Ack:
         return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)
     if len(c.sha256) != 32 or c.offset + len(c.data) > c.total_size:
         return _reject(c.scene_id, f"tile {c.tile_index}: malformed chunk")
+    if not (0.0 <= c.sent_gsd_m <= 1000.0):  # NaN fails too; 0 means unknown
+        return _reject(c.scene_id, f"tile {c.tile_index}: sent GSD out of range")
     assembly = TileAssembly(c.total_size, c.sha256, store.chunks(c.scene_id, c.tile_index))
     try:
         data = assembly.add(c)

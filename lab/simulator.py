@@ -102,8 +102,9 @@ class SceneSimulator:
     def prepared(self, tile_size: int, cfg: PipelineConfig) -> PreparedTiles:
         key = (tile_size, cfg.dedup, cfg.k_max, cfg.seed, cfg.all_qualities, self.resized(cfg))
         if key not in self._prep:
-            self._prep[key] = prepare_tiles(self.pixels, tile_size, cfg,
-                                            self.onboard.input_size)
+            prep = prepare_tiles(self.pixels, tile_size, cfg, self.onboard.input_size)
+            prep.contexts.verified = {}  # plans are replayed here: verify each pair once
+            self._prep[key] = prep
         return self._prep[key]
 
     def onboard_at(self, tile_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

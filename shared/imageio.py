@@ -93,12 +93,19 @@ def _jpeg_size(fh) -> tuple[int, int] | None:
         if len(marker) < 2 or marker[0] != 0xFF:
             return None
         code = marker[1]
+        while code == 0xFF:  # fill bytes before a marker: decoders skip them, so must this
+            more = fh.read(1)
+            if not more:
+                return None
+            code = more[0]
         if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
             continue  # markers without a length
         seg_len = fh.read(2)
         if len(seg_len) < 2:
             return None
         (length,) = struct.unpack(">H", seg_len)
+        if length < 2:
+            return None
         # SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC).
         if 0xC0 <= code <= 0xCF and code not in (0xC4, 0xC8, 0xCC):
             data = fh.read(5)

@@ -114,7 +114,8 @@ def vanilla_bytes_for(cmae: float, vanilla: list[dict]) -> tuple[float, bool]:
                 return b, True
             b0, c0 = pts[k - 1]
             return b0 + (b - b0) * (c0 - cmae) / (c0 - c), True
-    return 1.0, False
+    # Not reached within the sweep: at least the most it was given (a lower bound).
+    return (pts[-1][0] if pts else 1.0), False
 
 
 def sweep_budget(w: Workload, energy: float, budgets=BUDGETS, progress=True) -> list[dict]:
@@ -228,7 +229,8 @@ def energy_breakdown(w: Workload, budget: float = 0.1) -> list[dict]:
     return rows
 
 
-def dedup_rows(name: str, sequences, truths, onboard, ground, run, progress=True) -> dict:
+def dedup_rows(name: str, sequences, truths, onboard, ground, run, progress=True,
+               classes: list[str] | None = None) -> dict:
     """Collaborative pipeline with dedup on vs off over sequences of captures (a revisit
     cache per run, captures in time order)."""
     out = {}
@@ -241,7 +243,7 @@ def dedup_rows(name: str, sequences, truths, onboard, ground, run, progress=True
                                    disable=not progress):
             for img, t in zip(seq, seq_truth, strict=True):
                 sim = SceneSimulator(img, onboard, ground, run.energy, run.tiling,
-                                     run.error_model)
+                                     run.error_model, classes=classes)
                 r = sim.run(cfg, run.budget_fraction, run.energy_fraction, cache)
                 totals.append(r.total)
                 tv.append(t)

@@ -12,10 +12,12 @@ from lab.experiments import sweeps as ex
 
 
 def dedup_workloads(images, truths, classes, onboard, ground, pipe, args) -> list[dict]:
+    from lab.evaluation.options import counter_classes
     from lab.synth import SceneConfig, generate_revisits
     from lab.synth.revisit import revisit_real
     from shared.annotations import Footprint
 
+    counted = counter_classes(onboard, classes)  # what the other sweeps count too
     rows = []
     seqs, seq_truths = [], []
     for k, img in enumerate(images):
@@ -27,7 +29,8 @@ def dedup_workloads(images, truths, classes, onboard, ground, pipe, args) -> lis
         seqs.append([img, *revs])
         seq_truths.append([len(truth_objects(x, classes, args.dedupe_iou)[0])
                            for x in [img, *revs]])
-    rows.append(ex.dedup_rows("real revisits", seqs, seq_truths, onboard, ground, pipe))
+    rows.append(ex.dedup_rows("real revisits", seqs, seq_truths, onboard, ground, pipe,
+                              classes=counted))
     gsd = images[0].meta.gsd_m or 0.5
     for sky, cover in (("clear", 0.0), ("15% cloud", 0.15)):
         synth, synth_truths = [], []
@@ -40,7 +43,7 @@ def dedup_workloads(images, truths, classes, onboard, ground, pipe, args) -> lis
             synth.append(caps)
             synth_truths.append([len(c.objects) for c in caps])
         rows.append(ex.dedup_rows(f"synthetic revisits, {sky}", synth, synth_truths, onboard,
-                                  ground, pipe))
+                                  ground, pipe, classes=counter_classes(onboard, {"aircraft"})))
     rows.append(ex.dedup_rows("plain scenes", [[img] for img in images],
-                              [[t] for t in truths], onboard, ground, pipe))
+                              [[t] for t in truths], onboard, ground, pipe, classes=counted))
     return rows

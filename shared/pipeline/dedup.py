@@ -126,9 +126,11 @@ class ContextPlan:
     contexts: np.ndarray  # (n,) context id per tile
     order: np.ndarray  # tiles in the order to consider them (representatives first)
     k: int
-    # (counted tile, tile) -> near-duplicate verdict: the thumbnails never change, so a pair
-    # is verified once however many plans (budgets, policies) are made over these tiles.
-    verified: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
+    # (counted tile, tile) -> near-duplicate verdict, where plans are replayed over the same
+    # tiles (the simulator sets a dict): the thumbnails never change, so a pair is verified
+    # once however many plans (budgets, policies) are made. None (the service: one plan per
+    # scene) keeps nothing, as the memo of a huge scene would grow with its tiles squared.
+    verified: dict[tuple[int, int], bool] | None = field(default=None, repr=False)
 
 
 def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> ContextPlan:
@@ -157,6 +159,10 @@ def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.
     """A counted tile of tile i's context that verifies as its near-duplicate, if any."""
     for j in counted:
         if plan.contexts[j] != plan.contexts[i]:
+            continue
+        if plan.verified is None:
+            if near_duplicate(thumbs[j], thumbs[i]):
+                return j
             continue
         key = (j, i)
         if key not in plan.verified:

@@ -30,8 +30,8 @@ from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import UNCOUNTED, Candidates, Decisions
 from shared.pipeline.energy import EnergyLedger, EnergyModel
 from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.selection import ACCEPT
-from shared.pipeline.throttling import BENT_PIPES, throttle
+from shared.pipeline.selection import ACCEPT, DISCARD
+from shared.pipeline.throttling import BENT_PIPES, PAPER_POLICIES, throttle
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import TilingEntry, affordable_size
 from shared.tile_grid import TileGrid
@@ -164,7 +164,9 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else \
                 np.array([onboard[i]])
             counted.append(i)
-            decisions.action[i] = ACCEPT
+            # Not sent, so accepted, unless a paper policy's band discards it.
+            decisions.action[i] = DISCARD if cfg.policy in PAPER_POLICIES and \
+                conf[i] < cfg.conf_p else ACCEPT
     ledger.spend("aggregate", min(energy.aggregate(n), ledger.remaining))
     ledger.spend("downlink", min(energy.downlink(decisions.bytes_used), ledger.remaining))
     return ScenePlan(scene_id, grid, onboard, conf, reused, reused_from, plan.contexts, sizes,

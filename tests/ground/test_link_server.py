@@ -172,3 +172,16 @@ def test_tiles_that_are_not_a_sane_jpeg_are_rejected_and_not_committed(tmp_path,
         assert ack.status == Ack.REJECTED and why in ack.error, (why, ack.error)
         assert not store.is_committed("s1", 0)
     assert receive(store, _tile(good)).status == Ack.COMMITTED
+
+
+def test_fill_bytes_before_a_marker_cannot_hide_the_frame_size(jpeg_tile):
+    import numpy as np
+
+    from shared.pipeline.codec import encode_tile, tile_size_of
+
+    big = encode_tile(np.zeros((5000, 64, 3), np.uint8), 50)
+    padded = big[:2] + b"\xff\xff\xff" + big[2:]  # fill bytes, which decoders skip
+    with pytest.raises(ValueError, match="5000"):
+        tile_size_of(big[:2] + big[2:])
+    with pytest.raises(ValueError, match="64 x 5000"):
+        tile_size_of(padded[:2] + padded[2:])
