@@ -122,7 +122,9 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
-    @app.post("/v1/scenes", status_code=202)
+    # The body is refused (413) as it streams past the limit, before the form parser has
+    # spooled it to disk (the multipart envelope and the metadata get a MiB on top).
+    @app.post("/v1/scenes", status_code=202, max_body_size=settings.max_upload_bytes + (1 << 20))
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):
         scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes)

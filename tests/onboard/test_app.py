@@ -116,6 +116,13 @@ def test_limits_and_a_full_queue(tmp_path, ground, scene_png):
     with TestClient(create_app(small, start=False)) as client:
         r = client.post("/v1/scenes", files={"file": ("s.png", scene_png, "image/png")})
         assert r.status_code == 413
+        # A body far past the limit is refused while it streams: nothing reaches the disk.
+        big = bytes(8 << 20)
+        r = client.post("/v1/scenes", files={"file": ("s.png", big, "image/png")})
+        assert r.status_code == 413 and "upload exceeds" not in r.text  # not the intake's
+        spooled = list((tmp_path / "onboard" / "incoming").glob("*")) \
+            if (tmp_path / "onboard" / "incoming").exists() else []
+        assert not spooled
     few = onboard_settings(tmp_path, port, max_pixels=1000, queue_size=1)
     with TestClient(create_app(few, start=False)) as client:
         r = client.post("/v1/scenes", files={"file": ("s.png", scene_png, "image/png")})
