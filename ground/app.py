@@ -118,7 +118,16 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
 
     @app.get("/healthz")
     def healthz():
-        return {"status": "ok", "grpc_port": g().grpc_port}
+        """Liveness: the process answers; what its counting worker is doing rides along."""
+        return {"status": "ok", "grpc_port": g().grpc_port, "counting": g().worker.state()}
+
+    @app.get("/readyz")
+    def readyz():
+        """Readiness: the counting worker is alive and its passes finish."""
+        state = g().worker.state()
+        if state != "counting":
+            raise HTTPException(503, f"counting worker {state}")
+        return {"status": "ready", "uncounted_tiles": g().store.count_uncounted()}
 
     @app.get("/metrics")
     def metrics():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import numpy as np
 
@@ -113,16 +114,31 @@ class CountingWorker(threading.Thread):
         self.store, self.counter, self.error_model = store, counter, error_model
         self.batch, self.idle_s = batch, idle_s
         self._halt = threading.Event()
+        self.last_pass = time.monotonic()  # the last pass that finished, counting or idle
+        self.failures = 0  # passes in a row that raised
 
     def run(self) -> None:
         while not self._halt.is_set():
             try:
                 busy = count_pending(self.store, self.counter, self.error_model, self.batch)
+                self.last_pass, self.failures = time.monotonic(), 0
             except Exception:  # noqa: BLE001 - nothing received may stop counting for good
                 log.exception("counting pass failed; retrying")
+                self.failures += 1
                 busy = 0
             if busy == 0:
                 self._halt.wait(self.idle_s)
+
+    def state(self, stall_s: float = 120.0) -> str:
+        """``counting`` while passes finish; ``failing`` when they keep raising; ``stalled``
+        when none has finished for ``stall_s``; ``dead`` when the thread is gone."""
+        if self.ident is not None and not self.is_alive():
+            return "dead"
+        if self.failures >= 3:
+            return "failing"
+        if time.monotonic() - self.last_pass > stall_s:
+            return "stalled"
+        return "counting"
 
     def stop(self) -> None:
         self._halt.set()

@@ -62,3 +62,23 @@ def test_ground_total_equals_the_simulators(tmp_path, policy, energy):
     assert report["complete"]
     assert report["total"] == pytest.approx(result.total, abs=1e-3)
     assert report["tiles_by_provenance"] == result.tiles_by_provenance
+
+
+def test_the_counting_workers_state_says_when_it_fails_or_dies(tmp_path):
+    import time
+
+    from ground.counting import CountingWorker
+
+    store = SQLiteStore(tmp_path / "g.db")
+    worker = CountingWorker(store, counter=None, idle_s=0.01)
+    assert worker.state() == "counting"
+    store.close()  # every pass now raises: the store is gone
+    worker.start()
+    deadline = time.time() + 10
+    while worker.state() != "failing" and time.time() < deadline:
+        time.sleep(0.02)
+    assert worker.state() == "failing" and worker.is_alive()  # it keeps trying
+    assert worker.state(stall_s=0.0) == "failing"
+    worker.stop()
+    worker.join(5)
+    assert worker.state() == "dead"
