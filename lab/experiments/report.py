@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from lab.evaluation.report import render
@@ -73,6 +74,8 @@ def targets_table(summaries: dict[str, dict]) -> str:
                 f"({'met' if t['ample_ratio'] <= t['ample_ratio_max'] else 'missed'})"
         scarce = f"{t['scarce_ratio']:.2f}x against {t['scarce_against']} " \
                  f"({'met' if t['scarce_ratio'] >= t['scarce_ratio_min'] else 'missed'})"
+        if eff is not None and not math.isfinite(eff["efficiency"]):
+            eff = None  # nothing went down at any budget: no efficiency to speak of
         effs = "-" if eff is None else (
             f"{'>= ' if eff['lower_bound'] else ''}{eff['efficiency']:.1f}x at "
             f"{100 * eff['budget_fraction']:g} % "

@@ -56,7 +56,7 @@ def budget_summary(rows: list[dict], policy: str) -> dict:
             "scarce_ratio": scarce_oo["cmae"] / max(scarce["cmae"], 1e-9),
             "scarce_against": scarce_oo["policy"], **TARGETS}
     eff = [r for r in rows if r["policy"] == policy and r["energy_fraction"] == 1.0
-           and r["budget_fraction"] < 1.0]
+           and r["budget_fraction"] < 1.0 and math.isfinite(r["efficiency"])]
     if eff:
         top = max(eff, key=lambda r: r["efficiency"])
         out["max_efficiency"] = {"efficiency": top["efficiency"],
