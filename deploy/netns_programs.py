@@ -20,6 +20,7 @@ import json, os, sys, time
 from onboard.link.client import LinkClient
 from onboard.link.outbox import Outbox
 from onboard.link.ratelimit import TokenBucket
+from shared.pipeline.codec import sized_jpeg
 from shared.wire import link_pb2
 from shared.wire.chunks import tile_chunks
 total, db = int(sys.argv[1]), sys.argv[2]
@@ -29,7 +30,7 @@ h = link_pb2.SceneHeader(scene_id="g", grid=link_pb2.TileGrid(width=4 * 256, hei
 msgs = []
 for i in range(n):
     msgs += [link_pb2.DownlinkMessage(chunk=c) for c in
-             tile_chunks("g", i, i // 4, i % 4, os.urandom(total // n), 90)]
+             tile_chunks("g", i, i // 4, i % 4, sized_jpeg(total // n, i), 90)]
 box = Outbox(db)
 box.put_scene([link_pb2.DownlinkMessage(header=h)])
 client = LinkClient("192.0.2.2:50051", box, TokenBucket(1e9), batch=1000, deadline_s=120)

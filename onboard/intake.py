@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
+from shared.errors import public
 from shared.imageio import header_size
 from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
@@ -94,12 +94,6 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         return SceneMetadata(**raw)
     except (ValidationError, ValueError) as exc:
         raise IntakeError(422, f"metadata: {exc}") from exc
-
-
-def public(exc: BaseException) -> str:
-    """An error's text without file-system paths (the server's layout is nobody's business:
-    readers name the temporary file, OpenCV its build tree)."""
-    return re.sub(r"(?:[A-Za-z]:)?(?:/[^/\s:'\"]+){2,}/?", "<path>", str(exc))
 
 
 def check_complete(path: Path, kind: str) -> None:

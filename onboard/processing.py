@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from onboard.counter import OnboardCounter
-from onboard.intake import public
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.annotations import Footprint
+from shared.errors import public
 from shared.imageio import read_rgb
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.codec import downlink_pixels, encode_tile

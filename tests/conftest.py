@@ -25,27 +25,11 @@ def make_image():
 
 @pytest.fixture
 def jpeg_tile():
-    """A real JPEG tile of exactly ``size`` bytes (a small noise image padded with comment
-    segments; the smallest it can be where ``size`` is below that), as the ground accepts
-    only tiles that decode."""
-    import struct
+    """A real JPEG tile of exactly a given size (``shared.pipeline.codec.sized_jpeg``), as
+    the ground accepts only tiles that decode."""
+    from shared.pipeline.codec import sized_jpeg
 
-    from shared.pipeline.codec import encode_tile
-
-    def make(size: int = 1500, seed: int = 0) -> bytes:
-        rng = np.random.default_rng(seed)
-        data = encode_tile(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), 90)
-        pad = []
-        missing = size - len(data)
-        while missing >= 4:
-            n = min(missing, 65_537)
-            if 0 < missing - n < 4:
-                n = missing - 4
-            pad.append(b"\xff\xfe" + struct.pack(">H", n - 2) + bytes(n - 4))
-            missing -= n
-        return data[:2] + b"".join(pad) + data[2:]
-
-    return make
+    return sized_jpeg
 
 
 @pytest.fixture(scope="session")

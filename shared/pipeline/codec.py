@@ -65,3 +65,21 @@ def decode_tile(data: bytes) -> np.ndarray:
     if img is None or img.shape[1] != size[0] or img.shape[0] != size[1]:
         raise ValueError("tile bytes are not a decodable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def sized_jpeg(size: int, seed: int = 0) -> bytes:
+    """A real JPEG tile of exactly ``size`` bytes (an 8 px noise image padded with comment
+    segments; the smallest it can be when ``size`` is below that): link payloads of a chosen
+    size that the ground accepts, for link experiments and tests."""
+    import struct
+
+    rng = np.random.default_rng(seed)
+    data = encode_tile(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), 90)
+    pad, missing = [], size - len(data)
+    while missing >= 4:
+        n = min(missing, 65_537)
+        if 0 < missing - n < 4:
+            n = missing - 4
+        pad.append(b"\xff\xfe" + struct.pack(">H", n - 2) + bytes(n - 4))
+        missing -= n
+    return data[:2] + b"".join(pad) + data[2:]

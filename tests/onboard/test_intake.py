@@ -173,7 +173,7 @@ def test_a_16_bit_geotiff_is_refused_at_intake_with_the_reason(tmp_path):
 
 
 def test_error_texts_carry_no_server_paths():
-    from onboard.intake import public
+    from shared.errors import public
 
     text = public(OSError("'/srv/onboard/incoming/tmpq1' not recognized; see "
                           "/io/opencv/modules/imgcodecs/src/loadsave.cpp:77"))
