@@ -82,6 +82,9 @@ class Onboard:
         for thread in (self.worker, self._link_thread):
             if thread.ident is not None:
                 thread.join(10)
+        # A clean stop is not a crash: a scene still being processed goes back to the queue
+        # without using up one of its attempts.
+        self.db.release_unfinished()
         self.outbox.close()
 
     def link_state(self) -> dict:

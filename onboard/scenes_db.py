@@ -76,6 +76,12 @@ class ScenesDB:
                         "WHERE scene_id = ?", (row[0],))
         return row[0], row[1], json.loads(row[2])
 
+    def release_unfinished(self) -> int:
+        """On a clean stop: scenes being processed go back to the queue, their attempt not
+        counted. Returns how many."""
+        return self.db.execute("UPDATE scenes SET state = 'queued', attempts = MAX(attempts "
+                               "- 1, 0) WHERE state = 'processing'")
+
     def finish(self, scene_id: str, result: dict, messages: list) -> None:
         self.outbox.put_scene(messages, also=[(
             "UPDATE scenes SET state = 'downlinking', result = ? WHERE scene_id = ?",

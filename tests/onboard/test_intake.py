@@ -178,3 +178,17 @@ def test_error_texts_carry_no_server_paths():
     text = public(OSError("'/srv/onboard/incoming/tmpq1' not recognized; see "
                           "/io/opencv/modules/imgcodecs/src/loadsave.cpp:77"))
     assert "/srv" not in text and "/io/opencv" not in text and "<path>" in text
+
+
+def test_a_clean_stop_does_not_use_up_an_attempt(tmp_path):
+    from onboard.link.outbox import Outbox
+    from onboard.scenes_db import MAX_ATTEMPTS, ScenesDB
+
+    path = tmp_path / "o.db"
+    db = ScenesDB(Outbox(path))
+    db.add("long", "x.png", {})
+    for _ in range(MAX_ATTEMPTS + 2):
+        assert db.claim_next()[0] == "long"
+        assert db.release_unfinished() == 1  # stopped cleanly mid-scene
+        db = ScenesDB(Outbox(path))
+    assert db.get("long")["state"] == "queued"
