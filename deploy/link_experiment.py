@@ -125,6 +125,8 @@ def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> d
         qdisc = "netem" if "netem on" in shaped.stderr else "tbf"
         start = time.time() + args.startup_s
         env = {**os.environ, "TARGETFUSE_GROUND_DB_PATH": str(work / "ground.db"),
+               # reached from the onboard namespace (the services bind loopback by default)
+               "TARGETFUSE_GROUND_GRPC_HOST": "0.0.0.0", "TARGETFUSE_GROUND_HTTP_HOST": "0.0.0.0",
                "TARGETFUSE_GROUND_THREADS": "1",
                "TARGETFUSE_ONBOARD_DATA_DIR": str(work / "onboard"),
                "TARGETFUSE_ONBOARD_GROUND_TARGET": "192.0.2.2:50051",

@@ -21,7 +21,7 @@ COPY models/aircraft/shallow.json models/aircraft/shallow.int8.onnx models/aircr
      /app/models/aircraft/
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     TARGETFUSE_ONBOARD_MODELS_DIR=/app/models TARGETFUSE_ONBOARD_DATA_DIR=/data \
-    TARGETFUSE_ONBOARD_HTTP_PORT=8080
+    TARGETFUSE_ONBOARD_HTTP_PORT=8080 TARGETFUSE_ONBOARD_HTTP_HOST=0.0.0.0
 USER 10001:10001
 WORKDIR /data
 EXPOSE 8080

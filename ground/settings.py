@@ -14,9 +14,9 @@ from shared.model_card import MODELS_DIR
 class GroundSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TARGETFUSE_GROUND_", extra="forbid")
 
-    grpc_host: str = "0.0.0.0"
+    grpc_host: str = "127.0.0.1"  # loopback unless told: compose binds what it needs
     grpc_port: int = Field(50051, ge=0, le=65535, description="0: any free port")
-    http_host: str = "0.0.0.0"
+    http_host: str = "127.0.0.1"  # loopback unless told: compose binds what it needs
     http_port: int = Field(8081, ge=0, le=65535)
     db_path: Path = Path("out/ground/ground.db")
     model: str = "objects"

@@ -16,7 +16,7 @@ from shared.pipeline.throttling import POLICIES
 class OnboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TARGETFUSE_ONBOARD_", extra="forbid")
 
-    http_host: str = "0.0.0.0"
+    http_host: str = "127.0.0.1"  # loopback unless told: compose binds what it needs
     http_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("out/onboard")
     ground_target: str = "127.0.0.1:50051"

@@ -98,6 +98,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
     png.write_bytes(encode(scene.load_pixels(), ".png"))
     env = {**os.environ, "TARGETFUSE_GROUND_DB_PATH": str(tmp_path / "g.db"),
            "TARGETFUSE_GROUND_THREADS": "1",
+           # the ground is reached from the other namespace (loopback is the default)
+           "TARGETFUSE_GROUND_GRPC_HOST": "0.0.0.0", "TARGETFUSE_GROUND_HTTP_HOST": "0.0.0.0",
            "TARGETFUSE_ONBOARD_DATA_DIR": str(tmp_path / "onboard"),
            "TARGETFUSE_ONBOARD_GROUND_TARGET": "192.0.2.2:50051",
            "TARGETFUSE_ONBOARD_BUDGET_FRACTION": "0.2",
