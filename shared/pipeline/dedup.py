@@ -78,26 +78,45 @@ def descriptor(tile: np.ndarray) -> np.ndarray:
     return np.concatenate([_log_hu(g), _log_hu(mag), stats])
 
 
-def residual(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """RMS and largest local (3x3 mean) |a - b| after mapping b's grey levels onto a's."""
+QUANTILES = np.linspace(0, 100, 65)
+
+
+def grey_quantiles(a: np.ndarray) -> np.ndarray:
+    """The grey levels at ``QUANTILES`` percent of a thumbnail (what quantile mapping reads)."""
+    return np.percentile(a.astype(np.float64).ravel(), QUANTILES)
+
+
+def residual(a: np.ndarray, b: np.ndarray, qa: np.ndarray | None = None,
+             qb: np.ndarray | None = None) -> tuple[float, float]:
+    """RMS and largest local (3x3 mean) |a - b| after mapping b's grey levels onto a's;
+    ``qa``/``qb``: their ``grey_quantiles`` when known (verification compares each tile with
+    many: computing them once per tile is most of its cost saved)."""
     # Quantile mapping: a revisit's gain, offset and gamma change every grey level
     # monotonically; a moved object changes only its own pixels.
     x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    qs = np.linspace(0, 100, 65)
-    mapped = np.interp(y, np.percentile(y, qs), np.percentile(x, qs))
+    qa = grey_quantiles(a) if qa is None else qa
+    qb = grey_quantiles(b) if qb is None else qb
+    mapped = np.interp(y, qb, qa)
     resid = np.abs(mapped - x).reshape(a.shape)
     local = cv2.blur(resid.astype(np.float32), (3, 3))
     return math.sqrt(float((resid ** 2).mean())), float(local.max())
 
 
 def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
-                   local_tol: float = LOCAL_TOL) -> bool:
+                   local_tol: float = LOCAL_TOL, qa: np.ndarray | None = None,
+                   qb: np.ndarray | None = None) -> bool:
     """Do grey thumbnails ``a`` and ``b`` show the same ground with the same objects?"""
     if a.shape != b.shape or a.size < 4:
         return False
-    # Both ways: the grey-level mapping is one-directional, the answer must not be.
-    return all(rms <= rms_tol and local <= local_tol
-               for rms, local in (residual(a, b), residual(b, a)))
+    qa = grey_quantiles(a) if qa is None else qa
+    qb = grey_quantiles(b) if qb is None else qb
+    # Both ways: the grey-level mapping is one-directional, the answer must not be (the
+    # second only when the first passes).
+    rms, local = residual(a, b, qa, qb)
+    if rms > rms_tol or local > local_tol:
+        return False
+    rms, local = residual(b, a, qb, qa)
+    return rms <= rms_tol and local <= local_tol
 
 
 SILHOUETTE_SAMPLE = 1000
@@ -139,6 +158,8 @@ class ContextPlan:
     # once however many plans (budgets, policies) are made. None (the service: one plan per
     # scene) keeps nothing, as the memo of a huge scene would grow with its tiles squared.
     verified: dict[tuple[int, int], bool] | None = field(default=None, repr=False)
+    # tile -> its thumbnail's grey quantiles, computed once (n small vectors, always kept)
+    quantiles: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> ContextPlan:
@@ -165,17 +186,22 @@ def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> Con
 def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.ndarray]
                  ) -> int | None:
     """A counted tile of tile i's context that verifies as its near-duplicate, if any."""
+    def q(k: int) -> np.ndarray:
+        if k not in plan.quantiles:
+            plan.quantiles[k] = grey_quantiles(thumbs[k])
+        return plan.quantiles[k]
+
     for j in counted:
         if plan.contexts[j] != plan.contexts[i]:
             continue
-        if plan.verified is None:
-            if near_duplicate(thumbs[j], thumbs[i]):
-                return j
-            continue
         key = (j, i)
-        if key not in plan.verified:
-            plan.verified[key] = near_duplicate(thumbs[j], thumbs[i])
-        if plan.verified[key]:
+        if plan.verified is not None and key in plan.verified:
+            verdict = plan.verified[key]
+        else:
+            verdict = near_duplicate(thumbs[j], thumbs[i], qa=q(j), qb=q(i))
+            if plan.verified is not None:
+                plan.verified[key] = verdict
+        if verdict:
             return j
     return None
 
