@@ -23,6 +23,7 @@ from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
 from shared.wire import link_pb2, link_pb2_grpc
 from shared.wire.chunks import ChunkError, TileAssembly
+from shared.wire.tls import server_credentials
 
 SERVICE_NAME = "targetfuse.v1.Downlink"
 Ack = link_pb2.Ack
@@ -128,7 +129,11 @@ def create_server(settings: GroundSettings, store: Store) -> tuple[grpc.Server, 
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     for name in ("", SERVICE_NAME):
         checker.set(name, health_pb2.HealthCheckResponse.SERVING)
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    creds = server_credentials(settings.tls_cert_file, settings.tls_key_file,
+                               settings.tls_client_ca_file)
+    port = server.add_secure_port(address, creds) if creds is not None else \
+        server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind gRPC to {settings.grpc_host}:{settings.grpc_port}")
     return server, port

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.model_card import MODELS_DIR
+from shared.wire.tls import check_pair
 
 
 class GroundSettings(BaseSettings):
@@ -25,3 +26,15 @@ class GroundSettings(BaseSettings):
     batch_size: int = Field(16, ge=1, le=1024)
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024)
     grpc_workers: int = Field(8, ge=1, le=256)
+    # TLS on the link (shared/wire/tls.py): the ground's certificate and key; with a client
+    # CA, senders must present a certificate it signed (mutual TLS). None: plaintext.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls(self) -> GroundSettings:
+        check_pair(self.tls_cert_file, self.tls_key_file, "ground")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("ground: a client CA (mutual TLS) needs the ground's certificate")
+        return self

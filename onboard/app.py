@@ -31,6 +31,7 @@ from onboard.link.ratelimit import TokenBucket
 from onboard.processing import SceneProcessor, Worker
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
+from shared.wire.tls import channel_credentials
 
 
 class Onboard:
@@ -47,8 +48,11 @@ class Onboard:
         self.processor = SceneProcessor(settings, self.db, self.counter)
         self.worker = Worker(self.processor)
         self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
+        creds = channel_credentials(settings.ground_tls_ca_file, settings.tls_cert_file,
+                                    settings.tls_key_file)
         self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
-                               settings.schedule(), deadline_s=settings.link_deadline_s)
+                               settings.schedule(), deadline_s=settings.link_deadline_s,
+                               credentials=creds, server_name=settings.ground_tls_server_name)
         self._stop = threading.Event()
         self._link_thread = threading.Thread(target=self.link.run, args=(self._stop,),
                                              daemon=True, name="onboard-link")

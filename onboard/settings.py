@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.model_card import MODELS_DIR
 from shared.pipeline.throttling import POLICIES
+from shared.wire.tls import check_pair
 
 
 class OnboardSettings(BaseSettings):
@@ -20,6 +21,13 @@ class OnboardSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("out/onboard")
     ground_target: str = "127.0.0.1:50051"
+    # TLS on the link (shared/wire/tls.py): the CA that signed the ground's certificate
+    # (None: plaintext), the name it was issued for when the target is an address, and this
+    # satellite's own certificate and key for mutual TLS.
+    ground_tls_ca_file: Path | None = None
+    ground_tls_server_name: str | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     model: str = "objects"  # the shipped pair (models/objects: aircraft, ship, vehicle)
     models_dir: Path = MODELS_DIR
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads")
@@ -47,6 +55,14 @@ class OnboardSettings(BaseSettings):
     contact_windows: str | None = Field(
         None, description='explicit schedule as JSON: [[start, end], ...] in epoch seconds')
     link_deadline_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls(self) -> OnboardSettings:
+        check_pair(self.tls_cert_file, self.tls_key_file, "onboard")
+        if self.tls_cert_file is not None and self.ground_tls_ca_file is None:
+            raise ValueError("onboard: a client certificate needs the ground's CA "
+                             "(ground_tls_ca_file)")
+        return self
 
     @field_validator("policy")
     @classmethod

@@ -32,8 +32,16 @@ class LinkClient:
     def __init__(self, target: str, outbox: Outbox, bucket: TokenBucket,
                  schedule: ContactSchedule | None = None, deadline_s: float = 30.0,
                  batch: int = 64, clock: Callable[[], float] = time.time,
-                 backoff_s: tuple[float, float] = (0.2, 10.0)):
+                 backoff_s: tuple[float, float] = (0.2, 10.0),
+                 credentials: grpc.ChannelCredentials | None = None,
+                 server_name: str | None = None):
+        """``credentials``: TLS (``shared.wire.tls.channel_credentials``), else plaintext;
+        ``server_name``: the name the ground's certificate was issued for, when the target
+        is an address."""
         self.target, self.outbox, self.bucket = target, outbox, bucket
+        self.credentials = credentials
+        self.options = CHANNEL_OPTIONS + ([("grpc.ssl_target_name_override", server_name)]
+                                          if server_name else [])
         self.schedule = schedule or ContactSchedule.always()
         self.deadline_s, self.batch, self.clock = deadline_s, batch, clock
         self.backoff_s = backoff_s
@@ -41,9 +49,14 @@ class LinkClient:
         self.link_up = False
         self.bytes_sent = 0
 
+    def _channel(self) -> grpc.Channel:
+        if self.credentials is None:
+            return grpc.insecure_channel(self.target, options=self.options)
+        return grpc.secure_channel(self.target, self.credentials, options=self.options)
+
     def drain_once(self) -> int:
         """One connection; returns how many parts the ground acknowledged."""
-        with grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS) as channel:
+        with self._channel() as channel:
             stub = link_pb2_grpc.DownlinkStub(channel)
             for scene_id in self.outbox.pending_scenes():
                 held = stub.Committed(link_pb2.CommittedRequest(scene_id=scene_id),
