@@ -20,6 +20,7 @@ from ground.link_server import create_server
 from ground.scenes import scene_report
 from ground.settings import GroundSettings
 from ground.store import SQLiteStore
+from shared.api_keys import ApiKeys, load_keys
 from shared.pipeline.error_model import ErrorModel
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
@@ -73,6 +74,9 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         parts["ground"].stop()
 
     app = FastAPI(title="targetfuse ground", lifespan=lifespan)
+    # Keys read now: a missing or empty keys file stops the service before it serves.
+    app.add_middleware(ApiKeys, keys=load_keys(settings.api_keys_file),
+                       public=frozenset({"/healthz", "/readyz", "/"}))
 
     def g() -> Ground:
         return parts["ground"]

@@ -28,6 +28,8 @@ class GroundSettings(BaseSettings):
     grpc_workers: int = Field(8, ge=1, le=256)
     # TLS on the link (shared/wire/tls.py): the ground's certificate and key; with a client
     # CA, senders must present a certificate it signed (mutual TLS). None: plaintext.
+    # REST API keys (shared/api_keys.py): a file of keys, one per line; None: open routes.
+    api_keys_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None

@@ -31,6 +31,7 @@ from onboard.link.ratelimit import TokenBucket
 from onboard.processing import SceneProcessor, Worker
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
+from shared.api_keys import ApiKeys, load_keys
 from shared.wire.tls import channel_credentials
 
 
@@ -120,6 +121,9 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         parts["onboard"].stop()
 
     app = FastAPI(title="targetfuse onboard", lifespan=lifespan)
+    # Keys read now: a missing or empty keys file stops the service before it serves.
+    app.add_middleware(ApiKeys, keys=load_keys(settings.api_keys_file),
+                       public=frozenset({"/healthz", "/readyz"}))
 
     def ob() -> Onboard:
         return parts["onboard"]

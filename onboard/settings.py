@@ -26,6 +26,8 @@ class OnboardSettings(BaseSettings):
     # satellite's own certificate and key for mutual TLS.
     ground_tls_ca_file: Path | None = None
     ground_tls_server_name: str | None = None
+    # REST API keys (shared/api_keys.py): a file of keys, one per line; None: open routes.
+    api_keys_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     model: str = "objects"  # the shipped pair (models/objects: aircraft, ship, vehicle)
