@@ -34,12 +34,25 @@ def native_precision(precision: str, device: torch.device) -> bool:
     return False  # fp16 autocast on CPU: no fast kernels
 
 
-def load_network(card: ModelCard, weights: Path) -> torch.nn.Module:
-    model = build(card.architecture, card.arch_config)
+def load_network(card: ModelCard, weights: Path, build_net=build) -> torch.nn.Module:
+    """The card's network with the weight file's state dict (float16 files computed in
+    float32), in eval mode; ``build_net``: another registry's builder (the tooling's knows
+    the onboard architectures too)."""
+    model = build_net(card.architecture, card.arch_config)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()})
     return model.eval()
+
+
+def rotation_mean(model: torch.nn.Module, x: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test-time augmentation: density and mask logits averaged over the four rotations by
+    90 degrees of the input, each rotated back."""
+    outs = [model(torch.rot90(x, k, dims=(2, 3)))[:2] for k in range(4)]
+    density = sum(torch.rot90(d.float(), -k, dims=(2, 3)) for k, (d, _) in enumerate(outs)) / 4
+    mask = sum(torch.rot90(m.float(), -k, dims=(2, 3)) for k, (_, m) in enumerate(outs)) / 4
+    return density, mask
 
 
 class GroundCounter(TileCounter):
@@ -75,14 +88,7 @@ class GroundCounter(TileCounter):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
                                                     enabled=dtype is not None):
-            if not self.tta:
-                density, mask = self.model(x)
-            else:
-                outs = [self.model(torch.rot90(x, k, dims=(2, 3))) for k in range(4)]
-                density = sum(torch.rot90(d.float(), -k, dims=(2, 3))
-                              for k, (d, _) in enumerate(outs)) / 4
-                mask = sum(torch.rot90(m.float(), -k, dims=(2, 3))
-                           for k, (_, m) in enumerate(outs)) / 4
+            density, mask = rotation_mean(self.model, x) if self.tta else self.model(x)[:2]
         return self.scaled(density.float().cpu().numpy()), mask.float().cpu().numpy()
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,

@@ -118,3 +118,4 @@ def count_flops(model: nn.Module, size: int) -> int:
     for h in handles:
         h.remove()
     return total
+

@@ -221,6 +221,7 @@ def refit_confidence(card_file: Path, splits_dir: Path | None = None,
                      real_dev: str | Path | None = None) -> None:
     """Refit a shipped multi-source onboard counter's confidence on its own training and
     validation splits (as ``ship`` does), e.g. after its count scale changed the counts."""
+    from ground.counter import load_network
     from lab.data.label_cleaning import DEFAULT_IOU
     from lab.training.sources import SPLITS_DIR, split_ids
 
@@ -233,10 +234,8 @@ def refit_confidence(card_file: Path, splits_dir: Path | None = None,
               "dedupe_iou": card.data.get("dedupe_iou", DEFAULT_IOU),
               "split": {part: {src: splits[src].get(part, []) for src in sources}
                         for part in ("train", "val")}}
-    model = build(card.architecture, card.arch_config)
-    model.load_state_dict(torch.load(card_file.parent / card.extra["torch_weights"],
-                                     weights_only=True))
-    _fit_and_attach_confidence(record, card, card_file, model.eval())
+    model = load_network(card, card_file.parent / card.extra["torch_weights"], build)
+    _fit_and_attach_confidence(record, card, card_file, model)
     print(f"refit {card_file.parent / card.extra['confidence']}: validation AUROC "
           f"{card.metrics['confidence_val']['auroc']:.3f}")
 

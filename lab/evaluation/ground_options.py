@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ground.counter import load_network, rotation_mean
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
@@ -55,23 +56,13 @@ def rotation_runner(model: torch.nn.Module, tta: bool):
     def run(batch: np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
         with torch.inference_mode():
-            if not tta:
-                d, m = model(x)[:2]
-            else:
-                outs = [model(torch.rot90(x, k, dims=(2, 3)))[:2] for k in range(4)]
-                d = sum(torch.rot90(o[0], -k, dims=(2, 3)) for k, o in enumerate(outs)) / 4
-                m = sum(torch.rot90(o[1], -k, dims=(2, 3)) for k, o in enumerate(outs)) / 4
+            d, m = rotation_mean(model, x) if tta else model(x)[:2]
         return d.numpy(), m.numpy()
     return run
 
 
 def load_torch(card_file: Path, weights: str) -> torch.nn.Module:
-    card = load_card(card_file)
-    model = build(card.architecture, card.arch_config)
-    state = torch.load(card_file.parent / weights, map_location="cpu", weights_only=True)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in state.items()})
-    return model.eval()
+    return load_network(load_card(card_file), card_file.parent / weights, build)
 
 
 def collect(model: str, models_dir: Path, sources: list[str], part: str,

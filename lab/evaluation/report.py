@@ -255,15 +255,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    readme = Path(args.readme)
-    text = readme.read_text()
-    new = render(text, tables(Path(args.results)))
-    if args.check:
+def update_document(doc: Path, generated: dict[str, str], check: bool, command: str) -> int:
+    """Write ``generated`` tables between their markers in ``doc``, or with ``check`` fail
+    (ValueError) when the document differs from what they give."""
+    text = doc.read_text()
+    new = render(text, generated)
+    if check:
         if new != text:
-            raise ValueError(f"{readme} differs from the tables its results give; run "
-                             "targetfuse report-counters")
+            raise ValueError(f"{doc} differs from the tables its results give; run "
+                             f"targetfuse {command}")
+        print(f"{doc} agrees with its results")
         return 0
-    readme.write_text(new)
-    print(f"wrote {readme}")
+    doc.write_text(new)
+    print(f"wrote {doc}")
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return update_document(Path(args.readme), tables(Path(args.results)), args.check,
+                           "report-counters")

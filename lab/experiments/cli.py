@@ -53,9 +53,8 @@ def _part(spec: str | None) -> str:
     return spec.rpartition(":")[2] if spec else "all images"
 
 
-def _workload(args, spec, pipe, onboard, ground, read) -> ex.Workload:
+def _workload(args, images, pipe, onboard, ground) -> ex.Workload:
     classes = parse_classes(args.classes)
-    images = select_images(read().images, spec)
     truths = [len(truth_objects(img, classes, args.dedupe_iou)[0]) for img in images]
     return ex.Workload(images, truths, onboard, ground, pipe,
                        classes=counter_classes(onboard, classes))
@@ -91,10 +90,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def read():
-        return read_dataset(args.data, args.fmt, gsd_m=args.gsd)
-
-    images = select_images(read().images, args.images)
+    dataset = read_dataset(args.data, args.fmt, gsd_m=args.gsd).images
+    images = select_images(dataset, args.images)
     models_dir = Path(args.models_dir)
     gsds = {img.meta.gsd_m for img in images}
     pipe = pipeline_run(args, args.model, models_dir, gsds.pop() if len(gsds) == 1 else None)
@@ -103,10 +100,11 @@ def run(args: argparse.Namespace) -> int:
     ground = GroundCounter.shipped(args.model, models_dir, threads=1)
     tuned = None
     if args.tune_images:
-        tuned = tune.choose(_workload(args, args.tune_images, pipe, onboard, ground, read),
-                            args.tune_images, fixed=_fixed(args))
+        tuning = select_images(dataset, args.tune_images)
+        tuned = tune.choose(_workload(args, tuning, pipe, onboard, ground), args.tune_images,
+                            fixed=_fixed(args))
         pipe.cfg = replace(pipe.cfg, **tuned["choices"])
-    w = _workload(args, args.images, pipe, onboard, ground, read)
+    w = _workload(args, images, pipe, onboard, ground)
     summary: dict = {
         "reported_on": {"images": args.images or "all images", "part": _part(args.images),
                         "scenes": len(w.sims), "mean_truth": float(w.truths.mean())

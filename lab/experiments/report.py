@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from lab.evaluation.report import render
+from lab.evaluation.report import update_document
 from shared.paths import PROJECT_ROOT
 from shared.pipeline.baselines import BASELINES
 
@@ -141,15 +141,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    doc = Path(args.doc)
-    text = doc.read_text()
-    new = render(text, tables(Path(args.results)))
-    if args.check:
-        if new != text:
-            raise ValueError(f"{doc} differs from the tables its results give; run "
-                             "targetfuse report-experiments")
-        print(f"{doc} agrees with {args.results}")
-        return 0
-    doc.write_text(new)
-    print(f"wrote {doc}")
-    return 0
+    return update_document(Path(args.doc), tables(Path(args.results)), args.check,
+                           "report-experiments")

@@ -118,6 +118,14 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     rows: dict[int, np.ndarray] = {}  # per-class counts of counted and near-duplicate tiles
     counted: list[int] = []
     px = tile_size / dedup.THUMB
+
+    def count(i: int) -> None:
+        ledger.spend("compute", per_inference)
+        answer = count_fn(i, tiles[i], tile_size)
+        onboard[i], conf[i], densities[i] = answer[:3]
+        rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else np.array([onboard[i]])
+        counted.append(i)
+
     for i in plan.order:
         i = int(i)
         if cfg.dedup:
@@ -135,11 +143,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
                 continue
         if cfg.policy in BENT_PIPES or not ledger.can_afford(per_inference + reserve):
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
-        ledger.spend("compute", per_inference)
-        answer = count_fn(i, tiles[i], tile_size)
-        onboard[i], conf[i], densities[i] = answer[:3]
-        rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else np.array([onboard[i]])
-        counted.append(i)
+        count(i)
     if cfg.dedup and cache is not None and footprint is not None:
         _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf)
     # Reused tiles may still go down: deduplication saves inference energy, and a reused
@@ -158,12 +162,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
                 continue
             if not ledger.can_afford(per_inference + sending):
                 break
-            ledger.spend("compute", per_inference)
-            answer = count_fn(i, tiles[i], tile_size)
-            onboard[i], conf[i], densities[i] = answer[:3]
-            rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else \
-                np.array([onboard[i]])
-            counted.append(i)
+            count(i)
             # Not sent, so accepted, unless a paper policy's band discards it.
             decisions.action[i] = DISCARD if cfg.policy in PAPER_POLICIES and \
                 conf[i] < cfg.conf_p else ACCEPT
