@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 from netns_programs import GROUND, SENDER  # noqa: E402
 
+from shared.api_keys import Credentials  # noqa: E402
+
 UNITS = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 
 
@@ -42,15 +44,17 @@ def in_ns(prefix: str, side: str, *cmd: str) -> list[str]:
 def measure(prefix: str, rate: str, payload: int, work: Path) -> dict:
     subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply", "--dev",
                          f"{prefix}-ob0", "--rate", rate), check=True, capture_output=True)
+    keys = {**os.environ, **Credentials.make(work / "keys").env()}
     ground = subprocess.Popen(in_ns(prefix, "ground", sys.executable, "-c", GROUND,
                                     str(work / f"g-{rate}.db"), "600"),
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=keys)
     try:
         if ground.stdout.readline().strip() != "ready":
             raise SystemExit("the ground link end did not start")
         out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SENDER,
                                    str(payload), str(work / f"o-{rate}.db")),
-                             capture_output=True, text=True, cwd=ROOT, timeout=600, check=True)
+                             capture_output=True, text=True, cwd=ROOT, timeout=600, check=True,
+                             env=keys)
     finally:
         ground.kill()
         ground.wait()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from shared.api_keys import Credentials  # noqa: E402
 
 SUBMIT = """
 import json, sys, time
@@ -124,7 +125,8 @@ def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> d
                                 capture_output=True, text=True, check=True)
         qdisc = "netem" if "netem on" in shaped.stderr else "tbf"
         start = time.time() + args.startup_s
-        env = {**os.environ, "TARGETFUSE_GROUND_DB_PATH": str(work / "ground.db"),
+        env = {**os.environ, **Credentials.make(work / "keys").env(),
+               "TARGETFUSE_GROUND_DB_PATH": str(work / "ground.db"),
                # reached from the onboard namespace (the services bind loopback by default)
                "TARGETFUSE_GROUND_GRPC_HOST": "0.0.0.0", "TARGETFUSE_GROUND_HTTP_HOST": "0.0.0.0",
                "TARGETFUSE_GROUND_THREADS": "1",
@@ -146,7 +148,7 @@ def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> d
         out = subprocess.run(["ip", "netns", "exec", f"{prefix}-onboard", sys.executable,
                               "-c", SUBMIT, str(man),
                               str(args.startup_s + args.window_s + 30), str(start)],
-                             capture_output=True, text=True, cwd=ROOT)
+                             capture_output=True, text=True, cwd=ROOT, env=env)
         if out.returncode:
             raise RuntimeError(out.stderr[-2000:])
         res = json.loads(out.stdout.strip().splitlines()[-1])

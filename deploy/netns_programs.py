@@ -1,6 +1,8 @@
 """Programs run inside the network namespaces of deploy/netns.sh (``python -c``): a ground
 link end, a sender that pushes a known payload through the onboard link client, and a scene
-submitter. tests/deploy/test_netns.py and benchmarks/link_goodput.py run them."""
+submitter. tests/deploy/test_netns.py and benchmarks/link_goodput.py run them, with the keys
+of ``shared.api_keys.Credentials.env()`` in their environment (the ground's settings read
+theirs from it; the sender presents the satellite's key)."""
 
 GROUND = """
 import sys, time
@@ -33,7 +35,10 @@ for i in range(n):
              tile_chunks("g", i, i // 4, i % 4, sized_jpeg(total // n, i), 90)]
 box = Outbox(db)
 box.put_scene([link_pb2.DownlinkMessage(header=h)])
-client = LinkClient("192.0.2.2:50051", box, TokenBucket(1e9), batch=1000, deadline_s=120)
+from shared.api_keys import load_keys
+key = load_keys(os.environ["TARGETFUSE_ONBOARD_GROUND_KEY_FILE"])[0]
+client = LinkClient("192.0.2.2:50051", box, TokenBucket(1e9), batch=1000, deadline_s=120,
+                    key=key)
 client.drain_once()  # warm up: connects and sends the header alone
 box.put_scene(msgs)
 t0 = time.perf_counter()

@@ -75,7 +75,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
 
     app = FastAPI(title="targetfuse ground", lifespan=lifespan)
     # Keys read now: a missing or empty keys file stops the service before it serves.
-    app.add_middleware(ApiKeys, keys=load_keys(settings.api_keys_file),
+    app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
                        public=frozenset({"/healthz", "/readyz", "/"}))
 
     def g() -> Ground:

@@ -4,9 +4,12 @@
 idempotently; a chunk is stored, and once its tile's chunks add up to the announced size and
 sha256 the tile is committed in one transaction (a tile committed already is acknowledged
 again and stored once); a completed tile must decode as a JPEG of at most ``MAX_TILE_SIDE``
-a side (its header is read before any pixel is). Anything inconsistent is REJECTED with the
+a side (its header is read before any pixel is). A scene belongs to the sender whose header
+created it (``ground.link_auth``): any part of it from another sender is REJECTED, and
+``Committed`` tells another sender nothing. Anything inconsistent is REJECTED with the
 reason, and nothing of it is committed. The servicer only streams acknowledgements back;
-``create_server`` builds the server with the standard gRPC health service on it.
+``create_server`` builds the server, with the link's authentication and the standard gRPC
+health service on it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from ground.link_auth import LinkAuth
 from ground.settings import GroundSettings
 from ground.store import Store
+from shared.api_keys import load_named_keys
 from shared.pipeline.codec import decode_tile
 from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
@@ -37,7 +42,12 @@ def _reject(scene_id: str, error: str) -> link_pb2.Ack:
     return Ack(scene_id=scene_id, status=Ack.REJECTED, error=error)
 
 
-def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
+def _foreign(scene_id: str) -> link_pb2.Ack:
+    return _reject(scene_id, f"scene {scene_id} belongs to another sender")
+
+
+def receive(store: Store, msg: link_pb2.DownlinkMessage, sender: str = "") -> link_pb2.Ack:
+    """Store one part from ``sender`` (the authenticated name; "" when anonymous)."""
     kind = msg.WhichOneof("payload")
     if kind == "header":
         h = msg.header
@@ -48,13 +58,17 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
             return _reject(h.scene_id, f"header needs a tile grid of 1 to {MAX_TILES} tiles")
         if len(set(h.classes)) != len(h.classes) or any(not c for c in h.classes):
             return _reject(h.scene_id, "header classes must be distinct, non-empty names")
-        store.put_header(h)
+        store.put_header(h, sender)  # the first header wins, atomically
+        if store.owner(h.scene_id) != sender:
+            return _foreign(h.scene_id)
         return Ack(scene_id=h.scene_id, status=Ack.COMMITTED, header=True)
     if kind == "summary":
         s = msg.summary
         header = store.header(s.scene_id)
         if header is None:
             return _reject(s.scene_id, "summary for a scene whose header has not arrived")
+        if store.owner(s.scene_id) != sender:
+            return _foreign(s.scene_id)
         n = header.grid.rows * header.grid.cols
         if len(s.tiles) != n or [t.index for t in s.tiles] != list(range(n)):
             return _reject(s.scene_id, f"summary must list all {n} tiles in order")
@@ -69,14 +83,23 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage) -> link_pb2.Ack:
         store.put_summary(s)
         return Ack(scene_id=s.scene_id, status=Ack.COMMITTED, summary=True)
     if kind == "chunk":
-        return _receive_chunk(store, msg.chunk)
+        return _receive_chunk(store, msg.chunk, sender)
     return _reject("", "empty message")
 
 
-def _receive_chunk(store: Store, c: link_pb2.TileChunk) -> link_pb2.Ack:
+def committed(store: Store, scene_id: str, sender: str = "") -> link_pb2.CommittedReply:
+    """What the ground holds of a scene, told only to the scene's owner."""
+    if store.owner(scene_id) not in (None, sender):
+        return link_pb2.CommittedReply(scene_id=scene_id)
+    return store.committed(scene_id)
+
+
+def _receive_chunk(store: Store, c: link_pb2.TileChunk, sender: str) -> link_pb2.Ack:
     header = store.header(c.scene_id)
     if header is None:
         return _reject(c.scene_id, "tile for a scene whose header has not arrived")
+    if store.owner(c.scene_id) != sender:
+        return _foreign(c.scene_id)
     if c.tile_index >= header.grid.rows * header.grid.cols:
         return _reject(c.scene_id, f"tile {c.tile_index} is outside the scene's grid")
     if store.is_committed(c.scene_id, c.tile_index):
@@ -103,17 +126,18 @@ def _receive_chunk(store: Store, c: link_pb2.TileChunk) -> link_pb2.Ack:
 
 
 class DownlinkServicer(link_pb2_grpc.DownlinkServicer):
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, auth: LinkAuth):
+        self.store, self.auth = store, auth
 
     def Send(self, request_iterator, context):  # noqa: N802 (gRPC method name)
+        sender = self.auth.sender(context)
         for msg in request_iterator:
-            ack = receive(self.store, msg)
+            ack = receive(self.store, msg, sender)
             ack.seq = msg.seq
             yield ack
 
     def Committed(self, request, context):  # noqa: N802
-        return self.store.committed(request.scene_id)
+        return committed(self.store, request.scene_id, self.auth.sender(context))
 
 
 def create_server(settings: GroundSettings, store: Store) -> tuple[grpc.Server, int]:
@@ -122,9 +146,10 @@ def create_server(settings: GroundSettings, store: Store) -> tuple[grpc.Server, 
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+    auth = LinkAuth(load_named_keys(settings.sender_keys_file()))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
-                         options=opts)
-    link_pb2_grpc.add_DownlinkServicer_to_server(DownlinkServicer(store), server)
+                         options=opts, interceptors=[auth])
+    link_pb2_grpc.add_DownlinkServicer_to_server(DownlinkServicer(store, auth), server)
     checker = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     for name in ("", SERVICE_NAME):

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.api_keys import keys_file
 from shared.model_card import MODELS_DIR
 from shared.wire.tls import check_pair
 
@@ -28,11 +29,23 @@ class GroundSettings(BaseSettings):
     grpc_workers: int = Field(8, ge=1, le=256)
     # TLS on the link (shared/wire/tls.py): the ground's certificate and key; with a client
     # CA, senders must present a certificate it signed (mutual TLS). None: plaintext.
-    # REST API keys (shared/api_keys.py): a file of keys, one per line; None: open routes.
+    # Authentication (shared/api_keys.py), on unless told: REST routes need one of the keys
+    # of api_keys_file, the link one of link_keys_file's ("<sender> <key>" lines: the name
+    # owns the scenes it sends). A file not given is made beside the database at first start.
+    auth: bool = True
     api_keys_file: Path | None = None
+    link_keys_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
+
+    def rest_keys_file(self) -> Path | None:
+        return keys_file(self.api_keys_file, self.auth, self.db_path.parent / "api-keys",
+                         "operator")
+
+    def sender_keys_file(self) -> Path | None:
+        return keys_file(self.link_keys_file, self.auth, self.db_path.parent / "link-keys",
+                         "satellite")
 
     @model_validator(mode="after")
     def _tls(self) -> GroundSettings:

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS scenes (
     scene_id TEXT PRIMARY KEY,
     header BLOB NOT NULL,
     summary BLOB,
-    received_at REAL NOT NULL
+    received_at REAL NOT NULL,
+    sender TEXT NOT NULL DEFAULT ''  -- who created it (ground.link_auth): owns it
 );
 CREATE TABLE IF NOT EXISTS chunks (
     scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL, offset INTEGER NOT NULL,
@@ -59,7 +60,8 @@ class StoredTile:
 
 
 class Store(Protocol):
-    def put_header(self, header: link_pb2.SceneHeader) -> None: ...
+    def put_header(self, header: link_pb2.SceneHeader, sender: str = "") -> None: ...
+    def owner(self, scene_id: str) -> str | None: ...
     def put_summary(self, summary: link_pb2.SceneSummary) -> None: ...
     def put_chunk(self, chunk: link_pb2.TileChunk) -> None: ...
     def chunks(self, scene_id: str, tile_index: int) -> dict[int, bytes]: ...
@@ -88,14 +90,20 @@ class SQLiteStore:
         columns = {r[1] for r in self._read("PRAGMA table_info(tiles)")}
         if "class_counts" not in columns:  # a store written before per-class counts
             self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
+        if "sender" not in {r[1] for r in self._read("PRAGMA table_info(scenes)")}:
+            self._write("ALTER TABLE scenes ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
 
-    def put_header(self, header: link_pb2.SceneHeader) -> None:
-        self._write("INSERT OR IGNORE INTO scenes (scene_id, header, received_at) "
-                    "VALUES (?, ?, ?)", (header.scene_id, header.SerializeToString(),
-                                         time.time()))
+    def put_header(self, header: link_pb2.SceneHeader, sender: str = "") -> None:
+        self._write("INSERT OR IGNORE INTO scenes (scene_id, header, received_at, sender) "
+                    "VALUES (?, ?, ?, ?)", (header.scene_id, header.SerializeToString(),
+                                            time.time(), sender))
+
+    def owner(self, scene_id: str) -> str | None:
+        rows = self._read("SELECT sender FROM scenes WHERE scene_id = ?", (scene_id,))
+        return rows[0][0] if rows else None
 
     def put_summary(self, summary: link_pb2.SceneSummary) -> None:
         self._write("UPDATE scenes SET summary = ? WHERE scene_id = ? AND summary IS NULL",

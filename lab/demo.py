@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.live import Service, get_json, post_scene
+from shared.api_keys import Credentials
 from shared.imageio import encode
 
 
@@ -50,15 +51,19 @@ def run(out: str | Path = "out/demo", keep: bool = False,
         shutil.rmtree(out / sub, ignore_errors=True)
     print("targetfuse demo: both services on this machine (SQLite, loopback link, shipped "
           "models)")
+    # Both services authenticate (the default): the demo makes its keys, as the compose
+    # file's keys step does, and its own requests carry the operator's key.
+    keys = Credentials.make(out / "keys")
     g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=0,
-                                      db_path=out / "ground" / "ground.db", threads=2))
+                                      db_path=out / "ground" / "ground.db", threads=2,
+                                      **keys.ground()))
     ground = Service(g_app)
     g_port = ground.start()
-    dashboard = f"http://127.0.0.1:{g_port}/"
+    dashboard = f"http://127.0.0.1:{g_port}/#key={keys.rest_key}"
     o_settings = OnboardSettings(data_dir=out / "onboard",
                                  ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
                                  budget_fraction=budget_fraction,
-                                 link_rate_bytes_s=2_000_000)
+                                 link_rate_bytes_s=2_000_000, **keys.onboard())
     onboard = Service(onboard_app(o_settings))
     o_port = onboard.start()
     print(f"  ground: dashboard {dashboard}, gRPC 127.0.0.1:{g_app.state.grpc_port}")
@@ -73,17 +78,18 @@ def run(out: str | Path = "out/demo", keep: bool = False,
             meta = {"scene_id": sid, "classes": [cls]}
             if gsd:
                 meta["gsd_m"] = gsd
-            post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(pixels, ".png"), meta)
+            post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(pixels, ".png"), meta,
+                       key=keys.rest_key)
             print(f"  submitted {sid} ({pixels.shape[1]}x{pixels.shape[0]} px, count {cls}, "
                   f"GSD {f'{gsd} m' if gsd else 'not given'})")
         deadline = time.time() + timeout_s
         for sid, pixels, gsd, truth, cls in scenes:
             while True:
-                ob = get_json(f"http://127.0.0.1:{o_port}/v1/scenes/{sid}")
-                gr = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}") \
+                ob = get_json(f"http://127.0.0.1:{o_port}/v1/scenes/{sid}", keys.rest_key)
+                gr = get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}", keys.rest_key) \
                     if ob["state"] in ("downlinking", "delivered") else None
-                if ob["state"] == "failed":
-                    raise RuntimeError(f"{sid} failed onboard: {ob['error']}")
+                if ob["state"] in ("failed", "refused"):
+                    raise RuntimeError(f"{sid} {ob['state']}: {ob['error']}")
                 if gr and gr.get("complete"):
                     break
                 if time.time() > deadline:

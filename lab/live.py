@@ -7,6 +7,7 @@ these.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -14,7 +15,13 @@ import urllib.request
 import uuid
 
 
-def post_scene(url: str, png: bytes, metadata: dict) -> dict:
+def _auth(key: str | None) -> dict:
+    """The REST key to send: the one given, else ``TARGETFUSE_API_KEY`` when set."""
+    key = key or os.environ.get("TARGETFUSE_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def post_scene(url: str, png: bytes, metadata: dict, key: str | None = None) -> dict:
     boundary = uuid.uuid4().hex
     parts = [(f'--{boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
               f"{json.dumps(metadata)}\r\n").encode(),
@@ -22,15 +29,17 @@ def post_scene(url: str, png: bytes, metadata: dict) -> dict:
               f'filename="scene.png"\r\nContent-Type: image/png\r\n\r\n').encode(), png,
              f"\r\n--{boundary}--\r\n".encode()]
     req = urllib.request.Request(url, data=b"".join(parts), method="POST", headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        "Content-Type": f"multipart/form-data; boundary={boundary}", **_auth(key)})
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())
 
 
-def get_json(url: str) -> dict | None:
-    """The JSON at url, or None while it does not exist yet (404)."""
+def get_json(url: str, key: str | None = None) -> dict | None:
+    """The JSON at url (with an API key when given), or None while it does not exist yet
+    (404)."""
     try:
-        with urllib.request.urlopen(url, timeout=30) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=_auth(key)),
+                                    timeout=30) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as exc:
         if exc.code == 404:

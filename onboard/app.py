@@ -8,6 +8,7 @@ logic is in ``onboard.intake``, processing in ``onboard.processing``, the link i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -34,6 +35,8 @@ from onboard.settings import OnboardSettings
 from shared.api_keys import ApiKeys, load_keys
 from shared.wire.tls import channel_credentials
 
+log = logging.getLogger("targetfuse.onboard")
+
 
 class Onboard:
     """The service's parts, wired together."""
@@ -53,7 +56,11 @@ class Onboard:
                                     settings.tls_key_file)
         self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
                                settings.schedule(), deadline_s=settings.link_deadline_s,
-                               credentials=creds, server_name=settings.ground_tls_server_name)
+                               credentials=creds, server_name=settings.ground_tls_server_name,
+                               key=settings.ground_key())
+        if settings.auth and settings.ground_key_file is None:
+            log.warning("no ground_key_file: a ground that authenticates its senders (the "
+                        "default) will refuse this satellite's link")
         self._stop = threading.Event()
         self._link_thread = threading.Thread(target=self.link.run, args=(self._stop,),
                                              daemon=True, name="onboard-link")
@@ -122,7 +129,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
 
     app = FastAPI(title="targetfuse onboard", lifespan=lifespan)
     # Keys read now: a missing or empty keys file stops the service before it serves.
-    app.add_middleware(ApiKeys, keys=load_keys(settings.api_keys_file),
+    app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
                        public=frozenset({"/healthz", "/readyz"}))
 
     def ob() -> Onboard:
@@ -149,8 +156,11 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         if rec is None:
             raise HTTPException(404, f"no scene {scene_id}")
         rec["downlink"] = ob().outbox.scene_progress(scene_id)
-        if rec["state"] == "downlinking" and rec["downlink"]["parts_queued"] == 0:
-            rec["state"] = "delivered"
+        settled = ob().outbox.confirmation(scene_id)
+        if rec["state"] == "downlinking" and settled is not None:
+            # delivered: the ground confirmed it holds every part, not just acknowledged each
+            rec["state"] = "delivered" if settled[0] == "confirmed" else "refused"
+            rec["error"] = settled[1]
         return rec
 
     @app.get("/v1/link")

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.api_keys import keys_file, load_keys
 from shared.model_card import MODELS_DIR
 from shared.pipeline.throttling import POLICIES
 from shared.wire.tls import check_pair
@@ -26,8 +27,12 @@ class OnboardSettings(BaseSettings):
     # satellite's own certificate and key for mutual TLS.
     ground_tls_ca_file: Path | None = None
     ground_tls_server_name: str | None = None
-    # REST API keys (shared/api_keys.py): a file of keys, one per line; None: open routes.
+    # Authentication (shared/api_keys.py), on unless told: REST routes need one of the keys
+    # of api_keys_file (made in data_dir at first start when not given); the link presents
+    # the key in ground_key_file (one of the ground's link keys) with every call.
+    auth: bool = True
     api_keys_file: Path | None = None
+    ground_key_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     model: str = "objects"  # the shipped pair (models/objects: aircraft, ship, vehicle)
@@ -57,6 +62,14 @@ class OnboardSettings(BaseSettings):
     contact_windows: str | None = Field(
         None, description='explicit schedule as JSON: [[start, end], ...] in epoch seconds')
     link_deadline_s: float = Field(30.0, gt=0)
+
+    def rest_keys_file(self) -> Path | None:
+        return keys_file(self.api_keys_file, self.auth, self.data_dir / "api-keys", "operator")
+
+    def ground_key(self) -> bytes | None:
+        """The key the link presents (the file's last key), None without a file."""
+        keys = load_keys(self.ground_key_file)
+        return keys[-1] if keys else None
 
     @model_validator(mode="after")
     def _tls(self) -> OnboardSettings:

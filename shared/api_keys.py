@@ -1,51 +1,103 @@
 """API keys on a service's REST routes: ``Authorization: Bearer <key>`` or ``X-API-Key``.
 
-Keys come from a file named in the settings (one per line; ``#`` comments), never from code.
-With keys configured, every route but the public ones (health and readiness for probes, the
-dashboard page, which holds no data and sends the key its URL fragment gives with every
-call) answers 401 without a valid key; keys are compared in constant time. Without a file
-the routes are open, as on loopback.
+Keys come from a file named in the settings (one per line, ``<key>`` or ``<name> <key>``;
+``#`` comments), never from code. Every route but the public ones (health and readiness for
+probes, the dashboard page, which holds no data and sends the key its URL fragment gives with
+every call) answers 401 without a valid key; keys are compared in constant time.
+
+Authentication is on by default: a service told to authenticate and given no file makes
+one (``keys_file``: one random key, readable by its owner only) beside its data and says
+where, so a fresh start is never open. Only ``auth=false`` in the settings opens the routes.
+The link's senders are keyed the same way (``ground.link_auth``), a name per key.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+log = logging.getLogger("targetfuse.auth")
 
-def load_keys(path: Path | None) -> list[bytes]:
+
+def load_named_keys(path: Path | None) -> dict[bytes, str]:
+    """key -> name (``key-<line>`` for a line without a name); {} without a file."""
     if path is None:
-        return []
+        return {}
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as exc:
         raise ValueError(f"cannot read the API keys file {path}: {exc.strerror}") from None
-    keys = [ln.strip().encode() for ln in lines if ln.strip() and not ln.startswith("#")]
-    if not keys:
+    named: dict[bytes, str] = {}
+    for number, line in enumerate(lines, 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if len(words) > 2:
+            raise ValueError(f"{path}:{number}: a line is a key, or a name and a key")
+        key = words[-1].encode()
+        if len(key) < 16:
+            raise ValueError(f"{path}: every API key must be at least 16 characters")
+        named[key] = words[0] if len(words) == 2 else f"key-{number}"
+    if not named:
         raise ValueError(f"the API keys file {path} holds no key")
-    if any(len(k) < 16 for k in keys):
-        raise ValueError(f"{path}: every API key must be at least 16 characters")
-    return keys
+    return named
+
+
+def load_keys(path: Path | None) -> list[bytes]:
+    return list(load_named_keys(path))
+
+
+def keys_file(configured: Path | None, auth: bool, default: Path, name: str) -> Path | None:
+    """The keys file a service uses: the configured one; else, with ``auth`` on, ``default``,
+    made with one random key named ``name`` when it does not exist; else None (open)."""
+    if not auth:
+        return None
+    if configured is not None:
+        return configured
+    if not default.exists():
+        default.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(default, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"# made at first start; add lines '<name> <key>' for more\n"
+                    f"{name} {secrets.token_urlsafe(32)}\n")
+        log.warning("no keys file configured: made %s with a new key (auth is on by "
+                    "default; set auth=false to open the service)", default)
+    return default
+
+
+def matching(keys: dict[bytes, str], given: bytes | None) -> str | None:
+    """The name of the key ``given`` is, compared in constant time against every key."""
+    found = None
+    for key, name in keys.items():
+        if given and hmac.compare_digest(given, key):
+            found = name
+    return found
+
+
+def bearer(authorization: bytes | None) -> bytes | None:
+    if authorization and authorization[:7].lower() == b"bearer ":
+        return authorization[7:].strip()
+    return None
 
 
 class ApiKeys:
     """ASGI middleware: refuse requests without a valid key, except on ``public`` paths."""
 
     def __init__(self, app: ASGIApp, keys: list[bytes], public: frozenset[str]):
-        self.app, self.keys, self.public = app, keys, public
+        self.app, self.public = app, public
+        self.keys = dict.fromkeys(keys, "")
 
     def _valid(self, scope: Scope) -> bool:
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-api-key")
-        auth = headers.get(b"authorization", b"")
-        if given is None and auth[:7].lower() == b"bearer ":
-            given = auth[7:].strip()
-        if not given:
-            return False
-        return any(hmac.compare_digest(given, k) for k in self.keys)
+        given = headers.get(b"x-api-key") or bearer(headers.get(b"authorization"))
+        return matching(self.keys, given) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.keys or scope["path"] in self.public or \
@@ -56,3 +108,64 @@ class ApiKeys:
                                            "<key>, or X-API-Key)"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A matching set of key files for one ground and its satellites, as the demo and the
+    compose file's ``keys`` step make them: one operator key for both services' REST routes,
+    one link key the satellite presents and the ground knows it by."""
+
+    folder: Path
+    rest_key: str
+
+    @property
+    def rest_file(self) -> Path:
+        return self.folder / "api-keys"
+
+    @property
+    def link_file(self) -> Path:  # the ground's: "<sender> <key>" lines
+        return self.folder / "link-keys"
+
+    @property
+    def satellite_file(self) -> Path:  # the satellite's own link key
+        return self.folder / "satellite-key"
+
+    def ground(self) -> dict:
+        return {"api_keys_file": self.rest_file, "link_keys_file": self.link_file}
+
+    def onboard(self) -> dict:
+        return {"api_keys_file": self.rest_file, "ground_key_file": self.satellite_file}
+
+    def env(self) -> dict[str, str]:
+        """The same as environment variables, for services started as processes (and
+        ``TARGETFUSE_API_KEY``, the REST key ``lab.live``'s clients send by default)."""
+        return {"TARGETFUSE_GROUND_API_KEYS_FILE": str(self.rest_file),
+                "TARGETFUSE_GROUND_LINK_KEYS_FILE": str(self.link_file),
+                "TARGETFUSE_ONBOARD_API_KEYS_FILE": str(self.rest_file),
+                "TARGETFUSE_ONBOARD_GROUND_KEY_FILE": str(self.satellite_file),
+                "TARGETFUSE_API_KEY": self.rest_key}
+
+    @classmethod
+    def make(cls, folder: Path, satellite: str = "satellite-1") -> Credentials:
+        """New keys in ``folder`` (kept when there already)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        creds = cls(folder, "")
+        link = secrets.token_urlsafe(32)
+        for path, text in ((creds.rest_file, f"operator {secrets.token_urlsafe(32)}\n"),
+                           (creds.link_file, f"{satellite} {link}\n"),
+                           (creds.satellite_file, f"{link}\n")):
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+        return cls(folder, load_keys(creds.rest_file)[0].decode())
+
+
+if __name__ == "__main__":  # python -m shared.api_keys FOLDER: the compose file's keys step
+    import sys
+
+    made = Credentials.make(Path(sys.argv[1]))
+    print(f"keys in {made.folder}: {made.rest_file.name}, {made.link_file.name}, "
+          f"{made.satellite_file.name}")

@@ -14,6 +14,7 @@ from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app as onboard_app
 from onboard.counter import OnboardCounter
 from onboard.settings import OnboardSettings
+from shared.api_keys import Credentials
 from shared.imageio import encode
 from shared.model_card import MODELS_DIR
 from shared.pipeline.config import PipelineConfig
@@ -51,11 +52,21 @@ def wait_complete(o_port, g_port, sid, timeout=180):
     raise AssertionError(f"{sid} not complete")
 
 
+@pytest.fixture(autouse=True)
+def keys(tmp_path, monkeypatch):
+    """Authentication on, as by default: the services' keys, and the operator's REST key in
+    the environment, where ``lab.live``'s requests take it from."""
+    creds = Credentials.make(tmp_path / "keys")
+    monkeypatch.setenv("TARGETFUSE_API_KEY", creds.rest_key)
+    return creds
+
+
 def start(tmp_path, grpc_port=0):
     # The aircraft pair, which the simulator figures are computed with.
     g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=grpc_port,
                                       db_path=tmp_path / "ground.db", threads=1,
-                                      model="aircraft"))
+                                      model="aircraft",
+                                      **Credentials.make(tmp_path / "keys").ground()))
     ground = Service(g_app)
     g_port = ground.start()
     return g_app, ground, g_port
@@ -63,7 +74,7 @@ def start(tmp_path, grpc_port=0):
 
 def start_onboard(tmp_path, grpc_port, **settings):
     settings = {"budget_fraction": 0.2, "link_rate_bytes_s": 5e6, "model": "aircraft",
-                **settings}
+                **Credentials.make(tmp_path / "keys").onboard(), **settings}
     onboard = Service(onboard_app(OnboardSettings(
         data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{grpc_port}", **settings)))
     return onboard, onboard.start()
@@ -117,9 +128,14 @@ def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
     assert gr["tiles_counted"] == gr["tiles_received"] == \
         expected.tiles_by_provenance["downlinked"]
     assert ob["downlink"]["parts_queued"] == 0
+    deadline = time.time() + 30
+    while ob["state"] != "delivered" and time.time() < deadline:  # confirmed end to end
+        time.sleep(0.2)
+        ob = get_json(f"http://127.0.0.1:{o_port}/v1/scenes/it")
+    assert ob["state"] == "delivered"
 
 
-def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
+def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene, keys):
     import re
     import shutil
     import subprocess
@@ -135,7 +151,8 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene):
         _, gr = wait_complete(o_port, g_port, "dash")
         dom = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=8000", "--dump-dom", f"http://127.0.0.1:{g_port}/"],
+             "--virtual-time-budget=8000", "--dump-dom",
+             f"http://127.0.0.1:{g_port}/#key={keys.rest_key}"],
             capture_output=True, text=True, timeout=120).stdout
     finally:
         onboard.stop()

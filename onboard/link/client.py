@@ -1,11 +1,14 @@
 """The onboard gRPC client that drains the outbox to the ground, inside contact windows.
 
 ``drain_once`` is one connection: it first asks the ground what it already holds of every
-scene still queued (resume after an outage, so nothing is sent twice for nothing), then
-streams up to ``batch`` parts in queue order, each released by the token bucket and only
-while the window is open, and marks each acknowledged part as sent. ``run`` repeats it,
-waiting for the next window when the link is closed and backing off exponentially (with a
-cap) after a failure. Keepalive pings detect a dead link; every call has a deadline.
+scene not yet confirmed (resume after an outage, so nothing is sent twice for nothing; and
+end-to-end confirmation: a scene is delivered only when the ground holds all of it, and
+parts a ground lost or refused go again, ``Outbox.reconcile``), then streams up to ``batch``
+parts in queue order, each released by the token bucket and only while the window is open,
+and marks each acknowledged part as sent. ``run`` repeats it, waiting for the next window
+when the link is closed and backing off exponentially (with a cap) after a failure.
+Keepalive pings detect a dead link; every call has a deadline and carries the satellite's
+link key (``authorization: Bearer``), which the ground checks before anything else.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ class LinkClient:
                  batch: int = 64, clock: Callable[[], float] = time.time,
                  backoff_s: tuple[float, float] = (0.2, 10.0),
                  credentials: grpc.ChannelCredentials | None = None,
-                 server_name: str | None = None):
+                 server_name: str | None = None, key: bytes | None = None):
         """``credentials``: TLS (``shared.wire.tls.channel_credentials``), else plaintext;
         ``server_name``: the name the ground's certificate was issued for, when the target
-        is an address."""
+        is an address; ``key``: the link key presented with every call."""
+        self.metadata = (("authorization", f"Bearer {key.decode()}"),) if key else ()
         self.target, self.outbox, self.bucket = target, outbox, bucket
         self.credentials = credentials
         self.options = CHANNEL_OPTIONS + ([("grpc.ssl_target_name_override", server_name)]
@@ -58,10 +62,16 @@ class LinkClient:
         """One connection; returns how many parts the ground acknowledged."""
         with self._channel() as channel:
             stub = link_pb2_grpc.DownlinkStub(channel)
-            for scene_id in self.outbox.pending_scenes():
+            for scene_id in self.outbox.unconfirmed_scenes():
                 held = stub.Committed(link_pb2.CommittedRequest(scene_id=scene_id),
-                                      timeout=self.deadline_s)
-                self.outbox.ack_committed(held)
+                                      timeout=self.deadline_s, metadata=self.metadata)
+                state = self.outbox.reconcile(held)
+                if state == "refused":
+                    log.error("scene %s refused by the ground: %s", scene_id,
+                              self.outbox.confirmation(scene_id)[1])
+                elif state == "resent":
+                    log.warning("the ground lacks parts of %s it had acknowledged: resending",
+                                scene_id)
             parts = self.outbox.pending(self.batch)
             if not parts:
                 self.link_up = True
@@ -75,15 +85,17 @@ class LinkClient:
                     self.bucket.consume(p.size)
                     yield p.message
 
-            done = []
-            for ack in stub.Send(stream(), timeout=self.deadline_s):
+            done: dict[int, str | None] = {}
+            for ack in stub.Send(stream(), timeout=self.deadline_s, metadata=self.metadata):
                 self.link_up = True
                 if ack.status == link_pb2.Ack.REJECTED:
-                    # Resending cannot fix a part the ground refuses: log it and move on.
+                    # Kept with its reason: the scene's confirmation decides whether it goes
+                    # again (the ground had lost the scene) or the scene is refused.
                     log.error("ground rejected part %s of %s: %s", ack.seq, ack.scene_id,
                               ack.error)
                     self.rejected += 1
-                done.append(ack.seq)
+                done[ack.seq] = ack.error or "rejected" \
+                    if ack.status == link_pb2.Ack.REJECTED else None
                 self.bytes_sent += sizes.get(ack.seq, 0)
             self.outbox.ack(done)
             return len(done)
@@ -103,6 +115,7 @@ class LinkClient:
                     stop.wait(idle_s)
             except grpc.RpcError as exc:
                 self.link_up = False
-                log.warning("downlink failed (%s); retrying in %.1f s", exc.code(), delay)
+                log.warning("downlink failed (%s: %s); retrying in %.1f s", exc.code(),
+                            exc.details(), delay)
                 stop.wait(delay)
                 delay = min(delay * 2, self.backoff_s[1])

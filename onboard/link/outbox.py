@@ -1,10 +1,17 @@
-"""The durable outbox: every part of a scene's downlink, kept until the ground acknowledges it.
+"""The durable outbox: every part of a scene's downlink, kept until the ground confirms the scene.
 
 SQLite (``shared.sqlite_db``: WAL, ``synchronous=FULL``): a scene's parts (header,
 summary, tile chunks) are written in one transaction before the scene is reported as queued,
 so nothing decided onboard is lost between the decision and the ground's acknowledgement,
 across crashes and restarts. Parts go out in the order they were queued; an acknowledged
-part is marked sent.
+part is marked sent (with the ground's reason when it refused it).
+
+A part's acknowledgement is not the end: the scene is **confirmed** only when the ground
+says it holds every part (``reconcile``, fed the ground's ``Committed`` reply). Until then
+the parts stay; once every part has been acknowledged, any the ground does not hold (it lost
+its store, or refused them) go back in the queue, up to ``MAX_SENDS`` times each, after
+which the scene is **refused** with the ground's last reason. A confirmed scene's payloads
+are dropped (their sizes stay, for the figures): the ground holds them durably now.
 """
 
 from __future__ import annotations
@@ -25,10 +32,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL,         -- a serialised DownlinkMessage (seq left 0)
     size INTEGER NOT NULL,
     queued_at REAL NOT NULL,
-    acked_at REAL
+    acked_at REAL,
+    error TEXT,                    -- the ground's reason when it refused the part
+    sends INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE acked_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_scene ON outbox (scene_id);
+CREATE TABLE IF NOT EXISTS confirmations (
+    scene_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,           -- confirmed, refused
+    at REAL NOT NULL,
+    error TEXT
+);
 """
+# Each part goes down at most this often before its scene is given up as refused.
+MAX_SENDS = 3
 
 
 @dataclass
@@ -44,6 +62,10 @@ class Part:
 class Outbox:
     def __init__(self, path: str | Path):
         self.db = Database(path, SCHEMA)
+        columns = {r[1] for r in self.db.query("PRAGMA table_info(outbox)")}
+        for name, decl in (("error", "TEXT"), ("sends", "INTEGER NOT NULL DEFAULT 1")):
+            if name not in columns:  # an outbox written before confirmations
+                self.db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         self.db.close()
@@ -78,23 +100,61 @@ class Outbox:
             out.append(Part(seq, scene, kind, tile, msg, size))
         return out
 
-    def ack(self, seqs: list[int]) -> None:
-        self.db.executemany("UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL",
-                            [(time.time(), s) for s in seqs])
+    def ack(self, acks: dict[int, str | None]) -> None:
+        """Mark parts acknowledged: seq -> the ground's refusal reason, None when taken."""
+        self.db.executemany("UPDATE outbox SET acked_at = ?, error = ? WHERE seq = ? AND "
+                            "acked_at IS NULL",
+                            [(time.time(), err, seq) for seq, err in acks.items()])
 
-    def ack_committed(self, reply: link_pb2.CommittedReply) -> int:
-        """Mark what the ground says it holds of a scene as sent (resume after an outage)."""
-        conds = []
-        if reply.header:
-            conds.append(("kind = 'header'", ()))
-        if reply.summary:
-            conds.append(("kind = 'summary'", ()))
-        if reply.tiles:
-            marks = ",".join("?" * len(reply.tiles))
-            conds.append((f"kind = 'chunk' AND tile_index IN ({marks})", tuple(reply.tiles)))
-        return sum(self.db.execute(
-            f"UPDATE outbox SET acked_at = ? WHERE scene_id = ? AND acked_at IS NULL AND {cond}",
-            (time.time(), reply.scene_id, *args)) for cond, args in conds)
+    def unconfirmed_scenes(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT DISTINCT scene_id FROM outbox WHERE scene_id NOT IN (SELECT scene_id "
+            "FROM confirmations) ORDER BY scene_id")]
+
+    def reconcile(self, reply: link_pb2.CommittedReply) -> str | None:
+        """Take the ground's word for what it holds of a scene: held parts are sent; the
+        scene is confirmed when it holds all; when every part has been acknowledged but some
+        are not held, those go again (or the scene is refused after ``MAX_SENDS``). Returns
+        the scene's new state ("confirmed", "refused", "resent") or None (still sending)."""
+        held = {("header", None)} if reply.header else set()
+        held |= {("summary", None)} if reply.summary else set()
+        held |= {("chunk", t) for t in reply.tiles}
+        now = time.time()
+        with self.db.transaction() as cur:
+            rows = cur.execute("SELECT seq, kind, tile_index, acked_at, error, sends FROM "
+                               "outbox WHERE scene_id = ?", (reply.scene_id,)).fetchall()
+            have = [r for r in rows if (r[1], r[2]) in held]
+            cur.executemany("UPDATE outbox SET acked_at = COALESCE(acked_at, ?), error = NULL "
+                            "WHERE seq = ?", [(now, r[0]) for r in have])
+            missing = [r for r in rows if (r[1], r[2]) not in held]
+            if not missing:
+                return self._settle(cur, reply.scene_id, "confirmed", None, now)
+            if any(r[3] is None for r in missing):
+                return None  # parts still on their way: nothing to conclude yet
+            spent = [r for r in missing if r[5] >= MAX_SENDS]
+            if spent:
+                reason = next((r[4] for r in spent if r[4]), None) or \
+                    "the ground does not hold it"
+                return self._settle(cur, reply.scene_id, "refused",
+                                    f"{spent[0][1]} part not taken after {MAX_SENDS} sends: "
+                                    f"{reason}", now)
+            cur.executemany("UPDATE outbox SET acked_at = NULL, error = NULL, sends = sends + 1 "
+                            "WHERE seq = ?", [(r[0],) for r in missing])
+            return "resent"
+
+    @staticmethod
+    def _settle(cur, scene_id: str, state: str, error: str | None, now: float) -> str:
+        cur.execute("INSERT OR REPLACE INTO confirmations (scene_id, state, at, error) "
+                    "VALUES (?, ?, ?, ?)", (scene_id, state, now, error))
+        if state == "confirmed":  # the ground holds them durably: free the space
+            cur.execute("UPDATE outbox SET payload = x'' WHERE scene_id = ?", (scene_id,))
+        return state
+
+    def confirmation(self, scene_id: str) -> tuple[str, str | None] | None:
+        """(state, error) once the scene is confirmed or refused, else None."""
+        rows = self.db.query("SELECT state, error FROM confirmations WHERE scene_id = ?",
+                             (scene_id,))
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def scene_progress(self, scene_id: str) -> dict[str, int]:
         return self._progress("WHERE scene_id = ?", (scene_id,))
@@ -102,14 +162,12 @@ class Outbox:
     def stats(self) -> dict[str, int]:
         return self._progress()
 
-    def pending_scenes(self) -> list[str]:
-        return [r[0] for r in self.db.query(
-            "SELECT DISTINCT scene_id FROM outbox WHERE acked_at IS NULL ORDER BY scene_id")]
-
     def _progress(self, where: str = "", args: tuple = ()) -> dict[str, int]:
-        q, qb, s, sb = self.db.query(
+        q, qb, s, sb, r = self.db.query(
             "SELECT SUM(acked_at IS NULL), COALESCE(SUM(CASE WHEN acked_at IS NULL THEN "
             "size END), 0), SUM(acked_at IS NOT NULL), COALESCE(SUM(CASE WHEN acked_at "
-            f"IS NOT NULL THEN size END), 0) FROM outbox {where}", args)[0]
+            f"IS NOT NULL THEN size END), 0), SUM(error IS NOT NULL) FROM outbox {where}",
+            args)[0]
         return {"parts_queued": int(q or 0), "bytes_queued": int(qb),
-                "parts_sent": int(s or 0), "bytes_sent": int(sb)}
+                "parts_sent": int(s or 0), "bytes_sent": int(sb),
+                "parts_refused": int(r or 0)}

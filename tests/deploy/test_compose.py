@@ -108,3 +108,17 @@ def test_shape_script_refuses_bad_values():
                         (["bogus"], "usage")):
         out = subprocess.run(["sh", script, *args], capture_output=True, text=True)
         assert out.returncode == 2 and words in out.stderr, (args, out.stderr)
+
+
+def test_the_stack_makes_its_keys_and_both_services_use_them():
+    keys = SERVICES["keys"]
+    assert keys["entrypoint"][-2:] == ["shared.api_keys", "/keys"]
+    assert SERVICES["ground"]["depends_on"]["keys"]["condition"] == \
+        "service_completed_successfully"
+    for name, files in (("ground", {"API_KEYS_FILE", "LINK_KEYS_FILE"}),
+                        ("onboard", {"API_KEYS_FILE", "GROUND_KEY_FILE"})):
+        env = SERVICES[name]["environment"]
+        prefix = f"TARGETFUSE_{name.upper()}_"
+        assert all(env[prefix + f].startswith("/keys/") for f in files), name
+        assert "keys:/keys:ro" in SERVICES[name]["volumes"]
+    assert "keys" in COMPOSE["volumes"]

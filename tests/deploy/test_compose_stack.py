@@ -44,6 +44,10 @@ def test_compose_stack_counts_a_scene_through_a_shaped_link(tmp_path):
     try:
         deadline = time.time() + 300
         wait_until_up("http://127.0.0.1:18080/healthz", 300, poll_s=1)
+        # The stack makes its own keys (the keys step): the operator's REST key from there.
+        keys = subprocess.run([*base, "exec", "-T", "ground", "cat", "/keys/api-keys"],
+                              cwd=ROOT, env=full_env, capture_output=True, text=True).stdout
+        os.environ["TARGETFUSE_API_KEY"] = keys.split()[-1]
         scene = generate_scene(SceneConfig(width=2048, height=2048, gsd_m=0.5,
                                            layout="airport", classes=("aircraft",)), seed=5)
         post_scene("http://127.0.0.1:18080/v1/scenes", encode(scene.load_pixels(), ".png"),

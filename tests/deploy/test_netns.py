@@ -18,6 +18,8 @@ RATE_BITS = 4_000_000  # 4 mbit/s = 500 kB/s
 sys.path.insert(0, str(ROOT / "deploy"))
 from netns_programs import GROUND, SENDER, SUBMIT  # noqa: E402
 
+from shared.api_keys import Credentials  # noqa: E402
+
 
 def _can_netns() -> str | None:
     if os.geteuid() != 0:
@@ -58,15 +60,16 @@ def test_a_payload_crosses_the_shaped_link_whole(namespaces, tmp_path):
                             capture_output=True, text=True)
     assert shaped.returncode == 0, shaped.stderr
     assert "tbf" in shaped.stderr or "netem" in shaped.stderr
+    keys = {**os.environ, **Credentials.make(tmp_path / "keys").env()}
     ground = subprocess.Popen(in_ns(prefix, "ground", sys.executable, "-c", GROUND,
                                     str(tmp_path / "g.db"), "120"),
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=keys)
     try:
         assert ground.stdout.readline().strip() == "ready"
         payload = 1_000_000
         out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SENDER,
                                    str(payload), str(tmp_path / "o.db")),
-                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+                             capture_output=True, text=True, cwd=ROOT, timeout=120, env=keys)
         assert out.returncode == 0, out.stderr
         m = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
@@ -96,7 +99,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
                                        classes=("aircraft",)), seed=31, image_id="ns")
     png = tmp_path / "ns.png"
     png.write_bytes(encode(scene.load_pixels(), ".png"))
-    env = {**os.environ, "TARGETFUSE_GROUND_DB_PATH": str(tmp_path / "g.db"),
+    env = {**os.environ, **Credentials.make(tmp_path / "keys").env(),
+           "TARGETFUSE_GROUND_DB_PATH": str(tmp_path / "g.db"),
            "TARGETFUSE_GROUND_THREADS": "1",
            # the ground is reached from the other namespace (loopback is the default)
            "TARGETFUSE_GROUND_GRPC_HOST": "0.0.0.0", "TARGETFUSE_GROUND_HTTP_HOST": "0.0.0.0",
@@ -114,7 +118,7 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
     try:
         out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SUBMIT, str(png),
                                    "ns", "180"), capture_output=True, text=True, cwd=ROOT,
-                             timeout=240)
+                             timeout=240, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
         live = json.loads(out.stdout.strip().splitlines()[-1])
     finally:

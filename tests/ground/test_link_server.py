@@ -37,7 +37,8 @@ def messages(tiles: dict[int, bytes], chunk_bytes=1000):
 
 @pytest.fixture
 def server(tmp_path):
-    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
+    settings = GroundSettings(auth=False,
+                              grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
     store = SQLiteStore(settings.db_path)
     srv, port = create_server(settings, store)
     srv.start()

@@ -24,7 +24,8 @@ def scene_png():
 
 @pytest.fixture
 def ground(tmp_path):
-    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
+    settings = GroundSettings(auth=False,
+                              grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
     store = SQLiteStore(settings.db_path)
     server, port = create_server(settings, store)
     server.start()
@@ -34,7 +35,8 @@ def ground(tmp_path):
 
 
 def onboard_settings(tmp_path, port, **kw):
-    return OnboardSettings(data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{port}",
+    return OnboardSettings(auth=False,
+                           data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{port}",
                            link_rate_bytes_s=5e6, budget_fraction=0.3, **kw)
 
 
@@ -173,7 +175,7 @@ def test_a_geotiff_is_read_window_by_window_with_the_same_result(tmp_path, scene
     assert gsd == 0.5 and fp.geotransform == (500000.0, 0.5, 0.0, 4500000.0, 0.0, -0.5)
     assert np.array_equal(source[100:300, 50:400], pixels[100:300, 50:400])
     source.close()
-    settings = OnboardSettings(data_dir=tmp_path / "ob")
+    settings = OnboardSettings(auth=False, data_dir=tmp_path / "ob")
     results = []
     for path, meta in ((png, {"gsd_m": 0.5}), (tif, {})):
         box = Outbox(tmp_path / f"{path.suffix}.db")

@@ -30,7 +30,7 @@ def _intake(tmp_path):
     from onboard.scenes_db import ScenesDB
     from onboard.settings import OnboardSettings
 
-    settings = OnboardSettings(data_dir=tmp_path / "onboard")
+    settings = OnboardSettings(auth=False, data_dir=tmp_path / "onboard")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings, ScenesDB(Outbox(settings.data_dir / "outbox.db"))
 

@@ -76,12 +76,14 @@ def test_outbox_survives_a_restart_and_resumes_from_what_the_ground_holds(jpeg_t
     box = Outbox(tmp_path / "o.db")
     parts = box.pending()
     assert [p.kind for p in parts] == ["header", "summary", "chunk", "chunk", "chunk", "chunk"]
-    assert box.ack_committed(link_pb2.CommittedReply(scene_id="a", header=True, tiles=[0])) == 4
+    held = link_pb2.CommittedReply(scene_id="a", header=True, tiles=[0])
+    assert box.reconcile(held) is None  # parts still to go: nothing concluded
     assert [p.kind for p in box.pending()] == ["summary", "chunk"]
+    assert box.confirmation("a") is None
 
 
 def start_ground(db, port=0):
-    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=port, db_path=db)
+    settings = GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=port, db_path=db)
     store = SQLiteStore(db)
     server, port = create_server(settings, store)
     server.start()
@@ -109,6 +111,59 @@ def test_drains_to_the_ground_and_a_ground_restart_loses_nothing(jpeg_tile, tmp_
         got = {t.tile_index: t.data for t in store.uncounted(10)}
         assert got == tiles  # every tile once, intact
         assert box.stats()["parts_queued"] == 0
+        assert box.confirmation("s") == ("confirmed", None)
+    finally:
+        server.stop(None)
+        store.close()
+
+
+def test_a_ground_that_lost_its_store_gets_the_whole_scene_again(jpeg_tile, tmp_path):
+    """The ground's store is lost after part of a scene was acknowledged: the scene is not
+    reported delivered, and the parts the ground no longer holds go again."""
+    tiles = {i: jpeg_tile(7000, seed=5) for i in range(4)}
+    server, store, port = start_ground(tmp_path / "g.db")
+    box = Outbox(tmp_path / "o.db")
+    box.put_scene(scene_messages("lost", tiles))
+    client = LinkClient(f"127.0.0.1:{port}", box, TokenBucket(10e6), batch=5, deadline_s=10)
+    assert client.drain_once() == 5
+    server.stop(None).wait()
+    store.close()
+    for f in tmp_path.glob("g.db*"):  # the ground's disk is gone
+        f.unlink()
+    server, store, _ = start_ground(tmp_path / "g.db", port)
+    try:
+        for _ in range(20):
+            client.drain_once()
+            if box.confirmation("lost"):
+                break
+        assert box.confirmation("lost") == ("confirmed", None)
+        held = store.committed("lost")
+        assert held.header and held.summary and list(held.tiles) == [0, 1, 2, 3]
+        assert {t.tile_index: t.data for t in store.uncounted(10)} == tiles
+        assert box.stats()["parts_refused"] == 0
+    finally:
+        server.stop(None)
+        store.close()
+
+
+def test_a_scene_the_ground_keeps_refusing_is_refused_with_its_reason(jpeg_tile, tmp_path):
+    """Another sender created the scene id first: every part is refused, the scene is
+    given up after MAX_SENDS with the ground's reason, and nothing of it was stored."""
+    from ground.link_server import receive
+
+    server, store, port = start_ground(tmp_path / "g.db")
+    forged = scene_messages("taken", {})[0]
+    assert receive(store, forged, sender="someone-else").status == link_pb2.Ack.COMMITTED
+    box = Outbox(tmp_path / "o.db")
+    box.put_scene(scene_messages("taken", {1: jpeg_tile(3000, seed=6)}))
+    client = LinkClient(f"127.0.0.1:{port}", box, TokenBucket(10e6), deadline_s=10)
+    try:
+        for _ in range(10):
+            client.drain_once()
+        state, error = box.confirmation("taken")
+        assert state == "refused" and "belongs to another sender" in error
+        assert box.stats()["parts_queued"] == 0
+        assert store.committed("taken").tiles == [] and store.summary("taken") is None
     finally:
         server.stop(None)
         store.close()

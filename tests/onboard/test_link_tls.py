@@ -66,7 +66,8 @@ def pki(tmp_path_factory):
 
 def _ground(tmp_path, pki, mutual: bool):
     cert, key = pki["ground"]
-    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db",
+    settings = GroundSettings(auth=False,
+                              grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db",
                               tls_cert_file=cert, tls_key_file=key,
                               tls_client_ca_file=pki["ca"] if mutual else None)
     store = SQLiteStore(settings.db_path)

@@ -1,0 +1,51 @@
+"""Who is sending: the link's authentication, per call.
+
+Every ``Downlink`` call carries ``authorization: Bearer <key>`` in its metadata; a server
+interceptor refuses (UNAUTHENTICATED) a call without one of the ground's link keys before any
+servicer code runs. The key's name in the keys file is the sender: it owns the scenes it
+creates (``ground.link_server``), so nobody else can write into, or read the holdings of, a
+scene another sender started. Health checks stay open for probes. Without keys (``auth`` off)
+every sender is the anonymous ``""``, or, under mutual TLS, its certificate's common name.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from shared.api_keys import bearer, matching
+
+DOWNLINK_PREFIX = "/targetfuse.v1.Downlink/"
+
+
+def _given(metadata) -> bytes | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            return bearer(value.encode() if isinstance(value, str) else value)
+    return None
+
+
+class LinkAuth(grpc.ServerInterceptor):
+    def __init__(self, keys: dict[bytes, str]):
+        self.keys = keys
+
+        def refuse(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          "a link key is required (metadata authorization: Bearer <key>)")
+
+        # Both shapes of the Downlink methods: Send streams, Committed is unary.
+        self._refuse_stream = grpc.stream_stream_rpc_method_handler(refuse)
+        self._refuse_unary = grpc.unary_unary_rpc_method_handler(refuse)
+
+    def intercept_service(self, continuation, details):
+        method = details.method
+        if not self.keys or not method.startswith(DOWNLINK_PREFIX) or \
+                matching(self.keys, _given(details.invocation_metadata)) is not None:
+            return continuation(details)
+        return self._refuse_stream if method.endswith("/Send") else self._refuse_unary
+
+    def sender(self, context: grpc.ServicerContext) -> str:
+        """The authenticated sender of a call (checked already by the interceptor)."""
+        if self.keys:
+            return matching(self.keys, _given(context.invocation_metadata())) or ""
+        names = (context.auth_context() or {}).get("x509_common_name") or []
+        return names[0].decode() if names else ""
