@@ -7,7 +7,8 @@ its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are
 (400) and under ``max_pixels`` (413; PNG and JPEG, decoded whole, under
 ``max_decoded_pixels``: a small file declaring a huge image is a decompression bomb); the
 file is complete (PNG IEND, JPEG end marker, the
-TIFF's last block: 400). Only then does the file move into the scene's
+TIFF's last block: 400); its pixels decode (``onboard.decodable``: a PNG's CRCs and its
+whole compressed stream, a JPEG at 1/8 scale: 400). Only then does the file move into the scene's
 folder and the scene get its record: the 202 answer comes after both are on disk.
 """
 
@@ -25,6 +26,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from onboard import decodable
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.errors import public
@@ -125,7 +127,12 @@ def pixel_size(path: Path, kind: str) -> tuple[int, int]:
             import rasterio
 
             with rasterio.open(path) as src:
-                dtype = src.dtypes[0]
+                odd = [d for d in src.dtypes if d != "uint8"]
+                dtype = odd[0] if odd else "uint8"
+                if src.count and src.colorinterp[0].name == "palette":
+                    raise IntakeError(415, "the GeoTIFF is colour-mapped (a palette); the "
+                                           "counter reads RGB or grey bands (expand it "
+                                           "first, e.g. gdal_translate -expand rgb)")
                 if dtype != "uint8":
                     # What the worker reads (bands 1-3 as RGB, or band 1 as grey) must be
                     # 8-bit: refused here rather than accepted and failed later.
@@ -206,6 +213,10 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
                                    f"this one would exceed {settings.max_decoded_pixels} "
                                    "pixels; send it as a (tiled) GeoTIFF, read window by "
                                    "window")
+        try:
+            decodable.check(tmp, kind)  # sizes are sane now: a bounded pass over the data
+        except decodable.Undecodable as exc:
+            raise IntakeError(400, str(exc)) from None
         scene_id = meta.scene_id or uuid.uuid4().hex[:16]
         folder = settings.data_dir / "scenes" / scene_id
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,9 @@
 """Intake's metadata checks, without a service: what is refused and how."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from onboard.intake import IntakeError, parse_metadata
@@ -153,7 +155,12 @@ def test_half_written_uploads_are_removed_at_start(tmp_path):
     assert not list((settings.data_dir / "incoming").iterdir())
 
 
-def test_a_16_bit_geotiff_is_refused_at_intake_with_the_reason(tmp_path):
+@pytest.mark.parametrize("dtypes", [("uint16",) * 3, ("int16",) * 3, ("float32",) * 3,
+                                    ("uint8", "uint8", "uint8", "float32")])
+def test_geotiffs_the_counter_cannot_read_are_refused_at_intake_with_the_reason(tmp_path,
+                                                                               dtypes):
+    """16-bit, signed, float and mixed-type multi-band GeoTIFFs: a 415 that says why and how
+    to convert, never a 202 followed by a certain failure."""
     import io
 
     import numpy as np
@@ -162,14 +169,111 @@ def test_a_16_bit_geotiff_is_refused_at_intake_with_the_reason(tmp_path):
     from onboard.intake import accept
 
     settings, db = _intake(tmp_path)
-    path = tmp_path / "u16.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=3,
-                       dtype="uint16") as dst:
-        dst.write(np.full((3, 32, 32), 1000, np.uint16))
+    path = tmp_path / "odd.tif"
+    # GDAL keeps one type per file: a mixed file is written at the widest type, which the
+    # check reports (float32 here).
+    dtype = np.result_type(*dtypes).name
+    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=len(dtypes),
+                       dtype=dtype) as dst:
+        dst.write(np.full((len(dtypes), 32, 32), 100, dtype))
     with pytest.raises(IntakeError) as exc:
         accept(settings, db, io.BytesIO(path.read_bytes()), None)
-    assert exc.value.status == 415 and "uint16" in exc.value.message
-    assert db.queued() == 0
+    assert exc.value.status == 415 and dtype in exc.value.message
+    assert db.queued() == 0 and not list((settings.data_dir / "scenes").glob("*/*"))
+
+
+def test_a_four_band_8_bit_geotiff_is_accepted_and_read_as_rgb(tmp_path):
+    import io
+
+    import numpy as np
+    import rasterio
+
+    from onboard.intake import accept
+    from onboard.processing import RasterSource
+
+    settings, db = _intake(tmp_path)
+    path = tmp_path / "rgbn.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=4,
+                       dtype="uint8") as dst:
+        dst.write(np.stack([np.full((32, 32), v, np.uint8) for v in (10, 20, 30, 40)]))
+    sid = accept(settings, db, io.BytesIO(path.read_bytes()), None)
+    src = RasterSource(Path(db.claim_next()[1]))
+    assert sid and src[0:2, 0:2].tolist() == [[[10, 20, 30]] * 2] * 2  # NIR left out
+
+
+def _png_with_garbage_pixels(pixels) -> bytes:
+    """A PNG whose header is sound but whose image data is random bytes (CRCs recomputed)."""
+    import struct
+    import zlib
+
+    from shared.imageio import encode
+
+    good = encode(pixels, ".png")
+    out, pos = bytearray(good[:8]), 8
+    rng = np.random.default_rng(0)
+    while pos < len(good):
+        (length,), kind = struct.unpack(">I", good[pos:pos + 4]), good[pos + 4:pos + 8]
+        data = good[pos + 8:pos + 8 + length]
+        if kind == b"IDAT":
+            data = rng.integers(0, 256, len(data), dtype=np.uint8).tobytes()
+        out += struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+        pos += 12 + length
+    return bytes(out)
+
+
+def test_pngs_and_jpegs_whose_pixels_do_not_decode_are_refused_at_intake(tmp_path):
+    import io
+
+    from onboard import decodable
+    from onboard.intake import accept
+    from shared.imageio import encode
+
+    settings, db = _intake(tmp_path)
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    good = encode(pixels, ".png")
+    flipped = bytearray(good)
+    flipped[60] ^= 0xFF  # inside the image data: its CRC no longer holds
+    jpeg = encode(pixels, ".jpg")
+    no_scan = jpeg[:jpeg.index(b"\xff\xda")] + b"\xff\xd9"  # header and end, no pixels
+    for bad, why in ((_png_with_garbage_pixels(pixels), "corrupt"), (bytes(flipped), "CRC"),
+                     (no_scan, "cannot be decoded")):
+        with pytest.raises(IntakeError) as exc:
+            accept(settings, db, io.BytesIO(bad), None)
+        assert exc.value.status == 400 and why in exc.value.message
+    assert db.queued() == 0 and not list((settings.data_dir / "scenes").glob("*/*"))
+    assert accept(settings, db, io.BytesIO(good), None)
+    from PIL import Image
+
+    for size in ((80, 64), (7, 5), (1, 1)):  # the exact-length check knows Adam7 too
+        for mode in ("RGB", "L", "RGBA"):
+            path = tmp_path / f"{mode}{size}.png"
+            Image.fromarray(pixels[:size[1], :size[0]]).convert(mode).save(path, interlace=1)
+            decodable.check_png(path)
+
+
+def test_a_damaged_jpeg_is_refused_exactly_when_the_worker_could_not_decode_it(tmp_path):
+    """The 1/8-scale check agrees with the full decode the worker does."""
+    import cv2
+
+    from onboard import decodable
+    from shared.imageio import encode
+
+    pixels = np.random.default_rng(2).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    jpeg = encode(pixels, ".jpg")
+    sos = jpeg.index(b"\xff\xda") + 14
+    for name, data in (("whole", jpeg), ("no scan", jpeg[:sos - 14] + b"\xff\xd9"),
+                       ("zeroed scan", jpeg[:sos] + bytes(len(jpeg) - sos - 2) + b"\xff\xd9")):
+        path = tmp_path / "x.jpg"
+        path.write_bytes(data)
+        worker_can = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
+        try:
+            decodable.check_jpeg(path)
+            refused = False
+        except decodable.Undecodable:
+            refused = True
+        assert refused == (not worker_can), name
 
 
 def test_error_texts_carry_no_server_paths():
