@@ -25,6 +25,7 @@ from ground.store import Store
 from shared.api_keys import load_named_keys
 from shared.pipeline.codec import decode_tile
 from shared.scene_ids import RULE as SCENE_ID_RULE
+from shared.tile_grid import MAX_TILES
 from shared.scene_ids import valid_scene_id
 from shared.wire import link_pb2, link_pb2_grpc
 from shared.wire.chunks import ChunkError, TileAssembly
@@ -32,9 +33,6 @@ from shared.wire.tls import server_credentials
 
 SERVICE_NAME = "targetfuse.v1.Downlink"
 Ack = link_pb2.Ack
-# A 20k x 20k scene cut into 128 px tiles has 24,414: room above that, none for a grid that
-# could never complete or would make every scene listing carry a million rows.
-MAX_TILES = 40_000
 DECISIONS = {v for k, v in link_pb2.Decision.items() if k != "DECISION_UNSPECIFIED"}
 
 

@@ -145,7 +145,8 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     @app.post("/v1/scenes", status_code=202, max_body_size=settings.max_upload_bytes + (1 << 20))
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):
-        scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes)
+        scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes,
+                                 ob().processor.tile_size_for)
         ob().m_scenes.inc()
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}

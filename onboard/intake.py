@@ -7,7 +7,8 @@ its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are
 (400) and under ``max_pixels`` (413; PNG and JPEG, decoded whole, under
 ``max_decoded_pixels``: a small file declaring a huge image is a decompression bomb); the
 file is complete (PNG IEND, JPEG end marker, the
-TIFF's last block: 400); its pixels decode (``onboard.decodable``: a PNG's CRCs and its
+TIFF's last block: 400); the tiles it would be cut into fit one scene on the link (413);
+its pixels decode (``onboard.decodable``: a PNG's CRCs and its
 whole compressed stream, a JPEG at 1/8 scale: 400). Only then does the file move into the scene's
 folder and the scene get its record: the 202 answer comes after both are on disk.
 """
@@ -32,7 +33,9 @@ from onboard.settings import OnboardSettings
 from shared.errors import public
 from shared.imageio import header_size
 from shared.scene_ids import RULE as SCENE_ID_RULE
+from shared.pipeline.tiling import tiles_for
 from shared.scene_ids import valid_scene_id
+from shared.tile_grid import MAX_TILES
 
 SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
 
@@ -174,9 +177,24 @@ def clear_incoming(settings: OnboardSettings) -> int:
     return removed
 
 
+def check_tiles(w: int, h: int, gsd: float | None, tile_size_for) -> None:
+    """A scene the link could not carry (more than ``MAX_TILES`` tiles at the tile size the
+    worker will cut at this GSD) is refused now, not after its 202."""
+    if tile_size_for is None:
+        return
+    size = tile_size_for(gsd)
+    n = tiles_for(w, h, size)
+    if n > MAX_TILES:
+        raise IntakeError(413, f"{w}x{h} pixels at {size} px tiles make {n} tiles, more than "
+                               f"the link carries for one scene ({MAX_TILES}); send it in "
+                               "parts")
+
+
 def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
-           metadata: str | None, known_classes: list[str] | None = None) -> str:
-    """Validate and persist an upload; returns the scene id. Raises IntakeError."""
+           metadata: str | None, known_classes: list[str] | None = None,
+           tile_size_for=None) -> str:
+    """Validate and persist an upload; returns the scene id. Raises IntakeError.
+    ``tile_size_for(gsd)``: the tile size the worker cuts at (None: not checked)."""
     if db.queued() >= settings.queue_size:
         raise IntakeError(429, f"the work queue is full ({settings.queue_size} scenes); retry "
                           "later", retry_after=30)
@@ -213,6 +231,7 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
                                    f"this one would exceed {settings.max_decoded_pixels} "
                                    "pixels; send it as a (tiled) GeoTIFF, read window by "
                                    "window")
+        check_tiles(w, h, meta.gsd_m, tile_size_for)
         try:
             decodable.check(tmp, kind)  # sizes are sane now: a bounded pass over the data
         except decodable.Undecodable as exc:

@@ -111,6 +111,12 @@ class SceneProcessor:
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
 
+    def tile_size_for(self, gsd: float | None) -> int:
+        """The tile size scenes at this GSD are cut at: the calibrated one, else natural
+        (the energy budget may only make it larger)."""
+        entry = self.tiling.lookup(gsd) if self.tiling else None
+        return entry.tile_size if entry else self.counter.tile_size_for(gsd)
+
     def budgets(self, pixels: np.ndarray, gsd: float | None) -> tuple[float, float, int]:
         """Byte budget, energy budget (J) and natural tile size for a scene."""
         natural = self.counter.tile_size_for(gsd)

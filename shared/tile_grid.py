@@ -18,6 +18,12 @@ import numpy as np
 
 from shared.annotations import AnnotatedImage, ObjectAnnotation
 
+# The most tiles a scene may have, on both ends of the link: a 20k x 20k scene cut into
+# 128 px tiles has 24,414, so there is room above that, and none for a grid that could never
+# complete or would make every scene listing carry a million rows. The onboard intake
+# refuses a scene that would be cut finer; the ground rejects a header that says so.
+MAX_TILES = 40_000
+
 
 @dataclass(frozen=True)
 class Tile:

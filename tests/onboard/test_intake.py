@@ -296,3 +296,25 @@ def test_a_clean_stop_does_not_use_up_an_attempt(tmp_path):
         assert db.release_unfinished() == 1  # stopped cleanly mid-scene
         db = ScenesDB(Outbox(path))
     assert db.get("long")["state"] == "queued"
+
+
+def test_a_scene_cut_into_more_tiles_than_the_link_carries_is_refused_at_intake(tmp_path):
+    import io
+
+    from onboard.intake import accept
+    from shared.imageio import encode
+    from shared.tile_grid import MAX_TILES
+
+    settings, db = _intake(tmp_path)
+    png = encode(np.zeros((4000, 4000, 3), np.uint8), ".png")
+    seen = []
+
+    def tiles_of(gsd):
+        seen.append(gsd)
+        return 16  # 250 x 250 tiles
+
+    with pytest.raises(IntakeError) as exc:
+        accept(settings, db, io.BytesIO(png), json.dumps({"gsd_m": 0.1}), None, tiles_of)
+    assert exc.value.status == 413 and str(MAX_TILES) in exc.value.message
+    assert seen == [0.1] and db.queued() == 0
+    assert accept(settings, db, io.BytesIO(png), None, None, lambda gsd: 32)  # 15,625 tiles
