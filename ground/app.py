@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
+from typing import Annotated
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, Response
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from ground.counting import CountingWorker
@@ -21,6 +22,7 @@ from ground.scenes import scene_report
 from ground.settings import GroundSettings
 from ground.store import SQLiteStore
 from shared.api_keys import ApiKeys, load_keys
+from shared.errors import documented
 from shared.pipeline.error_model import ErrorModel
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
@@ -85,7 +87,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         names = [c.strip() for c in (classes or "").split(",") if c.strip()]
         return names or None
 
-    @app.get("/v1/scenes")
+    @app.get("/v1/scenes", responses=documented(401))
     def scenes(classes: str | None = None):
         """Every scene; ``classes`` (comma-separated) restricts totals to those classes and
         lists only scenes counted for all of them."""
@@ -102,7 +104,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
             out.append(row)
         return {"scenes": out, "classes": sorted({c for r in out for c in r["classes"]})}
 
-    @app.get("/v1/scenes/{scene_id}")
+    @app.get("/v1/scenes/{scene_id}", responses=documented(401, 404, 422))
     def scene(scene_id: str, classes: str | None = None):
         try:
             r = scene_report(g().store, scene_id, classes=wanted(classes))
@@ -115,8 +117,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
                      "tile_size": header.grid.tile_size}
         return r
 
-    @app.get("/v1/link")
-    def link(window_s: float = 3600.0):
+    @app.get("/v1/link", responses=documented(401, 422))
+    def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):
         since = time.time() - window_s
         return {"bytes_by_time": [[round(t, 3), b] for t, b in g().store.link_log(since)]}
 
@@ -125,7 +127,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         """Liveness: the process answers; what its counting worker is doing rides along."""
         return {"status": "ok", "grpc_port": g().grpc_port, "counting": g().worker.state()}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses=documented(503))
     def readyz():
         """Readiness: the counting worker is alive and its passes finish."""
         state = g().worker.state()
@@ -133,7 +135,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
             raise HTTPException(503, f"counting worker {state}")
         return {"status": "ready", "uncounted_tiles": g().store.count_uncounted()}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, responses=documented(401))
     def metrics():
         return Response(generate_latest(g().registry), media_type=CONTENT_TYPE_LATEST)
 

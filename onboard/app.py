@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,6 +33,7 @@ from onboard.processing import SceneProcessor, Worker
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.api_keys import ApiKeys, load_keys
+from shared.errors import documented
 from shared.wire.tls import channel_credentials
 
 log = logging.getLogger("targetfuse.onboard")
@@ -142,7 +143,8 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
 
     # The body is refused (413) as it streams past the limit, before the form parser has
     # spooled it to disk (the multipart envelope and the metadata get a MiB on top).
-    @app.post("/v1/scenes", status_code=202, max_body_size=settings.max_upload_bytes + (1 << 20))
+    @app.post("/v1/scenes", status_code=202, max_body_size=settings.max_upload_bytes + (1 << 20),
+              responses=documented(400, 401, 409, 413, 415, 422, 429))
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):
         scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes,
@@ -151,7 +153,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}
 
-    @app.get("/v1/scenes/{scene_id}", name="scene")
+    @app.get("/v1/scenes/{scene_id}", name="scene", responses=documented(401, 404))
     def scene(scene_id: str):
         rec = ob().db.get(scene_id)
         if rec is None:
@@ -164,7 +166,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
             rec["error"] = settled[1]
         return rec
 
-    @app.get("/v1/link")
+    @app.get("/v1/link", responses=documented(401))
     def link():
         return ob().link_state()
 
@@ -172,7 +174,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses=documented(503))
     def readyz():
         o = parts.get("onboard")
         ready = o is not None and (not start or o.worker.is_alive())
@@ -180,7 +182,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
             raise HTTPException(503, "not ready")
         return {"status": "ready", "queue": o.db.queued()}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, responses=documented(401))
     def metrics():
         return Response(generate_latest(ob().registry), media_type=CONTENT_TYPE_LATEST)
 
