@@ -7,12 +7,17 @@ same transaction as this state, so a crash never leaves one without the other) o
 restart counted: a scene that was being processed at ``MAX_ATTEMPTS`` crashes (one that gets
 the process killed, say for memory) is failed with that reason instead of killing every
 restart behind it.
+
+A scene's uploaded file is needed only until the scene is decided: once it is
+``downlinking`` (its parts are in the outbox) or ``failed``, the file is deleted; one a crash
+left behind after that is deleted at the next start.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from onboard.link.outbox import Outbox
 
@@ -43,6 +48,20 @@ class ScenesDB:
                         (f"the service stopped while processing this scene {MAX_ATTEMPTS} "
                          "times (e.g. killed for memory); not retried", MAX_ATTEMPTS))
             cur.execute("UPDATE scenes SET state = 'queued' WHERE state = 'processing'")
+        for (scene_id,) in self.db.query("SELECT scene_id FROM scenes WHERE state IN "
+                                         "('downlinking', 'failed')"):
+            self._drop_input(scene_id)
+
+    def _drop_input(self, scene_id: str) -> None:
+        """Delete a decided scene's upload (and its folder once empty)."""
+        rows = self.db.query("SELECT path FROM scenes WHERE scene_id = ?", (scene_id,))
+        if rows and rows[0][0]:
+            path = Path(rows[0][0])
+            path.unlink(missing_ok=True)
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass  # not empty, or gone already
 
     def add(self, scene_id: str, path: str, meta: dict, queue_size: int | None = None) -> bool:
         """Record a scene as queued; with ``queue_size``, only while fewer are waiting (the
@@ -86,10 +105,12 @@ class ScenesDB:
         self.outbox.put_scene(messages, also=[(
             "UPDATE scenes SET state = 'downlinking', result = ? WHERE scene_id = ?",
             (json.dumps(result), scene_id))])
+        self._drop_input(scene_id)
 
     def fail(self, scene_id: str, error: str) -> None:
         self.db.execute("UPDATE scenes SET state = 'failed', error = ? WHERE scene_id = ?",
                         (error, scene_id))
+        self._drop_input(scene_id)
 
     def get(self, scene_id: str) -> dict | None:
         rows = self.db.query("SELECT scene_id, state, meta, submitted_at, result, error "

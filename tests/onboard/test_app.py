@@ -68,6 +68,9 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         held = store.committed("airport-1")
         assert held.header and held.summary
         assert len(held.tiles) == res["tiles_by_decision"].get("downlinked", 0)
+        # decided: the upload is gone (its parts are in the outbox), confirmed: their bytes
+        assert not list((tmp_path / "onboard" / "scenes").rglob("*.png"))
+        assert rec["downlink"]["parts_refused"] == 0
         link = client.get("/v1/link").json()
         assert link["window_open"] and link["bytes_queued"] == 0 and link["bytes_sent"] > 0
         assert res["gsd_m"] == 0.5 and res["gsd_source"] == "metadata" and res["warnings"] == []

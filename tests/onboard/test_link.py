@@ -141,6 +141,8 @@ def test_a_ground_that_lost_its_store_gets_the_whole_scene_again(jpeg_tile, tmp_
         assert held.header and held.summary and list(held.tiles) == [0, 1, 2, 3]
         assert {t.tile_index: t.data for t in store.uncounted(10)} == tiles
         assert box.stats()["parts_refused"] == 0
+        # confirmed: the ground holds it durably, so the outbox keeps sizes, not bytes
+        assert box.db.query("SELECT SUM(LENGTH(payload)) FROM outbox")[0][0] == 0
     finally:
         server.stop(None)
         store.close()
