@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
-from typing import Annotated
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response

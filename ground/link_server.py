@@ -25,8 +25,8 @@ from ground.store import Store
 from shared.api_keys import load_named_keys
 from shared.pipeline.codec import decode_tile
 from shared.scene_ids import RULE as SCENE_ID_RULE
-from shared.tile_grid import MAX_TILES
 from shared.scene_ids import valid_scene_id
+from shared.tile_grid import MAX_TILES
 from shared.wire import link_pb2, link_pb2_grpc
 from shared.wire.chunks import ChunkError, TileAssembly
 from shared.wire.tls import server_credentials

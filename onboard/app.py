@@ -32,6 +32,7 @@ from onboard.link.ratelimit import TokenBucket
 from onboard.processing import SceneProcessor, Worker
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
+from onboard.upload_limit import UploadLimit
 from shared.api_keys import ApiKeys, load_keys
 from shared.errors import documented
 from shared.wire.tls import channel_credentials
@@ -129,6 +130,10 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         parts["onboard"].stop()
 
     app = FastAPI(title="targetfuse onboard", lifespan=lifespan)
+    # The body limit: the upload, plus a MiB for the multipart envelope and the metadata; a
+    # declared length above it is refused before any byte is read.
+    body_limit = settings.max_upload_bytes + (1 << 20)
+    app.add_middleware(UploadLimit, limit=body_limit, paths=frozenset({"/v1/scenes"}))
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
                        public=frozenset({"/healthz", "/readyz"}))
@@ -143,7 +148,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
 
     # The body is refused (413) as it streams past the limit, before the form parser has
     # spooled it to disk (the multipart envelope and the metadata get a MiB on top).
-    @app.post("/v1/scenes", status_code=202, max_body_size=settings.max_upload_bytes + (1 << 20),
+    @app.post("/v1/scenes", status_code=202, max_body_size=body_limit,
               responses=documented(400, 401, 409, 413, 415, 422, 429))
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):

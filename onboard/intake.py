@@ -32,8 +32,8 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.errors import public
 from shared.imageio import header_size
-from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.pipeline.tiling import tiles_for
+from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
 from shared.tile_grid import MAX_TILES
 
@@ -97,7 +97,11 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         raise IntakeError(422, "metadata must be a JSON object")
     try:
         return SceneMetadata(**raw)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:  # each wrong field and why, without pydantic's URLs
+        raise IntakeError(422, "metadata: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'metadata'}: "
+            f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from None
+    except ValueError as exc:
         raise IntakeError(422, f"metadata: {exc}") from exc
 
 

@@ -15,6 +15,7 @@ left behind after that is deleted at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -58,10 +59,8 @@ class ScenesDB:
         if rows and rows[0][0]:
             path = Path(rows[0][0])
             path.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):  # not empty, or gone already
                 path.parent.rmdir()
-            except OSError:
-                pass  # not empty, or gone already
 
     def add(self, scene_id: str, path: str, meta: dict, queue_size: int | None = None) -> bool:
         """Record a scene as queued; with ``queue_size``, only while fewer are waiting (the

@@ -61,7 +61,7 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
     """Training and evaluation need torch (the ground and training install); without it
     only the data commands and the tour are offered."""
     try:
-        from lab import demo, ship
+        from lab import demo, faults, ship
         from lab.evaluation import calibrate as calibrate_cli
         from lab.evaluation import calibrate_sources as calibrate_sources_cli
         from lab.evaluation import cli as eval_cli
@@ -71,6 +71,7 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         from lab.evaluation import sources as eval_sources_cli
         from lab.experiments import cli as experiment_cli
         from lab.experiments import report as experiment_report_cli
+        from lab.reliability_report import add_parser as add_reliability_report
         from lab.training import cli as train_cli
     except ImportError as exc:
         if exc.name != "torch":
@@ -88,6 +89,8 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         ground_options_cli.add_parser(sub)
         experiment_cli.add_parser(sub)
         experiment_report_cli.add_parser(sub)
+        faults.add_parser(sub)
+        add_reliability_report(sub)
     from lab import tour
 
     tour.add_parser(sub)

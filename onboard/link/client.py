@@ -86,18 +86,21 @@ class LinkClient:
                     yield p.message
 
             done: dict[int, str | None] = {}
-            for ack in stub.Send(stream(), timeout=self.deadline_s, metadata=self.metadata):
-                self.link_up = True
-                if ack.status == link_pb2.Ack.REJECTED:
-                    # Kept with its reason: the scene's confirmation decides whether it goes
-                    # again (the ground had lost the scene) or the scene is refused.
-                    log.error("ground rejected part %s of %s: %s", ack.seq, ack.scene_id,
-                              ack.error)
-                    self.rejected += 1
-                done[ack.seq] = ack.error or "rejected" \
-                    if ack.status == link_pb2.Ack.REJECTED else None
-                self.bytes_sent += sizes.get(ack.seq, 0)
-            self.outbox.ack(done)
+            try:
+                for ack in stub.Send(stream(), timeout=self.deadline_s,
+                                     metadata=self.metadata):
+                    self.link_up = True
+                    if ack.status == link_pb2.Ack.REJECTED:
+                        # Kept with its reason: the scene's confirmation decides whether it
+                        # goes again (the ground had lost the scene) or is refused.
+                        log.error("ground rejected part %s of %s: %s", ack.seq,
+                                  ack.scene_id, ack.error)
+                        self.rejected += 1
+                    done[ack.seq] = ack.error or "rejected" \
+                        if ack.status == link_pb2.Ack.REJECTED else None
+                    self.bytes_sent += sizes.get(ack.seq, 0)
+            finally:  # what was acknowledged before a failure stays acknowledged
+                self.outbox.ack(done)
             return len(done)
 
     def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:

@@ -1,0 +1,382 @@
+"""The fault-injection suite: both services as real processes on loopback, one fault each run.
+
+Every scenario starts the ground and the onboard service as their own commands
+(``targetfuse-ground``, ``targetfuse-onboard``; SQLite stores, authentication on, ports
+chosen at run time), with the link through a TCP relay (``Relay``), submits the same
+synthetic airport scene, injects one fault at a chosen point, and waits for the scene to be
+complete on the ground and confirmed onboard. The faults: kill -9 of either service mid-
+downlink or mid-processing, the ground frozen (SIGSTOP) or down for a while, the ground's
+store lost mid-downlink, and the relay cutting connections every few kilobytes mid-stream
+(acknowledgements lost, parts sent again: duplicates); plus a battery of bad uploads
+(corrupt, truncated, bombs, wrong types, bad metadata) against a running service.
+
+After each run it measures, against a run without faults on the same scene: tiles lost (the
+ground holds fewer than the onboard side decided to send), tiles counted twice (a total or
+a row count above the fault-free run's), scenes stuck (not complete and confirmed within the
+time limit), what is left behind (upload files, partial chunks, outbox bytes of confirmed
+scenes), and 5xx answers. ``targetfuse faults`` writes the figures to
+``docs/reliability/faults.json``; ``targetfuse report-reliability`` renders them into
+``docs/RELIABILITY.md`` (a test checks the two agree); ``tests/reliability/test_faults.py``
+runs the suite and asserts every figure is zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.live import get_json, post_scene
+from shared.api_keys import Credentials
+from shared.paths import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "docs" / "reliability" / "faults.json"
+SCENE_ID = "faulty"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Relay(threading.Thread):
+    """A TCP relay from a local port to ``target``; with ``cut_every`` bytes, each
+    connection is cut (both ways) once that many bytes crossed it in either direction, so
+    acknowledgements are lost mid-stream and the sender must resend."""
+
+    def __init__(self, target: int, cut_every: int | None = None):
+        super().__init__(daemon=True)
+        self.target, self.cut_every = target, cut_every
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.cuts = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pair, args=(client,), daemon=True).start()
+
+    def _pair(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        crossed = [0]
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(16384):
+                    dst.sendall(data)
+                    crossed[0] += len(data)
+                    if self.cut_every and crossed[0] >= self.cut_every:
+                        self.cuts += 1
+                        break
+            except OSError:
+                pass
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@dataclass
+class Stack:
+    """The two services as processes, their stores under ``folder``."""
+
+    folder: Path
+    cut_every: int | None = None
+    procs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.keys = Credentials.make(self.folder / "keys")
+        self.ports = {"ground": free_port(), "grpc": free_port(), "onboard": free_port()}
+        self.relay = Relay(self.ports["grpc"], self.cut_every)
+        self.relay.start()
+        bin_dir = Path(sys.executable).parent
+        self.commands = {side: [str(bin_dir / f"targetfuse-{side}")]
+                         for side in ("ground", "onboard")}
+        self.env = {**os.environ, **self.keys.env(),
+                    "TARGETFUSE_GROUND_DB_PATH": str(self.folder / "ground" / "ground.db"),
+                    "TARGETFUSE_GROUND_HTTP_PORT": str(self.ports["ground"]),
+                    "TARGETFUSE_GROUND_GRPC_PORT": str(self.ports["grpc"]),
+                    "TARGETFUSE_GROUND_MODEL": "aircraft", "TARGETFUSE_GROUND_THREADS": "1",
+                    "TARGETFUSE_ONBOARD_DATA_DIR": str(self.folder / "onboard"),
+                    "TARGETFUSE_ONBOARD_HTTP_PORT": str(self.ports["onboard"]),
+                    "TARGETFUSE_ONBOARD_GROUND_TARGET": f"127.0.0.1:{self.relay.port}",
+                    "TARGETFUSE_ONBOARD_MODEL": "aircraft",
+                    "TARGETFUSE_ONBOARD_BUDGET_FRACTION": "0.3",
+                    # slow enough that a fault lands mid-downlink
+                    "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": "40000",
+                    "TARGETFUSE_ONBOARD_LINK_BURST_BYTES": "8000",
+                    "TARGETFUSE_ONBOARD_LINK_DEADLINE_S": "5"}
+        self.server_errors = 0
+
+    def url(self, side: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[side]}{path}"
+
+    def start(self, side: str, timeout_s: float = 120.0) -> None:
+        log = (self.folder / f"{side}.log").open("ab")
+        self.procs[side] = subprocess.Popen(self.commands[side], env=self.env, cwd=self.folder,
+                                            stdout=log, stderr=log)
+        deadline = time.time() + timeout_s
+        while True:
+            try:
+                if get_json(self.url(side, "/readyz")):
+                    return
+            except (OSError, urllib.error.HTTPError):
+                pass
+            if self.procs[side].poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{side} did not start: see {self.folder / side}.log")
+            time.sleep(0.2)
+
+    def signal(self, side: str, sig: int) -> None:
+        self.procs[side].send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            self.procs[side].wait(30)
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.relay.close()
+
+    def get(self, side: str, path: str) -> dict | None:
+        try:
+            return get_json(self.url(side, path), self.keys.rest_key)
+        except urllib.error.HTTPError as exc:
+            self.server_errors += exc.code >= 500
+            return None
+        except OSError:
+            return None  # down (on purpose)
+
+    def ground_report(self) -> dict | None:
+        return self.get("ground", f"/v1/scenes/{SCENE_ID}")
+
+    def onboard_record(self) -> dict | None:
+        return self.get("onboard", f"/v1/scenes/{SCENE_ID}")
+
+    def wait(self, done: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if done():
+                return True
+            time.sleep(poll_s)
+        return False
+
+
+def scene_png() -> bytes:
+    from lab.synth import SceneConfig, generate_scene
+    from shared.imageio import encode
+
+    scene = generate_scene(SceneConfig(width=1536, height=1536, gsd_m=0.5, layout="airport",
+                                       classes=("aircraft",)), seed=21, image_id=SCENE_ID)
+    return encode(scene.load_pixels(), ".png")
+
+
+# --- the faults: each waits for its point, injects, and brings the service back ---------
+
+def _mid_downlink(stack: Stack) -> None:
+    if not stack.wait(lambda: (stack.ground_report() or {}).get("tiles_received", 0) >= 1,
+                      120):
+        raise RuntimeError("the downlink never started")
+
+
+def _restart(stack: Stack, side: str, sig: int, down_s: float = 0.0,
+             lose_store: bool = False) -> None:
+    stack.signal(side, sig)
+    if lose_store:
+        for f in (stack.folder / "ground").glob("ground.db*"):
+            f.unlink()
+    time.sleep(down_s)
+    stack.start(side)
+
+
+def kill_ground_mid_downlink(stack: Stack) -> None:
+    _mid_downlink(stack)
+    _restart(stack, "ground", signal.SIGKILL)
+
+
+def kill_onboard_mid_downlink(stack: Stack) -> None:
+    _mid_downlink(stack)
+    _restart(stack, "onboard", signal.SIGKILL)
+
+
+def kill_onboard_while_processing(stack: Stack) -> None:
+    stack.wait(lambda: (stack.onboard_record() or {}).get("state") == "processing", 60, 0.01)
+    _restart(stack, "onboard", signal.SIGKILL)
+
+
+def freeze_ground(stack: Stack) -> None:
+    _mid_downlink(stack)
+    stack.signal("ground", signal.SIGSTOP)
+    time.sleep(8)  # longer than the link's deadline: the sender's calls time out
+    stack.signal("ground", signal.SIGCONT)
+
+
+def ground_down_for_a_while(stack: Stack) -> None:
+    _mid_downlink(stack)
+    _restart(stack, "ground", signal.SIGTERM, down_s=10)
+
+
+def ground_store_lost(stack: Stack) -> None:
+    _mid_downlink(stack)
+    _restart(stack, "ground", signal.SIGKILL, lose_store=True)
+
+
+def no_fault(stack: Stack) -> None:
+    pass
+
+
+# The relay cuts every connection after this many bytes: a few tile chunks per connection.
+CUT_EVERY = 20_000
+SCENARIOS: dict[str, tuple[Callable[[Stack], None], int | None, str]] = {
+    "no fault": (no_fault, None, "the reference run"),
+    "ground kill -9 mid-downlink": (kill_ground_mid_downlink, None,
+                                    "after the first tile is committed"),
+    "onboard kill -9 mid-downlink": (kill_onboard_mid_downlink, None,
+                                     "after the first tile is committed"),
+    "onboard kill -9 while processing": (kill_onboard_while_processing, None,
+                                         "after the 202, while the worker plans the scene"),
+    "ground frozen (SIGSTOP) 8 s": (freeze_ground, None, "mid-downlink, then SIGCONT"),
+    "ground down 10 s": (ground_down_for_a_while, None, "SIGTERM mid-downlink, restarted"),
+    "ground store lost": (ground_store_lost, None,
+                          "kill -9 mid-downlink, its database deleted, restarted empty"),
+    "connections cut mid-stream": (no_fault, CUT_EVERY,
+                                   f"every link connection cut after {CUT_EVERY} bytes: "
+                                   "acknowledgements lost, parts sent twice"),
+}
+
+
+def leftovers(stack: Stack) -> dict[str, int]:
+    onboard = stack.folder / "onboard"
+    files = [p for p in (onboard / "incoming").glob("*")] + \
+        [p for p in (onboard / "scenes").rglob("*") if p.is_file()]
+    with sqlite3.connect(stack.folder / "ground" / "ground.db") as g:
+        chunks = g.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        rows = g.execute("SELECT COUNT(*) FROM tiles WHERE scene_id = ?",
+                         (SCENE_ID,)).fetchone()[0]
+    with sqlite3.connect(onboard / "onboard.db") as o:
+        unfreed = o.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE "
+                            "scene_id IN (SELECT scene_id FROM confirmations WHERE state = "
+                            "'confirmed')").fetchone()[0]
+    return {"files": len(files), "chunks": chunks, "outbox_bytes": unfreed, "tile_rows": rows}
+
+
+def run_scenario(name: str, work: Path, png: bytes, reference: dict | None,
+                 timeout_s: float = 180.0) -> dict:
+    fault, cut_every, _ = SCENARIOS[name]
+    stack = Stack(work / name.replace(" ", "-").replace("/", ""), cut_every)
+    t0 = time.time()
+    try:
+        stack.start("ground")
+        stack.start("onboard")
+        post_scene(stack.url("onboard", "/v1/scenes"), png,
+                   {"scene_id": SCENE_ID, "gsd_m": 0.5}, key=stack.keys.rest_key)
+        fault(stack)
+
+        def settled() -> bool:
+            g, o = stack.ground_report(), stack.onboard_record()
+            return bool(g and g.get("complete") and g["tiles_counted"] == g["tiles_received"]
+                        and o and o["state"] in ("delivered", "refused", "failed"))
+
+        done = stack.wait(settled, timeout_s, 0.2)
+        g, o = stack.ground_report() or {}, stack.onboard_record() or {}
+    finally:
+        stack.stop()
+    left = leftovers(stack)
+    planned = (o.get("result") or {}).get("tiles_by_decision", {}).get("downlinked", 0)
+    received = g.get("tiles_received", 0)
+    ref_total = reference["total"] if reference else g.get("total")
+    total = g.get("total")
+    over = total is not None and ref_total is not None and total > ref_total + 1e-3
+    return {"scenario": name, "when": SCENARIOS[name][2], "seconds": round(time.time() - t0, 1),
+            "tiles_downlinked": planned, "tiles_received": received,
+            "lost": max(planned - received, 0),
+            "counted_twice": int(over) + max(left["tile_rows"] - planned, 0),
+            "stuck": int(not done or o.get("state") != "delivered"),
+            "total": total, "total_matches_reference": total is not None and ref_total is
+            not None and abs(total - ref_total) <= 1e-3,
+            "left_behind": {k: v for k, v in left.items() if k != "tile_rows"},
+            "server_errors": stack.server_errors, "relay_cuts": stack.relay.cuts,
+            "onboard_state": o.get("state")}
+
+
+def run_suite(work: Path, names: list[str] | None = None) -> dict:
+    png = scene_png()
+    names = names or list(SCENARIOS)
+    reference = run_scenario("no fault", work, png, None)
+    rows = [reference] + [run_scenario(n, work, png, reference) for n in names
+                          if n != "no fault"]
+    from lab.bad_inputs import run_bad_inputs
+
+    bad = run_bad_inputs(work / "bad-inputs")
+    return {"scene": {"id": SCENE_ID, "pixels": "1536 x 1536 synthetic airport, 0.5 m",
+                      "model": "aircraft", "link_rate_bytes_s": 40000},
+            "scenarios": rows, "bad_inputs": bad,
+            "totals": {"runs": len(rows), "lost": sum(r["lost"] for r in rows),
+                       "counted_twice": sum(r["counted_twice"] for r in rows),
+                       "stuck": sum(r["stuck"] for r in rows),
+                       "left_behind": sum(sum(r["left_behind"].values()) for r in rows) +
+                       bad["left_behind"],
+                       "server_errors": sum(r["server_errors"] for r in rows) +
+                       bad["server_errors"],
+                       "bad_inputs": len(bad["cases"]),
+                       "bad_inputs_clear_4xx": sum(c["clear_4xx"] for c in bad["cases"])}}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("faults", help="run the fault-injection suite (docs/RELIABILITY.md)")
+    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--work", default="out/faults", help="scratch folder for the stores")
+    p.add_argument("--scenarios", default=None, help="comma-separated names (default: all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shutil
+
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    names = args.scenarios.split(",") if args.scenarios else None
+    result = run_suite(work, names)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    for r in result["scenarios"]:
+        print(f"  {r['scenario']:34s} lost {r['lost']} twice {r['counted_twice']} stuck "
+              f"{r['stuck']} left {sum(r['left_behind'].values())} 5xx {r['server_errors']} "
+              f"({r['seconds']} s)")
+    t = result["totals"]
+    print(f"  bad inputs: {t['bad_inputs_clear_4xx']} of {t['bad_inputs']} a clear 4xx; "
+          f"wrote {out}")
+    return 0
