@@ -289,7 +289,9 @@ def leftovers(stack: Stack) -> dict[str, int]:
         unfreed = o.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE "
                             "scene_id IN (SELECT scene_id FROM confirmations WHERE state = "
                             "'confirmed')").fetchone()[0]
-    return {"files": len(files), "chunks": chunks, "outbox_bytes": unfreed, "tile_rows": rows}
+        resent = o.execute("SELECT COALESCE(SUM(sends - 1), 0) FROM outbox").fetchone()[0]
+    return {"files": len(files), "chunks": chunks, "outbox_bytes": unfreed, "tile_rows": rows,
+            "resent": resent}
 
 
 def run_scenario(name: str, work: Path, png: bytes, reference: dict | None,
@@ -326,7 +328,9 @@ def run_scenario(name: str, work: Path, png: bytes, reference: dict | None,
             "stuck": int(not done or o.get("state") != "delivered"),
             "total": total, "total_matches_reference": total is not None and ref_total is
             not None and abs(total - ref_total) <= 1e-3,
-            "left_behind": {k: v for k, v in left.items() if k != "tile_rows"},
+            "left_behind": {k: left[k] for k in ("files", "chunks", "outbox_bytes")},
+            # parts the ground had lost or refused, sent again after the scene's confirmation
+            "parts_resent": left["resent"],
             "server_errors": stack.server_errors, "relay_cuts": stack.relay.cuts,
             "onboard_state": o.get("state")}
 

@@ -35,15 +35,16 @@ def totals_table(r: dict) -> str:
 
 def scenarios_table(r: dict) -> str:
     rows = ["| fault | when | tiles sent / received | lost | twice | stuck | left behind "
-            "(files, chunks, outbox bytes) | total = reference | connections cut | seconds |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "(files, chunks, outbox bytes) | total = reference | connections cut | parts resent "
+            "after confirmation | seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["scenarios"]:
         left = s["left_behind"]
         rows.append(f"| {s['scenario']} | {s['when']} | {s['tiles_downlinked']} / "
                     f"{s['tiles_received']} | {s['lost']} | {s['counted_twice']} | "
                     f"{s['stuck']} | {left['files']}, {left['chunks']}, "
                     f"{left['outbox_bytes']} | {'yes' if s['total_matches_reference'] else 'no'}"
-                    f" | {s['relay_cuts']} | {s['seconds']:.0f} |")
+                    f" | {s['relay_cuts']} | {s['parts_resent']} | {s['seconds']:.0f} |")
     return "\n".join(rows)
 
 
