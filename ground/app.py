@@ -20,6 +20,7 @@ from ground.counting import CountingWorker
 from ground.link_server import create_server
 from ground.scenes import scene_report
 from ground.settings import GroundSettings
+from ground.stac import add_routes as add_stac_routes
 from ground.store import SQLiteStore
 from shared.api_keys import ApiKeys, load_keys
 from shared.errors import documented
@@ -116,6 +117,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         r["grid"] = {"rows": header.grid.rows, "cols": header.grid.cols,
                      "tile_size": header.grid.tile_size}
         return r
+
+    add_stac_routes(app, lambda: g().store)  # the scene as a STAC Item and GeoJSON
 
     @app.get("/v1/link", responses=documented(401, 422))
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):
