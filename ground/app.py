@@ -16,6 +16,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from ground import map_assets
 from ground.counting import CountingWorker
 from ground.link_server import create_server
 from ground.scenes import scene_report
@@ -79,7 +80,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     app = FastAPI(title="targetfuse ground", lifespan=lifespan)
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
-                       public=frozenset({"/healthz", "/readyz", "/"}))
+                       public=frozenset({"/healthz", "/readyz", "/", *map_assets.PUBLIC}))
+    map_assets.add_routes(app)  # the dashboard's map library and script
 
     def g() -> Ground:
         return parts["ground"]
