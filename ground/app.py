@@ -16,10 +16,12 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from ground import map_assets
 from ground.counting import CountingWorker
 from ground.link_server import create_server
 from ground.scenes import scene_report
 from ground.settings import GroundSettings
+from ground.stac import add_routes as add_stac_routes
 from ground.store import SQLiteStore
 from shared.api_keys import ApiKeys, load_keys
 from shared.errors import documented
@@ -78,7 +80,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     app = FastAPI(title="targetfuse ground", lifespan=lifespan)
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
-                       public=frozenset({"/healthz", "/readyz", "/"}))
+                       public=frozenset({"/healthz", "/readyz", "/", *map_assets.PUBLIC}))
+    map_assets.add_routes(app)  # the dashboard's map library and script
 
     def g() -> Ground:
         return parts["ground"]
@@ -116,6 +119,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         r["grid"] = {"rows": header.grid.rows, "cols": header.grid.cols,
                      "tile_size": header.grid.tile_size}
         return r
+
+    add_stac_routes(app, lambda: g().store)  # the scene as a STAC Item and GeoJSON
 
     @app.get("/v1/link", responses=documented(401, 422))
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):

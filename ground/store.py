@@ -101,6 +101,11 @@ class SQLiteStore:
                     "VALUES (?, ?, ?, ?)", (header.scene_id, header.SerializeToString(),
                                             time.time(), sender))
 
+    def received_at(self, scene_id: str) -> float | None:
+        """When the scene's header first arrived (a Unix time)."""
+        rows = self._read("SELECT received_at FROM scenes WHERE scene_id = ?", (scene_id,))
+        return rows[0][0] if rows else None
+
     def owner(self, scene_id: str) -> str | None:
         rows = self._read("SELECT sender FROM scenes WHERE scene_id = ?", (scene_id,))
         return rows[0][0] if rows else None

@@ -2,7 +2,8 @@
 
 Checks, in order, each failing with the HTTP status a client can act on:
 the work queue has room (429, with Retry-After); the metadata is JSON with known fields and
-sane values (422); the body stays under ``max_upload_bytes`` while it streams to disk (413);
+sane values, or a valid STAC Item (``onboard.stac_intake``: 422); the body stays under
+``max_upload_bytes`` while it streams to disk (413);
 its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are readable
 (400) and under ``max_pixels`` (413; PNG and JPEG, decoded whole, under
 ``max_decoded_pixels``: a small file declaring a huge image is a decompression bomb); the
@@ -95,6 +96,10 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         raise IntakeError(422, "metadata is nested too deeply") from None
     if not isinstance(raw, dict):
         raise IntakeError(422, "metadata must be a JSON object")
+    from onboard import stac_intake  # here: it builds on this module's SceneMetadata
+
+    if stac_intake.looks_like_item(raw):
+        return stac_intake.from_item(raw)
     try:
         return SceneMetadata(**raw)
     except ValidationError as exc:  # each wrong field and why, without pydantic's URLs
@@ -235,6 +240,9 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
                                    f"this one would exceed {settings.max_decoded_pixels} "
                                    "pixels; send it as a (tiled) GeoTIFF, read window by "
                                    "window")
+        from onboard import stac_intake
+
+        meta = stac_intake.complete(meta, tmp, kind, w, h)  # a STAC Item's size-bound fields
         check_tiles(w, h, meta.gsd_m, tile_size_for)
         try:
             decodable.check(tmp, kind)  # sizes are sane now: a bounded pass over the data

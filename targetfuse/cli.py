@@ -48,6 +48,10 @@ def _add_service_commands(sub: argparse._SubParsersAction) -> None:
         g = sub.add_parser("ground",
                            help="run the ground service (gRPC link end, REST, dashboard)")
         g.set_defaults(func=_run_service("ground"))
+    if _installed("ground"):
+        from ground import stac_cli
+
+        stac_cli.add_parser(sub)
 
 
 def _run_service(name: str):
