@@ -1,9 +1,9 @@
 """A STAC Item as a scene's metadata: what the intake reads from it, after validating it.
 
 The intake's ``metadata`` field may hold a STAC Item (a GeoJSON Feature with
-``stac_version``) instead of the home-made metadata object. It is validated offline with
-pystac and the schemas ``shared.stac_check`` carries (a malformed Item is a 422 naming the
-field), then read into the same :class:`~onboard.intake.SceneMetadata` the rest of the
+``stac_version``) instead of the home-made metadata object. It is validated offline
+(``shared.stac_check``: pystac's core schema, and the extension fields read here; a
+malformed Item is a 422 naming the field), then read into the same :class:`~onboard.intake.SceneMetadata` the rest of the
 service knows:
 
 - ``id`` -> ``scene_id`` (so the ground's STAC answer has the Item's id);

@@ -1,12 +1,12 @@
-"""Validating STAC Items offline, with pystac and the JSON schemas this project carries.
+"""Validating STAC Items offline: the core schema pystac ships, and the extension fields read here.
 
 pystac ships the STAC 1.1.0 core schemas; the extension schemas an Item names in
-``stac_extensions`` are normally fetched from the web, which neither service can reach. So the
-schemas of the extensions the services read or write (projection 1.1/1.2/2.0, eo 1.1/2.0,
-label 1.0.1, and the PROJJSON schema projection refers to) are copied into
-``shared/stac_schemas`` (see its README for where from) and pre-loaded into pystac's
-validator. An extension with no local schema is not validated (``check`` names it) rather
-than refused: real Items carry many (view, sat, grid, ...) that the counter never reads.
+``stac_extensions`` are normally fetched from the web, which neither service can reach. So
+the core is validated with pystac's own validator, and the fields of the extensions the
+services read or write (projection, eo, label) are checked here, rule by rule, against what
+those extensions define (types, lengths, ranges, the label extension's structure). An
+extension with no rules here is not validated (``check`` names it) rather than refused: real
+Items carry many (view, sat, grid, ...) that the counter never reads.
 
 A failure is :class:`StacInvalid` naming the field (a JSON path such as
 ``properties.datetime``) and what is wrong with it, from the best jsonschema match.
@@ -16,25 +16,14 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
-from pathlib import Path
+import math
 from typing import Any
 
-SCHEMAS = Path(__file__).with_name("stac_schemas")
 CORE_VERSION = "1.1.0"  # the core schema pystac ships
-
-# schema URI -> local file
-LOCAL = {
-    **{f"https://stac-extensions.github.io/projection/{v}/schema.json":
-       f"projection-{v}.json" for v in ("v1.1.0", "v1.2.0", "v2.0.0")},
-    **{f"https://stac-extensions.github.io/eo/{v}/schema.json": f"eo-{v}.json"
-       for v in ("v1.1.0", "v2.0.0")},
-    "https://stac-extensions.github.io/label/v1.0.1/schema.json": "label-v1.0.1.json",
-    "https://proj.org/schemas/v0.7/projjson.schema.json": "projjson-v0.7.json",
-    # projection v1.1.0 refers to PROJJSON v0.5; v0.7 only added optional members, so a
-    # v0.5 document validates against it too.
-    "https://proj.org/schemas/v0.5/projjson.schema.json": "projjson-v0.7.json",
-}
+# Extensions whose fields are checked here, by their schema URI's prefix.
+CHECKED = ("https://stac-extensions.github.io/projection/",
+           "https://stac-extensions.github.io/eo/",
+           "https://stac-extensions.github.io/label/")
 
 
 class StacInvalid(ValueError):
@@ -47,15 +36,58 @@ class StacInvalid(ValueError):
 
 @functools.cache
 def validator():
-    """pystac's jsonschema validator with the local schemas in its cache (so no fetch)."""
+    """pystac's jsonschema validator (core schemas shipped with pystac: no fetch)."""
     from pystac.validation.stac_validator import JsonSchemaSTACValidator
 
-    v = JsonSchemaSTACValidator()
-    for uri, name in LOCAL.items():
-        schema = json.loads((SCHEMAS / name).read_text())
-        schema["$id"] = uri  # a cached copy answers for the URI it is asked under
-        v.schema_cache[uri] = schema
-    return v
+    return JsonSchemaSTACValidator()
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _numbers(v: Any, lengths: tuple[int, ...]) -> bool:
+    return isinstance(v, list) and len(v) in lengths and all(_number(x) for x in v)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _overviews(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(o, dict) and isinstance(o.get("property_key"), str | None)
+        and all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                and isinstance(c.get("count"), int) and not isinstance(c.get("count"), bool)
+                for c in o.get("counts", [])) for o in v)
+
+
+# field -> (rule, what it must be): the extensions' definitions of the fields used here.
+RULES = {
+    "proj:transform": (lambda v: _numbers(v, (6, 9)), "6 or 9 numbers"),
+    "proj:code": (lambda v: v is None or isinstance(v, str), "a string like EPSG:32631"),
+    "proj:epsg": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+                  "an integer EPSG code"),
+    "proj:shape": (lambda v: isinstance(v, list) and len(v) == 2 and all(
+        isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v),
+                   "two positive integers (rows, columns)"),
+    "proj:bbox": (lambda v: _numbers(v, (4, 6)), "4 or 6 numbers"),
+    "eo:cloud_cover": (lambda v: _number(v) and 0 <= v <= 100, "a number from 0 to 100"),
+    "eo:snow_cover": (lambda v: _number(v) and 0 <= v <= 100, "a number from 0 to 100"),
+    "label:type": (lambda v: v in ("vector", "raster"), '"vector" or "raster"'),
+    "label:properties": (lambda v: v is None or _strings(v), "a list of names, or null"),
+    "label:tasks": (_strings, "a list of task names"),
+    "label:methods": (_strings, "a list of method names"),
+    "label:description": (lambda v: isinstance(v, str), "a string"),
+    "label:overviews": (_overviews, "a list of {property_key, counts: [{name, count}]}"),
+}
+
+
+def _check_fields(props: dict) -> None:
+    for field, (rule, what) in RULES.items():
+        if field in props and not rule(props[field]):
+            raise StacInvalid(f"properties.{field}", f"{props[field]!r}"[:80] +
+                              f" is not valid: {what}")
 
 
 def _where(err) -> str:
@@ -88,8 +120,8 @@ def _raise_best(exc) -> None:
 
 
 def check(item: Any) -> list[str]:
-    """Validate a STAC Item (a dict) against the core and each locally known extension
-    schema; returns the extension URIs that could not be validated offline. Raises
+    """Validate a STAC Item (a dict) against the core schema and the extension fields
+    checked here; returns the extension URIs whose fields are not checked. Raises
     StacInvalid."""
     from pystac import STACObjectType
     from pystac.errors import STACValidationError
@@ -113,13 +145,7 @@ def check(item: Any) -> list[str]:
         v.validate_core(core, STACObjectType.ITEM, CORE_VERSION)
     except STACValidationError as exc:
         _raise_best(exc)
-    unknown = []
-    for uri in exts:
-        if uri.split("#")[0] not in LOCAL:
-            unknown.append(uri)
-            continue
-        try:
-            v.validate_extension(item, STACObjectType.ITEM, CORE_VERSION, uri.split("#")[0])
-        except STACValidationError as exc:
-            _raise_best(exc)
-    return unknown
+    props = item.get("properties")
+    if isinstance(props, dict):
+        _check_fields(props)
+    return [uri for uri in exts if not uri.startswith(CHECKED)]

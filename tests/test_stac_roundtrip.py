@@ -135,7 +135,7 @@ def test_a_stac_item_with_a_cog_comes_back_as_a_stac_item_with_its_tile_counts(t
     assert kind.startswith("application/geo+json")
     assert check(item_dict) == []
     item = pystac.Item.from_dict(item_dict)
-    item.validate(validator=validator())
+    validator().validate_core(item_dict, pystac.STACObjectType.ITEM, "1.1.0")
     assert item.id == "rt" and item.datetime == datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
     props = item.properties
     assert props["label:type"] == "vector" and "counting" in props["label:tasks"]
