@@ -233,6 +233,7 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
     if test.exists() and short.exists():
         out["counters-schedule"] = schedule_table(json.loads(test.read_text()),
                                                   json.loads(short.read_text()))
+    out.update(pair_tables(Path(results).parent.parent, Path(results)))
     return out
 
 
@@ -244,6 +245,48 @@ def render(text: str, generated: dict[str, str]) -> str:
             raise ValueError(f"no <!-- {name}:begin/end --> markers in the README")
         text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
     return text
+
+
+# The single-class pairs' cards: (results file of models/<pair>/eval/, what the row says).
+PAIR_ROWS = [("test.json", "test, duplicate labels merged"),
+             ("test-raw.json", "test, raw labels"), ("val.json", "val (chose the checkpoint)")]
+
+
+def pair_table(folder: Path) -> str:
+    """A single-class pair's card figures, from ``folder``'s eval-sources results: relative
+    CMAE per split and label version, per-tile MAE, the mask's Jaccard index, and the
+    onboard confidence."""
+    rows = ["| figure (split) | shallow (onboard) | deep (ground) |", "|---|---|---|"]
+    test = None
+    for name, what in PAIR_ROWS:
+        if not (folder / name).exists():
+            continue
+        for src in json.loads((folder / name).read_text())["sources"]:
+            for cls, row in src["classes"].items():
+                on, gr = row["onboard"], row["ground"]
+                rows.append(f"| {cls} relative CMAE, {what} ({row['images']} images, "
+                            f"{row['objects']} objects, mean truth {row['mean_truth']:.1f}) | "
+                            f"**{_pct(on['relative_cmae'])}** (CMAE {on['cmae']:.2f}) | "
+                            f"**{_pct(gr['relative_cmae'])}** (CMAE {gr['cmae']:.2f}) |")
+            if name == "test.json":
+                test = src
+    if test is not None:
+        for cls, row in test["classes"].items():
+            rows.append(f"| {cls} per-tile MAE, test ({test['tiles']} tiles) | "
+                        f"{_num(row['onboard']['tile_mae'])} | {_num(row['ground']['tile_mae'])} |")
+        rows.append(f"| Jaccard index of the mask head, test | "
+                    f"{_num(test['jaccard']['onboard'])} | {_num(test['jaccard']['ground'])} |")
+        c = test.get("confidence") or {}
+        rows.append(f"| confidence, test: AUROC all tiles / non-empty, ECE, tiles right | "
+                    f"{_num(c.get('auroc'))} / {_num(c.get('auroc_nonempty'))}, "
+                    f"{_num(c.get('ece'))}, {_pct(c.get('right_rate'))} | - |")
+    return "\n".join(rows)
+
+
+def pair_tables(models_dir: Path, skip: Path) -> dict[str, str]:
+    """``card-<pair>`` for every shipped pair with results of its own (not ``skip``)."""
+    return {f"card-{d.parent.name}": pair_table(d) for d in sorted(models_dir.glob("*/eval"))
+            if d.resolve() != skip.resolve() and (d / "test.json").exists()}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
