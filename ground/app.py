@@ -22,7 +22,7 @@ from ground.link_server import create_server
 from ground.scenes import scene_report
 from ground.settings import GroundSettings
 from ground.stac import add_routes as add_stac_routes
-from ground.store import SQLiteStore
+from ground.store import open_store
 from shared.api_keys import ApiKeys, load_keys
 from shared.errors import documented
 from shared.pipeline.error_model import ErrorModel
@@ -35,7 +35,7 @@ class Ground:
         from ground.counter import GroundCounter
 
         self.settings = settings
-        self.store = SQLiteStore(settings.db_path)
+        self.store = open_store(settings)
         self.counter = counter or GroundCounter.shipped(
             settings.model, settings.models_dir, threads=settings.threads,
             batch_size=settings.batch_size)

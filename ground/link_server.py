@@ -118,8 +118,8 @@ def _receive_chunk(store: Store, c: link_pb2.TileChunk, sender: str) -> link_pb2
         decode_tile(data)  # header checked first: no bomb is ever decoded
     except ValueError as exc:
         return _reject(c.scene_id, f"tile {c.tile_index}: {exc}")
-    store.commit_tile(c, data)
-    store.log_bytes(c.total_size)
+    if store.commit_tile(c, data):  # another station may have committed it just now
+        store.log_bytes(c.total_size)
     return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)
 
 

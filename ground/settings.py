@@ -21,6 +21,9 @@ class GroundSettings(BaseSettings):
     http_host: str = "127.0.0.1"  # loopback unless told: compose binds what it needs
     http_port: int = Field(8081, ge=0, le=65535)
     db_path: Path = Path("out/ground/ground.db")
+    # The ground segment's shared store: a PostgreSQL URL (postgresql://user@host/db) for
+    # several stations and workers on one database; None: the SQLite file at db_path.
+    database_url: str | None = None
     model: str = "objects"
     models_dir: Path = MODELS_DIR
     threads: int = Field(2, ge=1, le=256, description="torch threads for the deep counter")

@@ -1,9 +1,11 @@
 """The ground's durable store: what arrived over the link, and what the ground counted.
 
 ``Store`` is the interface the servicer, the counting worker and the REST API use;
-``SQLiteStore`` is the embedded default (``shared.sqlite_db``: one file, WAL journal,
-``synchronous=FULL``, so a part acknowledged as committed survives a crash). A server
-database can implement the same methods later.
+``SQLStore`` holds its statements once, over either database: ``SQLiteStore``, the embedded
+default (``shared.sqlite_db``: one file, WAL journal, ``synchronous=FULL``, so a part
+acknowledged as committed survives a crash), or ``PostgresStore``, the ground segment's
+shared database (``ground.pg_db``: several stations and counting workers on one store,
+chosen by ``database_url`` in the settings; ``open_store``).
 
 Every write is idempotent: a header, summary or tile sent twice (a resend after a lost
 acknowledgement) is stored once, so nothing is counted twice. Chunks of a tile are kept
@@ -30,9 +32,9 @@ CREATE TABLE IF NOT EXISTS scenes (
     sender TEXT NOT NULL DEFAULT ''  -- who created it (ground.link_auth): owns it
 );
 CREATE TABLE IF NOT EXISTS chunks (
-    scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL, offset INTEGER NOT NULL,
+    scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL, "offset" INTEGER NOT NULL,
     data BLOB NOT NULL,
-    PRIMARY KEY (scene_id, tile_index, offset)
+    PRIMARY KEY (scene_id, tile_index, "offset")
 );
 CREATE TABLE IF NOT EXISTS tiles (
     scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL,
@@ -82,16 +84,13 @@ class Store(Protocol):
     def link_log(self, since: float) -> list[tuple[float, int]]: ...
 
 
-class SQLiteStore:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.db = Database(path, SCHEMA)
+class SQLStore:
+    """The store's statements, once, over a database with ``shared.sqlite_db.Database``'s
+    interface (SQLite itself, or ``ground.pg_db.PgDatabase``, which translates them)."""
+
+    def __init__(self, db):
+        self.db = db
         self._write, self._read = self.db.execute, self.db.query
-        columns = {r[1] for r in self._read("PRAGMA table_info(tiles)")}
-        if "class_counts" not in columns:  # a store written before per-class counts
-            self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
-        if "sender" not in {r[1] for r in self._read("PRAGMA table_info(scenes)")}:
-            self._write("ALTER TABLE scenes ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -115,12 +114,12 @@ class SQLiteStore:
                     (summary.SerializeToString(), summary.scene_id))
 
     def put_chunk(self, chunk: link_pb2.TileChunk) -> None:
-        self._write("INSERT OR IGNORE INTO chunks (scene_id, tile_index, offset, data) "
+        self._write('INSERT OR IGNORE INTO chunks (scene_id, tile_index, "offset", data) '
                     "VALUES (?, ?, ?, ?)", (chunk.scene_id, chunk.tile_index, chunk.offset,
                                             bytes(chunk.data)))
 
     def chunks(self, scene_id: str, tile_index: int) -> dict[int, bytes]:
-        return dict(self._read("SELECT offset, data FROM chunks WHERE scene_id = ? AND "
+        return dict(self._read('SELECT "offset", data FROM chunks WHERE scene_id = ? AND '
                                "tile_index = ?", (scene_id, tile_index)))
 
     def commit_tile(self, chunk: link_pb2.TileChunk, data: bytes) -> bool:
@@ -157,7 +156,7 @@ class SQLiteStore:
         return [StoredTile(r[0], r[1], r[2], bool(r[3]), r[4], r[5], None) for r in rows]
 
     def count_uncounted(self) -> int:
-        return self._read("SELECT COUNT(*) FROM tiles WHERE counted_at IS NULL")[0][0]
+        return int(self._read("SELECT COUNT(*) FROM tiles WHERE counted_at IS NULL")[0][0])
 
     def set_counts(self, counts: list[tuple]) -> None:
         """(scene, tile, count) or (scene, tile, count, per-class counts) per tile."""
@@ -171,7 +170,7 @@ class SQLiteStore:
                             "class_counts = ? WHERE scene_id = ? AND tile_index = ?", rows)
 
     def bytes_received(self) -> int:
-        return self._read("SELECT COALESCE(SUM(bytes), 0) FROM link_log")[0][0]
+        return int(self._read("SELECT COALESCE(SUM(bytes), 0) FROM link_log")[0][0])
 
     def header(self, scene_id: str) -> link_pb2.SceneHeader | None:
         rows = self._read("SELECT header FROM scenes WHERE scene_id = ?", (scene_id,))
@@ -201,3 +200,34 @@ class SQLiteStore:
 
     def link_log(self, since: float) -> list[tuple[float, int]]:
         return self._read("SELECT at, bytes FROM link_log WHERE at >= ? ORDER BY at", (since,))
+
+
+class SQLiteStore(SQLStore):
+    """The embedded default: one SQLite file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        super().__init__(Database(path, SCHEMA))
+        columns = {r[1] for r in self._read("PRAGMA table_info(tiles)")}
+        if "class_counts" not in columns:  # a store written before per-class counts
+            self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
+        if "sender" not in {r[1] for r in self._read("PRAGMA table_info(scenes)")}:
+            self._write("ALTER TABLE scenes ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
+
+
+class PostgresStore(SQLStore):
+    """The ground segment's shared store: one PostgreSQL database for every station and
+    counting worker (``ground.pg_db``)."""
+
+    def __init__(self, url: str):
+        from ground.pg_db import PgDatabase
+
+        self.url = url
+        super().__init__(PgDatabase(url, SCHEMA))
+
+
+def open_store(settings) -> SQLStore:
+    """PostgreSQL when the settings name a database URL, else the SQLite file."""
+    if settings.database_url:
+        return PostgresStore(settings.database_url)
+    return SQLiteStore(settings.db_path)

@@ -38,3 +38,32 @@ def real_dev() -> Path:
     if not root.is_dir():
         pytest.skip(f"real-dev data not found at {root} (set TARGETFUSE_REAL_DEV)")
     return root
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database of its own (dropped afterwards), on the server at
+    ``TARGETFUSE_TEST_POSTGRES`` (default the development machines' 127.0.0.1:5432, trust
+    auth); the test skips, saying so, when no server answers."""
+    import os
+    import uuid
+
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("psycopg is not installed (the ground's dependencies)")
+    admin = os.environ.get("TARGETFUSE_TEST_POSTGRES",
+                           "postgresql://root@127.0.0.1:5432/postgres")
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {admin} ({str(exc).strip()[:80]}); start one, or set "
+                    "TARGETFUSE_TEST_POSTGRES")
+    name = f"tf_test_{uuid.uuid4().hex[:12]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()

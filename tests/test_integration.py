@@ -61,12 +61,13 @@ def keys(tmp_path, monkeypatch):
     return creds
 
 
-def start(tmp_path, grpc_port=0):
+def start(tmp_path, grpc_port=0, **settings):
     # The aircraft pair, which the simulator figures are computed with.
     g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=grpc_port,
                                       db_path=tmp_path / "ground.db", threads=1,
                                       model="aircraft",
-                                      **Credentials.make(tmp_path / "keys").ground()))
+                                      **Credentials.make(tmp_path / "keys").ground(),
+                                      **settings))
     ground = Service(g_app)
     g_port = ground.start()
     return g_app, ground, g_port
@@ -95,6 +96,24 @@ def test_live_totals_equal_the_simulator_and_respect_the_budget(tmp_path, scene)
     assert gr["tiles_by_provenance"] == expected.tiles_by_provenance
     assert ob["result"]["downlink_bytes_planned"] <= 0.2 * raw
     assert gr["downlink_bytes"] == ob["result"]["downlink_bytes_planned"]
+
+
+def test_the_ground_on_postgresql_counts_as_on_sqlite(tmp_path, scene, postgres_url):
+    """The ground segment's shared store (PostgreSQL) behind the same service: the same
+    total as the simulator (and so as the embedded store)."""
+    g_app, ground, g_port = start(tmp_path, database_url=postgres_url)
+    onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
+    try:
+        post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+                   {"scene_id": "pg", "gsd_m": 0.5})
+        ob, gr = wait_complete(o_port, g_port, "pg")
+    finally:
+        onboard.stop()
+        ground.stop()
+    expected, _ = simulated_total(scene, 0.2)
+    assert gr["total"] == pytest.approx(expected.total, abs=1e-3)
+    assert gr["tiles_by_provenance"] == expected.tiles_by_provenance
+    assert not (tmp_path / "ground.db").exists()  # nothing went to the SQLite file
 
 
 def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
