@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from ground import map_assets
-from ground.counting import CountingWorker
+from ground.segment import make_worker, open_queue
 from ground.link_server import create_server
 from ground.scenes import scene_report
 from ground.settings import GroundSettings
@@ -41,9 +41,10 @@ class Ground:
             batch_size=settings.batch_size)
         err = Path(settings.models_dir) / settings.model / "error_model.json"
         self.error_model = ErrorModel.load(err) if err.exists() else None
-        self.server, self.grpc_port = create_server(settings, self.store)
-        self.worker = CountingWorker(self.store, self.counter, self.error_model,
-                                     settings.batch_size)
+        self.queue = open_queue(settings)
+        self.server, self.grpc_port = create_server(settings, self.store, self.queue)
+        self.worker = make_worker(settings, self.store, self.counter, self.error_model,
+                                  self.queue)
         self.started = time.time()
         self.registry = CollectorRegistry()
         Gauge("targetfuse_ground_scenes", "scenes known", registry=self.registry
@@ -62,6 +63,8 @@ class Ground:
         self.server.stop(2).wait()
         if self.worker.ident is not None:
             self.worker.join(10)
+        if self.queue is not None:
+            self.queue.close()
         self.store.close()
 
 
@@ -136,7 +139,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def readyz():
         """Readiness: the counting worker is alive and its passes finish."""
         state = g().worker.state()
-        if state != "counting":
+        if state not in ("counting", "elsewhere"):  # elsewhere: the segment's workers
             raise HTTPException(503, f"counting worker {state}")
         return {"status": "ready", "uncounted_tiles": g().store.count_uncounted()}
 

@@ -53,10 +53,15 @@ def scene_channels(store: Store, counter, scene_id: str, cache: dict) -> list[in
 
 def count_pending(store: Store, counter, error_model: ErrorModel | None = None,
                   batch: int = 16) -> int:
-    """Count up to ``batch`` uncounted tiles; returns how many were counted. Tiles sent
+    """Count up to ``batch`` uncounted tiles; returns how many were counted."""
+    return count_tiles(store, counter, store.uncounted(batch), error_model)
+
+
+def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | None = None
+                ) -> int:
+    """Count these stored tiles and commit their counts; returns how many. Tiles sent
     resized to the counter input go through the network together, as one batch. Each tile
     gets its total over the classes its scene asked for and the count of each of them."""
-    tiles = store.uncounted(batch)
     counts: dict[tuple[str, int], tuple[float, list[float] | None]] = {}
     channels: dict[str, list[int] | None] = {}
     resized, images = [], []

@@ -14,6 +14,7 @@ health service on it.
 
 from __future__ import annotations
 
+import logging
 from concurrent import futures
 
 import grpc
@@ -31,6 +32,7 @@ from shared.wire import link_pb2, link_pb2_grpc
 from shared.wire.chunks import ChunkError, TileAssembly
 from shared.wire.tls import server_credentials
 
+log = logging.getLogger("targetfuse.ground.link")
 SERVICE_NAME = "targetfuse.v1.Downlink"
 Ack = link_pb2.Ack
 DECISIONS = {v for k, v in link_pb2.Decision.items() if k != "DECISION_UNSPECIFIED"}
@@ -44,8 +46,11 @@ def _foreign(scene_id: str) -> link_pb2.Ack:
     return _reject(scene_id, f"scene {scene_id} belongs to another sender")
 
 
-def receive(store: Store, msg: link_pb2.DownlinkMessage, sender: str = "") -> link_pb2.Ack:
-    """Store one part from ``sender`` (the authenticated name; "" when anonymous)."""
+def receive(store: Store, msg: link_pb2.DownlinkMessage, sender: str = "",
+            on_commit=None) -> link_pb2.Ack:
+    """Store one part from ``sender`` (the authenticated name; "" when anonymous);
+    ``on_commit(scene_id, tile_index)`` after a tile is newly committed (the segment's
+    "tile ready" announcement)."""
     kind = msg.WhichOneof("payload")
     if kind == "header":
         h = msg.header
@@ -81,7 +86,7 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage, sender: str = "") -> li
         store.put_summary(s)
         return Ack(scene_id=s.scene_id, status=Ack.COMMITTED, summary=True)
     if kind == "chunk":
-        return _receive_chunk(store, msg.chunk, sender)
+        return _receive_chunk(store, msg.chunk, sender, on_commit)
     return _reject("", "empty message")
 
 
@@ -92,7 +97,8 @@ def committed(store: Store, scene_id: str, sender: str = "") -> link_pb2.Committ
     return store.committed(scene_id)
 
 
-def _receive_chunk(store: Store, c: link_pb2.TileChunk, sender: str) -> link_pb2.Ack:
+def _receive_chunk(store: Store, c: link_pb2.TileChunk, sender: str,
+                   on_commit=None) -> link_pb2.Ack:
     header = store.header(c.scene_id)
     if header is None:
         return _reject(c.scene_id, "tile for a scene whose header has not arrived")
@@ -120,17 +126,35 @@ def _receive_chunk(store: Store, c: link_pb2.TileChunk, sender: str) -> link_pb2
         return _reject(c.scene_id, f"tile {c.tile_index}: {exc}")
     if store.commit_tile(c, data):  # another station may have committed it just now
         store.log_bytes(c.total_size)
+        if on_commit is not None:
+            on_commit(c.scene_id, c.tile_index)
     return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)
 
 
+def announcer(queue):
+    """``on_commit`` for a station of the segment: publish "tile ready"; a failure is
+    logged, not raised (the tile is committed; the workers' sweep announces it again)."""
+    if queue is None:
+        return None
+
+    def announce(scene_id: str, tile_index: int) -> None:
+        try:
+            queue.publish(scene_id, tile_index)
+        except Exception:  # noqa: BLE001
+            log.exception("could not announce tile %s/%s; the sweep will", scene_id,
+                          tile_index)
+    return announce
+
+
 class DownlinkServicer(link_pb2_grpc.DownlinkServicer):
-    def __init__(self, store: Store, auth: LinkAuth):
+    def __init__(self, store: Store, auth: LinkAuth, tile_queue=None):
         self.store, self.auth = store, auth
+        self.on_commit = announcer(tile_queue)
 
     def Send(self, request_iterator, context):  # noqa: N802 (gRPC method name)
         sender = self.auth.sender(context)
         for msg in request_iterator:
-            ack = receive(self.store, msg, sender)
+            ack = receive(self.store, msg, sender, self.on_commit)
             ack.seq = msg.seq
             yield ack
 
@@ -138,8 +162,10 @@ class DownlinkServicer(link_pb2_grpc.DownlinkServicer):
         return committed(self.store, request.scene_id, self.auth.sender(context))
 
 
-def create_server(settings: GroundSettings, store: Store) -> tuple[grpc.Server, int]:
-    """The gRPC server (not started) and the port it is bound to."""
+def create_server(settings: GroundSettings, store: Store, tile_queue=None
+                  ) -> tuple[grpc.Server, int]:
+    """The gRPC server (not started) and the port it is bound to; with ``tile_queue``
+    (``ground.tile_queue``), each newly committed tile is announced on it."""
     opts = [("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
@@ -147,7 +173,8 @@ def create_server(settings: GroundSettings, store: Store) -> tuple[grpc.Server, 
     auth = LinkAuth(load_named_keys(settings.sender_keys_file()))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
                          options=opts, interceptors=[auth])
-    link_pb2_grpc.add_DownlinkServicer_to_server(DownlinkServicer(store, auth), server)
+    link_pb2_grpc.add_DownlinkServicer_to_server(DownlinkServicer(store, auth, tile_queue),
+                                                 server)
     checker = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     for name in ("", SERVICE_NAME):

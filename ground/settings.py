@@ -24,6 +24,12 @@ class GroundSettings(BaseSettings):
     # The ground segment's shared store: a PostgreSQL URL (postgresql://user@host/db) for
     # several stations and workers on one database; None: the SQLite file at db_path.
     database_url: str | None = None
+    # The segment's counting queue: a NATS URL (nats://host:4222, JetStream on) makes this
+    # station announce each committed tile there, and its counting worker (unless
+    # count_here is off) pull work from it with the others; None: the embedded worker.
+    nats_url: str | None = None
+    nats_stream: str = Field("TARGETFUSE_TILES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    count_here: bool = True
     model: str = "objects"
     models_dir: Path = MODELS_DIR
     threads: int = Field(2, ge=1, le=256, description="torch threads for the deep counter")

@@ -73,6 +73,8 @@ class Store(Protocol):
     def committed(self, scene_id: str) -> link_pb2.CommittedReply: ...
     def uncounted(self, limit: int) -> list[StoredTile]: ...
     def count_uncounted(self) -> int: ...
+    def tiles(self, keys: list[tuple[str, int]]) -> list[StoredTile]: ...
+    def uncounted_since(self, before: float, limit: int) -> list[tuple[str, int]]: ...
     def bytes_received(self) -> int: ...
     def set_counts(self, counts: list[tuple]) -> None: ...
     def header(self, scene_id: str) -> link_pb2.SceneHeader | None: ...
@@ -155,6 +157,23 @@ class SQLStore:
                           "LIMIT ?", (limit,))
         return [StoredTile(r[0], r[1], r[2], bool(r[3]), r[4], r[5], None) for r in rows]
 
+    def tiles(self, keys: list[tuple[str, int]]) -> list[StoredTile]:
+        """The committed, not yet counted tiles among ``keys`` (scene, tile)."""
+        out = []
+        for scene_id, index in keys:
+            rows = self._read("SELECT scene_id, tile_index, quality, resized, sent_gsd_m, data "
+                              "FROM tiles WHERE scene_id = ? AND tile_index = ? AND "
+                              "counted_at IS NULL", (scene_id, index))
+            out += [StoredTile(r[0], r[1], r[2], bool(r[3]), r[4], bytes(r[5]), None)
+                    for r in rows]
+        return out
+
+    def uncounted_since(self, before: float, limit: int) -> list[tuple[str, int]]:
+        """Tiles committed before ``before`` and still not counted (work a queue lost)."""
+        return [(r[0], r[1]) for r in self._read(
+            "SELECT scene_id, tile_index FROM tiles WHERE counted_at IS NULL AND "
+            "committed_at < ? ORDER BY committed_at LIMIT ?", (before, limit))]
+
     def count_uncounted(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM tiles WHERE counted_at IS NULL")[0][0])
 
@@ -166,8 +185,11 @@ class SQLStore:
             per_class = rest[0] if rest else None
             rows.append((c, now, None if per_class is None else
                          json.dumps([float(v) for v in per_class]), s, i))
+        # The first count committed stands: a tile counted again (a redelivery after a
+        # worker died between its commit and its acknowledgement) changes nothing.
         self.db.executemany("UPDATE tiles SET ground_count = ?, counted_at = ?, "
-                            "class_counts = ? WHERE scene_id = ? AND tile_index = ?", rows)
+                            "class_counts = ? WHERE scene_id = ? AND tile_index = ? AND "
+                            "counted_at IS NULL", rows)
 
     def bytes_received(self) -> int:
         return int(self._read("SELECT COALESCE(SUM(bytes), 0) FROM link_log")[0][0])

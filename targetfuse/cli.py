@@ -48,6 +48,10 @@ def _add_service_commands(sub: argparse._SubParsersAction) -> None:
         g = sub.add_parser("ground",
                            help="run the ground service (gRPC link end, REST, dashboard)")
         g.set_defaults(func=_run_service("ground"))
+        w = sub.add_parser("ground-worker",
+                           help="run one counting worker of the ground segment (PostgreSQL "
+                                "store, NATS queue)")
+        w.set_defaults(func=lambda args: importlib.import_module("ground.segment").main())
     if _installed("ground"):
         from ground import stac_cli
 

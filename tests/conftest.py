@@ -67,3 +67,22 @@ def postgres_url():
     finally:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
+
+
+@pytest.fixture
+def nats_url():
+    """The NATS server with JetStream at ``TARGETFUSE_TEST_NATS`` (default the development
+    machines' 127.0.0.1:4222); the test skips, saying so, when none answers. Tests name their
+    own streams and delete them."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("TARGETFUSE_TEST_NATS", "nats://127.0.0.1:4222")
+    u = urlsplit(url)
+    try:
+        socket.create_connection((u.hostname, u.port or 4222), timeout=2).close()
+    except OSError as exc:
+        pytest.skip(f"no NATS at {url} ({exc}); start nats-server -js, or set "
+                    "TARGETFUSE_TEST_NATS")
+    return url

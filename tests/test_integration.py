@@ -116,6 +116,47 @@ def test_the_ground_on_postgresql_counts_as_on_sqlite(tmp_path, scene, postgres_
     assert not (tmp_path / "ground.db").exists()  # nothing went to the SQLite file
 
 
+def test_a_station_and_a_separate_counting_worker_on_postgresql_and_nats(tmp_path, scene,
+                                                                        postgres_url,
+                                                                        nats_url):
+    """The distributed ground: a station that only receives (count_here off) announces each
+    tile on JetStream; a counting worker of its own process (targetfuse-ground-worker)
+    counts them into the shared PostgreSQL store: the simulator's total."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    stream = f"TFIT_{uuid.uuid4().hex[:8].upper()}"
+    seg = {"database_url": postgres_url, "nats_url": nats_url, "nats_stream": stream}
+    g_app, ground, g_port = start(tmp_path, count_here=False, **seg)
+    env = {**os.environ, "TARGETFUSE_GROUND_MODEL": "aircraft",
+           "TARGETFUSE_GROUND_THREADS": "1",
+           **{f"TARGETFUSE_GROUND_{k.upper()}": v for k, v in seg.items()}}
+    worker = subprocess.Popen([str(Path(sys.executable).with_name("targetfuse-ground-worker"))],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port)
+    try:
+        post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+                   {"scene_id": "seg", "gsd_m": 0.5})
+        ob, gr = wait_complete(o_port, g_port, "seg")
+    finally:
+        onboard.stop()
+        ground.stop()
+        worker.terminate()
+        err = worker.communicate(timeout=60)[1].decode()
+        from ground.tile_queue import NatsTileQueue
+
+        q = NatsTileQueue(nats_url, stream=stream, prefix=f"{stream.lower()}.tiles")
+        q.delete_stream()
+        q.close()
+    assert worker.returncode == 0, err[-2000:]
+    expected, _ = simulated_total(scene, 0.2)
+    assert gr["total"] == pytest.approx(expected.total, abs=1e-3)
+    assert gr["tiles_counted"] == expected.tiles_by_provenance["downlinked"]
+
+
 def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
     expected, _ = simulated_total(scene, 0.2)
     downlinked = expected.tiles_by_provenance["downlinked"]

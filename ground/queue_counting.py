@@ -1,0 +1,101 @@
+"""Counting workers of the ground segment: tiles from the JetStream queue, counts into the
+shared store, acknowledged only after the commit.
+
+Each pass fetches a batch of "tile ready" deliveries (``ground.tile_queue``), reads those
+tiles from the store (one already counted is skipped: a redelivery after a worker died
+between its commit and its acknowledgement), counts them with the same counting step as the
+embedded worker (``ground.counting.count_tiles``), commits the counts (the first committed
+count of a tile stands) and then acknowledges. A pass that raises naks its deliveries for
+redelivery; a tile delivered ``max_deliver`` times without a count is quarantined: it gets
+no count (NaN, as an undecodable tile does), is logged with the reason, and its message is
+terminated, so one poison tile cannot loop forever or hold back the queue.
+
+A sweep (``republish_lost``) re-announces tiles committed more than ``lost_after_s`` ago and
+still uncounted: a station that committed a tile and then failed to publish it (NATS down)
+loses no work; JetStream's duplicate window and the first-count-stands rule make a second
+announcement harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ground.counting import count_tiles
+from ground.store import Store
+from ground.tile_queue import NatsTileQueue
+
+log = logging.getLogger("targetfuse.ground.queue")
+
+
+def count_deliveries(store: Store, counter, queue: NatsTileQueue, deliveries: list,
+                     error_model=None) -> int:
+    """Count and commit a batch, then acknowledge it; returns tiles counted."""
+    tiles = store.tiles([(d.scene_id, d.tile_index) for d in deliveries])
+    try:
+        counted = count_tiles(store, counter, tiles, error_model)
+    except Exception as exc:  # noqa: BLE001 - these tiles, not the queue behind them
+        for d in deliveries:
+            if d.attempts >= queue.max_deliver:
+                log.error("tile %s/%s quarantined after %d deliveries: %s", d.scene_id,
+                          d.tile_index, d.attempts, exc)
+                store.set_counts([(d.scene_id, d.tile_index, float("nan"))])
+                d.term()
+            else:
+                d.nak(delay_s=1.0)
+        return 0
+    for d in deliveries:  # after the commit: a crash before this redelivers, harmlessly
+        d.ack()
+    return counted
+
+
+def republish_lost(store: Store, queue: NatsTileQueue, lost_after_s: float,
+                   limit: int = 1000) -> int:
+    keys = store.uncounted_since(time.time() - lost_after_s, limit)
+    for scene_id, index in keys:
+        queue.publish(scene_id, index)
+    return len(keys)
+
+
+class QueueCountingWorker(threading.Thread):
+    """Counts tiles from the queue until stopped; ``state()`` as the embedded worker's."""
+
+    def __init__(self, store: Store, counter, queue: NatsTileQueue, error_model=None,
+                 batch: int = 16, lost_after_s: float = 60.0):
+        super().__init__(daemon=True, name="ground-queue-counter")
+        self.store, self.counter, self.queue = store, counter, queue
+        self.error_model, self.batch, self.lost_after_s = error_model, batch, lost_after_s
+        self._halt = threading.Event()
+        self.last_pass = time.monotonic()
+        self.failures = 0
+        self.counted = 0
+
+    def run(self) -> None:
+        swept = 0.0
+        while not self._halt.is_set():
+            try:
+                if time.monotonic() - swept > self.lost_after_s / 2:
+                    republish_lost(self.store, self.queue, self.lost_after_s)
+                    swept = time.monotonic()
+                deliveries = self.queue.fetch(self.batch, timeout_s=1.0)
+                if deliveries:
+                    self.counted += count_deliveries(self.store, self.counter, self.queue,
+                                                     deliveries, self.error_model)
+                self.last_pass, self.failures = time.monotonic(), 0
+            except Exception:  # noqa: BLE001 - the queue or the store away for a while
+                log.exception("queue counting pass failed; retrying")
+                self.failures += 1
+                self._halt.wait(min(30.0, 0.5 * 2 ** self.failures))
+
+    def state(self, stall_s: float = 120.0) -> str:
+        if self.ident is not None and not self.is_alive():
+            return "dead"
+        if self.failures >= 3:
+            return "failing"
+        if time.monotonic() - self.last_pass > stall_s:
+            return "stalled"
+        return "counting"
+
+    def stop(self) -> None:
+        self._halt.set()

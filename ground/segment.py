@@ -1,0 +1,82 @@
+"""Which counting a ground process does: the embedded worker, or one of the segment's.
+
+``open_queue`` opens the segment's JetStream queue when the settings name a NATS URL;
+``make_worker`` picks the counting worker: the embedded one polling the store (no queue),
+a queue worker (``ground.queue_counting``), or none when this station leaves counting to
+the segment's workers (``count_here`` off). ``main`` runs a counting worker alone, with no
+link end or REST API: ``targetfuse ground-worker``, one per machine or container, as many as
+the queue needs; it stops cleanly on SIGTERM (what it has fetched and not acknowledged is
+redelivered to another).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from ground.counting import CountingWorker
+from ground.settings import GroundSettings
+
+
+class NoCounting:
+    """A station whose tiles the segment's workers count."""
+
+    ident = None
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+    def is_alive(self) -> bool:
+        return True
+
+    def state(self) -> str:
+        return "elsewhere"
+
+
+def open_queue(settings: GroundSettings):
+    if not settings.nats_url:
+        return None
+    from ground.tile_queue import NatsTileQueue
+
+    return NatsTileQueue(settings.nats_url, stream=settings.nats_stream,
+                         prefix=f"{settings.nats_stream.lower()}.tiles")
+
+
+def make_worker(settings: GroundSettings, store, counter, error_model, queue):
+    if not settings.count_here:
+        return NoCounting()
+    if queue is None:
+        return CountingWorker(store, counter, error_model, settings.batch_size)
+    from ground.queue_counting import QueueCountingWorker
+
+    return QueueCountingWorker(store, counter, queue, error_model, settings.batch_size)
+
+
+def main() -> int:
+    from ground.counter import GroundCounter
+    from ground.store import open_store
+    from shared.logs import json_logging
+    from shared.pipeline.error_model import ErrorModel
+
+    json_logging()
+    settings = GroundSettings()
+    if not settings.nats_url or not settings.database_url:
+        raise SystemExit("a counting worker of the segment needs TARGETFUSE_GROUND_NATS_URL "
+                         "and TARGETFUSE_GROUND_DATABASE_URL")
+    store, queue = open_store(settings), open_queue(settings)
+    counter = GroundCounter.shipped(settings.model, settings.models_dir,
+                                    threads=settings.threads, batch_size=settings.batch_size)
+    err = Path(settings.models_dir) / settings.model / "error_model.json"
+    worker = make_worker(settings.model_copy(update={"count_here": True}), store, counter,
+                         ErrorModel.load(err) if err.exists() else None, queue)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    worker.start()
+    done.wait()
+    worker.stop()
+    worker.join(30)
+    queue.close()
+    store.close()
+    return 0

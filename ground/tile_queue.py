@@ -1,0 +1,137 @@
+"""The ground segment's counting queue on NATS JetStream: "tile ready" work, pulled by workers.
+
+A station publishes one message per committed tile (subject ``<prefix>.ready``, payload
+``{"scene_id", "tile_index"}``, ``Nats-Msg-Id`` = ``scene:tile`` so JetStream drops a
+duplicate published within its window, e.g. the same tile committed through two stations).
+The stream keeps work-queue retention: a message leaves it when a worker acknowledges it.
+Counting workers share one durable pull consumer: each fetch hands a batch to one worker; a
+worker acknowledges only after the counts are committed, so a worker that dies mid-count
+leaves its messages to be redelivered after ``ack_wait_s``; after ``max_deliver`` deliveries
+a tile is quarantined by the worker (``ground.counting.QueueCountingWorker``).
+
+nats-py is asyncio; the services are threaded. So the queue runs its own event loop in a
+daemon thread and offers blocking calls (``publish``, ``fetch``, and ``ack``/``nak`` on each
+delivery) that any thread may make.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+
+DEFAULT_STREAM = "TARGETFUSE_TILES"
+DEFAULT_PREFIX = "targetfuse.tiles"
+
+
+@dataclass
+class Delivery:
+    scene_id: str
+    tile_index: int
+    attempts: int  # this is delivery number ``attempts`` of the message
+    _msg: object
+    _queue: NatsTileQueue
+
+    def ack(self) -> None:
+        self._queue._call(self._msg.ack())
+
+    def nak(self, delay_s: float = 1.0) -> None:
+        self._queue._call(self._msg.nak(delay=delay_s))
+
+    def term(self) -> None:
+        """Never deliver this message again (its tile is quarantined)."""
+        self._queue._call(self._msg.term())
+
+
+class NatsTileQueue:
+    def __init__(self, url: str, stream: str = DEFAULT_STREAM, prefix: str = DEFAULT_PREFIX,
+                 durable: str = "counters", ack_wait_s: float = 60.0, max_deliver: int = 5,
+                 timeout_s: float = 10.0):
+        self.url, self.stream, self.prefix, self.durable = url, stream, prefix, durable
+        self.ack_wait_s, self.max_deliver, self.timeout_s = ack_wait_s, max_deliver, timeout_s
+        self.subject = f"{prefix}.ready"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="nats-loop")
+        self._thread.start()
+        self._sub = None
+        self._fetch_lock = threading.Lock()
+        try:
+            self._call(self._connect())
+        except Exception:
+            self.close()
+            raise
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout_s + 5)
+
+    async def _connect(self) -> None:
+        import nats
+        from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        self._nc = await nats.connect(self.url, connect_timeout=self.timeout_s,
+                                      max_reconnect_attempts=-1)
+        self._js = self._nc.jetstream(timeout=self.timeout_s)
+        try:
+            await self._js.stream_info(self.stream)
+        except NotFoundError:
+            await self._js.add_stream(StreamConfig(
+                name=self.stream, subjects=[f"{self.prefix}.>"],
+                retention=RetentionPolicy.WORK_QUEUE, duplicate_window=120.0))
+        self._consumer = ConsumerConfig(durable_name=self.durable,
+                                        ack_wait=self.ack_wait_s,
+                                        max_deliver=self.max_deliver)
+
+    def publish(self, scene_id: str, tile_index: int) -> None:
+        """Announce a committed tile; returns once JetStream has stored the message."""
+        body = json.dumps({"scene_id": scene_id, "tile_index": tile_index}).encode()
+        self._call(self._js.publish(self.subject, body,
+                                    headers={"Nats-Msg-Id": f"{scene_id}:{tile_index}"}))
+
+    async def _fetch(self, batch: int, timeout: float):
+        import nats.errors
+
+        if self._sub is None:
+            self._sub = await self._js.pull_subscribe(self.subject, durable=self.durable,
+                                                      stream=self.stream,
+                                                      config=self._consumer)
+        try:
+            return await self._sub.fetch(batch, timeout=timeout)
+        except nats.errors.TimeoutError:
+            return []
+
+    def fetch(self, batch: int = 16, timeout_s: float = 1.0) -> list[Delivery]:
+        """Up to ``batch`` tiles to count (fewer, or none, after ``timeout_s``)."""
+        with self._fetch_lock:
+            msgs = self._call(self._fetch(batch, timeout_s))
+        out = []
+        for m in msgs:
+            try:
+                body = json.loads(m.data)
+                out.append(Delivery(str(body["scene_id"]), int(body["tile_index"]),
+                                    m.metadata.num_delivered, m, self))
+            except (ValueError, KeyError, TypeError):
+                self._call(m.term())  # not ours to count: never again
+        return out
+
+    def pending(self) -> int:
+        """Messages not yet acknowledged (the backlog)."""
+        async def info():
+            return (await self._js.stream_info(self.stream)).state.messages
+        return int(self._call(info()))
+
+    def delete_stream(self) -> None:
+        self._call(self._js.delete_stream(self.stream))
+
+    def close(self) -> None:
+        async def shut():
+            if getattr(self, "_nc", None) is not None:
+                await self._nc.close()
+        try:
+            if self._loop.is_running():
+                self._call(shut())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)

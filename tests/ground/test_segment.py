@@ -1,0 +1,169 @@
+"""The ground segment's counting: tiles announced on NATS JetStream by the stations, counted
+by several workers into one PostgreSQL store, acknowledged after the commit; a worker that
+dies mid-count, a poison tile and a lost announcement. Real PostgreSQL and NATS (each test
+makes its own database and stream and removes them; skips without the servers)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from ground.link_server import announcer, receive
+from ground.queue_counting import QueueCountingWorker, count_deliveries
+from ground.store import PostgresStore
+from ground.tile_queue import NatsTileQueue
+from shared.wire import link_pb2
+from shared.wire.chunks import tile_chunks
+
+
+@pytest.fixture
+def queue_factory(nats_url):
+    stream = f"TFTEST_{uuid.uuid4().hex[:10].upper()}"
+    made = []
+
+    def make(**kw):
+        q = NatsTileQueue(nats_url, stream=stream, prefix=f"{stream.lower()}.tiles", **kw)
+        made.append(q)
+        return q
+
+    yield make
+    if made:
+        made[0].delete_stream()
+    for q in made:
+        q.close()
+
+
+@pytest.fixture
+def store(postgres_url):
+    s = PostgresStore(postgres_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def counter():
+    from ground.counter import GroundCounter
+
+    return GroundCounter.shipped("aircraft", threads=1)
+
+
+def commit_scene(store, scene_id, tiles, on_commit=None):
+    n = len(tiles)
+    h = link_pb2.SceneHeader(scene_id=scene_id, grid=link_pb2.TileGrid(
+        width=256 * n, height=256, tile_size=256, rows=1, cols=n), input_size=256)
+    receive(store, link_pb2.DownlinkMessage(header=h), "sat-1")
+    for i, data in enumerate(tiles):
+        for c in tile_chunks(scene_id, i, 0, i, data, 90, resized=True):
+            ack = receive(store, link_pb2.DownlinkMessage(chunk=c), "sat-1", on_commit)
+            assert ack.status != link_pb2.Ack.REJECTED, ack.error
+
+
+def wait_counted(store, n, timeout_s=60):
+    deadline = time.time() + timeout_s
+    while store.count_uncounted() and time.time() < deadline:
+        time.sleep(0.2)
+    return store.count_uncounted()
+
+
+def test_an_announcement_is_delivered_once_and_again_only_when_not_acknowledged(
+        queue_factory):
+    q = queue_factory()
+    q.publish("s", 3)
+    q.publish("s", 3)  # the same tile through a second station: one message
+    assert q.pending() == 1
+    first = q.fetch(8, timeout_s=2)
+    assert [(d.scene_id, d.tile_index, d.attempts) for d in first] == [("s", 3, 1)]
+    first[0].nak(delay_s=0.1)
+    again = q.fetch(8, timeout_s=3)
+    assert [(d.tile_index, d.attempts) for d in again] == [(3, 2)]
+    again[0].ack()
+    assert q.fetch(8, timeout_s=0.5) == [] and q.pending() == 0
+
+
+def test_two_workers_count_every_tile_once(store, queue_factory, counter, jpeg_tile):
+    q = queue_factory()
+    tiles = [jpeg_tile(3000, seed=i) for i in range(10)]
+    commit_scene(store, "two", tiles, announcer(q))
+    assert q.pending() == 10
+    workers = [QueueCountingWorker(store, counter, queue_factory(), batch=3)
+               for _ in range(2)]
+    for w in workers:
+        w.start()
+    try:
+        assert wait_counted(store, 10) == 0
+        deadline = time.time() + 10
+        while q.pending() and time.time() < deadline:  # the last acks
+            time.sleep(0.1)
+    finally:
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.join(10)
+    counts = store.ground_counts("two")
+    assert sorted(counts) == list(range(10)) and all(c is not None for c, _ in counts.values())
+    assert sum(w.counted for w in workers) == 10  # each tile counted by one worker, once
+    assert q.pending() == 0
+
+
+def test_a_worker_that_dies_before_acknowledging_loses_nothing(store, queue_factory, counter,
+                                                               jpeg_tile):
+    q = queue_factory(ack_wait_s=2.0)
+    commit_scene(store, "died", [jpeg_tile(2500, seed=20 + i) for i in range(4)],
+                 announcer(q))
+    taken = q.fetch(4, timeout_s=2)  # a worker takes the batch and dies: no ack, no count
+    assert len(taken) == 4
+    survivor = QueueCountingWorker(store, counter, queue_factory(ack_wait_s=2.0), batch=4)
+    survivor.start()
+    try:
+        assert wait_counted(store, 4) == 0  # redelivered after ack_wait, counted
+    finally:
+        survivor.stop()
+        survivor.join(10)
+    assert survivor.counted == 4
+
+
+class _CommitsFail:
+    """The real store, whose commits of real counts fail (fault injection: the database
+    refuses the write); everything else passes through."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def set_counts(self, counts):
+        if any(c[2] == c[2] for c in counts):  # a real count (not NaN)
+            raise RuntimeError("injected: the count could not be committed")
+        self._store.set_counts(counts)
+
+
+def test_a_tile_whose_commit_keeps_failing_is_quarantined_not_retried_forever(
+        store, queue_factory, counter, jpeg_tile):
+    q = queue_factory(max_deliver=2)
+    commit_scene(store, "poison", [jpeg_tile(2000, seed=30)], announcer(q))
+    flaky = _CommitsFail(store)
+    for attempt in (1, 2):
+        deliveries = q.fetch(1, timeout_s=5)
+        assert [d.attempts for d in deliveries] == [attempt]
+        assert count_deliveries(flaky, counter, q, deliveries) == 0
+    (value, _), = store.ground_counts("poison").values()
+    assert value != value  # quarantined: no count, logged with the reason
+    assert store.count_uncounted() == 0 and q.fetch(1, timeout_s=2) == []
+
+
+def test_a_tile_whose_announcement_was_lost_is_swept_up(store, queue_factory, counter,
+                                                        jpeg_tile):
+    commit_scene(store, "lost", [jpeg_tile(2000, seed=40 + i) for i in range(3)])  # no queue
+    q = queue_factory()
+    assert q.pending() == 0
+    time.sleep(1.0)
+    worker = QueueCountingWorker(store, counter, q, batch=3, lost_after_s=0.5)
+    worker.start()
+    try:
+        assert wait_counted(store, 3) == 0
+    finally:
+        worker.stop()
+        worker.join(10)
