@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from ground import map_assets
-from ground.segment import make_worker, open_queue
 from ground.link_server import create_server
 from ground.scenes import scene_report
+from ground.segment import make_worker, open_queue
 from ground.settings import GroundSettings
 from ground.stac import add_routes as add_stac_routes
 from ground.store import open_store
