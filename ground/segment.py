@@ -6,17 +6,33 @@ a queue worker (``ground.queue_counting``), or none when this station leaves cou
 the segment's workers (``count_here`` off). ``main`` runs a counting worker alone, with no
 link end or REST API: ``targetfuse ground-worker``, one per machine or container, as many as
 the queue needs; it stops cleanly on SIGTERM (what it has fetched and not acknowledged is
-redelivered to another).
+redelivered to another). Having no port to probe, it touches a heartbeat file while its
+passes finish; ``python -m ground.segment --alive`` (the container's probe) says whether the
+file is fresh.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+import time
 from pathlib import Path
 
 from ground.counting import CountingWorker
 from ground.settings import GroundSettings
+
+
+HEARTBEAT = Path(os.environ.get("TARGETFUSE_GROUND_WORKER_HEARTBEAT",
+                                "/tmp/targetfuse-worker.alive"))
+
+
+def alive(max_age_s: float = 120.0, heartbeat: Path = HEARTBEAT) -> bool:
+    try:
+        return time.time() - heartbeat.stat().st_mtime < max_age_s
+    except OSError:
+        return False
 
 
 class NoCounting:
@@ -74,9 +90,15 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     worker.start()
-    done.wait()
+    while not done.wait(5.0):
+        if worker.state() == "counting":
+            HEARTBEAT.touch()
     worker.stop()
     worker.join(30)
     queue.close()
     store.close()
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(0 if alive() else 1) if "--alive" in sys.argv else sys.exit(main())

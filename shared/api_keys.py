@@ -63,13 +63,18 @@ def keys_file(configured: Path | None, auth: bool, default: Path, name: str) -> 
         return configured
     if not default.exists():
         default.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(default, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"# made at first start; add lines '<name> <key>' for more\n"
-                    f"{name} {secrets.token_urlsafe(32)}\n")
+        _write_private(default, f"# made at first start; add lines '<name> <key>' for more\n"
+                                f"{name} {secrets.token_urlsafe(32)}\n")
         log.warning("no keys file configured: made %s with a new key (auth is on by "
                     "default; set auth=false to open the service)", default)
     return default
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A new file only its owner can read (never overwriting one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def matching(keys: dict[bytes, str], given: bytes | None) -> str | None:
@@ -146,26 +151,35 @@ class Credentials:
                 "TARGETFUSE_ONBOARD_GROUND_KEY_FILE": str(self.satellite_file),
                 "TARGETFUSE_API_KEY": self.rest_key}
 
+    def satellite_key_file(self, n: int) -> Path:
+        """Satellite ``n``'s own link key (1: ``satellite-key``, as with one satellite)."""
+        return self.satellite_file if n == 1 else self.folder / f"satellite-{n}-key"
+
     @classmethod
-    def make(cls, folder: Path, satellite: str = "satellite-1") -> Credentials:
-        """New keys in ``folder`` (kept when there already)."""
+    def make(cls, folder: Path, satellites: int = 1) -> Credentials:
+        """New keys in ``folder`` (kept when there already): the operator's, and one link
+        key per satellite (``satellite-<n>`` in the ground's file)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         creds = cls(folder, "")
-        link = secrets.token_urlsafe(32)
-        for path, text in ((creds.rest_file, f"operator {secrets.token_urlsafe(32)}\n"),
-                           (creds.link_file, f"{satellite} {link}\n"),
-                           (creds.satellite_file, f"{link}\n")):
+        links = [secrets.token_urlsafe(32) for _ in range(satellites)]
+        files = [(creds.rest_file, f"operator {secrets.token_urlsafe(32)}\n"),
+                 (creds.link_file, "".join(f"satellite-{n} {k}\n"
+                                           for n, k in enumerate(links, 1)))]
+        files += [(creds.satellite_key_file(n), f"{k}\n") for n, k in enumerate(links, 1)]
+        if not creds.link_file.exists():  # a set is made whole or kept whole
+            for path, _ in files[2:]:
+                path.unlink(missing_ok=True)
+        for path, text in files:
             if not path.exists():
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(text)
+                _write_private(path, text)
         return cls(folder, load_keys(creds.rest_file)[0].decode())
 
 
-if __name__ == "__main__":  # python -m shared.api_keys FOLDER: the compose file's keys step
+if __name__ == "__main__":  # python -m shared.api_keys FOLDER [SATELLITES]: compose's keys step
     import sys
 
-    made = Credentials.make(Path(sys.argv[1]))
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    made = Credentials.make(Path(sys.argv[1]), count)
     print(f"keys in {made.folder}: {made.rest_file.name}, {made.link_file.name}, "
-          f"{made.satellite_file.name}")
+          + ", ".join(made.satellite_key_file(n).name for n in range(1, count + 1)))

@@ -122,3 +122,31 @@ def test_the_stack_makes_its_keys_and_both_services_use_them():
         assert all(env[prefix + f].startswith("/keys/") for f in files), name
         assert "keys:/keys:ro" in SERVICES[name]["volumes"]
     assert "keys" in COMPOSE["volumes"]
+
+
+def test_the_constellation_profile_is_two_stations_two_workers_three_satellites():
+    profile = {n: s for n, s in SERVICES.items() if "constellation" in s.get("profiles", [])}
+    stations = [n for n in profile if n.startswith("station-")]
+    workers = [n for n in profile if n.startswith("worker-")]
+    satellites = [n for n in profile if n.startswith("satellite-")]
+    assert (len(stations), len(workers), len(satellites)) == (2, 2, 3)
+    assert {"postgres", "nats", "constellation-keys"} <= set(profile)
+    assert "-js" in profile["nats"]["command"]
+    for name in stations + workers:
+        env = profile[name]["environment"]
+        assert env["TARGETFUSE_GROUND_DATABASE_URL"].startswith("postgresql://")
+        assert env["TARGETFUSE_GROUND_NATS_URL"].startswith("nats://")
+        names = [k[len("TARGETFUSE_GROUND_"):].lower() for k in env]
+        assert set(names) <= set(GroundSettings.model_fields), name
+    assert all(profile[w]["entrypoint"] == ["targetfuse-ground-worker"] for w in workers)
+    assert all(profile[s]["environment"]["TARGETFUSE_GROUND_COUNT_HERE"] == "false"
+               for s in stations)
+    keys = {profile[s]["environment"]["TARGETFUSE_ONBOARD_GROUND_KEY_FILE"] for s in satellites}
+    assert len(keys) == 3  # each satellite its own link key
+    targets = {profile[s]["environment"]["TARGETFUSE_ONBOARD_GROUND_TARGET"].split(":")[0]
+               for s in satellites}
+    assert targets == set(stations)
+    for s in satellites:
+        names = [k[len("TARGETFUSE_ONBOARD_"):].lower() for k in profile[s]["environment"]]
+        assert set(names) <= set(OnboardSettings.model_fields), s
+    assert profile["constellation-keys"]["entrypoint"][-1] == "3"

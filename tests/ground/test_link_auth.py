@@ -118,3 +118,12 @@ def test_credentials_make_a_matching_set(tmp_path):
     assert load_named_keys(creds.link_file) == {sat_key: "satellite-1"}
     assert Credentials.make(tmp_path / "k").rest_key == creds.rest_key  # kept, not remade
     assert OnboardSettings(**creds.onboard(), data_dir=tmp_path).ground_key() == sat_key
+
+
+def test_credentials_for_a_constellation_give_each_satellite_its_own_key(tmp_path):
+    creds = Credentials.make(tmp_path / "k", satellites=3)
+    named = load_named_keys(creds.link_file)
+    assert sorted(named.values()) == ["satellite-1", "satellite-2", "satellite-3"]
+    for n in (1, 2, 3):
+        key = creds.satellite_key_file(n).read_text().strip().encode()
+        assert named[key] == f"satellite-{n}"
