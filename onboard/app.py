@@ -104,7 +104,7 @@ class Onboard:
     def link_state(self) -> dict:
         now = time.time()
         sched = self.link.schedule
-        window = sched.current(now)
+        window = sched.window(now)
         stats = self.outbox.stats()
         elapsed = max(now - self.started, 1e-9)
         return {"window_open": window is not None,
@@ -112,7 +112,10 @@ class Onboard:
                 else round(window[1] - now, 3),
                 "next_window_in_s": None if window is not None or sched.next_open(now) is None
                 else round(sched.next_open(now) - now, 3),
-                "rate_bytes_s": self.settings.link_rate_bytes_s, "link_up": self.link.link_up,
+                "station": None if window is None else window.station,
+                "rate_bytes_s": (window.rate_bytes_s if window is not None
+                                 and window.rate_bytes_s else self.settings.link_rate_bytes_s),
+                "link_up": self.link.link_up,
                 **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
                 "rejected_parts": self.link.rejected}
 

@@ -111,6 +111,11 @@ class LinkClient:
                 nxt = self.schedule.next_open(now)
                 stop.wait(idle_s if nxt is None else min(max(nxt - now, 0.0), idle_s * 4))
                 continue
+            window = self.schedule.window(now)
+            if window is not None and window.rate_bytes_s and \
+                    window.rate_bytes_s != self.bucket.rate:
+                # A planned window carries its own rate (elevation-dependent, its mean).
+                self.bucket.set_rate(window.rate_bytes_s)
             try:
                 sent = self.drain_once()
                 delay = self.backoff_s[0]
