@@ -17,6 +17,11 @@ motion, drag terms) is the base's, and each clone is initialised by sgp4's own
 shifted nodes the clones are no longer at the base's local time of the node: a
 sun-synchronous orbit keeps whatever local time its node starts at, so the clones image at
 other hours of the day (a constellation spread over local times).
+
+The real satellites need not be evenly spaced in their plane (Sentinel-2B and -2C fly half
+an orbit apart), so a shifted clone of one can land on another: satellites of one plane keep
+their spacing, so the pattern is refused when two of a plane are within ``MIN_SPACING_KM``
+at the epoch (``--planes 4`` over the three Sentinel-2 gives twelve well apart).
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sgp4.api import WGS72, Satrec
 
+MIN_SPACING_KM = 100.0
 # sgp4init counts epochs in days since 1949 December 31 00:00 UT.
 _SGP4_EPOCH_JD = 2433281.5
 
@@ -117,9 +124,11 @@ def walker_pattern(bases: list[Satellite], planes: int, per_plane: int,
     if not bases:
         raise ValueError("a pattern needs at least one base satellite")
     out: list[Satellite] = []
+    plane_of: list[int] = []
     for base in bases:
         for p in range(planes):
             for k in range(per_plane):
+                plane_of.append(p)
                 if p == 0 and k == 0:
                     out.append(base)
                     continue
@@ -128,4 +137,26 @@ def walker_pattern(bases: list[Satellite], planes: int, per_plane: int,
                     d_raan_deg=360.0 * p / planes,
                     d_mean_anomaly_deg=360.0 * k / per_plane
                     + phasing * 360.0 * p / (planes * per_plane)))
+    _check_spacing(out, plane_of)
     return out
+
+
+def _check_spacing(sats: list[Satellite], plane_of: list[int]) -> None:
+    # Satellites of one plane share every element but the mean anomaly: their distance
+    # stays about what it is at the epoch (planes cross only for moments: not compared).
+    jd = max(s.epoch_jd for s in sats)
+    groups: dict[int, list[tuple[str, np.ndarray]]] = {}
+    for sat, plane in zip(sats, plane_of, strict=True):
+        err, r, _ = sat.satrec.sgp4(math.floor(jd), jd - math.floor(jd))
+        if err:
+            raise ValueError(f"{sat.name}: sgp4 error {err} at the epoch")
+        groups.setdefault(plane, []).append((sat.name, np.array(r)))
+    for members in groups.values():
+        for a in range(len(members)):
+            for b in range(a + 1, len(members)):
+                d = float(np.linalg.norm(members[a][1] - members[b][1]))
+                if d < MIN_SPACING_KM:
+                    raise ValueError(
+                        f"the pattern puts {members[a][0]} and {members[b][0]} {d:.0f} km "
+                        f"apart in one plane: choose other planes or per_plane (the real "
+                        f"satellites are not evenly spaced)")

@@ -110,7 +110,9 @@ def test_real_sentinel2_and_a_12_satellite_pattern_over_the_real_stations(real_o
     got = contacts.windows(real, svalbard, START, START + DAY)
     for s in real:
         assert sum(w.satellite == s.name for w in got) >= 9
-    pattern = walker_pattern(real, planes=2, per_plane=2)
+    with pytest.raises(ValueError, match="apart in one plane"):
+        walker_pattern(real, planes=2, per_plane=2)  # 2C half an orbit on lands on 2B
+    pattern = walker_pattern(real, planes=4, per_plane=1)
     assert len(pattern) == 12
     big = contacts.windows(pattern, svalbard, START, START + DAY)
     assert len(big) >= 4 * len(got) * 0.9  # four times the satellites, about four times

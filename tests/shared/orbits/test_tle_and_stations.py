@@ -84,3 +84,6 @@ def test_the_pattern_shifts_node_and_anomaly_and_keeps_the_orbit(sats):
     assert gaps.min() > 500.0  # no two in the same place
     with pytest.raises(ValueError):
         walker_pattern(sats, 0, 3)
+    # SSO-B flies half an orbit from SSO-A: B's second slot lands on A.
+    with pytest.raises(ValueError, match="SSO-A and SSO-B/P0S1 0 km apart"):
+        walker_pattern(sats, 1, 2)
