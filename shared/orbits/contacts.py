@@ -94,18 +94,20 @@ def passes(sat: Satellite, station: Station, start: float, end: float,
     times, events = es.find_events(topos, t0, t1, altitude_degrees=min_elevation_deg)
     unix = _unix(times, t0, start) if len(events) else []
     out: list[tuple[float, float]] = []
+    # Before the first rise or set, the satellite may already be up: a culmination or a
+    # set first means the pass began before the span, and opens at its start.
     opened: float | None = None
     for u, ev in zip(unix, events, strict=True):
         if ev == 0:  # rise
             opened = float(u)
-        elif ev == 2:  # set
-            out.append((start if opened is None and not out else opened, float(u)))
+        elif ev == 2 and (opened is not None or not out):  # set
+            out.append((start if opened is None else opened, float(u)))
             opened = None
-        elif opened is None and not out:
-            opened = start  # a culmination first: the pass began before the span
-    if opened is not None:
+        elif opened is None and not out:  # a culmination before any rise
+            opened = start
+    if opened is not None:  # still up at the end
         out.append((opened, end))
-    return [(a, b) for a, b in out if a is not None and b > a]
+    return [(a, b) for a, b in out if b > a]
 
 
 def windows(sats: Iterable[Satellite], stations: Iterable[Station], start: float,
