@@ -67,7 +67,7 @@ class OnboardSettings(BaseSettings):
     # plan of one; the shift moves every window (e.g. to replay a plan from now).
     contact_plan_file: Path | None = None
     contact_plan_satellite: str | None = None
-    contact_plan_shift_s: float = 0.0
+    contact_plan_shift_s: float = Field(0.0, allow_inf_nan=False)
     link_deadline_s: float = Field(30.0, gt=0)
 
     def rest_keys_file(self) -> Path | None:

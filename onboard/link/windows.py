@@ -102,7 +102,7 @@ class ContactSchedule:
         """The window open at time t, as (start, end), or None."""
         if self.windows:
             i = self._index(t)
-            return None if i is None else self.windows[i]
+            return None if i is None else (self.windows[i][0], self.windows[i][1])
         if self.period_s is None:
             return (-math.inf, math.inf)
         k = math.floor((t - self.offset_s) / self.period_s)

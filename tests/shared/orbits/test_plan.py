@@ -60,6 +60,9 @@ def test_bad_plans_and_settings_are_refused(plan_file, tmp_path):
                         contact_period_s=100, contact_duration_s=10)
     with pytest.raises(ValueError, match="needs a contact_plan_file"):
         OnboardSettings(contact_plan_satellite="A")
+    with pytest.raises(ValueError):
+        OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="A",
+                        contact_plan_shift_s=float("nan"))
     with pytest.raises(ValueError, match="cannot read"):
         OnboardSettings(contact_plan_file=tmp_path / "missing.json")
     for text, message in (("[", "not JSON"), ('{"windows": []}', "not a contact plan"),
