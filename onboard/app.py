@@ -59,7 +59,8 @@ class Onboard:
         self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
                                settings.schedule(), deadline_s=settings.link_deadline_s,
                                credentials=creds, server_name=settings.ground_tls_server_name,
-                               key=settings.ground_key())
+                               key=settings.ground_key(),
+                               station_targets=settings.station_target_map())
         if settings.auth and settings.ground_key_file is None:
             log.warning("no ground_key_file: a ground that authenticates its senders (the "
                         "default) will refuse this satellite's link")
@@ -113,6 +114,7 @@ class Onboard:
                 "next_window_in_s": None if window is not None or sched.next_open(now) is None
                 else round(sched.next_open(now) - now, 3),
                 "station": None if window is None else window.station,
+                "target": self.link.target_at(now),
                 "rate_bytes_s": (window.rate_bytes_s if window is not None
                                  and window.rate_bytes_s else self.settings.link_rate_bytes_s),
                 "link_up": self.link.link_up,

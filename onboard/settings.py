@@ -68,6 +68,9 @@ class OnboardSettings(BaseSettings):
     contact_plan_file: Path | None = None
     contact_plan_satellite: str | None = None
     contact_plan_shift_s: float = Field(0.0, allow_inf_nan=False)
+    # Where each station of the plan listens, as JSON {"station": "host:port", ...}; a
+    # window with a station not named here goes to ground_target.
+    station_targets: str | None = None
     link_deadline_s: float = Field(30.0, gt=0)
 
     def rest_keys_file(self) -> Path | None:
@@ -119,6 +122,24 @@ class OnboardSettings(BaseSettings):
             raise ValueError(f"contact_plan_file has no window for satellite {sat!r} "
                              f"(it has {names[:20]})")
         return mine
+
+    @field_validator("station_targets")
+    @classmethod
+    def _station_targets(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            targets = json.loads(v)
+            if not (isinstance(targets, dict) and all(
+                    isinstance(t, str) and t for t in targets.values())):
+                raise ValueError
+        except (ValueError, TypeError) as exc:
+            raise ValueError('station_targets must be JSON like {"Svalbard": "host:port", '
+                             '...}') from exc
+        return v
+
+    def station_target_map(self) -> dict[str, str]:
+        return json.loads(self.station_targets) if self.station_targets else {}
 
     @field_validator("policy")
     @classmethod
