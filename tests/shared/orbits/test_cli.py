@@ -20,11 +20,11 @@ def inputs(tmp_path, tle_text):
     return tle, stations
 
 
-def test_a_day_of_plans_for_a_generated_constellation(tmp_path, tle_text, capsys):
+def test_plans_for_a_generated_constellation(tmp_path, tle_text, capsys):
     tle, stations = inputs(tmp_path, tle_text)
     out = tmp_path / "plan"
     assert cli.main(["plan-contacts", "--tle", str(tle), "--stations", str(stations),
-                     "--start", "2026-10-01T00:00:00Z", "--hours", "24", "--planes", "6",
+                     "--start", "2026-10-01T00:00:00Z", "--hours", "8", "--planes", "6",
                      "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("12 satellites, 2 stations, 2026-10-01T00:00:00Z")
