@@ -59,7 +59,8 @@ class Onboard:
         self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
                                settings.schedule(), deadline_s=settings.link_deadline_s,
                                credentials=creds, server_name=settings.ground_tls_server_name,
-                               key=settings.ground_key())
+                               key=settings.ground_key(),
+                               station_targets=settings.station_target_map())
         if settings.auth and settings.ground_key_file is None:
             log.warning("no ground_key_file: a ground that authenticates its senders (the "
                         "default) will refuse this satellite's link")
@@ -104,7 +105,7 @@ class Onboard:
     def link_state(self) -> dict:
         now = time.time()
         sched = self.link.schedule
-        window = sched.current(now)
+        window = sched.window(now)
         stats = self.outbox.stats()
         elapsed = max(now - self.started, 1e-9)
         return {"window_open": window is not None,
@@ -112,7 +113,11 @@ class Onboard:
                 else round(window[1] - now, 3),
                 "next_window_in_s": None if window is not None or sched.next_open(now) is None
                 else round(sched.next_open(now) - now, 3),
-                "rate_bytes_s": self.settings.link_rate_bytes_s, "link_up": self.link.link_up,
+                "station": None if window is None else window.station,
+                "target": self.link.target_at(now),
+                "rate_bytes_s": (window.rate_bytes_s if window is not None
+                                 and window.rate_bytes_s else self.settings.link_rate_bytes_s),
+                "link_up": self.link.link_up,
                 **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
                 "rejected_parts": self.link.rejected}
 

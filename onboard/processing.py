@@ -127,7 +127,8 @@ class SceneProcessor:
         now = time.time()
         window_at = self.schedule.next_open(now)
         if not self.schedule.unlimited:
-            # The throttle plans with the bytes the current (or next) window can carry.
+            # The throttle plans with the bytes the current (or next) window can carry
+            # (at that window's own rate when a contact plan gives one).
             left = 0.0 if window_at is None else self.schedule.bytes_left(
                 window_at, self.settings.link_rate_bytes_s)
             left -= self.db.outbox.stats()["bytes_queued"]

@@ -61,6 +61,16 @@ class OnboardSettings(BaseSettings):
     contact_duration_s: float | None = Field(None, gt=0)
     contact_windows: str | None = Field(
         None, description='explicit schedule as JSON: [[start, end], ...] in epoch seconds')
+    # Or a contact plan computed from orbits (``targetfuse plan-contacts``): this
+    # satellite's windows, each with its station and rate (the periodic schedule and
+    # explicit windows above stay the other options). The satellite may be left out of a
+    # plan of one; the shift moves every window (e.g. to replay a plan from now).
+    contact_plan_file: Path | None = None
+    contact_plan_satellite: str | None = None
+    contact_plan_shift_s: float = Field(0.0, allow_inf_nan=False)
+    # Where each station of the plan listens, as JSON {"station": "host:port", ...}; a
+    # window with a station not named here goes to ground_target.
+    station_targets: str | None = None
     link_deadline_s: float = Field(30.0, gt=0)
 
     def rest_keys_file(self) -> Path | None:
@@ -78,6 +88,58 @@ class OnboardSettings(BaseSettings):
             raise ValueError("onboard: a client certificate needs the ground's CA "
                              "(ground_tls_ca_file)")
         return self
+
+    @model_validator(mode="after")
+    def _contact_plan(self) -> OnboardSettings:
+        if self.contact_plan_file is None:
+            if self.contact_plan_satellite is not None:
+                raise ValueError("contact_plan_satellite needs a contact_plan_file")
+            return self
+        if self.contact_windows or self.contact_period_s is not None:
+            raise ValueError("give one contact schedule: contact_plan_file, contact_windows "
+                             "or contact_period_s")
+        self.plan_windows()  # a bad plan, or one without this satellite, fails at start
+        return self
+
+    def plan_windows(self) -> list:
+        """This satellite's windows of the contact plan, made fit for one radio."""
+        from shared.orbits.plan import read_plan, single_radio
+
+        try:
+            _, windows = read_plan(self.contact_plan_file)
+        except OSError as exc:
+            raise ValueError(f"contact_plan_file: cannot read {self.contact_plan_file}: "
+                             f"{exc.strerror}") from None
+        names = sorted({w.satellite for w in windows})
+        sat = self.contact_plan_satellite
+        if sat is None:
+            if len(names) != 1:
+                raise ValueError(f"contact_plan_file has {len(names)} satellites: name this "
+                                 f"one with contact_plan_satellite (one of {names[:20]})")
+            sat = names[0]
+        mine = single_radio(windows, sat)
+        if not mine:
+            raise ValueError(f"contact_plan_file has no window for satellite {sat!r} "
+                             f"(it has {names[:20]})")
+        return mine
+
+    @field_validator("station_targets")
+    @classmethod
+    def _station_targets(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            targets = json.loads(v)
+            if not (isinstance(targets, dict) and all(
+                    isinstance(t, str) and t for t in targets.values())):
+                raise ValueError
+        except (ValueError, TypeError) as exc:
+            raise ValueError('station_targets must be JSON like {"Svalbard": "host:port", '
+                             '...}') from exc
+        return v
+
+    def station_target_map(self) -> dict[str, str]:
+        return json.loads(self.station_targets) if self.station_targets else {}
 
     @field_validator("policy")
     @classmethod
@@ -102,6 +164,8 @@ class OnboardSettings(BaseSettings):
     def schedule(self):
         from onboard.link.windows import ContactSchedule
 
+        if self.contact_plan_file is not None:
+            return ContactSchedule.from_plan(self.plan_windows(), self.contact_plan_shift_s)
         if self.contact_windows:
             return ContactSchedule(windows=tuple(tuple(map(float, p)) for p in
                                                  json.loads(self.contact_windows)))

@@ -37,10 +37,14 @@ class LinkClient:
                  batch: int = 64, clock: Callable[[], float] = time.time,
                  backoff_s: tuple[float, float] = (0.2, 10.0),
                  credentials: grpc.ChannelCredentials | None = None,
-                 server_name: str | None = None, key: bytes | None = None):
+                 server_name: str | None = None, key: bytes | None = None,
+                 station_targets: dict[str, str] | None = None):
         """``credentials``: TLS (``shared.wire.tls.channel_credentials``), else plaintext;
         ``server_name``: the name the ground's certificate was issued for, when the target
-        is an address; ``key``: the link key presented with every call."""
+        is an address; ``key``: the link key presented with every call;
+        ``station_targets``: where each station of a planned window listens (a window with
+        a station not named, or none, goes to ``target``)."""
+        self.station_targets = dict(station_targets or {})
         self.metadata = (("authorization", f"Bearer {key.decode()}"),) if key else ()
         self.target, self.outbox, self.bucket = target, outbox, bucket
         self.credentials = credentials
@@ -53,10 +57,19 @@ class LinkClient:
         self.link_up = False
         self.bytes_sent = 0
 
+    def target_at(self, now: float) -> str:
+        """The ground end to talk to now: the open window's station's, else the default."""
+        window = self.schedule.window(now)
+        if window is None or window.station is None:
+            return self.target
+        return self.station_targets.get(window.station, self.target)
+
     def _channel(self) -> grpc.Channel:
+        # Chosen per connection: each drain goes to the station of the window it runs in.
+        target = self.target_at(self.clock())
         if self.credentials is None:
-            return grpc.insecure_channel(self.target, options=self.options)
-        return grpc.secure_channel(self.target, self.credentials, options=self.options)
+            return grpc.insecure_channel(target, options=self.options)
+        return grpc.secure_channel(target, self.credentials, options=self.options)
 
     def drain_once(self) -> int:
         """One connection; returns how many parts the ground acknowledged."""
@@ -111,6 +124,11 @@ class LinkClient:
                 nxt = self.schedule.next_open(now)
                 stop.wait(idle_s if nxt is None else min(max(nxt - now, 0.0), idle_s * 4))
                 continue
+            window = self.schedule.window(now)
+            if window is not None and window.rate_bytes_s and \
+                    window.rate_bytes_s != self.bucket.rate:
+                # A planned window carries its own rate (elevation-dependent, its mean).
+                self.bucket.set_rate(window.rate_bytes_s)
             try:
                 sent = self.drain_once()
                 delay = self.backoff_s[0]

@@ -35,6 +35,15 @@ class TokenBucket:
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
 
+    def set_rate(self, rate: float) -> None:
+        """Change the rate from now on (a contact plan's window has its own); the burst
+        stays."""
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"link rate must be > 0 bytes/s, got {rate}")
+        with self._lock:
+            self._refill()  # what accrued so far accrued at the old rate
+            self.rate = float(rate)
+
     def wait_time(self, n: int) -> float:
         """Seconds until n bytes may go (0: now)."""
         with self._lock:

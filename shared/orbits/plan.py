@@ -1,0 +1,111 @@
+"""The contact plan's JSON format, and what one satellite's radio makes of it.
+
+A plan (written by ``targetfuse plan-contacts``) lists contact windows for every
+satellite and station: start and end (UNIX seconds, and ISO 8601 for people), the station,
+the maximum elevation, and the link rate (bytes/s): the mean over the pass of the
+elevation-dependent rate (``shared/orbits/contacts.py`` says which model), so that
+``rate * duration`` is what the pass can carry, plus the peak rate and those bytes.
+
+A satellite has one radio: where two stations see it at once (Svalbard and Kiruna often
+do), ``single_radio`` keeps it with the station it is already talking to until that window
+ends, then hands over to the other for what is left of its window (at its mean rate). A
+handover mid-pass costs a re-acquisition on a real link, so staying put is also what an
+operator would plan.
+
+This module imports no orbit code: the onboard service reads plans with it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+FORMAT = "targetfuse-contact-plan/1"
+
+
+@dataclass(frozen=True)
+class ContactWindow:
+    satellite: str
+    station: str
+    start: float  # UNIX seconds
+    end: float
+    max_elevation_deg: float
+    rate_bytes_s: float  # mean over the window
+    peak_rate_bytes_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
+
+    @property
+    def bytes(self) -> float:
+        return self.rate_bytes_s * self.duration_s
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["start_utc"], d["end_utc"] = iso(self.start), iso(self.end)
+        d["duration_s"] = round(self.duration_s, 3)
+        d["bytes"] = round(self.bytes)
+        return d
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _window(d: dict, where: str) -> ContactWindow:
+    try:
+        w = ContactWindow(str(d["satellite"]), str(d["station"]), float(d["start"]),
+                          float(d["end"]), float(d["max_elevation_deg"]),
+                          float(d["rate_bytes_s"]), float(d["peak_rate_bytes_s"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: a window needs satellite, station, start, end, "
+                         f"max_elevation_deg, rate_bytes_s, peak_rate_bytes_s ({exc})") from None
+    if not all(math.isfinite(x) for x in (w.start, w.end, w.rate_bytes_s)):
+        raise ValueError(f"{where}: times and rates must be finite numbers")
+    if not w.start < w.end:
+        raise ValueError(f"{where}: start {w.start} must be before end {w.end}")
+    if not w.rate_bytes_s > 0:
+        raise ValueError(f"{where}: rate_bytes_s must be > 0, got {w.rate_bytes_s}")
+    return w
+
+
+def write_plan(path: Path | str, windows: list[ContactWindow], **meta) -> dict:
+    doc = {"format": FORMAT, **meta,
+           "windows": [w.to_json() for w in sorted(windows, key=lambda w: (w.start, w.station))]}
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return doc
+
+
+def read_plan(path: Path | str) -> tuple[dict, list[ContactWindow]]:
+    """The plan's metadata and its windows; a file that is not a plan is a ValueError."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a contact plan (format must be {FORMAT!r})")
+    if not isinstance(doc.get("windows"), list):
+        raise ValueError(f"{path}: a contact plan needs a list of windows")
+    windows = [_window(d if isinstance(d, dict) else {}, f"{path}: window {i}")
+               for i, d in enumerate(doc["windows"])]
+    return {k: v for k, v in doc.items() if k != "windows"}, windows
+
+
+def single_radio(windows: list[ContactWindow], satellite: str) -> list[ContactWindow]:
+    """This satellite's windows, sorted and made non-overlapping (see the docstring)."""
+    mine = sorted((w for w in windows if w.satellite == satellite),
+                  key=lambda w: (w.start, -w.end))
+    out: list[ContactWindow] = []
+    for w in mine:
+        if out and w.start < out[-1].end:
+            if w.end <= out[-1].end:
+                continue  # wholly inside the window already held
+            w = ContactWindow(w.satellite, w.station, out[-1].end, w.end,
+                              w.max_elevation_deg, w.rate_bytes_s, w.peak_rate_bytes_s)
+        out.append(w)
+    return out

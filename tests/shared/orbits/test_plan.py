@@ -1,0 +1,83 @@
+"""The contact plan file, one radio's view of it, and the onboard schedule built from it."""
+
+import json
+
+import pytest
+
+from onboard.link.windows import ContactSchedule
+from onboard.settings import OnboardSettings
+from shared.orbits.plan import ContactWindow, read_plan, single_radio, write_plan
+
+
+def w(sat, station, start, end, rate=1000.0):
+    return ContactWindow(sat, station, start, end, 40.0, rate, rate * 2)
+
+
+PLAN = [w("A", "Svalbard", 100, 700, 2000.0), w("A", "Kiruna", 400, 1000, 500.0),
+        w("A", "Inuvik", 450, 650), w("B", "Svalbard", 200, 800), w("A", "Troll", 5000, 5600)]
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    path = tmp_path / "plan.json"
+    write_plan(path, PLAN, start=0, end=6000)
+    return path
+
+
+def test_a_plan_reads_back(plan_file):
+    meta, windows = read_plan(plan_file)
+    assert meta["start"] == 0 and sorted(windows, key=lambda x: (x.start, x.station)) == \
+        sorted(PLAN, key=lambda x: (x.start, x.station))
+    doc = json.loads(plan_file.read_text())
+    assert doc["windows"][0]["start_utc"] == "1970-01-01T00:01:40Z"
+    assert doc["windows"][0]["bytes"] == 2000 * 600
+
+
+def test_one_radio_stays_with_its_station_then_hands_over():
+    got = single_radio(PLAN, "A")
+    assert [(x.station, x.start, x.end) for x in got] == [
+        ("Svalbard", 100, 700), ("Kiruna", 700, 1000), ("Troll", 5000, 5600)]
+
+
+def test_the_onboard_schedule_carries_station_and_rate(plan_file):
+    s = OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="A",
+                        contact_plan_shift_s=1000).schedule()
+    assert s.window(1150) == (1100, 1700, "Svalbard", 2000.0)
+    assert s.window(1800).station == "Kiruna" and s.window(3000) is None
+    assert s.next_open(3000) == 6000
+    # The throttle's bytes are the window's own rate, not the configured one.
+    assert s.bytes_left(1800, 1e9) == pytest.approx(200 * 500.0)
+    assert s.bytes_left(3000, 1e9) == 0.0
+
+
+def test_bad_plans_and_settings_are_refused(plan_file, tmp_path):
+    with pytest.raises(ValueError, match="2 satellites"):
+        OnboardSettings(contact_plan_file=plan_file)
+    with pytest.raises(ValueError, match="no window for satellite 'C'"):
+        OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="C")
+    with pytest.raises(ValueError, match="one contact schedule"):
+        OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="A",
+                        contact_period_s=100, contact_duration_s=10)
+    with pytest.raises(ValueError, match="needs a contact_plan_file"):
+        OnboardSettings(contact_plan_satellite="A")
+    with pytest.raises(ValueError):
+        OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="A",
+                        contact_plan_shift_s=float("nan"))
+    with pytest.raises(ValueError, match="cannot read"):
+        OnboardSettings(contact_plan_file=tmp_path / "missing.json")
+    for text, message in (("[", "not JSON"), ('{"windows": []}', "not a contact plan"),
+                          ('{"format": "targetfuse-contact-plan/1", "windows": [{}]}',
+                           "window 0")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            OnboardSettings(contact_plan_file=bad)
+
+
+def test_the_schedule_refuses_mismatched_stations_and_rates():
+    with pytest.raises(ValueError, match="one value per window"):
+        ContactSchedule(windows=((0, 1), (2, 3)), stations=("a",))
+    with pytest.raises(ValueError, match="rate must be > 0"):
+        ContactSchedule(windows=((0, 1),), rates=(0.0,))
+    plain = ContactSchedule(windows=((0, 10),))
+    assert plain.window(5) == (0, 10, None, None) and plain.bytes_left(5, 100.0) == 500.0
