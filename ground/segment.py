@@ -23,7 +23,6 @@ from pathlib import Path
 from ground.counting import CountingWorker
 from ground.settings import GroundSettings
 
-
 HEARTBEAT = Path(os.environ.get("TARGETFUSE_GROUND_WORKER_HEARTBEAT",
                                 "/tmp/targetfuse-worker.alive"))
 

@@ -60,6 +60,16 @@ def commit_scene(store, scene_id, tiles, on_commit=None):
             assert ack.status != link_pb2.Ack.REJECTED, ack.error
 
 
+def fetch_some(q, batch=8, timeout_s=20.0):
+    """The next deliveries, waiting for them (a loaded machine may take a while)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        got = q.fetch(batch, timeout_s=1.0)
+        if got:
+            return got
+    return []
+
+
 def wait_counted(store, n, timeout_s=60):
     deadline = time.time() + timeout_s
     while store.count_uncounted() and time.time() < deadline:
@@ -73,10 +83,10 @@ def test_an_announcement_is_delivered_once_and_again_only_when_not_acknowledged(
     q.publish("s", 3)
     q.publish("s", 3)  # the same tile through a second station: one message
     assert q.pending() == 1
-    first = q.fetch(8, timeout_s=2)
+    first = fetch_some(q)
     assert [(d.scene_id, d.tile_index, d.attempts) for d in first] == [("s", 3, 1)]
     first[0].nak(delay_s=0.1)
-    again = q.fetch(8, timeout_s=3)
+    again = fetch_some(q)
     assert [(d.tile_index, d.attempts) for d in again] == [(3, 2)]
     again[0].ack()
     assert q.fetch(8, timeout_s=0.5) == [] and q.pending() == 0
@@ -112,7 +122,7 @@ def test_a_worker_that_dies_before_acknowledging_loses_nothing(store, queue_fact
     q = queue_factory(ack_wait_s=2.0)
     commit_scene(store, "died", [jpeg_tile(2500, seed=20 + i) for i in range(4)],
                  announcer(q))
-    taken = q.fetch(4, timeout_s=2)  # a worker takes the batch and dies: no ack, no count
+    taken = fetch_some(q, 4)  # a worker takes the batch and dies: no ack, no count
     assert len(taken) == 4
     survivor = QueueCountingWorker(store, counter, queue_factory(ack_wait_s=2.0), batch=4)
     survivor.start()
@@ -146,7 +156,7 @@ def test_a_tile_whose_commit_keeps_failing_is_quarantined_not_retried_forever(
     commit_scene(store, "poison", [jpeg_tile(2000, seed=30)], announcer(q))
     flaky = _CommitsFail(store)
     for attempt in (1, 2):
-        deliveries = q.fetch(1, timeout_s=5)
+        deliveries = fetch_some(q, 1)
         assert [d.attempts for d in deliveries] == [attempt]
         assert count_deliveries(flaky, counter, q, deliveries) == 0
     (value, _), = store.ground_counts("poison").values()
