@@ -177,3 +177,16 @@ def test_a_tile_whose_announcement_was_lost_is_swept_up(store, queue_factory, co
     finally:
         worker.stop()
         worker.join(10)
+
+
+def test_a_workers_heartbeat_says_whether_its_passes_finish(tmp_path):
+    import os
+
+    from ground.segment import alive
+
+    beat = tmp_path / "alive"
+    assert not alive(heartbeat=beat)  # never started
+    beat.touch()
+    assert alive(heartbeat=beat)
+    os.utime(beat, (time.time() - 600, time.time() - 600))
+    assert not alive(max_age_s=120, heartbeat=beat)  # stuck for ten minutes
