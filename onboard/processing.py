@@ -8,9 +8,14 @@ every tile costs). Its header, summary and downlinked tiles (resized to the coun
 JPEG at the chosen quality, in checksummed chunks) go into the outbox in the same
 transaction that marks the scene ``downlinking``.
 
-A GeoTIFF is read window by window (``RasterSource``): no more than one tile's pixels are
-in memory at a time, whatever the scene's size. PNG and JPEG have no random access and are
-decoded whole (the intake's pixel limit bounds them).
+Memory is bounded by the settings, not by the scene (``open_scene``). A GeoTIFF is read
+window by window (``RasterSource``): no more than one tile's pixels are in memory at a time,
+through a GDAL block cache sized from the memory limit. PNG and JPEG have no random access:
+a small one is decoded whole; a larger one is decoded strip by strip into a tiled scratch
+TIFF (``onboard.strips``) read the same way, except interlaced PNGs and progressive JPEGs,
+which only decode whole (the intake holds them to ``whole_decode_pixels``). Per tile, the
+plan keeps counts, confidence, descriptor and a uint8 thumbnail; the tiles chosen for the
+downlink are read and encoded again when the outbox messages are made.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +35,7 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.annotations import Footprint
 from shared.errors import public
-from shared.imageio import read_rgb
+from shared.imageio import decodable_by_rows, header_size, read_rgb
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.codec import downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
@@ -53,8 +61,11 @@ class RasterSource:
 
     def __init__(self, path: Path):
         import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
 
-        self.src = rasterio.open(path)
+        with warnings.catch_warnings():  # a plain TIFF is fine: georeference() says None
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self.src = rasterio.open(path)
         if self.src.dtypes[0] != "uint8":
             self.src.close()
             raise ValueError(f"GeoTIFF pixels must be 8-bit, got {self.src.dtypes[0]}")
@@ -93,6 +104,49 @@ def read_scene(path: Path):
     return read_rgb(path)
 
 
+def strip_decoded(path: Path, settings: OnboardSettings) -> bool:
+    """Whether a PNG or JPEG is decoded strip by strip rather than whole: when it can be,
+    and its RGB would take more than 1/16 of the memory limit (smaller ones decode whole:
+    faster, and well inside the limit)."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return False
+    size = header_size(path)
+    return size is not None and size[0] * size[1] * 3 > settings.memory_limit_bytes // 16 \
+        and decodable_by_rows(path)
+
+
+@contextmanager
+def open_scene(path: Path, settings: OnboardSettings, scratch: Path) -> Iterator:
+    """The scene's pixels for as long as the block runs, under a GDAL block cache of
+    ``settings.gdal_cache()``: a window-by-window reader (GeoTIFF, or a large PNG or JPEG
+    decoded by strips into a scratch TIFF in ``scratch``, deleted after), or a decoded
+    array (a small PNG or JPEG)."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=settings.gdal_cache()):
+        path = Path(path)
+        if not strip_decoded(path, settings):
+            pixels = read_scene(path)
+            try:
+                yield pixels
+            finally:
+                if isinstance(pixels, RasterSource):
+                    pixels.close()
+            return
+        from onboard.strips import transcode
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        tmp = transcode(path, scratch / f"{path.stem}-{threading.get_ident()}.strips.tif")
+        try:
+            source = RasterSource(tmp)
+            try:
+                yield source
+            finally:
+                source.close()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 class SceneProcessor:
     def __init__(self, settings: OnboardSettings, db: ScenesDB, counter: OnboardCounter,
                  energy: EnergyModel | None = None):
@@ -106,7 +160,14 @@ class SceneProcessor:
                                   conf_q=settings.conf_q)
         if self.cfg.policy == "value" and self.error_model is None:
             raise ValueError(f"the value policy needs {err}")
-        self.cache = RevisitCache()
+        self.cache = RevisitCache(max_bytes=settings.revisit_cache())
+        self.scratch = Path(settings.data_dir) / "scratch"
+        for leftover in self.scratch.glob("*.strips.tif"):  # a crash's, nothing refers to it
+            leftover.unlink(missing_ok=True)
+        # Contexts need scikit-learn: imported now, at start-up, rather than by the first
+        # scene (1.4-1.7 s on the flight computer's one core).
+        import sklearn.cluster  # noqa: F401
+        import sklearn.metrics  # noqa: F401
         self.schedule = settings.schedule()
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
@@ -129,12 +190,8 @@ class SceneProcessor:
         return budget, self.settings.energy_fraction * full, natural
 
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
-        pixels = read_scene(Path(path))
-        try:
+        with open_scene(Path(path), self.settings, self.scratch) as pixels:
             return self._process(scene_id, pixels, meta)
-        finally:
-            if isinstance(pixels, RasterSource):
-                pixels.close()
 
     def _process(self, scene_id: str, pixels, meta: dict) -> dict:
         gsd = meta.get("gsd_m")
