@@ -4,6 +4,7 @@ environment variables (or given directly), validated when built."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -71,6 +72,17 @@ class OnboardSettings(BaseSettings):
             raise ValueError("onboard: a client certificate needs the ground's CA "
                              "(ground_tls_ca_file)")
         return self
+
+    @field_validator("memory_limit_bytes", mode="before")
+    @classmethod
+    def _memory(cls, v):
+        # Also as docker's mem_limit writes it ("1g", "512m"), so compose can pass its own.
+        if isinstance(v, str):
+            m = re.fullmatch(r"\s*(\d+)\s*([kmgKMG]?)[bB]?\s*", v)
+            if m is None:
+                raise ValueError(f"memory_limit_bytes: a byte count or e.g. 1g, got {v!r}")
+            return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+        return v
 
     @field_validator("policy")
     @classmethod
