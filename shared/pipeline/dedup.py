@@ -323,8 +323,12 @@ class RevisitCache:
 
 def _shift_crop(img: np.ndarray, x: float, y: float, w: int, h: int) -> np.ndarray:
     """``img`` sampled on a w x h grid starting at sub-pixel (x, y), bilinear."""
-    m = np.float32([[1, 0, x], [0, 1, y]])
-    return cv2.warpAffine(img.astype(np.float32), m, (w, h),
+    # Only the pixels bilinear sampling can reach are converted and warped: the whole
+    # mosaic per looked-up tile made revisit lookups O(tiles^2) a scene.
+    x0, y0 = max(int(math.floor(x)), 0), max(int(math.floor(y)), 0)
+    img = np.asarray(img[y0:y0 + h + 2, x0:x0 + w + 2], np.float32)
+    m = np.float32([[1, 0, x - x0], [0, 1, y - y0]])
+    return cv2.warpAffine(img, m, (w, h),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 

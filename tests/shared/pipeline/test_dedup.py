@@ -154,3 +154,15 @@ def test_cache_bytes_are_bounded():
     assert "big" not in cache._scenes and len(cache) == 2  # larger than the whole cache
     with pytest.raises(ValueError):
         dedup.RevisitCache(max_bytes=-1)
+
+
+def test_shift_crop_of_a_window_equals_warping_the_whole_mosaic():
+    import cv2
+
+    img = np.random.default_rng(3).uniform(0, 255, (50, 70)).astype(np.float32)
+    for x, y, w, h in ((0.0, 0.0, 8, 8), (3.4, 7.75, 16, 9), (61.5, 41.2, 8, 8),
+                       (62.0, 42.0, 8, 8), (10.01, 0.99, 60, 49)):
+        m = np.float32([[1, 0, x], [0, 1, y]])
+        whole = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        assert np.allclose(dedup._shift_crop(img, x, y, w, h), whole, atol=1e-3)
