@@ -251,7 +251,7 @@ def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.
 @dataclass
 class _Mosaic:
     footprint: Footprint
-    thumb: np.ndarray  # grey, at THUMB / tile_size of the source resolution
+    thumb: np.ndarray  # grey (uint8 from the service), at THUMB / tile_size of the source
     density: np.ndarray  # onboard count per mosaic pixel
     valid: np.ndarray  # bool: pixel was counted (not reused from elsewhere / not uncounted)
     px: float  # source pixels per mosaic pixel
@@ -288,6 +288,11 @@ class RevisitCache:
     def nbytes(self) -> int:
         return sum(m.nbytes for m in self._scenes.values())
 
+    def fits(self, nbytes: int) -> bool:
+        """Whether a mosaic of ``nbytes`` would be kept (so a scene too large for the cache
+        need not build one)."""
+        return self.max_bytes is None or nbytes <= self.max_bytes
+
     @staticmethod
     def usable(fp: Footprint | None) -> bool:
         return fp is not None and fp.geotransform[2] == 0 and fp.geotransform[4] == 0
@@ -299,7 +304,7 @@ class RevisitCache:
             return
         mosaic = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px, confidence)
         self._scenes.pop(scene_id, None)
-        if self.max_bytes is not None and mosaic.nbytes > self.max_bytes:
+        if not self.fits(mosaic.nbytes):
             return
         self._scenes[scene_id] = mosaic
         while len(self._scenes) > self.capacity or (

@@ -119,11 +119,12 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     # only when the revisit cache will keep this scene, each counted tile's density at
     # thumbnail resolution (the full map is dropped as soon as the tile is counted).
     densities: dict[int, np.ndarray] = {}
-    remember = cfg.dedup and cache is not None and dedup.RevisitCache.usable(footprint)
+    px = tile_size / dedup.THUMB
+    remember = cfg.dedup and cache is not None and dedup.RevisitCache.usable(footprint) \
+        and cache.fits(MOSAIC_BYTES_PER_PX * math.prod(_mosaic_shape(grid, px)))
     rows: dict[int, np.ndarray] = {}  # per-class counts of counted and near-duplicate tiles
     counted: list[int] = []
     by_context: dict[int, list[int]] = {}  # counted tiles of each context, in order
-    px = tile_size / dedup.THUMB
 
     def count(i: int) -> None:
         ledger.spend("compute", per_inference)
@@ -201,10 +202,19 @@ def _class_table(onboard: np.ndarray, rows: dict[int, np.ndarray], counted: list
     return table
 
 
+# A revisit mosaic's bytes per pixel: uint8 grey, float32 density, bool valid, float32
+# confidence.
+MOSAIC_BYTES_PER_PX = 1 + 4 + 1 + 4
+
+
+def _mosaic_shape(grid: TileGrid, px: float) -> tuple[int, int]:
+    return math.ceil(grid.height / px), math.ceil(grid.width / px)
+
+
 def _slot(grid: TileGrid, t, thumb: np.ndarray, px: float) -> np.ndarray:
     """The part of a tile's thumbnail that lies inside the scene's mosaic (rounding may push
     the last row or column's past its edge)."""
-    mh, mw = math.ceil(grid.height / px), math.ceil(grid.width / px)
+    mh, mw = _mosaic_shape(grid, px)
     y, x = round(t.y0 / px), round(t.x0 / px)
     return thumb[: mh - y, : mw - x]
 
@@ -214,8 +224,8 @@ def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, gr
               confidence: np.ndarray | None = None) -> None:
     """Put this scene's thumbnails and counted tiles' densities (already at thumbnail
     resolution: ``mosaic_density``) into the revisit cache."""
-    mh, mw = math.ceil(grid.height / px), math.ceil(grid.width / px)
-    thumb = np.zeros((mh, mw), np.float32)
+    mh, mw = _mosaic_shape(grid, px)
+    thumb = np.zeros((mh, mw), np.uint8)  # the thumbnails' own whole grey levels
     dens = np.zeros((mh, mw), np.float32)
     valid = np.zeros((mh, mw), bool)
     conf = np.full((mh, mw), np.nan, np.float32)
