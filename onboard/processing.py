@@ -44,6 +44,7 @@ from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.scene import ScenePlan, plan_scene
+from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import load_table
 from shared.preprocess import unknown_gsd_warning
 from shared.wire import link_pb2
@@ -172,10 +173,22 @@ class SceneProcessor:
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
 
-    def budgets(self, pixels: np.ndarray, gsd: float | None) -> tuple[float, float, int]:
-        """Byte budget, energy budget (J) and natural tile size for a scene."""
+    def raw_bytes(self, pixels, natural: int, first: int, prepare) -> int:
+        """``raw_tile_bytes`` of the scene; from the plan's own prepared tiles when the plan
+        starts at the natural size and sends them unresized (the same JPEGs at the same
+        quality): a whole pass over the scene (reading and encoding every tile) saved."""
+        resized = self.cfg.sends_resized and self.counter.input_size < natural
+        if first == natural and not resized:
+            return int(prepare(natural).sizes[self.cfg.raw_quality].sum())
+        return raw_tile_bytes(pixels, natural, self.cfg.raw_quality)
+
+    def budgets(self, pixels: np.ndarray, gsd: float | None, first: int | None = None,
+                prepare=None) -> tuple[float, float, int]:
+        """Byte budget, energy budget (J) and natural tile size for a scene (``first``: the
+        tile size planning starts at; ``prepare``: its memo of prepared tiles)."""
         natural = self.counter.tile_size_for(gsd)
-        raw = raw_tile_bytes(pixels, natural, self.cfg.raw_quality)
+        raw = raw_tile_bytes(pixels, natural, self.cfg.raw_quality) if prepare is None \
+            else self.raw_bytes(pixels, natural, first or natural, prepare)
         full = full_onboard_energy(pixels, natural, self.energy,
                                    self.counter.card.flops_per_tile)
         budget = self.settings.budget_fraction * raw
@@ -215,19 +228,28 @@ class SceneProcessor:
                             "give gsd_m when it is known"]
         for w in warnings:
             log.warning(w, extra={"scene_id": scene_id})
-        budget, energy_j, natural = self.budgets(pixels, gsd)
         entry = self.tiling.lookup(gsd) if self.tiling else None
+        prepared: dict[int, PreparedTiles] = {}
+
+        def prepare(size: int) -> PreparedTiles:  # shared by the budgets and the plan
+            if size not in prepared:
+                prepared[size] = prepare_tiles(pixels, size, self.cfg, self.counter.input_size)
+            return prepared[size]
+
+        natural = self.counter.tile_size_for(gsd)
+        first = entry.tile_size if entry and self.cfg.adaptive_tiling else natural
+        t0 = time.perf_counter()
+        budget, energy_j, natural = self.budgets(pixels, gsd, first, prepare)
         classes = list(meta.get("classes") or self.counter.classes)
         channels = self.counter.channels(classes)
 
         def count_fn(i: int, tile: np.ndarray, size: int):
             return self.counter.count_tile(i, tile, size, channels)
 
-        t0 = time.perf_counter()
         plan = plan_scene(pixels, scene_id, count_fn,
                           float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
                           energy_j, self.energy, fp, entry, self.cache, self.error_model,
-                          input_size=self.counter.input_size)
+                          prepare=prepare, input_size=self.counter.input_size)
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, pixels, meta, gsd, fp, classes,
                                  gsd_source == "estimated")

@@ -155,3 +155,24 @@ def test_a_corrupt_png_fails_its_strip_decode_and_leaves_no_scratch(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 (GDAL's error type: any, cleanly)
         transcode(tmp_path / "bad.png", tmp_path / "bad.tif")
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_the_raw_bytes_budgets_are_fractions_of_come_from_the_plans_own_tiles(tmp_path, scene,
+                                                                             counter):
+    from shared.pipeline.budgets import raw_tile_bytes
+    from shared.pipeline.tiles import prepare_tiles
+
+    proc = SceneProcessor(OnboardSettings(data_dir=tmp_path), ScenesDB(Outbox(
+        tmp_path / "o.db")), counter)
+    pixels = np.ascontiguousarray(scene[:512, :768])
+    calls = []
+
+    def prepare(size):
+        calls.append(size)
+        return prepare_tiles(pixels, size, proc.cfg, counter.input_size)
+
+    expected = raw_tile_bytes(pixels, 64, proc.cfg.raw_quality)
+    assert proc.raw_bytes(pixels, 64, 64, prepare) == expected and calls == [64]
+    assert proc.raw_bytes(pixels, 64, 128, prepare) == expected and calls == [64]  # own pass
+    assert proc.raw_bytes(pixels, 512, 512, prepare) == raw_tile_bytes(  # sent resized
+        pixels, 512, proc.cfg.raw_quality) and calls == [64]
