@@ -170,7 +170,7 @@ def check_decodable(path: Path, kind: str, w: int, h: int, size: int,
     if w * h > limit and not decodable_by_rows(path):
         why = "interlaced" if kind == "png" else "progressive (or not Huffman-sequential)"
         raise IntakeError(413, f"{w}x{h} pixels: this {kind.upper()} is {why}, so it can "
-                               f"only be decoded whole, about {6 * w * h >> 20} MiB; the "
+                               f"only be decoded whole, up to {9 * w * h >> 20} MiB; the "
                                f"memory limit of {settings.memory_limit_bytes >> 20} MiB "
                                f"allows {limit} pixels decoded whole. Send it as a (tiled) "
                                "GeoTIFF, read window by window, or as a non-interlaced PNG "

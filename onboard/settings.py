@@ -116,9 +116,10 @@ class OnboardSettings(BaseSettings):
 
     def whole_decode_pixels(self) -> int:
         """The largest PNG or JPEG decoded whole (interlaced or progressive ones: the others
-        are decoded by strips): its RGB and the decoder's BGR copy (6 bytes a pixel) in half
-        the memory limit, the other half for the service; and ``max_decoded_pixels``."""
-        return min(self.max_decoded_pixels, self.memory_limit_bytes // 12)
+        are decoded by strips): the decoder's buffers, its BGR output and the RGB copy (up
+        to 9 bytes a pixel, a progressive JPEG's coefficients included) in 9/16 of the
+        memory limit, the rest for the service; and ``max_decoded_pixels``."""
+        return min(self.max_decoded_pixels, self.memory_limit_bytes // 16)
 
     def schedule(self):
         from onboard.link.windows import ContactSchedule

@@ -208,7 +208,7 @@ def _big(tmp_path, name: str, **kw):
 
 def _tight(tmp_path):
     settings, db = _intake(tmp_path)
-    # A 64 MiB limit decodes at most 64 MiB / 12 = 5.6 Mpx whole; the test images are
+    # A 64 MiB limit decodes at most 64 MiB / 16 = 4.2 Mpx whole; the test images are
     # 0.48 Mpx, so the limit is lowered further by max_decoded_pixels.
     return settings.model_copy(update={"memory_limit_bytes": 64 << 20,
                                        "max_decoded_pixels": 100_000}), db

@@ -11,12 +11,12 @@ def test_the_memory_limit_reads_as_compose_writes_it_and_sizes_the_caches():
     s = OnboardSettings(memory_limit_bytes="1g")
     assert s.memory_limit_bytes == 1 << 30
     assert s.gdal_cache() == 64 << 20 and s.revisit_cache() == 128 << 20
-    assert s.whole_decode_pixels() == min(s.max_decoded_pixels, (1 << 30) // 12)
+    assert s.whole_decode_pixels() == min(s.max_decoded_pixels, (1 << 30) // 16)
     small = OnboardSettings(memory_limit_bytes="512m", gdal_cache_bytes=8 << 20,
                             revisit_cache_bytes=0)
     assert small.memory_limit_bytes == 512 << 20
     assert small.gdal_cache() == 8 << 20 and small.revisit_cache() == 0
-    assert small.whole_decode_pixels() == (512 << 20) // 12
+    assert small.whole_decode_pixels() == (512 << 20) // 16
     for bad in ("lots", "1t", "12m" * 2):
         with pytest.raises(ValueError):
             OnboardSettings(memory_limit_bytes=bad)
