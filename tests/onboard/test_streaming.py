@@ -86,6 +86,7 @@ def _process(tmp_path, name, path, settings, counter):
     return result, parts
 
 
+@pytest.mark.slow  # three scenes of 384 tiles through the whole service processor
 def test_geotiff_and_strip_decoded_png_process_as_the_png_decoded_whole(tmp_path, scene,
                                                                          counter):
     png = write_rgb(tmp_path / "s.png", scene)
