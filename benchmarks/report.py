@@ -62,8 +62,8 @@ def onboard_split_table(onboard: dict) -> str:
     profiled = [r for r in onboard["rows"] if r.get("profile_shares")]
     if not profiled:
         return "(no profiled run)"
-    parts = sorted({p for r in profiled for p in r["profile_shares"]},
-                   key=lambda p: -max(r["profile_shares"].get(p, 0) for r in profiled))
+    parts = sorted({p for r in profiled for p in r["profile_shares"]},  # ties by name
+                   key=lambda p: (-max(r["profile_shares"].get(p, 0) for r in profiled), p))
     head = "| part | " + " | ".join(f"{FORMATS[r['format']]} {_side(r['side_px'])}"
                                      for r in profiled) + " |"
     rows = [head, "|---|" + "---|" * len(profiled)]
