@@ -65,7 +65,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def one(path: Path, profile: bool) -> dict:
+def one(path: Path, profile: bool, raw_timing: bool = True) -> dict:
     """Process one scene here (the child): the figures of one run."""
     import numpy as np
 
@@ -100,6 +100,8 @@ def one(path: Path, profile: bool) -> dict:
     # processor runs them (tiles read again here; only session.run is timed).
     raw = 0.0
     with open_scene(path, settings, work / "raw") as pixels:
+        if not raw_timing:
+            counted, sizes = [], []
         from shared.tile_grid import TileGrid
 
         grid = TileGrid(pixels.shape[1], pixels.shape[0], result["tile_size"])
@@ -112,8 +114,8 @@ def one(path: Path, profile: bool) -> dict:
     row = {"tiles": result["tiles"], "tile_size": result["tile_size"],
            "inferences": len(counted), "seconds": round(seconds, 2),
            "seconds_per_tile": round(seconds / max(result["tiles"], 1), 4),
-           "raw_inference_seconds": round(raw, 2),
-           "inference_share": round(raw / seconds, 3),
+           **({"raw_inference_seconds": round(raw, 2),
+               "inference_share": round(raw / seconds, 3)} if raw_timing else {}),
            "peak_rss_mb": round(rss, 1), "rss_before_mb": round(rss0, 1),
            "tiles_by_decision": result["tiles_by_decision"]}
     if profile:
@@ -145,11 +147,13 @@ def main() -> int:
                    help="where the generated scenes are kept (outside the repository)")
     p.add_argument("--profile", default="2", help="sizes also profiled (comma-separated)")
     p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument("--no-raw", action="store_true",
+                   help="skip timing raw onnxruntime (memory only: halves a large scene's run)")
     p.add_argument("--out", default=None, help="JSON results file to merge rows into")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(one(Path(args.one), args.profile == "yes")))
+        print(json.dumps(one(Path(args.one), args.profile == "yes", not args.no_raw)))
         return 0
     from scenes import scene_file
 
@@ -159,7 +163,8 @@ def main() -> int:
         for fmt in args.formats.split(","):
             path = scene_file(Path(args.work), fmt, k)
             cmd = [sys.executable, __file__, "--one", str(path),
-                   "--profile", "yes" if k in profiled else "no"]
+                   "--profile", "yes" if k in profiled else "no"] + \
+                (["--no-raw"] if args.no_raw else [])
             try:
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                                      timeout=args.timeout, env={**os.environ,

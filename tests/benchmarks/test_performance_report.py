@@ -46,6 +46,18 @@ def test_memory_and_time_tables_show_every_run_and_failures():
         "| PNG | 20k | - | - ", "| PNG ")
 
 
+def test_a_memory_only_run_shows_no_inference_share():
+    onboard = _onboard(330.0, 0.5)
+    row = {k: v for k, v in onboard["rows"][1].items()
+           if k not in ("raw_inference_seconds", "inference_share")}
+    onboard["rows"].append({**row, "side_px": 40960, "peak_rss_mb": 340.0})
+    assert "| GeoTIFF | 40k | 400 | 390 | 10.0 | 0.0250 | not timed | - |" in \
+        report.onboard_time_table(onboard)
+    assert "| GeoTIFF | 300 MB | 330 MB | 340 MB | 1.13x |" in report.memory_table(onboard)
+    assert "| 50 % (GeoTIFF 5k) to 50 % (GeoTIFF 5k) |" in report.targets_table(
+        onboard, None, None)
+
+
 def test_tables_come_from_the_result_files_present(tmp_path):
     (tmp_path / "onboard.json").write_text(json.dumps(_onboard(330.0, 0.5)))
     got = report.tables(tmp_path)
