@@ -32,7 +32,9 @@ class GroundSettings(BaseSettings):
     count_here: bool = True
     model: str = "objects"
     models_dir: Path = MODELS_DIR
-    threads: int = Field(2, ge=1, le=256, description="torch threads for the deep counter")
+    # One torch thread unless told: with two, counting ran 4.7x slower than with one when
+    # the other core was busy (measured on a 2-core host), and gained little when idle.
+    threads: int = Field(1, ge=1, le=256, description="torch threads for the deep counter")
     batch_size: int = Field(16, ge=1, le=1024)
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024)
     grpc_workers: int = Field(8, ge=1, le=256)

@@ -47,7 +47,7 @@ class Delivery:
 class NatsTileQueue:
     def __init__(self, url: str, stream: str = DEFAULT_STREAM, prefix: str = DEFAULT_PREFIX,
                  durable: str = "counters", ack_wait_s: float = 60.0, max_deliver: int = 5,
-                 timeout_s: float = 10.0):
+                 timeout_s: float = 30.0):
         self.url, self.stream, self.prefix, self.durable = url, stream, prefix, durable
         self.ack_wait_s, self.max_deliver, self.timeout_s = ack_wait_s, max_deliver, timeout_s
         self.subject = f"{prefix}.ready"

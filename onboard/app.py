@@ -107,7 +107,9 @@ class Onboard:
         sched = self.link.schedule
         window = sched.window(now)
         stats = self.outbox.stats()
-        elapsed = max(now - self.started, 1e-9)
+        # Goodput over the time a contact window was open since start: bytes cannot move
+        # while it is closed (dividing by all the time since start understated it).
+        elapsed = max(open_seconds(sched, self.started, now), 1e-9)
         return {"window_open": window is not None,
                 "window_ends_in_s": None if window is None or sched.unlimited
                 else round(window[1] - now, 3),
@@ -119,7 +121,26 @@ class Onboard:
                                  and window.rate_bytes_s else self.settings.link_rate_bytes_s),
                 "link_up": self.link.link_up,
                 **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
+                "link_open_s": round(elapsed, 3),
                 "rejected_parts": self.link.rejected}
+
+
+def open_seconds(schedule, t0: float, t1: float) -> float:
+    """Seconds in [t0, t1] during which ``schedule`` had a contact window open."""
+    if schedule.unlimited:
+        return max(t1 - t0, 0.0)
+    total, t = 0.0, t0
+    while t < t1:
+        window = schedule.current(t)
+        if window is not None:
+            end = min(window[1], t1)
+            total, t = total + end - t, end
+            continue
+        nxt = schedule.next_open(t)
+        if nxt is None or nxt >= t1:
+            break
+        t = nxt
+    return total
 
 
 def create_app(settings: OnboardSettings | None = None, start: bool = True) -> FastAPI:

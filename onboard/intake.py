@@ -5,18 +5,21 @@ the work queue has room (429, with Retry-After); the metadata is JSON with known
 sane values, or a valid STAC Item (``onboard.stac_intake``: 422); the body stays under
 ``max_upload_bytes`` while it streams to disk (413);
 its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are readable
-(400) and under ``max_pixels`` (413; PNG and JPEG, decoded whole, under
-``max_decoded_pixels``: a small file declaring a huge image is a decompression bomb); the
-file is complete (PNG IEND, JPEG end marker, the
-TIFF's last block: 400); the tiles it would be cut into fit one scene on the link (413);
-its pixels decode (``onboard.decodable``: a PNG's CRCs and its
-whole compressed stream, a JPEG at 1/8 scale: 400). Only then does the file move into the scene's
-folder and the scene get its record: the 202 answer comes after both are on disk.
+(400) and under ``max_pixels`` (413); a PNG or JPEG is large enough to hold that many
+pixels (413: a small file declaring a huge image is a decompression bomb) and, when it can
+only be decoded whole (interlaced PNG, progressive JPEG), under the memory-derived
+``whole_decode_pixels`` (413, suggesting GeoTIFF: the others are decoded by strips); the
+file is complete (PNG IEND, JPEG end marker, the TIFF's last block: 400); the tiles it would
+be cut into fit one scene on the link (413); its pixels decode (``onboard.decodable``: a
+PNG's CRCs and its whole compressed stream, a JPEG at 1/8 scale: 400). Only then does the
+file move into the scene's folder and the scene get its record: the 202 answer comes after
+both are on disk.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -32,7 +35,7 @@ from onboard import decodable
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.errors import public
-from shared.imageio import header_size
+from shared.imageio import decodable_by_rows, header_size
 from shared.pipeline.tiling import tiles_for
 from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
@@ -164,6 +167,35 @@ def pixel_size(path: Path, kind: str) -> tuple[int, int]:
     return size
 
 
+# The fewest bytes a file can hold w x h pixels in (a lower bound, so no real file is
+# refused): deflate compresses at most 1032:1 and a PNG's samples are at least 1 bit; a
+# Huffman-coded JPEG spends at least 2 bits (DC and end-of-block codes) per 8 x 8 luma block.
+MIN_BITS_PER_PIXEL = {"png": 1 / 1032, "jpeg": 2 / 64}
+
+
+def check_decodable(path: Path, kind: str, w: int, h: int, size: int,
+                    settings: OnboardSettings) -> None:
+    """A PNG or JPEG the worker can decode within the memory limit: by strips (a
+    non-interlaced PNG or sequential JPEG: any size up to ``max_pixels``, in a file large
+    enough to hold that many pixels), else whole, and then no more than
+    ``whole_decode_pixels``."""
+    fewest = math.ceil(w * h * MIN_BITS_PER_PIXEL[kind] / 8)
+    if size < fewest:
+        raise IntakeError(413, f"{w}x{h} pixels cannot be held in a {size}-byte "
+                               f"{kind.upper()} (at least {fewest} bytes): a decompression "
+                               "bomb or a corrupt header; send large scenes as a (tiled) "
+                               "GeoTIFF")
+    limit = settings.whole_decode_pixels()
+    if w * h > limit and not decodable_by_rows(path):
+        why = "interlaced" if kind == "png" else "progressive (or not Huffman-sequential)"
+        raise IntakeError(413, f"{w}x{h} pixels: this {kind.upper()} is {why}, so it can "
+                               f"only be decoded whole, up to {9 * w * h >> 20} MiB; the "
+                               f"memory limit of {settings.memory_limit_bytes >> 20} MiB "
+                               f"allows {limit} pixels decoded whole. Send it as a (tiled) "
+                               "GeoTIFF, read window by window, or as a non-interlaced PNG "
+                               "or baseline JPEG, decoded by strips")
+
+
 def check_classes(meta: SceneMetadata, known: list[str] | None) -> None:
     """A request may name only classes the counter counts, each once."""
     if meta.classes is None or known is None:
@@ -235,11 +267,8 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
             raise IntakeError(400, f"the image has no pixels ({w}x{h})")
         if w * h > settings.max_pixels:
             raise IntakeError(413, f"{w}x{h} pixels exceed the limit of {settings.max_pixels}")
-        if kind != "tiff" and w * h > settings.max_decoded_pixels:
-            raise IntakeError(413, f"{w}x{h} pixels: a {kind.upper()} is decoded whole, and "
-                                   f"this one would exceed {settings.max_decoded_pixels} "
-                                   "pixels; send it as a (tiled) GeoTIFF, read window by "
-                                   "window")
+        if kind != "tiff":
+            check_decodable(tmp, kind, w, h, size, settings)
         from onboard import stac_intake
 
         meta = stac_intake.complete(meta, tmp, kind, w, h)  # a STAC Item's size-bound fields

@@ -8,9 +8,14 @@ every tile costs). Its header, summary and downlinked tiles (resized to the coun
 JPEG at the chosen quality, in checksummed chunks) go into the outbox in the same
 transaction that marks the scene ``downlinking``.
 
-A GeoTIFF is read window by window (``RasterSource``): no more than one tile's pixels are
-in memory at a time, whatever the scene's size. PNG and JPEG have no random access and are
-decoded whole (the intake's pixel limit bounds them).
+Memory is bounded by the settings, not by the scene (``open_scene``). A GeoTIFF is read
+window by window (``RasterSource``): no more than one tile's pixels are in memory at a time,
+through a GDAL block cache sized from the memory limit. PNG and JPEG have no random access:
+a small one is decoded whole; a larger one is decoded strip by strip into a tiled scratch
+TIFF (``onboard.strips``) read the same way, except interlaced PNGs and progressive JPEGs,
+which only decode whole (the intake holds them to ``whole_decode_pixels``). Per tile, the
+plan keeps counts, confidence, descriptor and a uint8 thumbnail; the tiles chosen for the
+downlink are read and encoded again when the outbox messages are made.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +35,7 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.annotations import Footprint
 from shared.errors import public
-from shared.imageio import read_rgb
+from shared.imageio import decodable_by_rows, header_size, read_rgb
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.codec import downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
@@ -36,6 +44,7 @@ from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.scene import ScenePlan, plan_scene
+from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import load_table
 from shared.preprocess import unknown_gsd_warning
 from shared.wire import link_pb2
@@ -53,8 +62,11 @@ class RasterSource:
 
     def __init__(self, path: Path):
         import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
 
-        self.src = rasterio.open(path)
+        with warnings.catch_warnings():  # a plain TIFF is fine: georeference() says None
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self.src = rasterio.open(path)
         if self.src.dtypes[0] != "uint8":
             self.src.close()
             raise ValueError(f"GeoTIFF pixels must be 8-bit, got {self.src.dtypes[0]}")
@@ -93,6 +105,49 @@ def read_scene(path: Path):
     return read_rgb(path)
 
 
+def strip_decoded(path: Path, settings: OnboardSettings) -> bool:
+    """Whether a PNG or JPEG is decoded strip by strip rather than whole: when it can be,
+    and its RGB would take more than 1/16 of the memory limit (smaller ones decode whole:
+    faster, and well inside the limit)."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return False
+    size = header_size(path)
+    return size is not None and size[0] * size[1] * 3 > settings.memory_limit_bytes // 16 \
+        and decodable_by_rows(path)
+
+
+@contextmanager
+def open_scene(path: Path, settings: OnboardSettings, scratch: Path) -> Iterator:
+    """The scene's pixels for as long as the block runs, under a GDAL block cache of
+    ``settings.gdal_cache()``: a window-by-window reader (GeoTIFF, or a large PNG or JPEG
+    decoded by strips into a scratch TIFF in ``scratch``, deleted after), or a decoded
+    array (a small PNG or JPEG)."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=settings.gdal_cache()):
+        path = Path(path)
+        if not strip_decoded(path, settings):
+            pixels = read_scene(path)
+            try:
+                yield pixels
+            finally:
+                if isinstance(pixels, RasterSource):
+                    pixels.close()
+            return
+        from onboard.strips import transcode
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        tmp = transcode(path, scratch / f"{path.stem}-{threading.get_ident()}.strips.tif")
+        try:
+            source = RasterSource(tmp)
+            try:
+                yield source
+            finally:
+                source.close()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 class SceneProcessor:
     def __init__(self, settings: OnboardSettings, db: ScenesDB, counter: OnboardCounter,
                  energy: EnergyModel | None = None):
@@ -106,7 +161,14 @@ class SceneProcessor:
                                   conf_q=settings.conf_q)
         if self.cfg.policy == "value" and self.error_model is None:
             raise ValueError(f"the value policy needs {err}")
-        self.cache = RevisitCache()
+        self.cache = RevisitCache(max_bytes=settings.revisit_cache())
+        self.scratch = Path(settings.data_dir) / "scratch"
+        for leftover in self.scratch.glob("*.strips.tif"):  # a crash's, nothing refers to it
+            leftover.unlink(missing_ok=True)
+        # Contexts need scikit-learn: imported now, at start-up, rather than by the first
+        # scene (1.4-1.7 s on the flight computer's one core).
+        import sklearn.cluster  # noqa: F401
+        import sklearn.metrics  # noqa: F401
         self.schedule = settings.schedule()
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
@@ -117,10 +179,22 @@ class SceneProcessor:
         entry = self.tiling.lookup(gsd) if self.tiling else None
         return entry.tile_size if entry else self.counter.tile_size_for(gsd)
 
-    def budgets(self, pixels: np.ndarray, gsd: float | None) -> tuple[float, float, int]:
-        """Byte budget, energy budget (J) and natural tile size for a scene."""
+    def raw_bytes(self, pixels, natural: int, first: int, prepare) -> int:
+        """``raw_tile_bytes`` of the scene; from the plan's own prepared tiles when the plan
+        starts at the natural size and sends them unresized (the same JPEGs at the same
+        quality): a whole pass over the scene (reading and encoding every tile) saved."""
+        resized = self.cfg.sends_resized and self.counter.input_size < natural
+        if first == natural and not resized:
+            return int(prepare(natural).sizes[self.cfg.raw_quality].sum())
+        return raw_tile_bytes(pixels, natural, self.cfg.raw_quality)
+
+    def budgets(self, pixels: np.ndarray, gsd: float | None, first: int | None = None,
+                prepare=None) -> tuple[float, float, int]:
+        """Byte budget, energy budget (J) and natural tile size for a scene (``first``: the
+        tile size planning starts at; ``prepare``: its memo of prepared tiles)."""
         natural = self.counter.tile_size_for(gsd)
-        raw = raw_tile_bytes(pixels, natural, self.cfg.raw_quality)
+        raw = raw_tile_bytes(pixels, natural, self.cfg.raw_quality) if prepare is None \
+            else self.raw_bytes(pixels, natural, first or natural, prepare)
         full = full_onboard_energy(pixels, natural, self.energy,
                                    self.counter.card.flops_per_tile)
         budget = self.settings.budget_fraction * raw
@@ -136,12 +210,8 @@ class SceneProcessor:
         return budget, self.settings.energy_fraction * full, natural
 
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
-        pixels = read_scene(Path(path))
-        try:
+        with open_scene(Path(path), self.settings, self.scratch) as pixels:
             return self._process(scene_id, pixels, meta)
-        finally:
-            if isinstance(pixels, RasterSource):
-                pixels.close()
 
     def _process(self, scene_id: str, pixels, meta: dict) -> dict:
         gsd = meta.get("gsd_m")
@@ -165,19 +235,28 @@ class SceneProcessor:
                             "give gsd_m when it is known"]
         for w in warnings:
             log.warning(w, extra={"scene_id": scene_id})
-        budget, energy_j, natural = self.budgets(pixels, gsd)
         entry = self.tiling.lookup(gsd) if self.tiling else None
+        prepared: dict[int, PreparedTiles] = {}
+
+        def prepare(size: int) -> PreparedTiles:  # shared by the budgets and the plan
+            if size not in prepared:
+                prepared[size] = prepare_tiles(pixels, size, self.cfg, self.counter.input_size)
+            return prepared[size]
+
+        natural = self.counter.tile_size_for(gsd)
+        first = entry.tile_size if entry and self.cfg.adaptive_tiling else natural
+        t0 = time.perf_counter()
+        budget, energy_j, natural = self.budgets(pixels, gsd, first, prepare)
         classes = list(meta.get("classes") or self.counter.classes)
         channels = self.counter.channels(classes)
 
         def count_fn(i: int, tile: np.ndarray, size: int):
             return self.counter.count_tile(i, tile, size, channels)
 
-        t0 = time.perf_counter()
         plan = plan_scene(pixels, scene_id, count_fn,
                           float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
                           energy_j, self.energy, fp, entry, self.cache, self.error_model,
-                          input_size=self.counter.input_size)
+                          prepare=prepare, input_size=self.counter.input_size)
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, pixels, meta, gsd, fp, classes,
                                  gsd_source == "estimated")

@@ -4,6 +4,7 @@ environment variables (or given directly), validated when built."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -44,10 +45,16 @@ class OnboardSettings(BaseSettings):
     # Intake limits
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(30_000 * 30_000, ge=1)
-    # PNG and JPEG are decoded whole (a GeoTIFF is read window by window): 100 Mpx is 300 MB
-    # of RGB, inside the compose file's 1 GiB with the pipeline's working copies.
+    # An interlaced PNG or progressive JPEG is decoded whole (a GeoTIFF is read window by
+    # window, other PNGs and JPEGs strip by strip): 100 Mpx is 300 MB of RGB, and the memory
+    # limit may lower this further (whole_decode_pixels).
     max_decoded_pixels: int = Field(10_000 * 10_000, ge=1)
     queue_size: int = Field(16, ge=1, description="scenes accepted but not yet processed")
+    # Memory: the limit the service runs under (the compose file's mem_limit); the caches
+    # below and the largest image decoded whole are sized from it unless set.
+    memory_limit_bytes: int = Field(1 << 30, ge=64 << 20)
+    gdal_cache_bytes: int | None = Field(None, ge=1 << 20, description="GDAL block cache")
+    revisit_cache_bytes: int | None = Field(None, ge=0, description="revisit mosaics")
     # Budgets, scene-relative as in the simulator
     budget_fraction: float = Field(0.10, ge=0.0, le=10.0)
     energy_fraction: float = Field(1.0, ge=0.0, le=10.0)
@@ -141,6 +148,17 @@ class OnboardSettings(BaseSettings):
     def station_target_map(self) -> dict[str, str]:
         return json.loads(self.station_targets) if self.station_targets else {}
 
+    @field_validator("memory_limit_bytes", mode="before")
+    @classmethod
+    def _memory(cls, v):
+        # Also as docker's mem_limit writes it ("1g", "512m"), so compose can pass its own.
+        if isinstance(v, str):
+            m = re.fullmatch(r"\s*(\d+)\s*([kmgKMG]?)[bB]?\s*", v)
+            if m is None:
+                raise ValueError(f"memory_limit_bytes: a byte count or e.g. 1g, got {v!r}")
+            return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+        return v
+
     @field_validator("policy")
     @classmethod
     def _policy(cls, v: str) -> str:
@@ -160,6 +178,23 @@ class OnboardSettings(BaseSettings):
         except (ValueError, TypeError) as exc:
             raise ValueError("contact_windows must be JSON like [[start, end], ...]") from exc
         return v
+
+    def gdal_cache(self) -> int:
+        """GDAL's block cache: 1/16 of the memory limit (GDAL's own default is 5 % of the
+        host's RAM, which inside a container is the host's, not the container's)."""
+        return self.gdal_cache_bytes or self.memory_limit_bytes // 16
+
+    def revisit_cache(self) -> int:
+        """Bytes of earlier scenes' mosaics kept for revisits: 1/8 of the memory limit."""
+        return self.memory_limit_bytes // 8 if self.revisit_cache_bytes is None \
+            else self.revisit_cache_bytes
+
+    def whole_decode_pixels(self) -> int:
+        """The largest PNG or JPEG decoded whole (interlaced or progressive ones: the others
+        are decoded by strips): the decoder's buffers, its BGR output and the RGB copy (up
+        to 9 bytes a pixel, a progressive JPEG's coefficients included) in 9/16 of the
+        memory limit, the rest for the service; and ``max_decoded_pixels``."""
+        return min(self.max_decoded_pixels, self.memory_limit_bytes // 16)
 
     def schedule(self):
         from onboard.link.windows import ContactSchedule

@@ -87,6 +87,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def _jpeg_size(fh) -> tuple[int, int] | None:
+    frame = _jpeg_frame(fh)
+    return None if frame is None else frame[1:]
+
+
+def _jpeg_frame(fh) -> tuple[int, int, int] | None:
+    """(start-of-frame marker code, width, height) of a JPEG, None when the header has none."""
     fh.seek(2)
     while True:
         marker = fh.read(2)
@@ -112,8 +118,22 @@ def _jpeg_size(fh) -> tuple[int, int] | None:
             if len(data) < 5:
                 return None
             h, w = struct.unpack(">HH", data[1:5])
-            return int(w), int(h)
+            return code, int(w), int(h)
         fh.seek(length - 2, 1)
+
+
+def decodable_by_rows(path: str | Path) -> bool:
+    """Whether a PNG or JPEG can be decoded a strip of rows at a time, from its header: a
+    non-interlaced PNG, or a sequential (baseline or extended) JPEG. An interlaced PNG or a
+    progressive JPEG needs the whole image (or every coefficient) in memory at once."""
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            return len(head) > 28 and head[28] == 0  # interlace method 0: none
+        if head.startswith(b"\xff\xd8"):
+            frame = _jpeg_frame(fh)
+            return frame is not None and frame[0] in (0xC0, 0xC1)
+    return False
 
 
 def _as_rgb_u8(img: np.ndarray) -> np.ndarray:

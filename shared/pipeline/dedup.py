@@ -11,8 +11,9 @@ Two sources of duplicates (TargetFuse section C):
   2..k_max (the silhouette rewards tight, well separated clusters and needs no prior on k;
   with fewer than 4 tiles there is one context). In each context the tile nearest the
   centroid is counted first; every other member is compared with the context's counted
-  tiles and reuses a count only when :func:`near_duplicate` verifies the pair, otherwise it
-  is counted itself (moments alone call many different parking lots alike).
+  tiles (at most ``VERIFY_CANDIDATES``, the nearest in descriptor space, so the cost per
+  tile is bounded) and reuses a count only when :func:`near_duplicate` verifies the pair,
+  otherwise it is counted itself (moments alone call many different parking lots alike).
 * **Revisits (cache).** When a scene's footprint is known, :class:`RevisitCache` keeps a
   low-resolution mosaic of each counted scene: grey thumbnails and the onboard density map,
   in ground coordinates. A tile of a later scene whose ground footprint an earlier scene
@@ -56,7 +57,9 @@ def thumbnail(tile: np.ndarray, tile_size: int) -> np.ndarray:
     h, w = tile.shape[:2]
     f = THUMB / tile_size
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    return cv2.resize(grey(tile), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    # uint8, as resizing a uint8 image gives: every grey level is whole, so this is exactly
+    # what a float copy would hold, in a quarter of the memory (a plan keeps one per tile).
+    return cv2.resize(grey(tile), size, interpolation=cv2.INTER_AREA)
 
 
 def _log_hu(img: np.ndarray) -> np.ndarray:
@@ -86,20 +89,40 @@ def grey_quantiles(a: np.ndarray) -> np.ndarray:
     return np.percentile(a.astype(np.float64).ravel(), QUANTILES)
 
 
+def _mapped_residual(a: np.ndarray, b: np.ndarray, qa: np.ndarray, qb: np.ndarray
+                     ) -> np.ndarray:
+    """|a - b| after mapping b's grey levels onto a's by quantiles, float64, a's shape."""
+    # Quantile mapping: a revisit's gain, offset and gamma change every grey level
+    # monotonically; a moved object changes only its own pixels.
+    if b.dtype == np.uint8:
+        # Whole grey levels (a tile's thumbnail): the mapping of each of the 256 levels,
+        # looked up (the same values as interpolating every pixel, at a tenth of the cost).
+        mapped = np.interp(np.arange(256.0), qb, qa)[b]
+    else:
+        mapped = np.interp(b.astype(np.float64), qb, qa)
+    return np.abs(mapped - a)
+
+
 def residual(a: np.ndarray, b: np.ndarray, qa: np.ndarray | None = None,
              qb: np.ndarray | None = None) -> tuple[float, float]:
     """RMS and largest local (3x3 mean) |a - b| after mapping b's grey levels onto a's;
     ``qa``/``qb``: their ``grey_quantiles`` when known (verification compares each tile with
     many: computing them once per tile is most of its cost saved)."""
-    # Quantile mapping: a revisit's gain, offset and gamma change every grey level
-    # monotonically; a moved object changes only its own pixels.
-    x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
     qa = grey_quantiles(a) if qa is None else qa
     qb = grey_quantiles(b) if qb is None else qb
-    mapped = np.interp(y, qb, qa)
-    resid = np.abs(mapped - x).reshape(a.shape)
+    resid = _mapped_residual(a, b, qa, qb)
     local = cv2.blur(resid.astype(np.float32), (3, 3))
     return math.sqrt(float((resid ** 2).mean())), float(local.max())
+
+
+def _within(a: np.ndarray, b: np.ndarray, qa: np.ndarray, qb: np.ndarray, rms_tol: float,
+            local_tol: float) -> bool:
+    """``residual(a, b)`` within both tolerances; the local one only computed when the RMS
+    passes (most pairs of different tiles fail on it)."""
+    resid = _mapped_residual(a, b, qa, qb)
+    if math.sqrt(float((resid ** 2).mean())) > rms_tol:
+        return False
+    return float(cv2.blur(resid.astype(np.float32), (3, 3)).max()) <= local_tol
 
 
 def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
@@ -112,11 +135,8 @@ def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
     qb = grey_quantiles(b) if qb is None else qb
     # Both ways: the grey-level mapping is one-directional, the answer must not be (the
     # second only when the first passes).
-    rms, local = residual(a, b, qa, qb)
-    if rms > rms_tol or local > local_tol:
-        return False
-    rms, local = residual(b, a, qb, qa)
-    return rms <= rms_tol and local <= local_tol
+    return _within(a, b, qa, qb, rms_tol, local_tol) and \
+        _within(b, a, qb, qa, rms_tol, local_tol)
 
 
 SILHOUETTE_SAMPLE = 1000
@@ -160,6 +180,8 @@ class ContextPlan:
     verified: dict[tuple[int, int], bool] | None = field(default=None, repr=False)
     # tile -> its thumbnail's grey quantiles, computed once (n small vectors, always kept)
     quantiles: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    # (n, d) standardised descriptors: which counted tiles a tile is verified against
+    z: np.ndarray | None = field(default=None, repr=False)
 
 
 def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> ContextPlan:
@@ -179,21 +201,41 @@ def plan_contexts(descriptors: np.ndarray, k_max: int = 8, seed: int = 0) -> Con
     dist = np.round(dist, 9)
     reps = [int(np.flatnonzero(labels == c)[np.argmin(dist[labels == c])])
             for c in range(k) if (labels == c).any()]
-    rest = [i for i in np.lexsort((np.arange(len(z)), dist)) if i not in set(reps)]
-    return ContextPlan(labels, np.array(reps + rest, np.int64), k)
+    first = set(reps)
+    rest = [i for i in np.lexsort((np.arange(len(z)), dist)) if i not in first]
+    return ContextPlan(labels, np.array(reps + rest, np.int64), k, z=z)
+
+
+# Verification is bounded per tile: a tile is compared with at most this many counted tiles
+# of its context, the nearest in descriptor space (a near-duplicate has nearly the same
+# moments and channel statistics), so planning costs O(tiles), not O(tiles^2) pairs of
+# thumbnails. A context with no more counted tiles than this is verified exactly as before.
+VERIFY_CANDIDATES = 16
+
+
+def _nearest(i: int, plan: ContextPlan, counted: np.ndarray) -> np.ndarray:
+    """The ``VERIFY_CANDIDATES`` tiles of ``counted`` nearest tile i's descriptor, in
+    ``counted``'s order (ties: the earlier counted)."""
+    if len(counted) <= VERIFY_CANDIDATES or plan.z is None:
+        return counted
+    d = np.round(((plan.z[counted] - plan.z[i]) ** 2).sum(1), 9)  # as in plan_contexts
+    keep = np.lexsort((np.arange(len(counted)), d))[:VERIFY_CANDIDATES]
+    return counted[np.sort(keep)]
 
 
 def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.ndarray]
                  ) -> int | None:
-    """A counted tile of tile i's context that verifies as its near-duplicate, if any."""
+    """A counted tile of tile i's context that verifies as its near-duplicate, if any
+    (``counted``: in counting order; the caller may pass only i's context's); at most
+    ``VERIFY_CANDIDATES`` of them, the nearest, are verified."""
     def q(k: int) -> np.ndarray:
         if k not in plan.quantiles:
             plan.quantiles[k] = grey_quantiles(thumbs[k])
         return plan.quantiles[k]
 
-    for j in counted:
-        if plan.contexts[j] != plan.contexts[i]:
-            continue
+    same = np.asarray(counted, np.int64)
+    same = same[plan.contexts[same] == plan.contexts[i]]
+    for j in _nearest(i, plan, same).tolist():
         key = (j, i)
         if plan.verified is not None and key in plan.verified:
             verdict = plan.verified[key]
@@ -209,28 +251,47 @@ def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.
 @dataclass
 class _Mosaic:
     footprint: Footprint
-    thumb: np.ndarray  # grey, at THUMB / tile_size of the source resolution
+    thumb: np.ndarray  # grey (uint8 from the service), at THUMB / tile_size of the source
     density: np.ndarray  # onboard count per mosaic pixel
     valid: np.ndarray  # bool: pixel was counted (not reused from elsewhere / not uncounted)
     px: float  # source pixels per mosaic pixel
     confidence: np.ndarray | None = None  # the counting tile's confidence per pixel
 
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.thumb, self.density, self.valid, self.confidence)
+        return sum(a.nbytes for a in arrays if a is not None)
+
 
 class RevisitCache:
     """Earlier scenes' thumbnails and onboard densities, keyed by ground footprint.
 
-    Holds up to ``capacity`` scenes (least recently used dropped first). Only axis-aligned
-    footprints of the same ground sample distance are compared.
+    Holds up to ``capacity`` scenes and, with ``max_bytes``, no more than that many bytes of
+    mosaics (least recently used dropped first; a scene whose mosaic alone is larger is not
+    kept): a 20k x 20k scene's mosaic is tens of MB, so the onboard service sizes this from
+    its memory limit. Only axis-aligned footprints of the same ground sample distance are
+    compared.
     """
 
-    def __init__(self, capacity: int = 32):
+    def __init__(self, capacity: int = 32, max_bytes: int | None = None):
         if capacity < 1:
             raise ValueError(f"revisit cache capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
+        if max_bytes is not None and max_bytes < 0:
+            raise ValueError(f"revisit cache max_bytes must be >= 0, got {max_bytes}")
+        self.capacity, self.max_bytes = capacity, max_bytes
         self._scenes: OrderedDict[str, _Mosaic] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._scenes)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(m.nbytes for m in self._scenes.values())
+
+    def fits(self, nbytes: int) -> bool:
+        """Whether a mosaic of ``nbytes`` would be kept (so a scene too large for the cache
+        need not build one)."""
+        return self.max_bytes is None or nbytes <= self.max_bytes
 
     @staticmethod
     def usable(fp: Footprint | None) -> bool:
@@ -241,10 +302,13 @@ class RevisitCache:
             confidence: np.ndarray | None = None) -> None:
         if not self.usable(fp):
             return
-        self._scenes[scene_id] = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px,
-                                         confidence)
-        self._scenes.move_to_end(scene_id)
-        while len(self._scenes) > self.capacity:
+        mosaic = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px, confidence)
+        self._scenes.pop(scene_id, None)
+        if not self.fits(mosaic.nbytes):
+            return
+        self._scenes[scene_id] = mosaic
+        while len(self._scenes) > self.capacity or (
+                self.max_bytes is not None and self.nbytes > self.max_bytes):
             self._scenes.popitem(last=False)
 
     def lookup(self, fp: Footprint | None, x0: int, y0: int, thumb: np.ndarray, px: float
@@ -281,8 +345,12 @@ class RevisitCache:
 
 def _shift_crop(img: np.ndarray, x: float, y: float, w: int, h: int) -> np.ndarray:
     """``img`` sampled on a w x h grid starting at sub-pixel (x, y), bilinear."""
-    m = np.float32([[1, 0, x], [0, 1, y]])
-    return cv2.warpAffine(img.astype(np.float32), m, (w, h),
+    # Only the pixels bilinear sampling can reach are converted and warped: the whole
+    # mosaic per looked-up tile made revisit lookups O(tiles^2) a scene.
+    x0, y0 = max(int(math.floor(x)), 0), max(int(math.floor(y)), 0)
+    img = np.asarray(img[y0:y0 + h + 2, x0:x0 + w + 2], np.float32)
+    m = np.float32([[1, 0, x - x0], [0, 1, y - y0]])
+    return cv2.warpAffine(img, m, (w, h),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 

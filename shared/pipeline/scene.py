@@ -55,6 +55,7 @@ class ScenePlan:
     inferences: int
     byte_budget: int
     ledger: EnergyLedger
+    # counted tiles' density maps at thumbnail resolution, kept only for the revisit cache
     densities: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     class_onboard: np.ndarray | None = None  # (n, C) per requested class, NaN = uncounted
 
@@ -114,17 +115,28 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
     conf = np.full(n, np.nan)
     reused = np.zeros(n, bool)
     reused_from: list[str | None] = [None] * n
+    # Kept per tile: counts, confidences, descriptors and uint8 thumbnails (prepared), and,
+    # only when the revisit cache will keep this scene, each counted tile's density at
+    # thumbnail resolution (the full map is dropped as soon as the tile is counted).
     densities: dict[int, np.ndarray] = {}
+    px = tile_size / dedup.THUMB
+    remember = cfg.dedup and cache is not None and dedup.RevisitCache.usable(footprint) \
+        and cache.fits(MOSAIC_BYTES_PER_PX * math.prod(_mosaic_shape(grid, px)))
     rows: dict[int, np.ndarray] = {}  # per-class counts of counted and near-duplicate tiles
     counted: list[int] = []
-    px = tile_size / dedup.THUMB
+    by_context: dict[int, list[int]] = {}  # counted tiles of each context, in order
 
     def count(i: int) -> None:
         ledger.spend("compute", per_inference)
         answer = count_fn(i, tiles[i], tile_size)
-        onboard[i], conf[i], densities[i] = answer[:3]
+        onboard[i], conf[i] = answer[:2]
+        if remember:
+            t = grid.tile(i)
+            densities[i] = dedup.mosaic_density(answer[2], (t.height, t.width), tile_size,
+                                                _slot(grid, t, thumbs[i], px).shape)
         rows[i] = np.asarray(answer[3], float) if len(answer) > 3 else np.array([onboard[i]])
         counted.append(i)
+        by_context.setdefault(int(plan.contexts[i]), []).append(i)
 
     for i in plan.order:
         i = int(i)
@@ -135,7 +147,8 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
                 onboard[i], conf[i] = hit[0], hit[2]
                 reused[i], reused_from[i] = True, f"scene:{hit[1]}"
                 continue
-            j = dedup.reuse_source(i, plan, counted, thumbs)
+            j = dedup.reuse_source(i, plan, by_context.get(int(plan.contexts[i]), []),
+                                   thumbs)
             if j is not None:
                 onboard[i], conf[i] = onboard[j], conf[j]
                 reused[i], reused_from[i] = True, f"tile:{j}"
@@ -144,7 +157,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
         if cfg.policy in BENT_PIPES or not ledger.can_afford(per_inference + reserve):
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
         count(i)
-    if cfg.dedup and cache is not None and footprint is not None:
+    if remember:
         _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf)
     # Reused tiles may still go down: deduplication saves inference energy, and a reused
     # count is no surer than the count it copies.
@@ -189,24 +202,39 @@ def _class_table(onboard: np.ndarray, rows: dict[int, np.ndarray], counted: list
     return table
 
 
+# A revisit mosaic's bytes per pixel: uint8 grey, float32 density, bool valid, float32
+# confidence.
+MOSAIC_BYTES_PER_PX = 1 + 4 + 1 + 4
+
+
+def _mosaic_shape(grid: TileGrid, px: float) -> tuple[int, int]:
+    return math.ceil(grid.height / px), math.ceil(grid.width / px)
+
+
+def _slot(grid: TileGrid, t, thumb: np.ndarray, px: float) -> np.ndarray:
+    """The part of a tile's thumbnail that lies inside the scene's mosaic (rounding may push
+    the last row or column's past its edge)."""
+    mh, mw = _mosaic_shape(grid, px)
+    y, x = round(t.y0 / px), round(t.x0 / px)
+    return thumb[: mh - y, : mw - x]
+
+
 def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, grid: TileGrid,
               thumbs: list[np.ndarray], densities: dict[int, np.ndarray], px: float,
               confidence: np.ndarray | None = None) -> None:
-    """Put this scene's thumbnails and counted tiles' densities into the revisit cache."""
-    mh, mw = math.ceil(grid.height / px), math.ceil(grid.width / px)
-    thumb = np.zeros((mh, mw), np.float32)
+    """Put this scene's thumbnails and counted tiles' densities (already at thumbnail
+    resolution: ``mosaic_density``) into the revisit cache."""
+    mh, mw = _mosaic_shape(grid, px)
+    thumb = np.zeros((mh, mw), np.uint8)  # the thumbnails' own whole grey levels
     dens = np.zeros((mh, mw), np.float32)
     valid = np.zeros((mh, mw), bool)
     conf = np.full((mh, mw), np.nan, np.float32)
     for t in grid:
-        th = thumbs[t.index]
+        th = _slot(grid, t, thumbs[t.index], px)
         y, x = round(t.y0 / px), round(t.x0 / px)
-        th = th[: mh - y, : mw - x]
         thumb[y:y + th.shape[0], x:x + th.shape[1]] = th
         if t.index in densities:
-            d = dedup.mosaic_density(densities[t.index], (t.height, t.width), grid.tile_size,
-                                     th.shape)
-            dens[y:y + th.shape[0], x:x + th.shape[1]] = d
+            dens[y:y + th.shape[0], x:x + th.shape[1]] = densities[t.index]
             valid[y:y + th.shape[0], x:x + th.shape[1]] = True
             if confidence is not None:
                 conf[y:y + th.shape[0], x:x + th.shape[1]] = confidence[t.index]

@@ -318,3 +318,74 @@ def test_a_scene_cut_into_more_tiles_than_the_link_carries_is_refused_at_intake(
     assert exc.value.status == 413 and str(MAX_TILES) in exc.value.message
     assert seen == [0.1] and db.queued() == 0
     assert accept(settings, db, io.BytesIO(png), None, None, lambda gsd: 32)  # 15,625 tiles
+
+
+def _big(tmp_path, name: str, **kw):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    img = cv2.resize(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), (800, 600))
+    path = tmp_path / name
+    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if kw.get("progressive") else []
+    cv2.imwrite(str(path), img, params)
+    return path
+
+
+def _tight(tmp_path):
+    settings, db = _intake(tmp_path)
+    # A 64 MiB limit decodes at most 64 MiB / 16 = 4.2 Mpx whole; the test images are
+    # 0.48 Mpx, so the limit is lowered further by max_decoded_pixels.
+    return settings.model_copy(update={"memory_limit_bytes": 64 << 20,
+                                       "max_decoded_pixels": 100_000}), db
+
+
+def test_a_progressive_jpeg_too_large_to_decode_whole_is_refused_with_why(tmp_path):
+    import io
+
+    from onboard.intake import accept
+
+    settings, db = _tight(tmp_path)
+    path = _big(tmp_path, "p.jpg", progressive=True)
+    with pytest.raises(IntakeError) as exc:
+        accept(settings, db, io.BytesIO(path.read_bytes()), None)
+    assert exc.value.status == 413
+    assert "progressive" in exc.value.message and "GeoTIFF" in exc.value.message
+    assert db.queued() == 0 and not list((settings.data_dir / "scenes").rglob("*.jpg"))
+
+
+def test_a_baseline_jpeg_or_plain_png_over_that_size_is_accepted_for_strip_decoding(
+        tmp_path):
+    import io
+
+    import cv2
+
+    from onboard.intake import accept
+
+    settings, db = _tight(tmp_path)
+    jpg = _big(tmp_path, "b.jpg")
+    png = tmp_path / "b.png"
+    cv2.imwrite(str(png), cv2.imread(str(jpg)))
+    for path in (jpg, png):
+        accept(settings, db, io.BytesIO(path.read_bytes()), None)
+    assert db.queued() == 2
+
+
+def test_an_interlaced_png_too_large_to_decode_whole_is_refused(tmp_path):
+    import io
+    import zlib
+
+    import cv2
+
+    from onboard.intake import accept
+
+    settings, db = _tight(tmp_path)
+    png = tmp_path / "i.png"
+    cv2.imwrite(str(png), cv2.imread(str(_big(tmp_path, "b.jpg"))))
+    data = bytearray(png.read_bytes())
+    data[28] = 1  # the IHDR's interlace method: Adam7 (header only: refused before decoding)
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    with pytest.raises(IntakeError) as exc:
+        accept(settings, db, io.BytesIO(bytes(data)), None)
+    assert exc.value.status == 413 and "interlaced" in exc.value.message
+    assert "GeoTIFF" in exc.value.message

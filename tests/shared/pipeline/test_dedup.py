@@ -100,3 +100,69 @@ def test_cache_capacity_is_bounded():
     assert len(cache) == 2
     with pytest.raises(ValueError):
         dedup.RevisitCache(0)
+
+
+def test_thumbnails_are_uint8_and_verify_as_their_float_copies():
+    tile = with_object(textured(1), 60, 60)
+    a, b = dedup.thumbnail(tile, 256), dedup.thumbnail(relit(tile, 2), 256)
+    assert a.dtype == np.uint8
+    assert dedup.residual(a, b) == dedup.residual(a.astype(np.float32), b.astype(np.float32))
+
+
+def _plan_of(n: int, seed: int = 0) -> dedup.ContextPlan:
+    z = np.random.default_rng(seed).normal(size=(n, 4))
+    return dedup.ContextPlan(np.zeros(n, np.int64), np.arange(n), 1, z=z)
+
+
+def test_verification_is_bounded_to_the_nearest_counted_tiles_of_the_context():
+    n = 3 * dedup.VERIFY_CANDIDATES
+    plan = _plan_of(n)
+    counted = list(range(1, n))
+    near = dedup._nearest(0, plan, np.asarray(counted))
+    assert len(near) == dedup.VERIFY_CANDIDATES
+    assert list(near) == sorted(near)  # in counting order
+    d = ((plan.z[1:] - plan.z[0]) ** 2).sum(1)
+    assert set(near.tolist()) == set((np.argsort(d)[: dedup.VERIFY_CANDIDATES] + 1).tolist())
+    few = np.arange(1, dedup.VERIFY_CANDIDATES + 1)
+    assert np.array_equal(dedup._nearest(0, plan, few), few)  # small contexts: every tile
+
+
+def test_reuse_source_verifies_only_bounded_candidates_of_its_own_context():
+    n = 2 * dedup.VERIFY_CANDIDATES + 2
+    plan = _plan_of(n)
+    plan.contexts[n // 2:] = 1
+    plan.verified = {}
+    thumbs = [dedup.thumbnail(textured(s), 256) for s in range(n)]
+    thumbs[n - 1] = thumbs[n // 2].copy()  # a duplicate of a counted tile of its context
+    plan.z[n - 1] = plan.z[n // 2]
+    j = dedup.reuse_source(n - 1, plan, list(range(n - 1)), thumbs)
+    assert j == n // 2
+    assert {a for a, _ in plan.verified} <= set(range(n // 2, n - 1))  # its context only
+    assert len(plan.verified) <= dedup.VERIFY_CANDIDATES
+
+
+def test_cache_bytes_are_bounded():
+    fp = Footprint((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
+    one = 16 * (4 + 4 + 1)  # a 4 x 4 mosaic: float32 thumb and density, bool valid
+    cache = dedup.RevisitCache(max_bytes=2 * one)
+    for k in range(3):
+        cache.add(f"s{k}", fp, np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32),
+                  np.ones((4, 4), bool), 4.0)
+    assert len(cache) == 2 and cache.nbytes <= 2 * one
+    cache.add("big", fp, np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32),
+              np.ones((8, 8), bool), 4.0)
+    assert "big" not in cache._scenes and len(cache) == 2  # larger than the whole cache
+    with pytest.raises(ValueError):
+        dedup.RevisitCache(max_bytes=-1)
+
+
+def test_shift_crop_of_a_window_equals_warping_the_whole_mosaic():
+    import cv2
+
+    img = np.random.default_rng(3).uniform(0, 255, (50, 70)).astype(np.float32)
+    for x, y, w, h in ((0.0, 0.0, 8, 8), (3.4, 7.75, 16, 9), (61.5, 41.2, 8, 8),
+                       (62.0, 42.0, 8, 8), (10.01, 0.99, 60, 49)):
+        m = np.float32([[1, 0, x], [0, 1, y]])
+        whole = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        assert np.allclose(dedup._shift_crop(img, x, y, w, h), whole, atol=1e-3)

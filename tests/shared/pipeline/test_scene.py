@@ -83,6 +83,22 @@ def test_a_revisit_is_taken_from_the_cache_by_footprint():
     assert second.onboard[0] == pytest.approx(first.onboard[0], abs=0.2)
 
 
+def test_a_scene_too_large_for_the_revisit_cache_keeps_no_mosaic_state():
+    scene = scene_of([with_object(textured(s), 40 * s, 50) for s in range(4)])
+    fp = Footprint((500.0, 0.5, 0.0, 900.0, 0.0, -0.5))
+    cfg = PipelineConfig(policy="onboard-only")
+    roomy = RevisitCache()
+    kept = plan_scene(scene, "t0", count_fn([]), FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
+                      cache=roomy)
+    assert len(roomy) == 1 and len(kept.densities) == 4
+    assert all(d.shape == (64, 64) for d in kept.densities.values())  # thumbnail-sized
+    small = RevisitCache(max_bytes=roomy.nbytes - 1)
+    skipped = plan_scene(scene, "t0", count_fn([]), FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
+                         cache=small)
+    assert len(small) == 0 and not skipped.densities
+    assert np.array_equal(skipped.onboard, kept.onboard)
+
+
 def test_downlink_budget_and_energy_reserve_hold():
     scene = scene_of([textured(s) for s in range(4)])
     energy = EnergyModel(j_per_flop=1e-9, radio_w=8.0, downlink_bps=1.28e6,

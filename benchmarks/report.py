@@ -1,0 +1,197 @@
+"""The tables of ``docs/PERFORMANCE.md``, from the benchmarks' result files.
+
+Each benchmark writes its figures to a JSON file under ``docs/performance/``
+(``onboard_scenes.py`` -> ``onboard.json``, ``planning_scaling.py`` -> ``planning.json``,
+``ground_throughput.py`` -> ``ground.json``); this renders them between
+``<!-- NAME:begin/end -->`` markers: the targets (met or missed, by how much), onboard time
+and inference's share of it, where onboard time goes, peak memory by format and scene size,
+planning time against tiles, and ground throughput against the raw forward. ``--check``
+fails when the document differs from what the files give (a test runs it), so no figure in
+the document is typed by hand.
+
+    .venv/bin/python benchmarks/report.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+RESULTS = ROOT / "docs" / "performance"
+
+INFERENCE_SHARE_MIN = 0.90
+RSS_LIMIT_MB = 1024.0
+RSS_GROWTH_MAX = 1.20  # 20k GeoTIFF against the 5k one
+PLANNING_RATIO_MAX = 1.5  # time per tile at 6,400 tiles against 25
+GROUND_RATIO_MIN = 0.90
+FORMATS = {"tif": "GeoTIFF", "png": "PNG", "jpg": "JPEG"}
+
+
+def _load(results: Path, name: str) -> dict | None:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _side(px: int) -> str:
+    return f"{px // 1024}k" if px % 1024 == 0 else f"{px / 1000:g}k"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def onboard_time_table(onboard: dict) -> str:
+    rows = ["| format | scene (px) | tiles | counted | processing (s) | per tile (s) | "
+            "raw onnxruntime (s) | inference share |", "|---|---|---|---|---|---|---|---|"]
+    for r in onboard["rows"]:
+        if "error" in r:
+            rows.append(f"| {FORMATS[r['format']]} | {_side(r['side_px'])} | - | - | "
+                        f"{r['error']} | - | - | - |")
+            continue
+        raw, share = ("not timed", "-") if "inference_share" not in r else (
+            f"{r['raw_inference_seconds']:.1f}", f"{100 * r['inference_share']:.0f} %")
+        rows.append(f"| {FORMATS[r['format']]} | {_side(r['side_px'])} | {r['tiles']:,} | "
+                    f"{r['inferences']:,} | {r['seconds']:.1f} | {r['seconds_per_tile']:.4f} "
+                    f"| {raw} | {share} |")
+    return "\n".join(rows)
+
+
+def onboard_split_table(onboard: dict) -> str:
+    profiled = [r for r in onboard["rows"] if r.get("profile_shares")]
+    if not profiled:
+        return "(no profiled run)"
+    parts = sorted({p for r in profiled for p in r["profile_shares"]},  # ties by name
+                   key=lambda p: (-max(r["profile_shares"].get(p, 0) for r in profiled), p))
+    head = "| part | " + " | ".join(f"{FORMATS[r['format']]} {_side(r['side_px'])}"
+                                     for r in profiled) + " |"
+    rows = [head, "|---|" + "---|" * len(profiled)]
+    for p in parts:
+        rows.append(f"| {p} | " + " | ".join(f"{100 * r['profile_shares'].get(p, 0):.1f} %"
+                                             for r in profiled) + " |")
+    return "\n".join(rows)
+
+
+def memory_table(onboard: dict) -> str:
+    sides = sorted({r["side_px"] for r in onboard["rows"]})
+    rows = ["| format | " + " | ".join(_side(s) for s in sides) + " | largest / 5k |",
+            "|---|" + "---|" * (len(sides) + 1)]
+    for fmt, name in FORMATS.items():
+        got = {r["side_px"]: r for r in onboard["rows"] if r["format"] == fmt}
+        if not got:
+            continue
+        cells = [f"{got[s]['peak_rss_mb']:.0f} MB" if s in got and "peak_rss_mb" in got[s]
+                 else "-" for s in sides]
+        ok = [s for s in sides if s in got and "peak_rss_mb" in got[s]]
+        ratio = f"{got[ok[-1]]['peak_rss_mb'] / got[ok[0]]['peak_rss_mb']:.2f}x" \
+            if len(ok) > 1 else "-"
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(rows)
+
+
+def planning_table(planning: dict) -> str:
+    rows = ["| tiles | scene (px) | preparing (s) | deciding (s) | per tile (ms) | "
+            "per tile / at 25 |", "|---|---|---|---|---|---|"]
+    for r in planning["rows"]:
+        rows.append(f"| {r['tiles']:,} | {r['side_px']} | {r['prepare_s']:.2f} | "
+                    f"{r['decide_s']:.2f} | {1000 * r['seconds_per_tile']:.2f} | "
+                    f"{r['per_tile_vs_smallest']:.2f}x |")
+    return "\n".join(rows)
+
+
+def ground_table(ground: dict) -> str:
+    rows = ["| torch threads | other core | precision | counting path (tiles/s) | "
+            "raw forward (tiles/s) | ratio |", "|---|---|---|---|---|---|"]
+    for r in ground["rows"]:
+        rows.append(f"| {r['threads']} | {'busy' if r['busy_core'] else 'idle'} | "
+                    f"{r['precision']}{' + 4 rotations' if r['tta'] else ''} | "
+                    f"{r['counting_tiles_s']:.1f} | {r['raw_tiles_s']:.1f} | "
+                    f"{r['ratio']:.2f}x |")
+    return "\n".join(rows)
+
+
+def targets_table(onboard: dict | None, planning: dict | None, ground: dict | None) -> str:
+    rows = ["| target | measured | verdict |", "|---|---|---|"]
+    if onboard:
+        ok = [r for r in onboard["rows"] if "inference_share" in r]
+        if ok:
+            low = min(ok, key=lambda r: r["inference_share"])
+            high = max(ok, key=lambda r: r["inference_share"])
+            rows.append(f"| onboard inference >= {100 * INFERENCE_SHARE_MIN:.0f} % of processing"
+                        f" | {100 * low['inference_share']:.0f} % ({FORMATS[low['format']]} "
+                        f"{_side(low['side_px'])}) to {100 * high['inference_share']:.0f} % "
+                        f"({FORMATS[high['format']]} {_side(high['side_px'])}) | "
+                        f"{_verdict(low['inference_share'] >= INFERENCE_SHARE_MIN)} |")
+        tif = {r["side_px"]: r for r in onboard["rows"]
+               if r["format"] == "tif" and "peak_rss_mb" in r}
+        if 5120 in tif and 20480 in tif:
+            a, b = tif[5120]["peak_rss_mb"], tif[20480]["peak_rss_mb"]
+            rows.append(f"| 20k GeoTIFF within {RSS_LIMIT_MB:.0f} MB, peak RSS within "
+                        f"{100 * (RSS_GROWTH_MAX - 1):.0f} % of the 5k one's | {b:.0f} MB, "
+                        f"{b / a:.2f}x the 5k's {a:.0f} MB | "
+                        f"{_verdict(b <= RSS_LIMIT_MB and b / a <= RSS_GROWTH_MAX)} |")
+    if planning:
+        last = planning["rows"][-1]
+        rows.append(f"| planning time per tile at {last['tiles']:,} tiles within "
+                    f"{PLANNING_RATIO_MAX}x of at {planning['rows'][0]['tiles']} | "
+                    f"{last['per_tile_vs_smallest']:.2f}x | "
+                    f"{_verdict(last['per_tile_vs_smallest'] <= PLANNING_RATIO_MAX)} |")
+    if ground:
+        low = min(ground["rows"], key=lambda r: r["ratio"])
+        rows.append(f"| ground counting >= {GROUND_RATIO_MIN}x the raw forward at every "
+                    f"thread setting | lowest {low['ratio']:.2f}x ({low['threads']} "
+                    f"thread{'s' if low['threads'] > 1 else ''}, other core "
+                    f"{'busy' if low['busy_core'] else 'idle'}) | "
+                    f"{_verdict(low['ratio'] >= GROUND_RATIO_MIN)} |")
+    return "\n".join(rows)
+
+
+def machine_line(*results: dict | None) -> str:
+    machines = sorted({r["machine"] for r in results if r})
+    return "Measured on: " + "; ".join(machines) + "." if machines else "(no results)"
+
+
+def tables(results: Path = RESULTS) -> dict[str, str]:
+    onboard, planning = _load(results, "onboard"), _load(results, "planning")
+    ground = _load(results, "ground")
+    out = {"perf-targets": targets_table(onboard, planning, ground),
+           "perf-machine": machine_line(onboard, planning, ground)}
+    if onboard:
+        out |= {"perf-onboard-time": onboard_time_table(onboard),
+                "perf-onboard-split": onboard_split_table(onboard),
+                "perf-memory": memory_table(onboard)}
+    if planning:
+        out["perf-planning"] = planning_table(planning)
+    if ground:
+        out["perf-ground"] = ground_table(ground)
+    return out
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from lab.evaluation.report import render
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--doc", default=str(DOC))
+    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--check", action="store_true", help="fail when the document is stale")
+    args = p.parse_args()
+    doc = Path(args.doc)
+    text = doc.read_text()
+    new = render(text, tables(Path(args.results)))
+    if args.check:
+        if new != text:
+            print(f"{doc} differs from its result files; run benchmarks/report.py")
+            return 1
+        print(f"{doc} agrees with its result files")
+        return 0
+    doc.write_text(new)
+    print(f"wrote {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
