@@ -99,6 +99,7 @@ def one(path: Path, profile: bool, raw_timing: bool = True) -> dict:
     # Raw onnxruntime on the inputs of the tiles that were counted, one at a time as the
     # processor runs them (tiles read again here; only session.run is timed).
     raw = 0.0
+    inferences = len(counted)
     with open_scene(path, settings, work / "raw") as pixels:
         if not raw_timing:
             counted, sizes = [], []
@@ -112,7 +113,7 @@ def one(path: Path, profile: bool, raw_timing: bool = True) -> dict:
             counter.session.run(None, {counter.input_name: x})
             raw += time.perf_counter() - t1
     row = {"tiles": result["tiles"], "tile_size": result["tile_size"],
-           "inferences": len(counted), "seconds": round(seconds, 2),
+           "inferences": inferences, "seconds": round(seconds, 2),
            "seconds_per_tile": round(seconds / max(result["tiles"], 1), 4),
            **({"raw_inference_seconds": round(raw, 2),
                "inference_share": round(raw / seconds, 3)} if raw_timing else {}),

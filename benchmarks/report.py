@@ -52,10 +52,11 @@ def onboard_time_table(onboard: dict) -> str:
             rows.append(f"| {FORMATS[r['format']]} | {_side(r['side_px'])} | - | - | "
                         f"{r['error']} | - | - | - |")
             continue
+        counted = f"{r['inferences']:,}" if "inferences" in r else "-"  # not recorded
         raw, share = ("not timed", "-") if "inference_share" not in r else (
             f"{r['raw_inference_seconds']:.1f}", f"{100 * r['inference_share']:.0f} %")
         rows.append(f"| {FORMATS[r['format']]} | {_side(r['side_px'])} | {r['tiles']:,} | "
-                    f"{r['inferences']:,} | {r['seconds']:.1f} | {r['seconds_per_tile']:.4f} "
+                    f"{counted} | {r['seconds']:.1f} | {r['seconds_per_tile']:.4f} "
                     f"| {raw} | {share} |")
     return "\n".join(rows)
 
