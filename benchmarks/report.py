@@ -28,6 +28,7 @@ RSS_LIMIT_MB = 1024.0
 RSS_GROWTH_MAX = 1.20  # 20k GeoTIFF against the 5k one
 PLANNING_RATIO_MAX = 1.5  # time per tile at 6,400 tiles against 25
 GROUND_RATIO_MIN = 0.90
+LINK_RATIO_MIN = 0.90
 FORMATS = {"tif": "GeoTIFF", "png": "PNG", "jpg": "JPEG"}
 
 
@@ -114,7 +115,15 @@ def ground_table(ground: dict) -> str:
     return "\n".join(rows)
 
 
-def targets_table(onboard: dict | None, planning: dict | None, ground: dict | None) -> str:
+def link_table(link: list) -> str:
+    rows = ["| tc rate | shaped (B/s) | goodput (B/s) | ratio | seconds |", "|---|---|---|---|---|"]
+    rows += [f"| {r['rate']} | {r['shaped_B_s']:,.0f} | {r['goodput_B_s']:,.0f} | "
+             f"{r['ratio']:.3f}x | {r['seconds']:.1f} |" for r in link]
+    return "\n".join(rows)
+
+
+def targets_table(onboard: dict | None, planning: dict | None, ground: dict | None,
+                  link: list | None = None) -> str:
     rows = ["| target | measured | verdict |", "|---|---|---|"]
     if onboard:
         ok = [r for r in onboard["rows"] if "inference_share" in r]
@@ -147,6 +156,11 @@ def targets_table(onboard: dict | None, planning: dict | None, ground: dict | No
                     f"thread{'s' if low['threads'] > 1 else ''}, other core "
                     f"{'busy' if low['busy_core'] else 'idle'}) | "
                     f"{_verdict(low['ratio'] >= GROUND_RATIO_MIN)} |")
+    if link:
+        low = min(link, key=lambda r: r["ratio"])
+        rows.append(f"| link goodput >= {LINK_RATIO_MIN}x the shaped rate | lowest "
+                    f"{low['ratio']:.2f}x (tbf at {low['rate']}) | "
+                    f"{_verdict(low['ratio'] >= LINK_RATIO_MIN)} |")
     return "\n".join(rows)
 
 
@@ -157,8 +171,8 @@ def machine_line(*results: dict | None) -> str:
 
 def tables(results: Path = RESULTS) -> dict[str, str]:
     onboard, planning = _load(results, "onboard"), _load(results, "planning")
-    ground = _load(results, "ground")
-    out = {"perf-targets": targets_table(onboard, planning, ground),
+    ground, link = _load(results, "ground"), _load(results, "link")
+    out = {"perf-targets": targets_table(onboard, planning, ground, link),
            "perf-machine": machine_line(onboard, planning, ground)}
     if onboard:
         out |= {"perf-onboard-time": onboard_time_table(onboard),
@@ -168,6 +182,8 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
         out["perf-planning"] = planning_table(planning)
     if ground:
         out["perf-ground"] = ground_table(ground)
+    if link:
+        out["perf-link"] = link_table(link)
     return out
 
 
