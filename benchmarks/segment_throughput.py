@@ -1,0 +1,115 @@
+"""Counting throughput of the ground segment with 1 and 2 counting workers.
+
+Each worker is its own process (``targetfuse-ground-worker``, one torch thread), on a fresh
+PostgreSQL database and a fresh JetStream stream (the servers of ``--postgres`` and
+``--nats``). Once every worker is up (its heartbeat file exists), ``--tiles`` real JPEG tiles
+(random texture at the counter's input size, as the onboard side sends them resized) are
+committed through the link end's own ``receive`` and announced; the figure is tiles per
+second from the first announcement to the last committed count. Prints one row per worker
+count and the ratio to one worker (measured in one run: the machine is shared).
+
+    .venv/bin/python benchmarks/segment_throughput.py --workers 1,2 --tiles 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+
+def _database(admin: str) -> tuple[str, callable]:
+    import psycopg
+
+    conn = psycopg.connect(admin, autocommit=True)
+    name = f"tf_bench_{uuid.uuid4().hex[:10]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+    return admin.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def measure(workers: int, tiles: int, admin: str, nats_url: str, model: str) -> dict:
+    from ground.link_server import announcer, receive
+    from ground.store import PostgresStore
+    from ground.tile_queue import NatsTileQueue
+    from shared.imageio import encode
+    from shared.wire import link_pb2
+    from shared.wire.chunks import tile_chunks
+
+    url, drop = _database(admin)
+    stream = f"TFBENCH_{uuid.uuid4().hex[:8].upper()}"
+    store = PostgresStore(url)
+    queue = NatsTileQueue(nats_url, stream=stream, prefix=f"{stream.lower()}.tiles")
+    work = Path(tempfile.mkdtemp(prefix="tf-seg-"))
+    env = {**os.environ, "TARGETFUSE_GROUND_DATABASE_URL": url,
+           "TARGETFUSE_GROUND_NATS_URL": nats_url, "TARGETFUSE_GROUND_NATS_STREAM": stream,
+           "TARGETFUSE_GROUND_MODEL": model, "TARGETFUSE_GROUND_THREADS": "1"}
+    exe = str(Path(sys.executable).with_name("targetfuse-ground-worker"))
+    procs = [subprocess.Popen([exe], env={**env, "TARGETFUSE_GROUND_WORKER_HEARTBEAT":
+                                          str(work / f"w{i}")},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i in range(workers)]
+    try:
+        deadline = time.time() + 300
+        while not all((work / f"w{i}").exists() for i in range(workers)):
+            if time.time() > deadline or any(p.poll() is not None for p in procs):
+                raise SystemExit("a worker did not start")
+            time.sleep(0.5)
+        h = link_pb2.SceneHeader(scene_id="bench", grid=link_pb2.TileGrid(
+            width=256 * tiles, height=256, tile_size=256, rows=1, cols=tiles), input_size=256)
+        receive(store, link_pb2.DownlinkMessage(header=h), "bench")
+        rng = np.random.default_rng(0)
+        blobs = [encode(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), ".jpg", 75)
+                 for _ in range(tiles)]
+        on_commit = announcer(queue)
+        t0 = time.perf_counter()
+        for i, data in enumerate(blobs):
+            for c in tile_chunks("bench", i, 0, i, data, 75, resized=True):
+                receive(store, link_pb2.DownlinkMessage(chunk=c), "bench", on_commit)
+        while store.count_uncounted():
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t0
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+        queue.delete_stream()
+        queue.close()
+        store.close()
+        drop()
+    return {"workers": workers, "tiles": tiles, "seconds": round(seconds, 2),
+            "tiles_s": round(tiles / seconds, 2)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", default="1,2")
+    p.add_argument("--tiles", type=int, default=64)
+    p.add_argument("--model", default="objects")
+    p.add_argument("--postgres", default=os.environ.get(
+        "TARGETFUSE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres"))
+    p.add_argument("--nats", default=os.environ.get("TARGETFUSE_TEST_NATS",
+                                                    "nats://127.0.0.1:4222"))
+    args = p.parse_args(argv)
+    rows = [measure(int(w), args.tiles, args.postgres, args.nats, args.model)
+            for w in args.workers.split(",")]
+    print(f"{'workers':>7} {'tiles':>6} {'seconds':>8} {'tiles/s':>8} {'vs 1':>6}")
+    for r in rows:
+        print(f"{r['workers']:>7} {r['tiles']:>6} {r['seconds']:>8.2f} {r['tiles_s']:>8.2f} "
+              f"{r['tiles_s'] / rows[0]['tiles_s']:>5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
