@@ -19,10 +19,9 @@ announcement harmless.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
-from ground.counting import count_tiles
+from ground.counting import CountingWorker, count_tiles
 from ground.store import Store
 from ground.tile_queue import NatsTileQueue
 
@@ -58,17 +57,15 @@ def republish_lost(store: Store, queue: NatsTileQueue, lost_after_s: float,
     return len(keys)
 
 
-class QueueCountingWorker(threading.Thread):
-    """Counts tiles from the queue until stopped; ``state()`` as the embedded worker's."""
+class QueueCountingWorker(CountingWorker):
+    """Counts tiles from the queue until stopped (``state()`` and ``stop()`` as the embedded
+    worker's)."""
 
     def __init__(self, store: Store, counter, queue: NatsTileQueue, error_model=None,
                  batch: int = 16, lost_after_s: float = 60.0):
-        super().__init__(daemon=True, name="ground-queue-counter")
-        self.store, self.counter, self.queue = store, counter, queue
-        self.error_model, self.batch, self.lost_after_s = error_model, batch, lost_after_s
-        self._halt = threading.Event()
-        self.last_pass = time.monotonic()
-        self.failures = 0
+        super().__init__(store, counter, error_model, batch)
+        self.name = "ground-queue-counter"
+        self.queue, self.lost_after_s = queue, lost_after_s
         self.counted = 0
 
     def run(self) -> None:
@@ -87,15 +84,3 @@ class QueueCountingWorker(threading.Thread):
                 log.exception("queue counting pass failed; retrying")
                 self.failures += 1
                 self._halt.wait(min(30.0, 0.5 * 2 ** self.failures))
-
-    def state(self, stall_s: float = 120.0) -> str:
-        if self.ident is not None and not self.is_alive():
-            return "dead"
-        if self.failures >= 3:
-            return "failing"
-        if time.monotonic() - self.last_pass > stall_s:
-            return "stalled"
-        return "counting"
-
-    def stop(self) -> None:
-        self._halt.set()

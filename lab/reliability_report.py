@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lab.evaluation.report import update_document
+from lab.evaluation.report import add_report_command
 from lab.faults import RESULTS
 from shared.paths import PROJECT_ROOT
 
@@ -71,14 +71,5 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report-reliability",
-                       help="regenerate (or check) the figures of docs/RELIABILITY.md")
-    p.add_argument("--doc", default=str(DOC))
-    p.add_argument("--results", default=str(RESULTS))
-    p.add_argument("--check", action="store_true", help="fail when the document is stale")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    return update_document(Path(args.doc), tables(Path(args.results)), args.check,
-                           "report-reliability")
+    add_report_command(sub, "report-reliability", "figures of docs/RELIABILITY.md", DOC,
+                       RESULTS, tables)

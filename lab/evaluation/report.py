@@ -317,3 +317,15 @@ def update_document(doc: Path, generated: dict[str, str], check: bool, command: 
 def run(args: argparse.Namespace) -> int:
     return update_document(Path(args.readme), tables(Path(args.results)), args.check,
                            "report-counters")
+
+
+def add_report_command(sub: argparse._SubParsersAction, name: str, what: str, doc: Path,
+                       results: Path, make_tables) -> None:
+    """A ``targetfuse <name>`` that regenerates (or ``--check``s) ``doc``'s generated
+    tables from ``make_tables(results)``."""
+    p = sub.add_parser(name, help=f"regenerate (or check) the {what}")
+    p.add_argument("--doc", default=str(doc))
+    p.add_argument("--results", default=str(results))
+    p.add_argument("--check", action="store_true", help="fail when the document is stale")
+    p.set_defaults(func=lambda args: update_document(
+        Path(args.doc), make_tables(Path(args.results)), args.check, name))

@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from lab.evaluation.report import update_document
+from lab.evaluation.report import add_report_command
 from shared.paths import PROJECT_ROOT
 from shared.pipeline.baselines import BASELINES
 
@@ -132,14 +132,5 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report-experiments",
-                       help="regenerate (or check) the tables of docs/EXPERIMENTS.md")
-    p.add_argument("--doc", default=str(DOC))
-    p.add_argument("--results", default=str(RESULTS))
-    p.add_argument("--check", action="store_true", help="fail when the document is stale")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    return update_document(Path(args.doc), tables(Path(args.results)), args.check,
-                           "report-experiments")
+    add_report_command(sub, "report-experiments", "tables of docs/EXPERIMENTS.md", DOC,
+                       RESULTS, tables)
