@@ -55,7 +55,9 @@ def open_queue(settings: GroundSettings):
     from ground.tile_queue import NatsTileQueue
 
     return NatsTileQueue(settings.nats_url, stream=settings.nats_stream,
-                         prefix=f"{settings.nats_stream.lower()}.tiles")
+                         prefix=f"{settings.nats_stream.lower()}.tiles",
+                         ack_wait_s=settings.nats_ack_wait_s,
+                         max_deliver=settings.nats_max_deliver)
 
 
 def make_worker(settings: GroundSettings, store, counter, error_model, queue):

@@ -30,6 +30,10 @@ class GroundSettings(BaseSettings):
     nats_url: str | None = None
     nats_stream: str = Field("TARGETFUSE_TILES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     count_here: bool = True
+    # A tile a worker fetched and did not acknowledge (it died mid-count) goes to another
+    # after this many seconds; after nats_max_deliver deliveries it is quarantined.
+    nats_ack_wait_s: float = Field(60.0, ge=1.0, le=3600.0)
+    nats_max_deliver: int = Field(5, ge=1, le=100)
     model: str = "objects"
     models_dir: Path = MODELS_DIR
     # One torch thread unless told: with two, counting ran 4.7x slower than with one when

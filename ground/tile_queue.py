@@ -7,7 +7,7 @@ The stream keeps work-queue retention: a message leaves it when a worker acknowl
 Counting workers share one durable pull consumer: each fetch hands a batch to one worker; a
 worker acknowledges only after the counts are committed, so a worker that dies mid-count
 leaves its messages to be redelivered after ``ack_wait_s``; after ``max_deliver`` deliveries
-a tile is quarantined by the worker (``ground.counting.QueueCountingWorker``).
+a tile is quarantined by the worker (``ground.queue_counting.QueueCountingWorker``).
 
 nats-py is asyncio; the services are threaded. So the queue runs its own event loop in a
 daemon thread and offers blocking calls (``publish``, ``fetch``, and ``ack``/``nak`` on each

@@ -2,9 +2,9 @@
 
 Each scene goes through ``shared.pipeline.scene.plan_scene`` exactly as in the offline
 simulator (same budgets, scene-relative: the downlink budget is ``budget_fraction`` of the
-scene's raw tile bytes, capped by what the current or next contact window can still carry
-beyond what is queued already; the energy budget is ``energy_fraction`` of what counting
-every tile costs). Its header, summary and downlinked tiles (resized to the counter input,
+scene's raw tile bytes, capped by what the current or next contact window, and those opening
+within ``plan_horizon_s``, can still carry beyond what is queued already; the energy budget
+is ``energy_fraction`` of what counting every tile costs). Its header, summary and downlinked tiles (resized to the counter input,
 JPEG at the chosen quality, in checksummed chunks) go into the outbox in the same
 transaction that marks the scene ``downlinking``.
 
@@ -201,10 +201,11 @@ class SceneProcessor:
         now = time.time()
         window_at = self.schedule.next_open(now)
         if not self.schedule.unlimited:
-            # The throttle plans with the bytes the current (or next) window can carry
-            # (at that window's own rate when a contact plan gives one).
-            left = 0.0 if window_at is None else self.schedule.bytes_left(
-                window_at, self.settings.link_rate_bytes_s)
+            # The throttle plans with the bytes the current (or next) window, and those
+            # opening within the horizon, can carry (at each window's own rate when a
+            # contact plan gives one).
+            left = 0.0 if window_at is None else self.schedule.bytes_within(
+                window_at, self.settings.plan_horizon_s, self.settings.link_rate_bytes_s)
             left -= self.db.outbox.stats()["bytes_queued"]
             budget = max(0.0, min(budget, left))
         return budget, self.settings.energy_fraction * full, natural

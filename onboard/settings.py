@@ -79,6 +79,10 @@ class OnboardSettings(BaseSettings):
     # window with a station not named here goes to ground_target.
     station_targets: str | None = None
     link_deadline_s: float = Field(30.0, gt=0)
+    # How far ahead the throttle looks: a scene is planned against the bytes of the current
+    # (or next) window and of every window opening within this many seconds, less what is
+    # queued. 0: the next window alone (a scene's tiles go down in the first pass after it).
+    plan_horizon_s: float = Field(0.0, ge=0.0, allow_inf_nan=False)
 
     def rest_keys_file(self) -> Path | None:
         return keys_file(self.api_keys_file, self.auth, self.data_dir / "api-keys", "operator")

@@ -3,7 +3,8 @@
 Either periodic (every ``period_s`` seconds a pass of ``duration_s`` seconds, the first one
 starting at ``offset_s`` after the epoch) or an explicit schedule of (start, end) times in
 seconds since the epoch. ``always()`` is a link that never closes. The throttle plans each
-window with the bytes it can carry: ``bytes_left(t, rate)``.
+window with the bytes it can carry: ``bytes_left(t, rate)``, or with every window within a
+horizon: ``bytes_within(t, horizon, rate)``.
 
 Explicit windows may each name their ground station and carry their own rate (a contact
 plan computed from orbits, ``shared/orbits``: ``from_plan``); a window without a rate of
@@ -17,6 +18,11 @@ import bisect
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
+
+
+# A bound on the windows one horizon sums (a short period and a long horizon would
+# otherwise loop for long): about a year of passes every 15 minutes.
+MAX_HORIZON_WINDOWS = 40_000
 
 
 class Window(NamedTuple):
@@ -129,3 +135,20 @@ class ContactSchedule:
         if w is None:
             return 0.0
         return max(0.0, (w.end - t) * (w.rate_bytes_s or rate_bytes_s))
+
+    def bytes_within(self, t: float, horizon_s: float, rate_bytes_s: float) -> float:
+        """What the link can carry from t in the window open at t (or the next one) and in
+        every later window that opens before ``t + horizon_s``: the windows a scene planned
+        now will get within that horizon. A horizon of 0 is the first window alone."""
+        first = self.next_open(t)
+        if first is None:
+            return 0.0
+        total, at = self.bytes_left(first, rate_bytes_s), first
+        for _ in range(MAX_HORIZON_WINDOWS):
+            w = self.window(at)
+            nxt = self.next_open(w.end) if w is not None and math.isfinite(w.end) else None
+            if nxt is None or nxt >= t + horizon_s or nxt <= at:
+                return total
+            total += self.bytes_left(nxt, rate_bytes_s)
+            at = nxt
+        return total

@@ -80,6 +80,37 @@ def test_a_scene_is_throttled_to_the_planned_window_and_goes_down_in_it(tmp_path
         store.close()
 
 
+def test_a_horizon_plans_the_scene_against_the_later_windows_too(tmp_path):
+    """With plan_horizon_s past the Kiruna pass, the budget is no longer the rest of this
+    window: the scene is planned against what both windows carry."""
+    plan = tmp_path / "plan.json"
+    write_plan(plan, [ContactWindow("SAT-1", "Svalbard", 0.0, LEFT + 5.0, 25.0, RATE, 9000.0),
+                      ContactWindow("SAT-1", "Kiruna", 5000.0, 5600.0, 60.0, 8000.0, 9e3)],
+               start=0.0, end=6000.0)
+    settings = OnboardSettings(
+        auth=False, data_dir=tmp_path / "onboard", ground_target="127.0.0.1:9",
+        link_rate_bytes_s=5e7, budget_fraction=1.0, contact_plan_file=plan,
+        plan_horizon_s=6000.0, contact_plan_shift_s=time.time() - 5.0)
+    img = generate_scene(SceneConfig(width=1024, height=768, gsd_m=0.5,
+                                     layout="airport", classes=("aircraft",)), seed=2)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/scenes", files={"file": ("s.png", encode(img.load_pixels(),
+                                                                      ".png"), "image/png")},
+                        data={"metadata": json.dumps({"scene_id": "far", "gsd_m": 0.5})})
+        assert r.status_code == 202, r.text
+        deadline = time.time() + 50
+        while (rec := client.get("/v1/scenes/far").json())["state"] not in (
+                "downlinking", "delivered", "failed"):
+            assert time.time() < deadline, rec
+            time.sleep(0.2)
+    assert rec["state"] == "downlinking", rec
+    res = rec["result"]
+    raw = raw_tile_bytes(img.load_pixels(), res["tile_size"], PipelineConfig().raw_quality)
+    # The scene's own budget (all of it, fraction 1) binds, not the first window.
+    assert res["downlink_budget_bytes"] == pytest.approx(raw, rel=1e-6)
+    assert raw > RATE * (LEFT + 5.0)
+
+
 def _scene(scene_id, data):
     h = link_pb2.SceneHeader(scene_id=scene_id, grid=link_pb2.TileGrid(
         width=256, height=256, tile_size=256, rows=1, cols=1))

@@ -55,6 +55,17 @@ def test_contact_windows():
             ContactSchedule(**bad)
 
 
+def test_the_bytes_of_the_windows_within_a_horizon():
+    e = ContactSchedule(windows=((10, 20), (50, 60), (100, 110)), rates=(100.0, 10.0, 1.0))
+    assert e.bytes_within(15, 0, 1e9) == pytest.approx(500.0)  # the open window alone
+    assert e.bytes_within(15, 40, 1e9) == pytest.approx(600.0)  # 50 opens before 55
+    assert e.bytes_within(15, 35, 1e9) == pytest.approx(500.0)  # 50 opens after 50
+    assert e.bytes_within(30, 80, 1e9) == pytest.approx(110.0)  # from the next window on
+    assert e.bytes_within(200, 1e6, 1e9) == 0.0  # none left
+    p = ContactSchedule(period_s=100, duration_s=10)
+    assert p.bytes_within(5, 250, 2.0) == pytest.approx(10 + 20 + 20)  # 100 and 200 open
+
+
 def scene_messages(scene_id, tiles: dict[int, bytes]):
     h = link_pb2.SceneHeader(scene_id=scene_id, grid=link_pb2.TileGrid(
         width=512, height=512, tile_size=256, rows=2, cols=2))
