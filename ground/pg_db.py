@@ -47,6 +47,9 @@ class _Cursor:
         self._cur.executemany(translate(sql), rows)
 
 
+SCHEMA_LOCK = 0x7A4F05E  # the advisory lock key of schema creation (any fixed number)
+
+
 class PgDatabase:
     def __init__(self, url: str, schema: str = "", max_size: int = 16):
         from psycopg_pool import ConnectionPool
@@ -59,7 +62,11 @@ class PgDatabase:
             self.script(schema)
 
     def script(self, sql: str) -> None:
-        with self.pool.connection() as conn:
+        # One transaction under an advisory lock: two processes starting at once (a station
+        # and a worker) would otherwise race on CREATE TABLE IF NOT EXISTS, which PostgreSQL
+        # does not make atomic (a duplicate-key error on its catalogue).
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in translate_schema(sql).split(";"):
                 if statement.strip():
                     conn.execute(statement)

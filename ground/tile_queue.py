@@ -99,7 +99,9 @@ class NatsTileQueue:
                                                       config=self._consumer)
         try:
             return await self._sub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            # Nothing to count in time (nats-py raises either, depending on where the wait
+            # ended): an empty batch, not a failure.
             return []
 
     def fetch(self, batch: int = 16, timeout_s: float = 1.0) -> list[Delivery]:
@@ -121,6 +123,27 @@ class NatsTileQueue:
         async def info():
             return (await self._js.stream_info(self.stream)).state.messages
         return int(self._call(info()))
+
+    def consumer_state(self) -> dict[str, int]:
+        """The workers' consumer: messages waiting for a worker (``pending``), fetched by
+        one and not acknowledged yet (``ack_pending``: being counted, or held by a worker
+        that died, until ``ack_wait_s``), delivered again and not acknowledged yet
+        (``redelivered``), and deliveries beyond the first since the stream began
+        (``redeliveries``: each delivery takes a consumer sequence number, each message one
+        stream sequence number, delivered in order)."""
+        from nats.js.errors import NotFoundError
+
+        async def info():
+            try:
+                c = await self._js.consumer_info(self.stream, self.durable)
+            except NotFoundError:  # no worker has fetched yet
+                return {"pending": (await self._js.stream_info(self.stream)).state.messages,
+                        "ack_pending": 0, "redelivered": 0, "redeliveries": 0}
+            return {"pending": c.num_pending, "ack_pending": c.num_ack_pending,
+                    "redelivered": c.num_redelivered,
+                    "redeliveries": (c.delivered.consumer_seq or 0)
+                    - (c.delivered.stream_seq or 0)}
+        return {k: int(v or 0) for k, v in self._call(info()).items()}
 
     def delete_stream(self) -> None:
         self._call(self._js.delete_stream(self.stream))

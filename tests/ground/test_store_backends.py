@@ -111,3 +111,19 @@ def test_two_stations_on_one_postgres_database_store_a_part_once(postgres_url, j
     finally:
         a.close()
         b.close()
+
+
+def test_processes_starting_at_once_create_the_schema_once(postgres_url):
+    """A station and workers starting together on a new database: each creates the schema
+    if missing, and none fails on the others' doing it at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ground.store import PostgresStore
+
+    def open_one(_):
+        store = PostgresStore(postgres_url)
+        store.close()
+        return True
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(open_one, range(6)))
