@@ -8,12 +8,14 @@ committed through the link end's own ``receive`` and announced; the figure is ti
 second from the first announcement to the last committed count. Prints one row per worker
 count and the ratio to one worker (measured in one run: the machine is shared).
 
-    .venv/bin/python benchmarks/segment_throughput.py --workers 1,2 --tiles 64
+    .venv/bin/python benchmarks/segment_throughput.py --workers 1,2 --tiles 64 \
+        --out docs/constellation/throughput.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -76,8 +78,10 @@ def measure(workers: int, tiles: int, admin: str, nats_url: str, model: str) -> 
         for i, data in enumerate(blobs):
             for c in tile_chunks("bench", i, 0, i, data, 75, resized=True):
                 receive(store, link_pb2.DownlinkMessage(chunk=c), "bench", on_commit)
+        depth = []  # the queue over time: waiting for a worker, and being counted
         while store.count_uncounted():
-            time.sleep(0.05)
+            depth.append({"t": round(time.perf_counter() - t0, 2), **queue.consumer_state()})
+            time.sleep(0.25)
         seconds = time.perf_counter() - t0
     finally:
         for p in procs:
@@ -89,7 +93,26 @@ def measure(workers: int, tiles: int, admin: str, nats_url: str, model: str) -> 
         store.close()
         drop()
     return {"workers": workers, "tiles": tiles, "seconds": round(seconds, 2),
-            "tiles_s": round(tiles / seconds, 2)}
+            "tiles_s": round(tiles / seconds, 2), "queue": depth}
+
+
+def plot_queue(rows: list[dict], path: Path) -> None:
+    """Tiles waiting for a worker over each run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    for r in rows:
+        ax.step([q["t"] for q in r["queue"]], [q["pending"] for q in r["queue"]], where="post",
+                label=f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}")
+    ax.set_xlabel("seconds since the first tile")
+    ax.set_ylabel("tiles waiting")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -101,6 +124,8 @@ def main(argv=None) -> int:
         "TARGETFUSE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres"))
     p.add_argument("--nats", default=os.environ.get("TARGETFUSE_TEST_NATS",
                                                     "nats://127.0.0.1:4222"))
+    p.add_argument("--out", default=None,
+                   help="write the rows (with the queue depth over time) to this JSON file")
     args = p.parse_args(argv)
     rows = [measure(int(w), args.tiles, args.postgres, args.nats, args.model)
             for w in args.workers.split(",")]
@@ -108,6 +133,12 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['workers']:>7} {r['tiles']:>6} {r['seconds']:>8.2f} {r['tiles_s']:>8.2f} "
               f"{r['tiles_s'] / rows[0]['tiles_s']:>5.2f}x")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(
+            {"command": "benchmarks/segment_throughput.py " + " ".join(argv or sys.argv[1:]),
+             "cpus": os.cpu_count(), "model": args.model, "rows": rows}, indent=1) + "\n")
+        plot_queue(rows, Path(args.out).with_suffix(".png"))
     return 0
 
 

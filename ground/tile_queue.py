@@ -99,7 +99,7 @@ class NatsTileQueue:
                                                       config=self._consumer)
         try:
             return await self._sub.fetch(batch, timeout=timeout)
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             # Nothing to count in time (nats-py raises either, depending on where the wait
             # ended): an empty batch, not a failure.
             return []

@@ -122,6 +122,7 @@ class Onboard:
                 "link_up": self.link.link_up,
                 **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
                 "link_open_s": round(elapsed, 3),
+                "bytes_by_station": dict(self.link.bytes_by_station),
                 "rejected_parts": self.link.rejected}
 
 

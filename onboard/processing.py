@@ -4,9 +4,9 @@ Each scene goes through ``shared.pipeline.scene.plan_scene`` exactly as in the o
 simulator (same budgets, scene-relative: the downlink budget is ``budget_fraction`` of the
 scene's raw tile bytes, capped by what the current or next contact window, and those opening
 within ``plan_horizon_s``, can still carry beyond what is queued already; the energy budget
-is ``energy_fraction`` of what counting every tile costs). Its header, summary and downlinked tiles (resized to the counter input,
-JPEG at the chosen quality, in checksummed chunks) go into the outbox in the same
-transaction that marks the scene ``downlinking``.
+is ``energy_fraction`` of what counting every tile costs). Its header, summary and
+downlinked tiles (resized to the counter input, JPEG at the chosen quality, in checksummed
+chunks) go into the outbox in the same transaction that marks the scene ``downlinking``.
 
 Memory is bounded by the settings, not by the scene (``open_scene``). A GeoTIFF is read
 window by window (``RasterSource``): no more than one tile's pixels are in memory at a time,

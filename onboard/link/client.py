@@ -56,6 +56,7 @@ class LinkClient:
         self.rejected = 0
         self.link_up = False
         self.bytes_sent = 0
+        self.bytes_by_station: dict[str, int] = {}  # acknowledged bytes, per ground end
 
     def target_at(self, now: float) -> str:
         """The ground end to talk to now: the open window's station's, else the default."""
@@ -73,6 +74,8 @@ class LinkClient:
 
     def drain_once(self) -> int:
         """One connection; returns how many parts the ground acknowledged."""
+        window = self.schedule.window(self.clock())
+        station = (window.station if window is not None else None) or "default"
         with self._channel() as channel:
             stub = link_pb2_grpc.DownlinkStub(channel)
             for scene_id in self.outbox.unconfirmed_scenes():
@@ -112,6 +115,8 @@ class LinkClient:
                     done[ack.seq] = ack.error or "rejected" \
                         if ack.status == link_pb2.Ack.REJECTED else None
                     self.bytes_sent += sizes.get(ack.seq, 0)
+                    self.bytes_by_station[station] = \
+                        self.bytes_by_station.get(station, 0) + sizes.get(ack.seq, 0)
             finally:  # what was acknowledged before a failure stays acknowledged
                 self.outbox.ack(done)
             return len(done)

@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-
 # A bound on the windows one horizon sums (a short period and a long horizon would
 # otherwise loop for long): about a year of passes every 15 minutes.
 MAX_HORIZON_WINDOWS = 40_000

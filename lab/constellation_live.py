@@ -1,0 +1,469 @@
+"""``targetfuse constellation-live``: the distributed ground segment live on this machine.
+
+Three satellites (``targetfuse-onboard``), two stations (``targetfuse-ground`` with
+``count_here`` off: link ends and REST only) and two counting workers
+(``targetfuse-ground-worker``), each its own process, on a fresh PostgreSQL database and a
+fresh JetStream stream. The satellites fly the real Sentinel-2A/B/C over Svalbard and Kiruna:
+their contact plan is computed from the TLEs (``shared.orbits``), from 7 hours after the TLE
+epoch's midnight, where each orbit passes over Kiruna (about 10 minutes) and then Svalbard
+(about 3), and time-compressed
+(``--factor``: a pass of 10 minutes lasts 10/factor minutes here), with each window's rate
+scaled so that a median pass carries ``--pass-kb`` (each scene needs several passes, through
+both stations). Each satellite plans its scenes against the windows of the next hour
+(``plan_horizon_s``), so the budget is the scene's own and totals can be compared.
+
+Faults: the first station is killed (SIGKILL) in the middle of a pass with parts still to
+send and restarted after ``--down-s``; a worker is killed while it holds fetched, unacknowledged
+tiles (mid-count) and restarted after ``--down-s``. JetStream redelivers what it held after
+``ack_wait`` (10 s here).
+
+Measured against the single-station path (one embedded ground, SQLite, the in-process
+worker, a link always open, the same scenes and budget): every scene complete, totals equal,
+tiles lost (planned for the downlink and not received), tiles counted twice (counted beyond
+those planned, or a total that differs), redeliveries, bytes per station (acknowledged, as
+each satellite saw them) and the queue depth over time. ``--out`` gets ``live.json`` (by
+default ``docs/constellation/live.json``, which ``docs/CONSTELLATION.md`` is made from).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from lab.faults import free_port
+from lab.live import get_json, post_scene
+from shared.api_keys import Credentials
+from shared.paths import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "docs" / "constellation" / "live.json"
+STATIONS = ("Kiruna", "Svalbard")  # the first is killed: its passes here are the long ones
+ACK_WAIT_S = 10
+BUDGET = 0.5
+
+
+def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: float,
+                    skip_h: float = 17.2):
+    """The three Sentinel-2's windows over the two stations, from ``skip_h`` after the TLE
+    epoch's midnight for ``hours``, replayed from ``lead_s`` from now ``factor`` times
+    faster, rates scaled so a median pass carries ``pass_bytes``."""
+    from lab.contact_plan import _start, orbits_root
+    from shared.orbits import contacts
+    from shared.orbits.plan import ContactWindow
+    from shared.orbits.stations import load_stations
+    from shared.orbits.tle import load_tles
+
+    root = orbits_root()
+    sats = load_tles(root / "sentinel2.tle")
+    stations = [s for s in load_stations(root / "ground_stations.csv") if s.name in STATIONS]
+    t0 = _start(None, sats) + skip_h * 3600.0
+    real = contacts.windows(sats, stations, t0, t0 + hours * 3600.0)
+    scale = pass_bytes / statistics.median(w.bytes / factor for w in real)
+    now = time.time() + lead_s
+    return [ContactWindow(w.satellite, w.station, now + (w.start - t0) / factor,
+                          now + (w.end - t0) / factor, w.max_elevation_deg,
+                          w.rate_bytes_s * scale, w.peak_rate_bytes_s * scale)
+            for w in real], [s.name for s in sats]
+
+
+def scene_pngs(per_satellite: int, size: int) -> dict[str, bytes]:
+    from lab.synth import SceneConfig, generate_scene
+    from shared.imageio import encode
+
+    out = {}
+    for k in range(3 * per_satellite):
+        scene = generate_scene(SceneConfig(width=size, height=size, gsd_m=0.5,
+                                           layout="airport", classes=("aircraft",)),
+                               seed=300 + k, image_id=f"live-{k}")
+        out[f"live-{k}"] = encode(scene.load_pixels(), ".png")
+    return out
+
+
+class Processes:
+    """The segment's processes by name, each logging to ``folder/<name>.log``."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.procs, self.specs = folder, {}, {}
+
+    def start(self, name: str, command: str, env: dict, ready: str | Path) -> None:
+        self.specs[name] = (command, env, ready)
+        log = (self.folder / f"{name}.log").open("ab")
+        exe = str(Path(sys.executable).with_name(command))
+        self.procs[name] = subprocess.Popen([exe], env=env, stdout=log, stderr=log,
+                                            cwd=self.folder)
+
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
+        deadline = time.time() + timeout_s
+        for name, (_, _, ready) in self.specs.items():
+            while not self._ready(ready):
+                if self.procs[name].poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"{name} did not start: see {self.folder}/{name}.log")
+                time.sleep(0.2)
+
+    def ready(self, name: str) -> bool:
+        return self._ready(self.specs[name][2])
+
+    @staticmethod
+    def _ready(ready) -> bool:
+        if isinstance(ready, Path):
+            return ready.exists()
+        try:
+            return bool(get_json(ready))
+        except OSError:
+            return False
+
+    def kill(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGKILL)
+        self.procs[name].wait(30)
+
+    def restart(self, name: str) -> None:
+        command, env, ready = self.specs[name]
+        if isinstance(ready, Path):
+            ready.unlink(missing_ok=True)
+        self.start(name, command, env, ready)
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def reference_totals(pngs: dict[str, bytes], work: Path) -> dict[str, dict]:
+    """The single-station path: the embedded ground (SQLite, in-process worker) and one
+    satellite with the link always open, the same scenes and budget."""
+    from ground.app import create_app as ground_app
+    from ground.settings import GroundSettings
+    from lab.live import Service
+    from onboard.app import create_app as onboard_app
+    from onboard.settings import OnboardSettings
+
+    creds = Credentials.make(work / "keys")
+    g_app = ground_app(GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=work / "g.db",
+                                      threads=1, model="aircraft", **creds.ground()))
+    ground = Service(g_app)
+    g_port = ground.start()
+    onboard = Service(onboard_app(OnboardSettings(
+        data_dir=work / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
+        model="aircraft", budget_fraction=BUDGET, link_rate_bytes_s=5e6, **creds.onboard())))
+    o_port = onboard.start()
+    try:
+        for sid, png in pngs.items():
+            post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", png,
+                       {"scene_id": sid, "gsd_m": 0.5}, creds.rest_key)
+        return wait_all(lambda sid: get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{sid}",
+                                             creds.rest_key), list(pngs), 600)
+    finally:
+        onboard.stop()
+        ground.stop()
+
+
+def wait_all(report, ids: list[str], timeout_s: float, tick=None) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    deadline = time.time() + timeout_s
+    while len(done) < len(ids) and time.time() < deadline:
+        for sid in ids:
+            if sid not in done:
+                try:
+                    r = report(sid)
+                except OSError:
+                    r = None  # a station down (on purpose)
+                if r and r.get("complete"):
+                    done[sid] = r
+        if tick:
+            tick()
+        time.sleep(0.25)
+    return done
+
+
+class Faults:
+    """Injects the two faults when their moment comes (``step`` on every tick), and brings
+    each killed process back ``down_s`` later."""
+
+    def __init__(self, procs: Processes, queue, sat_ports: dict, key: str, down_s: float,
+                 events: list, t0: float):
+        self.procs, self.queue, self.sat_ports, self.key = procs, queue, sat_ports, key
+        self.down_s, self.events, self.t0 = down_s, events, t0
+        self.station_up, self.restarts = True, {}
+        self.station_killed = False
+        # Which worker holds the unacknowledged tiles is not visible from outside: kill one
+        # while some are held; when no redelivery follows within the ack wait, it held none,
+        # and the other is killed the next time (until a redelivery shows a mid-count kill).
+        self.worker_kills, self.redelivered, self.checked_at = 0, 0, None
+
+    def _event(self, what: str) -> None:
+        self.events.append((round(time.time() - self.t0, 2), what))
+
+    def _mid_pass(self) -> str | None:
+        """A satellite in a pass with the first station, parts still to send."""
+        for sat, port in self.sat_ports.items():
+            try:
+                link = get_json(f"http://127.0.0.1:{port}/v1/link", self.key) or {}
+            except OSError:
+                continue
+            if link.get("station") == STATIONS[0] and link.get("bytes_queued", 0) > 0 \
+                    and link.get("parts_sent", 0) > 0 and (link.get("window_ends_in_s") or 0) > 2:
+                return sat
+        return None
+
+    def step(self) -> None:
+        now = time.time()
+        for name, when in list(self.restarts.items()):
+            if now >= when:
+                self.procs.restart(name)
+                del self.restarts[name]
+                self.station_up = self.station_up or name.startswith("station")
+                self._event(f"{name} restarted")
+        if not self.station_killed and (sat := self._mid_pass()):
+            name = f"station-{STATIONS[0]}"
+            self.procs.kill(name)
+            self.station_killed, self.station_up = True, False
+            self.restarts[name] = now + self.down_s
+            self._event(f"{name} killed (SIGKILL) mid-pass, {sat} sending to it")
+        state = self.queue.consumer_state()
+        self.redelivered = state["redeliveries"]
+        waiting = self.checked_at is not None and now < self.checked_at
+        if self.redelivered or waiting or self.worker_kills >= 4 or not state["ack_pending"]:
+            return
+        workers = [n for n in self.procs.specs if n.startswith("worker")]
+        if any(n in self.restarts or not self.procs.ready(n) for n in workers):
+            return  # one worker down at a time (until it is back up): the other carries on
+        name = f"worker-{self.worker_kills % 2 + 1}"
+        self.procs.kill(name)
+        self.worker_kills += 1
+        self.restarts[name] = now + self.down_s
+        self.checked_at = now + ACK_WAIT_S + 3
+        self._event(f"{name} killed (SIGKILL) while {state['ack_pending']} tiles were "
+                    "fetched and unacknowledged")
+
+
+def _database(admin: str):
+    import psycopg
+
+    conn = psycopg.connect(admin, autocommit=True)
+    name = f"tf_live_{uuid.uuid4().hex[:10]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+    return admin.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def live(work: Path, admin: str, nats_url: str, factor: float = 80.0, pass_kb: float = 50.0,
+         per_satellite: int = 2, size: int = 1536, hours: float = 6.5, down_s: float = 15.0,
+         lead_s: float = 60.0, timeout_s: float = 900.0) -> dict:
+    from ground.tile_queue import NatsTileQueue
+    from shared.orbits.plan import write_plan
+
+    pngs = scene_pngs(per_satellite, size)
+    windows, sats = compressed_plan(factor, pass_kb * 1000, lead_s, hours)
+    plan = work / "contact_plan.json"
+    write_plan(plan, windows, compressed_by=factor)
+    url, drop = _database(admin)
+    stream = f"TFLIVE_{uuid.uuid4().hex[:8].upper()}"
+    creds = Credentials.make(work / "keys", satellites=len(sats))
+    ports = {n: (free_port(), free_port()) for n in STATIONS}
+    segment = {**os.environ, "TARGETFUSE_GROUND_DATABASE_URL": url,
+               "TARGETFUSE_GROUND_NATS_URL": nats_url, "TARGETFUSE_GROUND_NATS_STREAM": stream,
+               "TARGETFUSE_GROUND_NATS_ACK_WAIT_S": str(ACK_WAIT_S),
+               "TARGETFUSE_GROUND_MODEL": "aircraft", "TARGETFUSE_GROUND_THREADS": "1",
+               **creds.env()}
+    procs = Processes(work)
+    for name, (http, grpc) in ports.items():
+        procs.start(f"station-{name}", "targetfuse-ground", {
+            **segment, "TARGETFUSE_GROUND_COUNT_HERE": "false",
+            "TARGETFUSE_GROUND_DB_PATH": str(work / name / "ground.db"),
+            "TARGETFUSE_GROUND_HTTP_PORT": str(http), "TARGETFUSE_GROUND_GRPC_PORT": str(grpc)},
+            f"http://127.0.0.1:{http}/readyz")
+    for i in (1, 2):
+        procs.start(f"worker-{i}", "targetfuse-ground-worker", {
+            **segment, "TARGETFUSE_GROUND_WORKER_HEARTBEAT": str(work / f"worker-{i}.alive")},
+            work / f"worker-{i}.alive")
+    sat_ports = {}
+    targets = json.dumps({n: f"127.0.0.1:{g}" for n, (_, g) in ports.items()})
+    for n, sat in enumerate(sats, 1):
+        sat_ports[sat] = free_port()
+        procs.start(sat, "targetfuse-onboard", {
+            **os.environ, **creds.env(), "TARGETFUSE_ONBOARD_DATA_DIR": str(work / sat),
+            "TARGETFUSE_ONBOARD_GROUND_KEY_FILE": str(creds.satellite_key_file(n)),
+            "TARGETFUSE_ONBOARD_HTTP_PORT": str(sat_ports[sat]),
+            "TARGETFUSE_ONBOARD_MODEL": "aircraft",
+            "TARGETFUSE_ONBOARD_BUDGET_FRACTION": str(BUDGET),
+            "TARGETFUSE_ONBOARD_CONTACT_PLAN_FILE": str(plan),
+            "TARGETFUSE_ONBOARD_CONTACT_PLAN_SATELLITE": sat,
+            "TARGETFUSE_ONBOARD_STATION_TARGETS": targets,
+            "TARGETFUSE_ONBOARD_GROUND_TARGET": f"127.0.0.1:{ports[STATIONS[0]][1]}",
+            "TARGETFUSE_ONBOARD_PLAN_HORIZON_S": "3600",
+            "TARGETFUSE_ONBOARD_LINK_DEADLINE_S": "5",
+            "TARGETFUSE_ONBOARD_LINK_BURST_BYTES": "4000"},
+            f"http://127.0.0.1:{sat_ports[sat]}/readyz")
+    queue = NatsTileQueue(nats_url, stream=stream, prefix=f"{stream.lower()}.tiles")
+    t0 = time.time()
+    events, samples = [], []
+    try:
+        procs.wait_ready()
+        owner = {}
+        for k, (sid, png) in enumerate(pngs.items()):
+            sat = sats[k % len(sats)]
+            owner[sid] = sat
+            post_scene(f"http://127.0.0.1:{sat_ports[sat]}/v1/scenes", png,
+                       {"scene_id": sid, "gsd_m": 0.5}, creds.rest_key)
+        events.append((time.time() - t0, f"{len(pngs)} scenes posted"))
+        faults = Faults(procs, queue, sat_ports, creds.rest_key, down_s, events, t0)
+
+        def tick():
+            samples.append({"t": round(time.time() - t0, 2), **queue.consumer_state()})
+            faults.step()
+
+        def report(sid):
+            # Any station answers for the whole segment (one shared store); the second
+            # while the first is down.
+            for name in STATIONS if faults.station_up else STATIONS[1:]:
+                try:
+                    return get_json(f"http://127.0.0.1:{ports[name][0]}/v1/scenes/{sid}",
+                                    creds.rest_key)
+                except OSError:
+                    continue
+            return None
+        ground = wait_all(report, list(pngs), timeout_s, tick)
+        # And confirmed onboard: the satellite frees what the segment holds.
+        wait_all(lambda sid: {"complete": (get_json(
+            f"http://127.0.0.1:{sat_ports[owner[sid]]}/v1/scenes/{sid}", creds.rest_key)
+            or {}).get("state") == "delivered"}, list(pngs), 120, tick)
+        onboard = {sid: get_json(f"http://127.0.0.1:{sat_ports[owner[sid]]}/v1/scenes/{sid}",
+                                 creds.rest_key) for sid in pngs}
+        links = {sat: get_json(f"http://127.0.0.1:{p}/v1/link", creds.rest_key)
+                 for sat, p in sat_ports.items()}
+        final_queue = queue.consumer_state()
+        seconds = time.time() - t0
+    finally:
+        procs.stop()
+        queue.delete_stream()
+        queue.close()
+        drop()
+    reference = reference_totals(pngs, work / "reference")
+    return summarise(pngs, owner, ground, onboard, links, reference, events, samples,
+                     final_queue, seconds, windows,
+                     {"factor": factor, "pass_kb": pass_kb, "scenes": len(pngs),
+                      "scene_px": size, "budget_fraction": BUDGET, "stations": STATIONS,
+                      "satellites": sats, "workers": 2, "ack_wait_s": ACK_WAIT_S,
+                      "down_s": down_s, "plan_hours": hours})
+
+
+def summarise(pngs, owner, ground, onboard, links, reference, events, samples, final_queue,
+              seconds, windows, config) -> dict:
+    rows = []
+    for sid in pngs:
+        g, ref, ob = ground.get(sid) or {}, reference.get(sid) or {}, onboard.get(sid) or {}
+        planned = (g.get("tiles_by_provenance") or {}).get("downlinked", 0)
+        rows.append({"scene_id": sid, "satellite": owner[sid],
+                     "complete": bool(g.get("complete")), "onboard_state": ob.get("state"),
+                     "total": g.get("total"), "single_station_total": ref.get("total"),
+                     "tiles_planned": planned, "tiles_received": g.get("tiles_received", 0),
+                     "tiles_counted": g.get("tiles_counted", 0),
+                     "downlink_bytes": g.get("downlink_bytes")})
+    equal = [r["total"] is not None and r["single_station_total"] is not None
+             and abs(r["total"] - r["single_station_total"]) < 1e-3 for r in rows]
+    by_station: dict[str, int] = {}
+    for link in links.values():
+        for st, b in ((link or {}).get("bytes_by_station") or {}).items():
+            by_station[st] = by_station.get(st, 0) + b
+    return {
+        "config": config, "seconds": round(seconds, 1), "events": events, "scenes": rows,
+        "checks": {
+            "scenes": len(rows), "complete": sum(r["complete"] for r in rows),
+            "delivered": sum(r["onboard_state"] == "delivered" for r in rows),
+            "totals_equal_single_station": sum(equal),
+            "tiles_planned": sum(r["tiles_planned"] for r in rows),
+            "tiles_lost": sum(max(0, r["tiles_planned"] - r["tiles_received"]) for r in rows),
+            "tiles_counted_twice": sum(max(0, r["tiles_counted"] - r["tiles_planned"])
+                                       for r in rows) + (len(rows) - sum(equal)),
+            "redelivered": final_queue["redeliveries"],
+            "left_in_queue": final_queue["pending"] + final_queue["ack_pending"]},
+        "bytes_by_station": by_station,
+        "windows": len(windows),
+        "queue": samples}
+
+
+def plot_queue(result: dict, path: Path) -> None:
+    """The queue over the run: tiles waiting for a worker and tiles being counted, with the
+    faults marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    q = result["queue"]
+    fig, ax = plt.subplots(figsize=(7, 2.8), dpi=100)
+    ax.step([s["t"] for s in q], [s["pending"] for s in q], where="post",
+            label="waiting for a worker")
+    ax.step([s["t"] for s in q], [s["ack_pending"] for s in q], where="post",
+            label="fetched, not acknowledged")
+    for t, what in result["events"]:
+        if "killed" in what:
+            ax.axvline(t, color="red", lw=0.8, ls="--")
+            ax.text(t, ax.get_ylim()[1] * 0.95, what.split(" ")[0], fontsize=7, rotation=90,
+                    va="top", ha="right", color="red")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("tiles")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("constellation-live", help="3 satellites, 2 stations, 2 workers on "
+                       "PostgreSQL and NATS, a station and a worker killed (live)")
+    p.add_argument("--postgres", default=os.environ.get(
+        "TARGETFUSE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres"),
+        help="an admin URL: a database of its own is made there and dropped")
+    p.add_argument("--nats", default=os.environ.get("TARGETFUSE_TEST_NATS",
+                                                    "nats://127.0.0.1:4222"))
+    p.add_argument("--factor", type=float, default=80.0, help="time compression")
+    p.add_argument("--pass-kb", type=float, default=50.0,
+                   help="what a median pass carries, kB (rates scaled to it)")
+    p.add_argument("--scenes-per-satellite", type=int, default=2)
+    p.add_argument("--size", type=int, default=1536, help="scene width and height, px")
+    p.add_argument("--down-s", type=float, default=15.0,
+                   help="how long a killed process stays down")
+    p.add_argument("--out", default=str(RESULTS))
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    for name in ("factor", "pass_kb", "down_s"):
+        if not getattr(args, name) > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be > 0")
+    if not (1 <= args.scenes_per_satellite <= 20 and 256 <= args.size <= 4096):
+        raise ValueError("--scenes-per-satellite must be in [1, 20], --size in [256, 4096]")
+    work = Path(tempfile.mkdtemp(prefix="tf-live-"))
+    result = live(work, args.postgres, args.nats, args.factor, args.pass_kb,
+                  args.scenes_per_satellite, args.size, down_s=args.down_s)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    plot_queue(result, out.with_name(out.stem + "-queue.png"))
+    for t, what in result["events"]:
+        print(f"{t:8.1f} s  {what}")
+    c = result["checks"]
+    print(f"{c['complete']}/{c['scenes']} scenes complete ({c['delivered']} confirmed "
+          f"onboard), totals equal to the single station's: {c['totals_equal_single_station']}"
+          f"; tiles planned {c['tiles_planned']}, lost {c['tiles_lost']}, counted twice "
+          f"{c['tiles_counted_twice']}; redelivered {c['redelivered']}; bytes per station "
+          f"{result['bytes_by_station']}; logs in {work}; wrote {out}")
+    ok = c["complete"] == c["scenes"] == c["totals_equal_single_station"] and \
+        not c["tiles_lost"] and not c["tiles_counted_twice"]
+    return 0 if ok else 1

@@ -1,0 +1,97 @@
+"""``targetfuse report-constellation``: the figures of ``docs/CONSTELLATION.md``.
+
+From the result files in ``docs/constellation/``: the simulated day (``day/summary.json``,
+``targetfuse simulate-day``), the live run (``live.json``, ``targetfuse constellation-live``)
+and the segment's counting throughput (``throughput.json``,
+``benchmarks/segment_throughput.py``). Tables go between ``<!-- NAME:begin/end -->``
+markers; ``--check`` fails when the document differs from what the results give (a test
+runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lab.evaluation.report import add_report_command
+from shared.paths import PROJECT_ROOT
+
+DOC = PROJECT_ROOT / "docs" / "CONSTELLATION.md"
+RESULTS = PROJECT_ROOT / "docs" / "constellation"
+
+
+def live_table(r: dict) -> str:
+    c, cfg = r["checks"], r["config"]
+    rows = [f"{len(cfg['satellites'])} satellites ({', '.join(cfg['satellites'])}), "
+            f"{len(cfg['stations'])} stations ({', '.join(cfg['stations'])}), "
+            f"{cfg['workers']} workers; {c['scenes']} scenes of {cfg['scene_px']} x "
+            f"{cfg['scene_px']} px, budget {cfg['budget_fraction']:g} of each scene's raw "
+            f"tile bytes; {r['windows']} contact windows, {cfg['plan_hours']:g} h of orbit "
+            f"compressed {cfg['factor']:g}x; {r['seconds']:.0f} s in all.", "",
+            "| scenes complete | confirmed onboard | totals = single station | tiles planned "
+            "| lost | counted twice | redeliveries | left in the queue |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {c['complete']} of {c['scenes']} | {c['delivered']} | "
+            f"{c['totals_equal_single_station']} of {c['scenes']} | {c['tiles_planned']} | "
+            f"{c['tiles_lost']} | {c['tiles_counted_twice']} | {c['redelivered']} | "
+            f"{c['left_in_queue']} |", "",
+            "| seconds | event |", "|---:|---|"]
+    rows += [f"| {t:.1f} | {what} |" for t, what in r["events"]]
+    rows += ["", "| station | bytes acknowledged |", "|---|---:|"]
+    rows += [f"| {st} | {b:,} |" for st, b in sorted(r["bytes_by_station"].items())]
+    rows += ["", "| scene | satellite | total | single station | tiles planned / received / "
+             "counted |", "|---|---|---:|---:|---|"]
+    rows += [f"| {s['scene_id']} | {s['satellite']} | {s['total']:.3f} | "
+             f"{s['single_station_total']:.3f} | {s['tiles_planned']} / "
+             f"{s['tiles_received']} / {s['tiles_counted']} |" for s in r["scenes"]]
+    return "\n".join(rows)
+
+
+def throughput_table(r: dict) -> str:
+    base = r["rows"][0]["tiles_s"]
+    rows = [f"`{r['command']}` ({r['cpus']} CPUs, the `{r['model']}` counter, one torch "
+            "thread per worker):", "",
+            "| workers | tiles | seconds | tiles/s | vs 1 worker | most tiles waiting |",
+            "|---:|---:|---:|---:|---:|---:|"]
+    rows += [f"| {x['workers']} | {x['tiles']} | {x['seconds']:.2f} | {x['tiles_s']:.2f} | "
+             f"{x['tiles_s'] / base:.2f}x | "
+             f"{max((q['pending'] for q in x['queue']), default=0)} |" for x in r["rows"]]
+    return "\n".join(rows)
+
+
+def day_tables(s: dict) -> dict[str, str]:
+    runs = s["runs"]
+    rows = ["| run | stations | scenes | complete within the day | CMAE | median latency "
+            "(min) | p90 latency (min) | bytes sent | tiles resent |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in runs.items():
+        rows.append(f"| {name} | {', '.join(r['stations'])} | {r['scenes']} | "
+                    f"{r['complete_within_span']} | {r['cmae']:.2f} | "
+                    f"{r['latency_median_s'] / 60:.1f} | {r['latency_p90_s'] / 60:.1f} | "
+                    f"{r['bytes_sent']:,} | {r['resent_tiles']} |")
+    st = ["| run | station | passes | contact minutes | capacity (MB) | bytes sent |",
+          "|---|---|---:|---:|---:|---:|"]
+    for name, r in runs.items():
+        st += [f"| {name} | {x['station']} | {x['passes']} | {x['contact_minutes']:.1f} | "
+               f"{x['bytes_capacity'] / 1e6:.1f} | {x['bytes_sent']:,} |"
+               for x in r["station_table"]]
+    return {"constellation-day": "\n".join(rows), "constellation-day-stations": "\n".join(st)}
+
+
+def tables(results: Path = RESULTS) -> dict[str, str]:
+    results = Path(results)
+    out = {}
+    if (results / "day" / "summary.json").exists():
+        out.update(day_tables(json.loads((results / "day" / "summary.json").read_text())))
+    if (results / "live.json").exists():
+        out["constellation-live"] = live_table(json.loads((results / "live.json").read_text()))
+    if (results / "throughput.json").exists():
+        out["constellation-throughput"] = throughput_table(
+            json.loads((results / "throughput.json").read_text()))
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    add_report_command(sub, "report-constellation", "figures of docs/CONSTELLATION.md", DOC,
+                       RESULTS, tables)

@@ -1,0 +1,54 @@
+"""The constellation's documents and tooling: docs/CONSTELLATION.md agrees with the committed
+results, the live run's compressed plan alternates between its stations in the future, and
+the live figures the document shows are the ones the checks count."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from lab.constellation_report import DOC, RESULTS, live_table, tables
+from lab.evaluation.report import render
+
+
+def test_the_constellation_document_agrees_with_its_results():
+    text = DOC.read_text()
+    generated = tables(RESULTS)
+    assert {"constellation-live", "constellation-throughput"} <= set(generated)
+    assert render(text, generated) == text, "run targetfuse report-constellation"
+
+
+def test_the_committed_live_run_lost_and_doubled_nothing():
+    r = json.loads((RESULTS / "live.json").read_text())
+    c = r["checks"]
+    assert c["complete"] == c["scenes"] == c["totals_equal_single_station"] == c["delivered"]
+    assert c["tiles_lost"] == c["tiles_counted_twice"] == c["left_in_queue"] == 0
+    assert c["redelivered"] >= 1  # a worker really was killed holding a tile
+    assert len(r["bytes_by_station"]) == 2  # both stations carried parts
+    kinds = " ".join(what for _, what in r["events"])
+    assert "station-" in kinds and "worker-" in kinds
+
+
+def test_a_changed_result_changes_the_live_table():
+    r = json.loads((RESULTS / "live.json").read_text())
+    before = live_table(r)
+    r["checks"]["tiles_lost"] = 7
+    assert live_table(r) != before and "| 7 |" in live_table(r)
+
+
+def test_the_compressed_plan_replays_both_stations_from_now():
+    from lab.constellation_live import STATIONS, compressed_plan
+    from lab.contact_plan import orbits_root
+
+    if not (orbits_root() / "sentinel2.tle").exists():
+        pytest.skip(f"the real orbit data are not beside the checkout ({orbits_root()})")
+    now = time.time()
+    windows, sats = compressed_plan(80.0, 50_000.0, 30.0, 6.5)
+    assert len(sats) == 3 and {w.station for w in windows} == set(STATIONS)
+    assert min(w.start for w in windows) >= now + 30.0 - 1.0
+    # About 6.5 h of orbit in 6.5 * 3600 / 80 s, a median pass carrying 50 kB.
+    assert max(w.end for w in windows) - now < 6.5 * 3600 / 80 + 60
+    carried = sorted(w.bytes for w in windows)
+    assert carried[len(carried) // 2] == pytest.approx(50_000.0, rel=0.2)
