@@ -27,28 +27,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _database(admin: str) -> tuple[str, callable]:
-    import psycopg
-
-    conn = psycopg.connect(admin, autocommit=True)
-    name = f"tf_bench_{uuid.uuid4().hex[:10]}"
-    conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-    return admin.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def measure(workers: int, tiles: int, admin: str, nats_url: str, model: str) -> dict:
     from ground.link_server import announcer, receive
     from ground.store import PostgresStore
     from ground.tile_queue import NatsTileQueue
+    from lab.live import fresh_database
     from shared.imageio import encode
     from shared.wire import link_pb2
     from shared.wire.chunks import tile_chunks
 
-    url, drop = _database(admin)
+    url, drop = fresh_database(admin, "tf_bench")
     stream = f"TFBENCH_{uuid.uuid4().hex[:8].upper()}"
     store = PostgresStore(url)
     queue = NatsTileQueue(nats_url, stream=stream, prefix=f"{stream.lower()}.tiles")

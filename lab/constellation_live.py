@@ -39,7 +39,7 @@ import uuid
 from pathlib import Path
 
 from lab.faults import free_port
-from lab.live import get_json, post_scene
+from lab.live import fresh_database, get_json, post_scene
 from shared.api_keys import Credentials
 from shared.paths import PROJECT_ROOT
 
@@ -248,19 +248,6 @@ class Faults:
                     "fetched and unacknowledged")
 
 
-def _database(admin: str):
-    import psycopg
-
-    conn = psycopg.connect(admin, autocommit=True)
-    name = f"tf_live_{uuid.uuid4().hex[:10]}"
-    conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-    return admin.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def live(work: Path, admin: str, nats_url: str, factor: float = 80.0, pass_kb: float = 50.0,
          per_satellite: int = 2, size: int = 1536, hours: float = 6.5, down_s: float = 15.0,
          lead_s: float = 60.0, timeout_s: float = 900.0) -> dict:
@@ -271,7 +258,7 @@ def live(work: Path, admin: str, nats_url: str, factor: float = 80.0, pass_kb: f
     windows, sats = compressed_plan(factor, pass_kb * 1000, lead_s, hours)
     plan = work / "contact_plan.json"
     write_plan(plan, windows, compressed_by=factor)
-    url, drop = _database(admin)
+    url, drop = fresh_database(admin, "tf_live")
     stream = f"TFLIVE_{uuid.uuid4().hex[:8].upper()}"
     creds = Credentials.make(work / "keys", satellites=len(sats))
     ports = {n: (free_port(), free_port()) for n in STATIONS}

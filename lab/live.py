@@ -84,3 +84,18 @@ def wait_until_up(url: str, timeout_s: float, poll_s: float = 0.2) -> None:
         if time.time() > deadline:
             raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
         time.sleep(poll_s)
+
+
+def fresh_database(admin: str, prefix: str):
+    """A new PostgreSQL database beside ``admin`` (a URL with the right to create one):
+    its URL, and a function that drops it."""
+    import psycopg
+
+    conn = psycopg.connect(admin, autocommit=True)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+    return admin.rsplit("/", 1)[0] + "/" + name, drop

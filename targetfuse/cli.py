@@ -99,11 +99,12 @@ def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
         experiment_report_cli.add_parser(sub)
         faults.add_parser(sub)
         add_reliability_report(sub)
-    from lab import constellation_live, constellation_report, contact_plan, tour
+    from lab import constellation_day, constellation_live, constellation_report, contact_plan, tour
 
     tour.add_parser(sub)
     contact_plan.add_parser(sub)
     constellation_live.add_parser(sub)
+    constellation_day.add_parser(sub)
     constellation_report.add_parser(sub)
 
 
