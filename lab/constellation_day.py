@@ -4,8 +4,9 @@ Orbits and plans from ``shared.orbits`` (the real Sentinel-2 TLEs spread into ``
 planes, the real stations): every contact window of the day and every capture of the
 targets. Airports are simulated (a generated airport scene per capture, seeded by its id,
 truth by construction, counted by the shipped ``aircraft`` pair through ``lab.simulator``:
-the pipeline's own planning and counting code); ports are listed but not simulated (no
-shipped pair counts ships on generated harbours with known truth).
+the pipeline's own planning and counting code); ports are listed but not simulated (the
+shipped ``objects`` pair counts far too few of the generator's ships: they would measure the
+generator, not the segment).
 
 The model, per run (all stations, then the single baseline station, on the same scenes):
 
