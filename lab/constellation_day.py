@@ -279,39 +279,43 @@ def write_outputs(out: Path, runs: dict, config: dict, start: float) -> dict:
 
 
 def plot(out: Path, runs: dict, start: float) -> None:
+    """Backlog over the day and latency distribution (both runs), bytes per station (the
+    first run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 2.8), dpi=100)
-    for name, r in runs.items():
-        ax.plot([(s["t"] - start) / 3600 for s in r["backlog"]],
-                [s["onboard_bytes"] / 1e3 for s in r["backlog"]], label=name)
-    ax.set_xlabel("hours from the day's start")
-    ax.set_ylabel("kB queued onboard")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "backlog.png")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 2.8), dpi=100)
-    for name, r in runs.items():
-        lat = np.sort([x["latency_s"] / 60 for x in r["scene_rows"] if x["latency_s"] is not None])
-        ax.step(lat, np.arange(1, len(lat) + 1) / max(len(lat), 1), where="post", label=name)
-    ax.set_xlabel("capture to complete, minutes")
-    ax.set_ylabel("share of scenes")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "latency.png")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 2.8), dpi=100)
-    r = next(iter(runs.values()))
-    ax.bar([x["station"] for x in r["station_table"]],
-           [x["bytes_sent"] / 1e3 for x in r["station_table"]])
-    ax.set_ylabel("kB received")
-    fig.tight_layout()
-    fig.savefig(out / "stations.png")
-    plt.close(fig)
+    def figure(name: str, width: float, xlabel: str, ylabel: str, draw) -> None:
+        fig, ax = plt.subplots(figsize=(width, 2.8), dpi=100)
+        draw(ax)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / name)
+        plt.close(fig)
+
+    def backlog(ax):
+        for name, r in runs.items():
+            ax.plot([(s["t"] - start) / 3600 for s in r["backlog"]],
+                    [s["onboard_bytes"] / 1e3 for s in r["backlog"]], label=name)
+
+    def latency(ax):
+        for name, r in runs.items():
+            lat = np.sort([x["latency_s"] / 60 for x in r["scene_rows"]
+                           if x["latency_s"] is not None])
+            ax.step(lat, np.arange(1, len(lat) + 1) / max(len(lat), 1), where="post",
+                    label=name)
+
+    def stations(ax):
+        table = next(iter(runs.values()))["station_table"]
+        ax.bar([x["station"] for x in table], [x["bytes_sent"] / 1e3 for x in table])
+
+    figure("backlog.png", 7, "hours from the day's start", "kB queued onboard", backlog)
+    figure("latency.png", 5, "capture to complete, minutes", "share of scenes", latency)
+    figure("stations.png", 5, "station", "kB received", stations)
 
 
 def add_parser(sub) -> None:
