@@ -43,6 +43,7 @@ import numpy as np
 from shared.paths import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "docs" / "constellation" / "day"
+THROUGHPUT = RESULTS.parent / "throughput.json"
 STATIONS = ("Svalbard", "Troll", "Matera", "Alice Springs")
 HEADER_BYTES = 2000
 
@@ -179,9 +180,11 @@ def _ground(rows, radios, samples, windows, stations, end, workers, worker_rate)
     free = [0.0] * workers
     done: dict[str, float] = {}
     via: dict[str, set] = {}
+    got: dict[str, set] = {}  # what arrived of each scene: its tiles, and -1 its header
     starts = []
     for t, scene, tile, station, _ in arrivals:
         via.setdefault(scene, set()).add(station)
+        got.setdefault(scene, set()).add(tile)
         if tile < 0:
             done[scene] = max(done.get(scene, 0.0), t)
             continue
@@ -193,12 +196,8 @@ def _ground(rows, radios, samples, windows, stations, end, workers, worker_rate)
     starts = np.sort(np.array(starts))
     for s in samples:
         s["ground_waiting"] = int(np.sum(tiles_in <= s["t"]) - np.sum(starts <= s["t"]))
-    expected = {sid: row["tiles"] for sid, row in rows.items()}
-    got = {}
-    for _, scene, tile, _, _ in arrivals:
-        got.setdefault(scene, set()).add(tile)
     for sid, row in rows.items():
-        complete = len(got.get(sid, ())) == expected[sid] + 1  # its tiles and its header
+        complete = len(got.get(sid, ())) == row["tiles"] + 1  # its tiles and its header
         row["complete"] = done[sid] if complete else None
         row["latency_s"] = None if not complete else round(done[sid] - row["capture"], 1)
         row["stations"] = "+".join(sorted(via.get(sid, ())))
@@ -338,15 +337,28 @@ def add_parser(sub) -> None:
                    help="the radio's peak rate, bytes/s (the link rate model of plan-contacts)"
                         "; lower it for the share of a downlink that counting gets")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--worker-rate", type=float, default=8.55,
-                   help="tiles/s per worker (benchmarks/segment_throughput.py, 1 worker)")
+    p.add_argument("--worker-rate", type=float, default=None,
+                   help="tiles/s per worker (default: the 1-worker rate measured by "
+                        "benchmarks/segment_throughput.py, docs/constellation/throughput.json)")
     p.add_argument("--size", type=int, default=1024, help="scene width and height, px")
     p.add_argument("--limit-scenes", type=int, default=None)
     p.add_argument("--out", default=str(RESULTS))
     p.set_defaults(func=run)
 
 
+def measured_worker_rate(path: Path = THROUGHPUT) -> float:
+    """One worker's counting rate as the segment's benchmark measured it."""
+    try:
+        return float(json.loads(path.read_text())["rows"][0]["tiles_s"])
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"no measured worker rate in {path} ({exc}); run "
+                         "benchmarks/segment_throughput.py --out there, or give "
+                         "--worker-rate") from None
+
+
 def run(args) -> int:
+    if args.worker_rate is None:
+        args.worker_rate = measured_worker_rate()
     for name in ("hours", "worker_rate", "size", "max_rate"):
         if not getattr(args, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0")

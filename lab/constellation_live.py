@@ -4,10 +4,10 @@ Three satellites (``targetfuse-onboard``), two stations (``targetfuse-ground`` w
 ``count_here`` off: link ends and REST only) and two counting workers
 (``targetfuse-ground-worker``), each its own process, on a fresh PostgreSQL database and a
 fresh JetStream stream. The satellites fly the real Sentinel-2A/B/C over Svalbard and Kiruna:
-their contact plan is computed from the TLEs (``shared.orbits``), from 7 hours after the TLE
-epoch's midnight, where each orbit passes over Kiruna (about 10 minutes) and then Svalbard
-(about 3), and time-compressed
-(``--factor``: a pass of 10 minutes lasts 10/factor minutes here), with each window's rate
+their contact plan is computed from the TLEs (``shared.orbits``), from 17.2 hours after the
+TLE epoch's midnight, where each orbit passes over Kiruna (about 10 minutes) and then
+Svalbard (about 3), and time-compressed (``--factor``: a pass of 10 minutes lasts 10/factor
+minutes here), with each window's rate
 scaled so that a median pass carries ``--pass-kb`` (each scene needs several passes, through
 both stations). Each satellite plans its scenes against the windows of the next hour
 (``plan_horizon_s``), so the budget is the scene's own and totals can be compared.

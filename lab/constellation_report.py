@@ -11,6 +11,7 @@ runs it).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
@@ -60,6 +61,25 @@ def throughput_table(r: dict) -> str:
     return "\n".join(rows)
 
 
+def projection(throughput: dict, live: dict, day: dict, day_tiles: int) -> str:
+    """What N workers are needed for, from the measured figures: one worker's rate, the live
+    run's mean tile size, the day's link peak and the bytes the day sent."""
+    rate = throughput["rows"][0]["tiles_s"]
+    tiles = sum(s["tiles_planned"] for s in live["scenes"])
+    tile_bytes = sum(s["downlink_bytes"] for s in live["scenes"]) / tiles
+    peak = day["config"]["max_rate_bytes_s"]
+    at_peak = peak / tile_bytes
+    first = next(iter(day["runs"].values()))
+    span_s = (day["config"]["hours"] + day["config"]["drain_h"]) * 3600
+    return (f"One worker counts {rate:.2f} tiles/s ({1 / rate:.3f} s a tile). The live run's "
+            f"tiles average {tile_bytes / 1e3:.1f} kB, so a pass at the plan's peak of "
+            f"{peak / 1e6:g} MB/s brings {at_peak:.0f} tiles/s, which "
+            f"{-(-at_peak // rate):.0f} workers keep up with; the simulated day's "
+            f"{day_tiles} tiles ({len(first['stations'])} stations) are "
+            f"{day_tiles / rate:.0f} s of one worker's counting in "
+            f"{span_s / 3600:g} h.")
+
+
 def day_tables(s: dict, marker: str = "constellation-day") -> dict[str, str]:
     runs, c = s["runs"], s["config"]
     rows = [f"{c['satellites']} satellites, {c['captures']} airport captures of "
@@ -95,8 +115,15 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
     if (results / "live.json").exists():
         out["constellation-live"] = live_table(json.loads((results / "live.json").read_text()))
     if (results / "throughput.json").exists():
-        out["constellation-throughput"] = throughput_table(
-            json.loads((results / "throughput.json").read_text()))
+        throughput = json.loads((results / "throughput.json").read_text())
+        out["constellation-throughput"] = throughput_table(throughput)
+        if (results / "live.json").exists() and (results / "day" / "summary.json").exists():
+            day = json.loads((results / "day" / "summary.json").read_text())
+            with (results / "day" / "scenes.csv").open() as f:
+                first = next(iter(day["runs"]))
+                tiles = sum(int(r["tiles"]) for r in csv.DictReader(f) if r["run"] == first)
+            out["constellation-projection"] = projection(
+                throughput, json.loads((results / "live.json").read_text()), day, tiles)
     return out
 
 
