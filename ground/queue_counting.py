@@ -6,9 +6,12 @@ tiles from the store (one already counted is skipped: a redelivery after a worke
 between its commit and its acknowledgement), counts them with the same counting step as the
 embedded worker (``ground.counting.count_tiles``), commits the counts (the first committed
 count of a tile stands) and then acknowledges. A pass that raises naks its deliveries for
-redelivery; a tile delivered ``max_deliver`` times without a count is quarantined: it gets
-no count (NaN, as an undecodable tile does), is logged with the reason, and its message is
-terminated, so one poison tile cannot loop forever or hold back the queue.
+redelivery; a tile tried ``max_deliver`` times without a count is quarantined: it gets no
+count (NaN, as an undecodable tile does), is logged with the reason, and its message is
+terminated, so one poison tile cannot loop forever or hold back the queue. Its tries are the
+more of its message's deliveries and its failed commits, which the store keeps with the tile
+(``record_count_failures``): a re-announced tile is a new message, and NATS 2.9 sometimes
+reports a nak'd message's redelivery as its first delivery.
 
 A sweep (``republish_lost``) re-announces tiles committed more than ``lost_after_s`` ago and
 still uncounted: a station that committed a tile and then failed to publish it (NATS down)
@@ -35,10 +38,15 @@ def count_deliveries(store: Store, counter, queue: NatsTileQueue, deliveries: li
     try:
         counted = count_tiles(store, counter, tiles, error_model)
     except Exception as exc:  # noqa: BLE001 - these tiles, not the queue behind them
+        failed = store.record_count_failures([(d.scene_id, d.tile_index) for d in deliveries])
         for d in deliveries:
-            if d.attempts >= queue.max_deliver:
-                log.error("tile %s/%s quarantined after %d deliveries: %s", d.scene_id,
-                          d.tile_index, d.attempts, exc)
+            # The tries so far: this message's deliveries (a worker that died mid-count
+            # failed too) or the tile's failed commits, kept in the store (a re-announced
+            # tile is a new message; and NATS 2.9 may report a redelivery as the first).
+            tries = max(d.attempts, failed.get((d.scene_id, d.tile_index), 0))
+            if tries >= queue.max_deliver:
+                log.error("tile %s/%s quarantined after %d tries: %s", d.scene_id,
+                          d.tile_index, tries, exc)
                 store.set_counts([(d.scene_id, d.tile_index, float("nan"))])
                 d.term()
             else:

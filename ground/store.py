@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS tiles (
     quality INTEGER NOT NULL, resized INTEGER NOT NULL, sent_gsd_m REAL NOT NULL,
     data BLOB NOT NULL, sha256 BLOB NOT NULL, committed_at REAL NOT NULL,
     ground_count REAL, counted_at REAL, class_counts TEXT,
+    count_failures INTEGER NOT NULL DEFAULT 0,  -- counts that failed to commit (quarantine)
     PRIMARY KEY (scene_id, tile_index)
 );
 CREATE INDEX IF NOT EXISTS tiles_uncounted ON tiles (counted_at) WHERE counted_at IS NULL;
@@ -77,6 +78,7 @@ class Store(Protocol):
     def uncounted_since(self, before: float, limit: int) -> list[tuple[str, int]]: ...
     def bytes_received(self) -> int: ...
     def set_counts(self, counts: list[tuple]) -> None: ...
+    def record_count_failures(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]: ...
     def header(self, scene_id: str) -> link_pb2.SceneHeader | None: ...
     def summary(self, scene_id: str) -> link_pb2.SceneSummary | None: ...
     def ground_counts(self, scene_id: str) -> dict[int, tuple[float | None, int]]: ...
@@ -191,6 +193,23 @@ class SQLStore:
                             "class_counts = ? WHERE scene_id = ? AND tile_index = ? AND "
                             "counted_at IS NULL", rows)
 
+    def record_count_failures(self, keys: list[tuple[str, int]]
+                              ) -> dict[tuple[str, int], int]:
+        """One more failed count for each of these tiles (scene, tile); returns each one's
+        failures so far. The segment's workers quarantine a tile on this count, kept with
+        the tile, not only on the queue's delivery count: a re-announced tile is a new
+        message, and the queue's count is not always right (``ground.queue_counting``)."""
+        failures = {}
+        with self.db.transaction() as cur:
+            for key in keys:
+                cur.execute("UPDATE tiles SET count_failures = count_failures + 1 WHERE "
+                            "scene_id = ? AND tile_index = ?", key)
+                row = cur.execute("SELECT count_failures FROM tiles WHERE scene_id = ? AND "
+                                  "tile_index = ?", key).fetchone()
+                if row is not None:  # a tile not committed here has no count to fail
+                    failures[key] = int(row[0])
+        return failures
+
     def bytes_received(self) -> int:
         return int(self._read("SELECT COALESCE(SUM(bytes), 0) FROM link_log")[0][0])
 
@@ -235,6 +254,9 @@ class SQLiteStore(SQLStore):
             self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
         if "sender" not in {r[1] for r in self._read("PRAGMA table_info(scenes)")}:
             self._write("ALTER TABLE scenes ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
+        if "count_failures" not in columns:  # a store written before quarantine counts
+            self._write("ALTER TABLE tiles ADD COLUMN count_failures INTEGER NOT NULL "
+                        "DEFAULT 0")
 
 
 class PostgresStore(SQLStore):
@@ -246,6 +268,9 @@ class PostgresStore(SQLStore):
 
         self.url = url
         super().__init__(PgDatabase(url, SCHEMA))
+        # A database made before quarantine counts (under the schema's lock, as creation).
+        self.db.script("ALTER TABLE tiles ADD COLUMN IF NOT EXISTS count_failures INTEGER "
+                       "NOT NULL DEFAULT 0")
 
 
 def open_store(settings) -> SQLStore:

@@ -82,6 +82,32 @@ def test_a_partial_tile_survives_a_new_connection(make_store, jpeg_tile):
     assert [t.data for t in second.uncounted(5)] == [data]
 
 
+def test_failed_counts_are_kept_with_the_tile_across_stores(make_store, jpeg_tile):
+    first = make_store()
+    for m in scene("f", {0: jpeg_tile(2000, seed=4)}):
+        receive(first, m, "sat-1")
+    assert first.record_count_failures([("f", 0)]) == {("f", 0): 1}
+    second = make_store()  # another worker on the same store
+    assert second.record_count_failures([("f", 0), ("f", 2)]) == {("f", 0): 2}  # 2: not held
+
+
+def test_a_store_written_before_failure_counts_gains_them(tmp_path, jpeg_tile):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)  # the tiles table as it was, without count_failures
+    old.executescript("""CREATE TABLE tiles (scene_id TEXT NOT NULL, tile_index INTEGER NOT
+        NULL, quality INTEGER NOT NULL, resized INTEGER NOT NULL, sent_gsd_m REAL NOT NULL,
+        data BLOB NOT NULL, sha256 BLOB NOT NULL, committed_at REAL NOT NULL,
+        ground_count REAL, counted_at REAL, class_counts TEXT,
+        PRIMARY KEY (scene_id, tile_index));
+        INSERT INTO tiles VALUES ('o', 0, 90, 1, 0.5, x'00', x'00', 1.0, NULL, NULL, NULL);""")
+    old.close()
+    store = SQLiteStore(path)
+    assert store.record_count_failures([("o", 0)]) == {("o", 0): 1}
+    store.close()
+
+
 def test_two_stations_on_one_postgres_database_store_a_part_once(postgres_url, jpeg_tile):
     """The same parts arrive through two stations at once (a resend after a pass ends): the
     shared database stores and counts them once."""
