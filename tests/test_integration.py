@@ -181,6 +181,12 @@ def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
         time.sleep(1.0)
         g_app, ground, g_port = start(tmp_path, grpc_port=grpc_port)
         ob, gr = wait_complete(o_port, g_port, "it")
+        deadline = time.time() + 30
+        # Confirmed end to end: the onboard side's reconciliation may come a moment after
+        # the ground's completion (the services still running, to be asked).
+        while ob["state"] != "delivered" and time.time() < deadline:
+            time.sleep(0.2)
+            ob = get_json(f"http://127.0.0.1:{o_port}/v1/scenes/it")
     finally:
         onboard.stop()
         ground.stop()
@@ -188,10 +194,6 @@ def test_a_ground_restart_mid_downlink_loses_nothing(tmp_path, scene):
     assert gr["tiles_counted"] == gr["tiles_received"] == \
         expected.tiles_by_provenance["downlinked"]
     assert ob["downlink"]["parts_queued"] == 0
-    deadline = time.time() + 30
-    while ob["state"] != "delivered" and time.time() < deadline:  # confirmed end to end
-        time.sleep(0.2)
-        ob = get_json(f"http://127.0.0.1:{o_port}/v1/scenes/it")
     assert ob["state"] == "delivered"
 
 
