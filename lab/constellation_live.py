@@ -54,9 +54,11 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
     """The three Sentinel-2's windows over the two stations, from ``skip_h`` after the TLE
     epoch's midnight for ``hours``, replayed from ``lead_s`` from now ``factor`` times
     faster, rates scaled so a median pass carries ``pass_bytes``."""
+    from dataclasses import replace
+
     from lab.contact_plan import _start, orbits_root
     from shared.orbits import contacts
-    from shared.orbits.plan import ContactWindow
+    from shared.orbits.plan import replayed
     from shared.orbits.stations import load_stations
     from shared.orbits.tle import load_tles
 
@@ -65,12 +67,11 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
     stations = [s for s in load_stations(root / "ground_stations.csv") if s.name in STATIONS]
     t0 = _start(None, sats) + skip_h * 3600.0
     real = contacts.windows(sats, stations, t0, t0 + hours * 3600.0)
-    scale = pass_bytes / statistics.median(w.bytes / factor for w in real)
-    now = time.time() + lead_s
-    return [ContactWindow(w.satellite, w.station, now + (w.start - t0) / factor,
-                          now + (w.end - t0) / factor, w.max_elevation_deg,
-                          w.rate_bytes_s * scale, w.peak_rate_bytes_s * scale)
-            for w in real], [s.name for s in sats]
+    fast = replayed(real, (t0, t0 + hours * 3600.0), time.time() + lead_s, factor)
+    scale = pass_bytes / statistics.median(w.bytes for w in fast)
+    return [replace(w, rate_bytes_s=w.rate_bytes_s * scale,
+                    peak_rate_bytes_s=w.peak_rate_bytes_s * scale) for w in fast], \
+        [s.name for s in sats]
 
 
 def scene_pngs(per_satellite: int, size: int) -> dict[str, bytes]:

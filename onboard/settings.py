@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -75,6 +76,15 @@ class OnboardSettings(BaseSettings):
     contact_plan_file: Path | None = None
     contact_plan_satellite: str | None = None
     contact_plan_shift_s: float = Field(0.0, allow_inf_nan=False)
+    # Or replay the plan from the service's start (a demo of a real plan, as the compose
+    # profile's satellites run): the plan's start comes this many seconds after the service
+    # starts, and time runs contact_plan_speedup times faster, rates with it, so each pass
+    # carries its bytes; played contact_plan_repeat times back to back, so a demo can
+    # outlast its plan (shared/orbits/plan.py: replayed).
+    contact_plan_replay_lead_s: float | None = Field(None, ge=0.0, le=86_400.0,
+                                                     allow_inf_nan=False)
+    contact_plan_speedup: float = Field(1.0, ge=1.0, le=10_000.0, allow_inf_nan=False)
+    contact_plan_repeat: int = Field(1, ge=1, le=10_000)
     # Where each station of the plan listens, as JSON {"station": "host:port", ...}; a
     # window with a station not named here goes to ground_target.
     station_targets: str | None = None
@@ -105,19 +115,29 @@ class OnboardSettings(BaseSettings):
         if self.contact_plan_file is None:
             if self.contact_plan_satellite is not None:
                 raise ValueError("contact_plan_satellite needs a contact_plan_file")
+            if self.contact_plan_replay_lead_s is not None:
+                raise ValueError("contact_plan_replay_lead_s needs a contact_plan_file")
             return self
+        if self.contact_plan_replay_lead_s is None and (self.contact_plan_speedup != 1.0
+                                                        or self.contact_plan_repeat != 1):
+            raise ValueError("contact_plan_speedup and contact_plan_repeat replay a plan: "
+                             "give contact_plan_replay_lead_s too")
+        if self.contact_plan_replay_lead_s is not None and self.contact_plan_shift_s:
+            raise ValueError("give contact_plan_shift_s or contact_plan_replay_lead_s, "
+                             "not both")
         if self.contact_windows or self.contact_period_s is not None:
             raise ValueError("give one contact schedule: contact_plan_file, contact_windows "
                              "or contact_period_s")
         self.plan_windows()  # a bad plan, or one without this satellite, fails at start
         return self
 
-    def plan_windows(self) -> list:
-        """This satellite's windows of the contact plan, made fit for one radio."""
-        from shared.orbits.plan import read_plan, single_radio
+    def plan_windows(self, now: float | None = None) -> list:
+        """This satellite's windows of the contact plan, made fit for one radio (and
+        replayed from ``now``, default the present, when the settings say so)."""
+        from shared.orbits.plan import plan_span, read_plan, replayed, single_radio
 
         try:
-            _, windows = read_plan(self.contact_plan_file)
+            meta, windows = read_plan(self.contact_plan_file)
         except OSError as exc:
             raise ValueError(f"contact_plan_file: cannot read {self.contact_plan_file}: "
                              f"{exc.strerror}") from None
@@ -132,6 +152,11 @@ class OnboardSettings(BaseSettings):
         if not mine:
             raise ValueError(f"contact_plan_file has no window for satellite {sat!r} "
                              f"(it has {names[:20]})")
+        if self.contact_plan_replay_lead_s is not None:
+            # One start for every satellite of the plan, so their passes keep their order.
+            at = (time.time() if now is None else now) + self.contact_plan_replay_lead_s
+            mine = replayed(mine, plan_span(meta, windows), at, self.contact_plan_speedup,
+                            self.contact_plan_repeat)
         return mine
 
     @field_validator("station_targets")

@@ -12,6 +12,10 @@ ends, then hands over to the other for what is left of its window (at its mean r
 handover mid-pass costs a re-acquisition on a real link, so staying put is also what an
 operator would plan.
 
+A plan can be replayed from now and time-compressed (``replayed``: a demo of a real plan, as
+the compose profile's satellites run one): its start becomes the given moment, time runs
+``speedup`` times faster, and rates with it, so each pass still carries its bytes.
+
 This module imports no orbit code: the onboard service reads plans with it alone.
 """
 
@@ -109,3 +113,34 @@ def single_radio(windows: list[ContactWindow], satellite: str) -> list[ContactWi
                               w.max_elevation_deg, w.rate_bytes_s, w.peak_rate_bytes_s)
         out.append(w)
     return out
+
+
+def plan_span(meta: dict, windows: list[ContactWindow]) -> tuple[float, float]:
+    """When the plan begins and ends: its ``start`` and ``end`` fields, else its first
+    window's start and its last window's end (the later, where a window outlasts ``end``)."""
+    span = []
+    for key, default in (("start", min((w.start for w in windows), default=0.0)),
+                         ("end", max((w.end for w in windows), default=0.0))):
+        value = meta.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value):
+            raise ValueError(f"a contact plan's {key} must be a number (UNIX seconds), got "
+                             f"{value!r}")
+        span.append(float(value))
+    start, end = span
+    return start, max(end, max((w.end for w in windows), default=end))
+
+
+def replayed(windows: list[ContactWindow], span: tuple[float, float], at: float,
+             speedup: float = 1.0, repeat: int = 1) -> list[ContactWindow]:
+    """The windows of a plan spanning ``span`` replayed from ``at`` (UNIX seconds): the
+    plan's start becomes ``at`` and time runs ``speedup`` times faster, rates too, so each
+    pass carries its bytes; ``repeat`` times back to back (a demo that outlasts the plan)."""
+    if not speedup >= 1.0 or repeat < 1:
+        raise ValueError(f"speedup must be >= 1 and repeat >= 1, got {speedup}, {repeat}")
+    start, end = span
+    period = (end - start) / speedup
+    return [ContactWindow(w.satellite, w.station, at + k * period + (w.start - start) / speedup,
+                          at + k * period + (w.end - start) / speedup, w.max_elevation_deg,
+                          w.rate_bytes_s * speedup, w.peak_rate_bytes_s * speedup)
+            for k in range(repeat) for w in windows]

@@ -143,10 +143,37 @@ def test_the_constellation_profile_is_two_stations_two_workers_three_satellites(
                for s in stations)
     keys = {profile[s]["environment"]["TARGETFUSE_ONBOARD_GROUND_KEY_FILE"] for s in satellites}
     assert len(keys) == 3  # each satellite its own link key
-    targets = {profile[s]["environment"]["TARGETFUSE_ONBOARD_GROUND_TARGET"].split(":")[0]
-               for s in satellites}
-    assert targets == set(stations)
     for s in satellites:
         names = [k[len("TARGETFUSE_ONBOARD_"):].lower() for k in profile[s]["environment"]]
         assert set(names) <= set(OnboardSettings.model_fields), s
+
+
+def test_the_constellation_satellites_fly_their_real_plan_to_both_stations():
+    import json
+
+    from shared.orbits.plan import read_plan
+
+    profile = {n: s for n, s in SERVICES.items() if "constellation" in s.get("profiles", [])}
+    satellites = [n for n in profile if n.startswith("satellite-")]
+    plan = ROOT / "deploy" / "constellation" / "contact_plan.json"
+    _, windows = read_plan(plan)
+    assert {w.station for w in windows} == {"Kiruna", "Svalbard"}
+    flown = set()
+    for name in satellites:
+        env = profile[name]["environment"]
+        assert "./deploy/constellation:/plan:ro" in profile[name]["volumes"]
+        assert env["TARGETFUSE_ONBOARD_CONTACT_PLAN_FILE"] == "/plan/contact_plan.json"
+        targets = json.loads(env["TARGETFUSE_ONBOARD_STATION_TARGETS"])
+        assert {t.split(":")[0] for t in targets.values()} == {"station-1", "station-2"}
+        assert set(targets) == {w.station for w in windows}  # every window has its station
+        assert set(profile[name]["depends_on"]) >= {"station-1", "station-2"}
+        settings = OnboardSettings(**{  # what the container's settings make of the plan
+            k[len("TARGETFUSE_ONBOARD_"):].lower(): v for k, v in env.items()
+            if k.startswith("TARGETFUSE_ONBOARD_CONTACT_PLAN")
+            and not k.endswith("_FILE")}, contact_plan_file=plan)
+        mine = settings.plan_windows(now=0.0)
+        assert {w.station for w in mine} == {"Kiruna", "Svalbard"}
+        assert mine[-1].end > 12 * 3600  # replayed for half a day of the stack or more
+        flown.add(settings.contact_plan_satellite)
+    assert flown == {w.satellite for w in windows} and len(flown) == 3
     assert profile["constellation-keys"]["entrypoint"][-1] == "3"

@@ -50,6 +50,48 @@ def test_the_onboard_schedule_carries_station_and_rate(plan_file):
     assert s.bytes_left(3000, 1e9) == 0.0
 
 
+def test_a_plan_replayed_from_now_runs_faster_and_keeps_each_pass_s_bytes(plan_file,
+                                                                         tmp_path):
+    s = OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="B",
+                        contact_plan_replay_lead_s=30, contact_plan_speedup=10)
+    (b,) = s.plan_windows(now=1_000_000.0)
+    # B's pass at 200..800 of a plan starting at 0: 1,000,030 + 20 .. + 80, ten times the rate
+    assert (b.start, b.end, b.rate_bytes_s) == (1_000_050.0, 1_000_110.0, 10_000.0)
+    assert b.bytes == PLAN[3].bytes
+    a = s.model_copy(update={"contact_plan_satellite": "A"}).plan_windows(now=1_000_000.0)
+    assert a[0].start == 1_000_040.0  # one clock for every satellite of the plan
+    no_start = tmp_path / "no-start.json"
+    write_plan(no_start, PLAN)  # without its start: from its first window
+    (b,) = OnboardSettings(contact_plan_file=no_start, contact_plan_satellite="B",
+                           contact_plan_replay_lead_s=0).plan_windows(now=0.0)
+    assert (b.start, b.end) == (100.0, 700.0)
+    again = s.model_copy(update={"contact_plan_repeat": 3}).plan_windows(now=0.0)
+    # the plan (0..6000 s, 600 s at ten times) three times back to back
+    assert [x.start for x in again] == [50.0, 650.0, 1250.0]
+    import time
+
+    sched = s.schedule()  # replayed from the service's start
+    assert time.time() + 15 < sched.next_open(time.time()) < time.time() + 60
+
+
+def test_bad_replays_are_refused(plan_file, tmp_path):
+    for kw, message in (({"contact_plan_speedup": 5}, "replay_lead_s too"),
+                        ({"contact_plan_repeat": 2}, "replay_lead_s too"),
+                        ({"contact_plan_replay_lead_s": 1, "contact_plan_shift_s": 5},
+                         "not both"),
+                        ({"contact_plan_replay_lead_s": 1, "contact_plan_speedup": 0.5},
+                         "greater than or equal")):
+        with pytest.raises(ValueError, match=message):
+            OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="A", **kw)
+    with pytest.raises(ValueError, match="needs a contact_plan_file"):
+        OnboardSettings(contact_plan_replay_lead_s=1)
+    odd = tmp_path / "odd.json"
+    write_plan(odd, PLAN, start="yesterday")
+    with pytest.raises(ValueError, match="start must be a number"):
+        OnboardSettings(contact_plan_file=odd, contact_plan_satellite="A",
+                        contact_plan_replay_lead_s=1)
+
+
 def test_bad_plans_and_settings_are_refused(plan_file, tmp_path):
     with pytest.raises(ValueError, match="2 satellites"):
         OnboardSettings(contact_plan_file=plan_file)
