@@ -237,13 +237,19 @@ def run_bad_inputs(folder: Path) -> dict:
         [p for p in (folder / "onboard" / "scenes").rglob("*") if p.is_file()
          and "good" not in p.parts]
     with sqlite3.connect(folder / "g.db") as g:
-        stored = g.execute("SELECT COUNT(*) FROM tiles").fetchone()[0] + \
-            g.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] + \
-            g.execute("SELECT COUNT(*) FROM scenes WHERE summary IS NOT NULL").fetchone()[0]
+        # What the bad parts left in the ground's store; the good scene's own parts may
+        # have gone down before the services stopped (a loaded machine gives it the time).
+        stored = sum(g.execute(f"SELECT COUNT(*) FROM {table} WHERE scene_id != 'good'"
+                               f"{extra}").fetchone()[0]
+                     for table, extra in (("tiles", ""), ("chunks", ""),
+                                          ("scenes", " AND summary IS NOT NULL")))
         theirs = g.execute("SELECT sender FROM scenes WHERE scene_id = 'w-theirs'"
                            ).fetchone()
     return {"cases": cases, "server_errors": server_errors,
             "left_behind": len(left) + len([r for r in rows if r != "good"]) + stored,
+            "left_behind_by_place": {"onboard files": [p.name for p in left],
+                                     "onboard scenes": [r for r in rows if r != "good"],
+                                     "ground rows": stored},
             "good_scene_accepted": good == 202,
             "ground_still_counting": bool(ready and ready.get("status") == "ready"),
             "ground_lists_scenes": listing is not None,

@@ -16,7 +16,8 @@ The model, per run (all stations, then the single baseline station, on the same 
   the service's code) less what it has queued. Its header (2 kB, with the summary) and its
   downlinked tiles join the satellite's queue, first in, first out.
 - The link: one radio per satellite (``single_radio``), each window at its mean rate; a
-  station serves every satellite it sees (antennas are not modelled). A tile that the end
+  station serves every satellite it sees, or with ``--antennas N`` at most N at once, first
+  come first served (``station_antennas``). A tile that the end
   of a pass cuts is sent again whole in the next window, perhaps through another station;
   the segment stores and counts each (scene, tile) once.
 - The ground segment: every received tile joins one queue, counted first in, first out by
@@ -125,16 +126,22 @@ class Scenes:
 
 def simulate(captures, windows, scenes: Scenes, stations: list[str], end: float,
              drain_end: float, budget: float = 0.1, energy: float = 1.0,
-             horizon_s: float = 0.0, workers: int = 1, worker_rate: float = 5.5) -> dict:
-    """One run over these stations' windows (see the module docstring)."""
+             horizon_s: float = 0.0, workers: int = 1, worker_rate: float = 5.5,
+             antennas: int = 0) -> dict:
+    """One run over these stations' windows (see the module docstring); ``antennas``
+    per station, 0 for as many as it sees satellites."""
     from onboard.link.windows import ContactSchedule
-    from shared.orbits.plan import single_radio
+    from shared.orbits.plan import single_radio, station_antennas
     from shared.pipeline.config import PipelineConfig
 
     cfg = PipelineConfig(policy="value")
     mine = [w for w in windows if w.station in stations]
     sats = sorted({c.satellite for c in captures} | {w.satellite for w in mine})
-    radios = {s: Radio(single_radio(mine, s)) for s in sats}
+    served = [w for s in sats for w in single_radio(mine, s)]
+    if antennas:
+        served = station_antennas(served, antennas)
+    radios = {s: Radio(sorted((w for w in served if w.satellite == s),
+                              key=lambda w: w.start)) for s in sats}
     schedules = {s: ContactSchedule.from_plan(r.windows) if r.windows else None
                  for s, r in radios.items()}
     rows, samples = {}, []
@@ -207,8 +214,11 @@ def _ground(rows, radios, samples, windows, stations, end, workers, worker_rate)
     by_station = []
     for st in stations:
         ws = [w for w in windows if w.station == st and w.start < end]  # the day's passes
+        used = [w for r in radios.values() for w in r.windows  # what its antennas served
+                if w.station == st and w.start < end]
         by_station.append({"station": st, "passes": len(ws),
                            "contact_minutes": round(sum(w.duration_s for w in ws) / 60, 1),
+                           "served_minutes": round(sum(w.duration_s for w in used) / 60, 1),
                            "bytes_capacity": round(sum(w.bytes for w in ws)),
                            "bytes_sent": round(sum(a[4] for a in arrivals if a[3] == st))})
     return {"stations": list(stations), "scenes": len(rows), "complete": len(finished),
@@ -256,8 +266,8 @@ def write_outputs(out: Path, runs: dict, config: dict, start: float) -> dict:
                                                  default=lambda o: o.item()) + "\n")
     with (out / "stations.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", "station", "passes", "contact_minutes", "bytes_capacity",
-                    "bytes_sent"])
+        w.writerow(["run", "station", "passes", "contact_minutes", "served_minutes",
+                    "bytes_capacity", "bytes_sent"])
         for name, r in runs.items():
             w.writerows([name, *x.values()] for x in r["station_table"])
     with (out / "scenes.csv").open("w", newline="") as f:
@@ -336,6 +346,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-rate", type=float, default=1e6,
                    help="the radio's peak rate, bytes/s (the link rate model of plan-contacts)"
                         "; lower it for the share of a downlink that counting gets")
+    p.add_argument("--antennas", type=int, default=0,
+                   help="antennas per station (default 0: every satellite in view served)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--worker-rate", type=float, default=None,
                    help="tiles/s per worker (default: the 1-worker rate measured by "
@@ -363,8 +375,9 @@ def run(args) -> int:
         if not getattr(args, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0")
     if not (args.workers >= 1 and args.planes >= 1 and args.drain_h >= 0
-            and args.horizon_h >= 0):
-        raise ValueError("--workers and --planes must be >= 1, --drain-h and --horizon-h >= 0")
+            and args.horizon_h >= 0 and args.antennas >= 0):
+        raise ValueError("--workers and --planes must be >= 1, --drain-h, --horizon-h and "
+                         "--antennas >= 0")
     stations = args.station or list(STATIONS)
     base = args.baseline_station or stations[0]
     if base not in stations:
@@ -377,7 +390,8 @@ def run(args) -> int:
     scenes = Scenes(args.size)
     common = {"end": end, "drain_end": end + args.drain_h * 3600.0, "budget": args.budget,
               "energy": args.energy, "horizon_s": args.horizon_h * 3600.0,
-              "workers": args.workers, "worker_rate": args.worker_rate}
+              "workers": args.workers, "worker_rate": args.worker_rate,
+              "antennas": args.antennas}
     runs = {f"{len(stations)} stations": simulate(caps, windows, scenes, stations, **common),
             f"{base} alone": simulate(caps, windows, scenes, [base], **common)}
     config = {"satellites": len(sats), "stations": stations, "baseline": base,

@@ -85,8 +85,10 @@ def day_tables(s: dict, marker: str = "constellation-day") -> dict[str, str]:
     rows = [f"{c['satellites']} satellites, {c['captures']} airport captures of "
             f"{c['scene_px']} x {c['scene_px']} px in {c['hours']:g} h (then {c['drain_h']:g} h "
             f"of passes to finish), peak link rate {c['max_rate_bytes_s']:g} B/s, budget "
-            f"{c['budget']:g}, throttle horizon {c['horizon_s'] / 3600:g} h, {c['workers']} "
-            f"worker(s) at {c['worker_rate']:g} tiles/s:", "",
+            f"{c['budget']:g}, throttle horizon {c['horizon_s'] / 3600:g} h, "
+            + (f"{c['antennas']} antenna(s) a station" if c.get("antennas") else
+               "every satellite in view served") +
+            f", {c['workers']} worker(s) at {c['worker_rate']:g} tiles/s:", "",
             "| run | stations | scenes | complete within the day | CMAE | median latency "
             "(min) | p90 latency (min) | bytes sent | tiles resent |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -95,12 +97,13 @@ def day_tables(s: dict, marker: str = "constellation-day") -> dict[str, str]:
                     f"{r['complete_within_span']} | {r['cmae']:.2f} | "
                     f"{r['latency_median_s'] / 60:.1f} | {r['latency_p90_s'] / 60:.1f} | "
                     f"{r['bytes_sent']:,} | {r['resent_tiles']} |")
-    st = ["| run | station | passes in the day | contact minutes | capacity (MB) | bytes "
-          "received (day and drain) |",
-          "|---|---|---:|---:|---:|---:|"]
+    st = ["| run | station | passes in the day | contact minutes | minutes served | "
+          "capacity (MB) | bytes received (day and drain) |",
+          "|---|---|---:|---:|---:|---:|---:|"]
     for name, r in runs.items():
         st += [f"| {name} | {x['station']} | {x['passes']} | {x['contact_minutes']:.1f} | "
-               f"{x['bytes_capacity'] / 1e6:.1f} | {x['bytes_sent']:,} |"
+               f"{x['served_minutes']:.1f} | {x['bytes_capacity'] / 1e6:.1f} | "
+               f"{x['bytes_sent']:,} |"
                for x in r["station_table"]]
     return {marker: "\n".join(rows), f"{marker}-stations": "\n".join(st)}
 
@@ -108,7 +111,7 @@ def day_tables(s: dict, marker: str = "constellation-day") -> dict[str, str]:
 def tables(results: Path = RESULTS) -> dict[str, str]:
     results = Path(results)
     out = {}
-    for day in ("day", "day-constrained", "day-constrained-next-window"):
+    for day in ("day", "day-constrained", "day-constrained-next-window", "day-one-antenna"):
         if (results / day / "summary.json").exists():
             out.update(day_tables(json.loads((results / day / "summary.json").read_text()),
                                   f"constellation-{day}"))

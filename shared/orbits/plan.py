@@ -12,6 +12,11 @@ ends, then hands over to the other for what is left of its window (at its mean r
 handover mid-pass costs a re-acquisition on a real link, so staying put is also what an
 operator would plan.
 
+A station has a few antennas: ``station_antennas`` serves one-radio windows first come, first
+served: a window opening while every antenna is busy waits for the first to free (and is cut
+to start then), or is dropped if none frees before it ends. Greedy, and per station: a
+satellite cut at one station is not moved to another it also sees.
+
 A plan can be replayed from now and time-compressed (``replayed``: a demo of a real plan, as
 the compose profile's satellites run one): its start becomes the given moment, time runs
 ``speedup`` times faster, and rates with it, so each pass still carries its bytes.
@@ -21,9 +26,10 @@ This module imports no orbit code: the onboard service reads plans with it alone
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,6 +119,27 @@ def single_radio(windows: list[ContactWindow], satellite: str) -> list[ContactWi
                               w.max_elevation_deg, w.rate_bytes_s, w.peak_rate_bytes_s)
         out.append(w)
     return out
+
+
+def station_antennas(windows: list[ContactWindow], antennas: int) -> list[ContactWindow]:
+    """The windows the stations can serve with ``antennas`` antennas each (see the
+    docstring); give it one-radio windows (``single_radio``), so both ends have one free."""
+    if antennas < 1:
+        raise ValueError(f"a station needs at least one antenna, got {antennas}")
+    out = []
+    for station in sorted({w.station for w in windows}):
+        busy: list[float] = []  # when each antenna in use frees
+        for w in sorted((w for w in windows if w.station == station),
+                        key=lambda w: (w.start, -w.end)):
+            while busy and busy[0] <= w.start:
+                heapq.heappop(busy)
+            if len(busy) >= antennas:
+                if busy[0] >= w.end:
+                    continue  # no antenna frees within this window
+                w = replace(w, start=heapq.heappop(busy))
+            heapq.heappush(busy, w.end)
+            out.append(w)
+    return sorted(out, key=lambda w: (w.start, w.station))
 
 
 def plan_span(meta: dict, windows: list[ContactWindow]) -> tuple[float, float]:

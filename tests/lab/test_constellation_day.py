@@ -63,3 +63,17 @@ def test_a_small_day_accounts_for_every_capture_and_every_byte(scenes):
     assert [s["bytes_sent"] for s in alone["station_table"]] == [alone["bytes_sent"]]
     row = {r["scene_id"]: r for r in both["scene_rows"]}["x-2"]
     assert row["complete"] is None or row["complete"] >= 400  # no pass before 400
+
+
+def test_one_antenna_serves_one_satellite_at_a_time(scenes):
+    # Two satellites over station A at once: with one antenna the second waits its turn.
+    windows = [window("A", 100, 160, 2000.0, "S1"), window("A", 120, 200, 2000.0, "S2")]
+    caps = [capture("y-1", 50, "S1"), capture("y-2", 60, "S2")]
+    free = simulate(caps, windows, scenes, ["A"], end=300, drain_end=300, budget=0.5)
+    one = simulate(caps, windows, scenes, ["A"], end=300, drain_end=300, budget=0.5,
+                   antennas=1)
+    (f,), (o,) = free["station_table"], one["station_table"]
+    assert f["contact_minutes"] == o["contact_minutes"] == pytest.approx(140 / 60, abs=0.05)
+    assert f["served_minutes"] == pytest.approx(140 / 60, abs=0.05)
+    assert o["served_minutes"] == pytest.approx(100 / 60, abs=0.05)  # 100..160, 160..200
+    assert o["bytes_sent"] <= f["bytes_sent"]

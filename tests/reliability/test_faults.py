@@ -27,7 +27,7 @@ def test_no_fault_loses_doubles_or_strands_anything(tmp_path):
     bad = result["bad_inputs"]
     assert all(c["clear_4xx"] for c in bad["cases"]), [c for c in bad["cases"]
                                                         if not c["clear_4xx"]]
-    assert bad["left_behind"] == 0 and bad["server_errors"] == 0
+    assert bad["left_behind"] == 0 and bad["server_errors"] == 0, bad["left_behind_by_place"]
     assert bad["good_scene_accepted"] and bad["ground_still_counting"]
     assert bad["forged_scene_kept_its_owner"] and bad["ground_lists_scenes"]
 

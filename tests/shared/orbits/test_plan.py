@@ -6,7 +6,7 @@ import pytest
 
 from onboard.link.windows import ContactSchedule
 from onboard.settings import OnboardSettings
-from shared.orbits.plan import ContactWindow, read_plan, single_radio, write_plan
+from shared.orbits.plan import ContactWindow, read_plan, single_radio, station_antennas, write_plan
 
 
 def w(sat, station, start, end, rate=1000.0):
@@ -123,3 +123,20 @@ def test_the_schedule_refuses_mismatched_stations_and_rates():
         ContactSchedule(windows=((0, 1),), rates=(0.0,))
     plain = ContactSchedule(windows=((0, 10),))
     assert plain.window(5) == (0, 10, None, None) and plain.bytes_left(5, 100.0) == 500.0
+
+
+def test_a_station_s_antennas_serve_first_come_first_served():
+    ws = [w("A", "K", 0, 100), w("B", "K", 10, 50), w("C", "K", 20, 200), w("D", "K", 60, 90),
+          w("E", "S", 0, 100)]
+    one = station_antennas(ws, 1)
+    # A holds it to 100: B (ends 50) and D (ends 90) never get it; C takes the rest from 100.
+    assert [(x.satellite, x.start, x.end) for x in one if x.station == "K"] == \
+        [("A", 0, 100), ("C", 100, 200)]
+    assert [x.satellite for x in one if x.station == "S"] == ["E"]  # per station
+    two = station_antennas(ws, 2)
+    # C waits for B's antenna (free at 50); D (60..90) finds both busy past its end.
+    assert [(x.satellite, x.start) for x in two if x.station == "K"] == \
+        [("A", 0), ("B", 10), ("C", 50)]
+    assert station_antennas(ws, 5) == sorted(ws, key=lambda x: (x.start, x.station))
+    with pytest.raises(ValueError, match="at least one antenna"):
+        station_antennas(ws, 0)
