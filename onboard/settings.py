@@ -16,6 +16,10 @@ from shared.model_card import MODELS_DIR
 from shared.pipeline.throttling import POLICIES
 from shared.wire.tls import check_pair
 
+# The most windows one satellite's schedule holds (a repeated plan): about 30 years of
+# passes every 15 minutes, a few tens of MB.
+MAX_PLAN_WINDOWS = 1_000_000
+
 
 class OnboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TARGETFUSE_ONBOARD_", extra="forbid")
@@ -152,6 +156,10 @@ class OnboardSettings(BaseSettings):
         if not mine:
             raise ValueError(f"contact_plan_file has no window for satellite {sat!r} "
                              f"(it has {names[:20]})")
+        if len(mine) * self.contact_plan_repeat > MAX_PLAN_WINDOWS:
+            raise ValueError(f"contact_plan_repeat {self.contact_plan_repeat} makes "
+                             f"{len(mine) * self.contact_plan_repeat:,} windows of this "
+                             f"satellite; at most {MAX_PLAN_WINDOWS:,}")
         if self.contact_plan_replay_lead_s is not None:
             # One start for every satellite of the plan, so their passes keep their order.
             at = (time.time() if now is None else now) + self.contact_plan_replay_lead_s

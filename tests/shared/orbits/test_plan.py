@@ -85,6 +85,11 @@ def test_bad_replays_are_refused(plan_file, tmp_path):
             OnboardSettings(contact_plan_file=plan_file, contact_plan_satellite="A", **kw)
     with pytest.raises(ValueError, match="needs a contact_plan_file"):
         OnboardSettings(contact_plan_replay_lead_s=1)
+    many = tmp_path / "many.json"
+    write_plan(many, [w("A", "K", 10 * i, 10 * i + 5) for i in range(101)])
+    with pytest.raises(ValueError, match="1,010,000 windows"):  # a bound on memory
+        OnboardSettings(contact_plan_file=many, contact_plan_replay_lead_s=1,
+                        contact_plan_repeat=10_000)
     odd = tmp_path / "odd.json"
     write_plan(odd, PLAN, start="yesterday")
     with pytest.raises(ValueError, match="start must be a number"):
