@@ -104,14 +104,14 @@ def plot_queue(rows: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> int:
+    from lab.live import dev_nats, dev_postgres
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", default="1,2")
     p.add_argument("--tiles", type=int, default=64)
     p.add_argument("--model", default="objects")
-    p.add_argument("--postgres", default=os.environ.get(
-        "TARGETFUSE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres"))
-    p.add_argument("--nats", default=os.environ.get("TARGETFUSE_TEST_NATS",
-                                                    "nats://127.0.0.1:4222"))
+    p.add_argument("--postgres", default=dev_postgres())
+    p.add_argument("--nats", default=dev_nats())
     p.add_argument("--out", default=None,
                    help="write the rows (with the queue depth over time) to this JSON file")
     args = p.parse_args(argv)

@@ -202,10 +202,9 @@ class SQLStore:
         failures = {}
         with self.db.transaction() as cur:
             for key in keys:
-                cur.execute("UPDATE tiles SET count_failures = count_failures + 1 WHERE "
-                            "scene_id = ? AND tile_index = ?", key)
-                row = cur.execute("SELECT count_failures FROM tiles WHERE scene_id = ? AND "
-                                  "tile_index = ?", key).fetchone()
+                row = cur.execute("UPDATE tiles SET count_failures = count_failures + 1 WHERE "
+                                  "scene_id = ? AND tile_index = ? RETURNING count_failures",
+                                  key).fetchone()
                 if row is not None:  # a tile not committed here has no count to fail
                     failures[key] = int(row[0])
         return failures

@@ -140,8 +140,7 @@ def simulate(captures, windows, scenes: Scenes, stations: list[str], end: float,
     served = [w for s in sats for w in single_radio(mine, s)]
     if antennas:
         served = station_antennas(served, antennas)
-    radios = {s: Radio(sorted((w for w in served if w.satellite == s),
-                              key=lambda w: w.start)) for s in sats}
+    radios = {s: Radio([w for w in served if w.satellite == s]) for s in sats}  # in order
     schedules = {s: ContactSchedule.from_plan(r.windows) if r.windows else None
                  for s, r in radios.items()}
     rows, samples = {}, []
@@ -234,7 +233,7 @@ def _ground(rows, radios, samples, windows, stations, end, workers, worker_rate)
 
 def plan_day(hours: float, drain_h: float, planes: int, stations: list[str],
              max_rate: float = 1e6):
-    from lab.contact_plan import _start, orbits_root
+    from lab.contact_plan import orbits_root, plan_start
     from shared.orbits import contacts, imaging
     from shared.orbits.stations import load_stations
     from shared.orbits.tle import load_tles, walker_pattern
@@ -247,7 +246,7 @@ def plan_day(hours: float, drain_h: float, planes: int, stations: list[str],
     if unknown:
         raise ValueError(f"unknown stations {sorted(unknown)}; the file has "
                          f"{[s.name for s in known]}")
-    start = _start(None, real)
+    start = plan_start(None, real)
     end = start + hours * 3600.0
     windows = contacts.windows(sats, [s for s in known if s.name in stations], start,
                                end + drain_h * 3600.0, max_rate_bytes_s=max_rate)

@@ -39,7 +39,7 @@ import uuid
 from pathlib import Path
 
 from lab.faults import free_port
-from lab.live import fresh_database, get_json, post_scene
+from lab.live import dev_nats, dev_postgres, fresh_database, get_json, post_scene, stop_processes
 from shared.api_keys import Credentials
 from shared.paths import PROJECT_ROOT
 
@@ -56,7 +56,7 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
     faster, rates scaled so a median pass carries ``pass_bytes``."""
     from dataclasses import replace
 
-    from lab.contact_plan import _start, orbits_root
+    from lab.contact_plan import orbits_root, plan_start
     from shared.orbits import contacts
     from shared.orbits.plan import replayed
     from shared.orbits.stations import load_stations
@@ -65,7 +65,7 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
     root = orbits_root()
     sats = load_tles(root / "sentinel2.tle")
     stations = [s for s in load_stations(root / "ground_stations.csv") if s.name in STATIONS]
-    t0 = _start(None, sats) + skip_h * 3600.0
+    t0 = plan_start(None, sats) + skip_h * 3600.0
     real = contacts.windows(sats, stations, t0, t0 + hours * 3600.0)
     fast = replayed(real, (t0, t0 + hours * 3600.0), time.time() + lead_s, factor)
     scale = pass_bytes / statistics.median(w.bytes for w in fast)
@@ -131,14 +131,7 @@ class Processes:
         self.start(name, command, env, ready)
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.procs.values(), 60)
 
 
 def reference_totals(pngs: dict[str, bytes], work: Path) -> dict[str, dict]:
@@ -415,11 +408,9 @@ def plot_queue(result: dict, path: Path) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser("constellation-live", help="3 satellites, 2 stations, 2 workers on "
                        "PostgreSQL and NATS, a station and a worker killed (live)")
-    p.add_argument("--postgres", default=os.environ.get(
-        "TARGETFUSE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres"),
-        help="an admin URL: a database of its own is made there and dropped")
-    p.add_argument("--nats", default=os.environ.get("TARGETFUSE_TEST_NATS",
-                                                    "nats://127.0.0.1:4222"))
+    p.add_argument("--postgres", default=dev_postgres(),
+                   help="an admin URL: a database of its own is made there and dropped")
+    p.add_argument("--nats", default=dev_nats())
     p.add_argument("--factor", type=float, default=80.0, help="time compression")
     p.add_argument("--pass-kb", type=float, default=50.0,
                    help="what a median pass carries, kB (rates scaled to it)")

@@ -25,7 +25,9 @@ def orbits_root() -> Path:
     return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data" / "orbits"
 
 
-def _start(value: str | None, sats) -> float:
+def plan_start(value: str | None, sats) -> float:
+    """A plan's start in UNIX seconds: ``value`` (ISO 8601), else the TLEs' latest epoch's
+    midnight (UTC)."""
     if value is None:
         # TLEs are best near their epoch: start at the latest epoch's midnight (UTC).
         latest = max(s.epoch_jd for s in sats)
@@ -87,7 +89,7 @@ def run(args) -> int:
                              f"{[s.name for s in stations]}")
         stations = [s for s in stations if s.name in args.station]
     targets = imaging.load_targets(args.targets)
-    start = _start(args.start, real)
+    start = plan_start(args.start, real)
     end = start + args.hours * 3600.0
 
     windows = contacts.windows(sats, stations, start, end, args.min_elevation,

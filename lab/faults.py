@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.live import get_json, post_scene
+from lab.live import get_json, post_scene, stop_processes
 from shared.api_keys import Credentials
 from shared.paths import PROJECT_ROOT
 
@@ -161,13 +161,8 @@ class Stack:
     def stop(self) -> None:
         for p in self.procs.values():
             if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+                p.send_signal(signal.SIGCONT)  # a frozen process must run to stop
+        stop_processes(self.procs.values(), 30)
         self.relay.close()
 
     def get(self, side: str, path: str) -> dict | None:

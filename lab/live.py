@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.error
@@ -86,12 +87,39 @@ def wait_until_up(url: str, timeout_s: float, poll_s: float = 0.2) -> None:
         time.sleep(poll_s)
 
 
+def dev_postgres() -> str:
+    """The PostgreSQL admin URL of the development and CI machines (trust auth), or
+    ``$TARGETFUSE_TEST_POSTGRES``."""
+    return os.environ.get("TARGETFUSE_TEST_POSTGRES",
+                          "postgresql://root@127.0.0.1:5432/postgres")
+
+
+def dev_nats() -> str:
+    """The NATS server (JetStream) of the development and CI machines, or
+    ``$TARGETFUSE_TEST_NATS``."""
+    return os.environ.get("TARGETFUSE_TEST_NATS", "nats://127.0.0.1:4222")
+
+
+def stop_processes(procs, wait_s: float = 30.0) -> None:
+    """Ask every process still running to stop, all at once, then wait for each; one that
+    has not gone after ``wait_s`` is killed."""
+    procs = list(procs)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def fresh_database(admin: str, prefix: str):
     """A new PostgreSQL database beside ``admin`` (a URL with the right to create one):
     its URL, and a function that drops it."""
     import psycopg
 
-    conn = psycopg.connect(admin, autocommit=True)
+    conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conn.execute(f'CREATE DATABASE "{name}"')
 

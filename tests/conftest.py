@@ -45,28 +45,22 @@ def postgres_url():
     """A fresh PostgreSQL database of its own (dropped afterwards), on the server at
     ``TARGETFUSE_TEST_POSTGRES`` (default the development machines' 127.0.0.1:5432, trust
     auth); the test skips, saying so, when no server answers."""
-    import os
-    import uuid
-
     try:
         import psycopg
     except ImportError:
         pytest.skip("psycopg is not installed (the ground's dependencies)")
-    admin = os.environ.get("TARGETFUSE_TEST_POSTGRES",
-                           "postgresql://root@127.0.0.1:5432/postgres")
+    from lab.live import dev_postgres, fresh_database
+
+    admin = dev_postgres()
     try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+        url, drop = fresh_database(admin, "tf_test")
     except psycopg.OperationalError as exc:
         pytest.skip(f"no PostgreSQL at {admin} ({str(exc).strip()[:80]}); start one, or set "
                     "TARGETFUSE_TEST_POSTGRES")
-    name = f"tf_test_{uuid.uuid4().hex[:12]}"
-    conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+        drop()
 
 
 @pytest.fixture
@@ -74,11 +68,12 @@ def nats_url():
     """The NATS server with JetStream at ``TARGETFUSE_TEST_NATS`` (default the development
     machines' 127.0.0.1:4222); the test skips, saying so, when none answers. Tests name their
     own streams and delete them."""
-    import os
     import socket
     from urllib.parse import urlsplit
 
-    url = os.environ.get("TARGETFUSE_TEST_NATS", "nats://127.0.0.1:4222")
+    from lab.live import dev_nats
+
+    url = dev_nats()
     u = urlsplit(url)
     try:
         socket.create_connection((u.hostname, u.port or 4222), timeout=2).close()

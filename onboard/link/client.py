@@ -60,23 +60,25 @@ class LinkClient:
 
     def target_at(self, now: float) -> str:
         """The ground end to talk to now: the open window's station's, else the default."""
-        window = self.schedule.window(now)
+        return self._target(self.schedule.window(now))
+
+    def _target(self, window) -> str:
         if window is None or window.station is None:
             return self.target
         return self.station_targets.get(window.station, self.target)
 
-    def _channel(self) -> grpc.Channel:
-        # Chosen per connection: each drain goes to the station of the window it runs in.
-        target = self.target_at(self.clock())
+    def _channel(self, target: str) -> grpc.Channel:
         if self.credentials is None:
             return grpc.insecure_channel(target, options=self.options)
         return grpc.secure_channel(target, self.credentials, options=self.options)
 
     def drain_once(self) -> int:
         """One connection; returns how many parts the ground acknowledged."""
+        # Chosen per connection: each drain goes to the station of the window it runs in,
+        # and its acknowledged bytes are booked to that station.
         window = self.schedule.window(self.clock())
         station = (window.station if window is not None else None) or "default"
-        with self._channel() as channel:
+        with self._channel(self._target(window)) as channel:
             stub = link_pb2_grpc.DownlinkStub(channel)
             for scene_id in self.outbox.unconfirmed_scenes():
                 held = stub.Committed(link_pb2.CommittedRequest(scene_id=scene_id),

@@ -145,17 +145,15 @@ def station_antennas(windows: list[ContactWindow], antennas: int) -> list[Contac
 def plan_span(meta: dict, windows: list[ContactWindow]) -> tuple[float, float]:
     """When the plan begins and ends: its ``start`` and ``end`` fields, else its first
     window's start and its last window's end (the later, where a window outlasts ``end``)."""
-    span = []
-    for key, default in (("start", min((w.start for w in windows), default=0.0)),
-                         ("end", max((w.end for w in windows), default=0.0))):
-        value = meta.get(key, default)
+    first = min((w.start for w in windows), default=0.0)
+    last = max((w.end for w in windows), default=0.0)
+    start, end = (meta.get(k, d) for k, d in (("start", first), ("end", last)))
+    for key, value in (("start", start), ("end", end)):
         if isinstance(value, bool) or not isinstance(value, int | float) or \
                 not math.isfinite(value):
             raise ValueError(f"a contact plan's {key} must be a number (UNIX seconds), got "
                              f"{value!r}")
-        span.append(float(value))
-    start, end = span
-    return start, max(end, max((w.end for w in windows), default=end))
+    return float(start), float(max(end, last))
 
 
 def replayed(windows: list[ContactWindow], span: tuple[float, float], at: float,
