@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ground.nets import registry
+from ground.nets.efficientnet_lite import effnet_fpn
 from ground.nets.layers import Heads, conv_bn
 
 
@@ -86,13 +87,24 @@ ARCHITECTURES: dict[str, registry.Architecture] = {
     "shallow-mbv2-small": registry.Architecture(
         "shallow-mbv2-small", "onboard", shallow_mbv2,
         {"widths": (16, 24, 32, 48), "repeats": (2, 2, 2)}),
+    # EfficientNet-Lite0 to 1/16 (stages 6-7 dropped: a tile's objects need no 1/32
+    # context and they cost a third of the FLOPs) with a depthwise-separable pyramid decoder.
+    "effnet-lite0-fpn-light": registry.Architecture(
+        "effnet-lite0-fpn-light", "onboard", effnet_fpn,
+        {"variant": "lite0", "stages": 5, "decoder": 48, "refine": 1, "light": True}),
     **registry.ARCHITECTURES,
 }
 
 
-def build(name: str, config: dict | None = None) -> nn.Module:
-    """Any architecture training knows (onboard and ground) by its registry name."""
-    return registry.build(name, config, ARCHITECTURES)
+def build(name: str, config: dict | None = None, pretrained: bool = False) -> nn.Module:
+    """Any architecture training knows (onboard and ground) by its registry name;
+    ``pretrained``: its trunk starts from ImageNet weights (``lab.pretrained``)."""
+    model = registry.build(name, config, ARCHITECTURES)
+    if pretrained:
+        from lab.pretrained import init_pretrained
+
+        init_pretrained(model)
+    return model
 
 
 def count_flops(model: nn.Module, size: int) -> int:

@@ -50,7 +50,8 @@ class Onboard:
         self.db = ScenesDB(self.outbox)
         intake.clear_incoming(settings)
         self.counter = OnboardCounter.shipped(settings.model, settings.models_dir,
-                                              threads=settings.threads)
+                                              threads=settings.threads,
+                                              variant=settings.precision)
         self.processor = SceneProcessor(settings, self.db, self.counter)
         self.worker = Worker(self.processor)
         self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
@@ -102,6 +103,13 @@ class Onboard:
         self.db.release_unfinished()
         self.outbox.close()
 
+    def counter_state(self) -> dict:
+        """The model pair and kernels counting here, and the start-up measurement that chose
+        them (absent when forced by the ``precision`` setting)."""
+        choice = self.counter.kernel_choice
+        return {"model": self.settings.model, "precision": self.counter.variant,
+                "kernel_choice": None if choice is None else choice.as_dict()}
+
     def link_state(self) -> dict:
         now = time.time()
         sched = self.link.schedule
@@ -123,6 +131,7 @@ class Onboard:
                 **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
                 "link_open_s": round(elapsed, 3),
                 "bytes_by_station": dict(self.link.bytes_by_station),
+                "counter": self.counter_state(),
                 "rejected_parts": self.link.rejected}
 
 

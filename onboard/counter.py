@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from onboard.kernel_choice import CANDIDATES, CHOICES, KernelChoice, calibration_tiles, choose
 from shared.confidence import ConfidenceModel, tile_features
 from shared.counting import TileCounter, TileOutputs, TileRun, run_tiles
 from shared.model_card import (
@@ -28,7 +29,7 @@ from shared.model_card import (
 )
 
 
-def session_options(threads: int = 1) -> ort.SessionOptions:
+def session_options(threads: int = 1, exact_int8: bool = True) -> ort.SessionOptions:
     if threads < 1:
         raise ValueError(f"onnxruntime threads must be >= 1, got {threads}")
     opts = ort.SessionOptions()
@@ -41,9 +42,10 @@ def session_options(threads: int = 1) -> ort.SessionOptions:
     # x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply uint8 x int8 through
     # saturating 16-bit pair sums: the int8 counter then miscounts (measured on an AMD EPYC
     # with AVX2 only: the vehicle counter off by 0.25 of 1.57 objects on one tile, 0.01 with
-    # this on). This makes onnxruntime use the exact (slower) kernels there; it changes
-    # nothing on CPUs with VNNI or on ARM.
-    opts.add_session_config_entry("session.x64quantprecision", "1")
+    # this on). This makes onnxruntime use the exact (slower) kernels there; on a CPU with
+    # VNNI it only costs time (onboard/kernel_choice.py decides by measurement).
+    if exact_int8:
+        opts.add_session_config_entry("session.x64quantprecision", "1")
     return opts
 
 
@@ -56,18 +58,29 @@ class OnboardResult:
 class OnboardCounter(TileCounter):
     def __init__(self, card_file: Path, threads: int = 1, batch_size: int = 1,
                  variant: str = "deployed"):
-        """``variant``: "deployed" (the card's weights, int8 when quantised) or "fp32"."""
+        """``variant``: "deployed" (the card's weights: int8 with exact kernels when
+        quantised), "fp32", "int8", "int8-exact", or "auto" (the fastest of those whose
+        counts agree with fp32 on this CPU, measured now: ``onboard.kernel_choice``)."""
         self.card_file = Path(card_file)
         self.card: ModelCard = load_card(self.card_file)
-        weights = verified_weights(self.card, self.card_file)
-        if variant == "fp32" and self.card.extra.get("fp32_onnx"):
-            weights = self.card_file.parent / self.card.extra["fp32_onnx"]
-            if sha256_of(weights) != self.card.extra.get("fp32_onnx_sha256"):
-                raise ModelIntegrityError(f"{weights}: sha256 does not match its card")
-        elif variant not in ("deployed", "fp32"):
-            raise ValueError(f"variant must be 'deployed' or 'fp32', got {variant!r}")
-        self.session = ort.InferenceSession(str(weights), session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        self.threads = threads
+        if variant not in ("deployed", *CHOICES):
+            raise ValueError(f"variant must be one of deployed, {', '.join(CHOICES)}; "
+                             f"got {variant!r}")
+        quantised = bool(self.card.extra.get("fp32_onnx"))
+        if variant == "deployed":
+            variant = "int8-exact" if quantised else "fp32"
+        if not quantised and variant != "fp32":
+            variant = "fp32"  # an fp32-only card has nothing else to choose from
+        self.kernel_choice: KernelChoice | None = None
+        if variant == "auto":
+            self.kernel_choice = choose({v: self._density_runner(self._session(v))
+                                         for v in CANDIDATES},
+                                        calibration_tiles(self.card.input_size,
+                                                          canary=self._canary()))
+            variant = self.kernel_choice.chosen
+        self.variant = variant
+        self.session = self._session(variant)
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
         conf_name = self.card.extra.get("confidence")
@@ -82,6 +95,31 @@ class OnboardCounter(TileCounter):
     @classmethod
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> OnboardCounter:
         return cls(card_path(name, "onboard", models_dir), **kwargs)
+
+    def _session(self, variant: str) -> ort.InferenceSession:
+        weights = verified_weights(self.card, self.card_file)
+        if variant == "fp32" and self.card.extra.get("fp32_onnx"):
+            weights = self.card_file.parent / self.card.extra["fp32_onnx"]
+            if sha256_of(weights) != self.card.extra.get("fp32_onnx_sha256"):
+                raise ModelIntegrityError(f"{weights}: sha256 does not match its card")
+        opts = session_options(self.threads, exact_int8=variant == "int8-exact")
+        return ort.InferenceSession(str(weights), opts, providers=["CPUExecutionProvider"])
+
+    def _canary(self) -> np.ndarray | None:
+        """Real tiles shipped with the pair (``targetfuse ship``), checked against its card."""
+        name = self.card.extra.get("canary_tiles")
+        if not name:
+            return None
+        path = self.card_file.parent / name
+        if sha256_of(path) != self.card.extra.get("canary_tiles_sha256"):
+            raise ModelIntegrityError(f"{path}: sha256 does not match its card")
+        with np.load(path) as data:
+            return data["tiles"]
+
+    @staticmethod
+    def _density_runner(session: ort.InferenceSession):
+        name = session.get_inputs()[0].name
+        return lambda batch: session.run(None, {name: batch})[0]
 
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         """density (with the card's count scale), mask logits and, from a model that exports

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,10 @@ class OnboardSettings(BaseSettings):
     model: str = "objects"  # the shipped pair (models/objects: aircraft, ship, vehicle)
     models_dir: Path = MODELS_DIR
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads")
+    # Which model file and kernels count: "auto" times int8, int8 with exact kernels and
+    # fp32 on this CPU at start-up and keeps the fastest that agrees with fp32
+    # (onboard/kernel_choice.py); a named one is used as is.
+    precision: Literal["auto", "int8", "int8-exact", "fp32"] = "auto"
     # A scene without a GSD: estimate it from the pixels (onboard/scale_estimate.py), else
     # count at the counter's own GSD. Either way the answer warns.
     estimate_gsd: bool = False

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ground.nets.deep import deep_aspp
+from ground.nets.efficientnet_lite import effnet_fpn
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class Architecture:
 
 ARCHITECTURES: dict[str, Architecture] = {
     "deep-aspp": Architecture("deep-aspp", "ground", deep_aspp),
+    # An ImageNet-pretrained EfficientNet-Lite2 trunk, whole, with a feature-pyramid decoder
+    # to 1/4 (``ground.nets.efficientnet_lite``).
+    "effnet-lite2-fpn": Architecture("effnet-lite2-fpn", "ground", effnet_fpn,
+                                     {"variant": "lite2", "stages": 7, "decoder": 96,
+                                      "refine": 2}),
 }
 
 

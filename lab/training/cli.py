@@ -68,6 +68,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-every", type=int, default=1, help="validate every k epochs")
     p.add_argument("--val-from", type=float, default=0.0,
                    help="first validation after this fraction of the epochs")
+    p.add_argument("--pretrained", action="store_true",
+                   help="start the trunk from ImageNet weights (effnet-* architectures)")
+    p.add_argument("--trunk-lr", type=float, default=1.0,
+                   help="the trunk's learning rate relative to --lr")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="run folder (default out/train/NAME-MODEL)")
@@ -98,7 +102,8 @@ def _config(args, gsd: float, arch_config: dict):
                        lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
                        threads=args.threads, wide_scale_p=args.wide_scale_p,
                        val_every=args.val_every, val_from=args.val_from,
-                       w_exclusive=args.exclusive_weight)
+                       w_exclusive=args.exclusive_weight, pretrained=args.pretrained,
+                       trunk_lr=args.trunk_lr)
 
 
 def run_sources(args: argparse.Namespace) -> int:

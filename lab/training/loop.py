@@ -59,6 +59,8 @@ class TrainConfig:
     wide_scale_p: float = 0.0  # share of known-GSD crops drawn at the wide scale range
     val_every: int = 1  # validate every k epochs (and always after the last)
     val_from: float = 0.0  # first validation after this fraction of the epochs
+    pretrained: bool = False  # the trunk starts from ImageNet weights (lab.pretrained)
+    trunk_lr: float = 1.0  # the trunk's learning rate relative to ``lr`` (fine-tuning)
 
 
 def soft_jaccard_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0,
@@ -161,10 +163,12 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
           class_names: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    # Subnormal activations or weights make CPU convolutions many times slower.
+    torch.set_flush_denormal(True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = build(cfg.arch, cfg.arch_config)
+    model = build(cfg.arch, cfg.arch_config, pretrained=cfg.pretrained)
     ema = copy.deepcopy(model).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
@@ -195,7 +199,7 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
         for step, (x, d, m, lab) in bar:
             for group in opt.param_groups:
-                group["lr"] = lr_at(epoch * steps_per_epoch + step)
+                group["lr"] = lr_at(epoch * steps_per_epoch + step) * group["lr_scale"]
             terms = loss_terms(model(x), d, m, cfg, lab)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -232,6 +236,17 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
     if not (out_dir / "best.pt").exists():  # e.g. a run resumed past its last validation
         raise RuntimeError(f"{out_dir}: no validated checkpoint")
     return {"history": history, "best_val_relative_cmae": best, "out_dir": str(out_dir)}
+
+
+def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """A pretrained trunk learns at ``trunk_lr`` x the rate of the layers trained anew."""
+    trunk = getattr(model, "trunk", None)
+    trunk_ids = {id(p) for p in trunk.parameters()} if trunk is not None else set()
+    rest = [p for p in model.parameters() if id(p) not in trunk_ids]
+    groups = [{"params": rest, "lr_scale": 1.0}]
+    if trunk_ids:
+        groups.append({"params": list(trunk.parameters()), "lr_scale": cfg.trunk_lr})
+    return groups
 
 
 def _validates(cfg: TrainConfig, epoch: int) -> bool:
