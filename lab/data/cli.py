@@ -39,12 +39,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    type=_fractions, help="NAME=FRACTION,... (default %(default)s)")
     p.add_argument("--group-lookalikes", action="store_true",
                    help="also keep images of the same place together (ORB + homography)")
+    p.add_argument("--group-adjacent", action="store_true",
+                   help="keep tiles cut side by side from one mosaic together (one tile's "
+                        "edge continues the other's; without --group-lookalikes, no ORB)")
     p.add_argument("--balance-classes", action="store_true",
                    help="each split also holds its fraction of every class's objects "
                         "(aircraft, ship, vehicle: lab/data/class_map.json)")
     p.add_argument("--source", default=None,
                    help="real-dev source whose labelling record applies (default: the data "
-                        "folder's name when it is one): images it excludes weigh nothing")
+                        "folder's name when it is one): images it excludes, and classes it "
+                        "does not label, weigh nothing")
     p.add_argument("--json", default=None, help="write {split: [image ids]} here")
     p.set_defaults(func=cmd_split)
 
@@ -168,10 +172,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_split(args: argparse.Namespace) -> int:
     ds = _load(args)
-    if args.group_lookalikes:
+    if args.group_lookalikes or args.group_adjacent:
         from lab.data.lookalike import lookalike_groups
 
-        groups = lookalike_groups(ds.images)
+        groups = lookalike_groups(ds.images, orb=args.group_lookalikes,
+                                  adjacent=args.group_adjacent)
         for img in ds.images:
             img.meta.sequence = img.meta.sequence or groups[img.image_id]
     counts = None
@@ -189,7 +194,11 @@ def cmd_split(args: argparse.Namespace) -> int:
         def counts(img):
             if source and not cmap.usable(source, img):
                 return np.zeros(len(cmap.classes))
-            return np.array(list(cmap.counts(img).values()), float)
+            found = cmap.counts(img)
+            # Objects of a class the source does not label exhaustively weigh nothing (the
+            # few boxed cars of a marina source say nothing about where its cars are).
+            covered = cmap.labelled(source, img) if source else cmap.classes
+            return np.array([found[c] if c in covered else 0 for c in cmap.classes], float)
     parts = split_images(ds.images, args.fractions, seed=args.seed, class_counts=counts)
     result = {name: [img.image_id for img in imgs] for name, imgs in parts.items()}
     for name, imgs in parts.items():

@@ -5,6 +5,12 @@ one in validation the validation score measures memory. Two images are the same 
 their ORB features match under one homography: keypoints on a downscaled grey copy, mutual
 Lowe-ratio matches, then RANSAC; at least ``min_inliers`` consistent matches links the pair.
 Linked images form groups (union-find), which become the images' ``sequence`` for splitting.
+
+Tiles cut side by side from one mosaic (VEDAI's orthophoto tiles) share no pixels, so ORB
+cannot link them; with ``adjacent=True`` two images of one size are also linked when the edge
+of one continues the opposite edge of the other (``_continues``): across the seam the
+pixels differ about as little as between neighbouring rows inside either image, and the two
+border lines correlate.
 """
 
 from __future__ import annotations
@@ -38,10 +44,43 @@ def _inliers(fa, fb, ratio: float) -> int:
     return 0 if mask is None else int(mask.sum())
 
 
+def _borders(image: AnnotatedImage) -> dict[str, np.ndarray]:
+    """The two outermost pixel lines of each side, grey, as float (outermost first)."""
+    grey = cv2.cvtColor(image.load_pixels(), cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return {"left": grey[:, :2].T, "right": grey[:, ::-1][:, :2].T,
+            "top": grey[:2], "bottom": grey[::-1][:2]}
+
+
+def _continues(a: np.ndarray, b: np.ndarray, max_ratio: float, min_corr: float) -> bool:
+    """Whether border lines ``a`` and ``b`` (outermost first) meet at a seam."""
+    if a.shape != b.shape:
+        return False
+    seam = np.abs(a[0] - b[0]).mean()
+    inside = 0.5 * (np.abs(a[0] - a[1]).mean() + np.abs(b[0] - b[1]).mean())
+    if a[0].std() == 0 or b[0].std() == 0:
+        return False
+    return seam <= max_ratio * max(inside, 1e-6) and \
+        float(np.corrcoef(a[0], b[0])[0, 1]) >= min_corr
+
+
+def adjacent_pairs(images: list[AnnotatedImage], max_ratio: float = 2.0,
+                   min_corr: float = 0.8) -> list[tuple[int, int]]:
+    """Index pairs (i, j) where image j continues image i to its right or below."""
+    borders = [_borders(img) for img in images]
+    pairs = []
+    for i, bi in enumerate(borders):
+        for j, bj in enumerate(borders):
+            if i != j and (_continues(bi["right"], bj["left"], max_ratio, min_corr)
+                           or _continues(bi["bottom"], bj["top"], max_ratio, min_corr)):
+                pairs.append((i, j))
+    return pairs
+
+
 def lookalike_groups(images: list[AnnotatedImage], side: int = 1024, n_features: int = 1500,
-                     ratio: float = 0.75, min_inliers: int = 25) -> dict[str, str]:
-    """Map each image id to a group name (the first id of its group, sorted)."""
-    feats = [_features(img, side, n_features) for img in images]
+                     ratio: float = 0.75, min_inliers: int = 25, orb: bool = True,
+                     adjacent: bool = False) -> dict[str, str]:
+    """Map each image id to a group name (the first id of its group, sorted): images linked
+    by ORB matches (``orb``) and, with ``adjacent``, tiles whose borders continue each other."""
     parent = list(range(len(images)))
 
     def find(i: int) -> int:
@@ -50,10 +89,15 @@ def lookalike_groups(images: list[AnnotatedImage], side: int = 1024, n_features:
             i = parent[i]
         return i
 
-    for i in range(len(images)):
-        for j in range(i + 1, len(images)):
-            if find(i) != find(j) and _inliers(feats[i], feats[j], ratio) >= min_inliers:
-                parent[find(j)] = find(i)
+    if adjacent:
+        for i, j in adjacent_pairs(images):
+            parent[find(j)] = find(i)
+    if orb:
+        feats = [_features(img, side, n_features) for img in images]
+        for i in range(len(images)):
+            for j in range(i + 1, len(images)):
+                if find(i) != find(j) and _inliers(feats[i], feats[j], ratio) >= min_inliers:
+                    parent[find(j)] = find(i)
     members: dict[int, list[str]] = {}
     for i, img in enumerate(images):
         members.setdefault(find(i), []).append(img.image_id)

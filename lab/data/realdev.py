@@ -33,6 +33,17 @@ REAL_DEV = {
     "nwpu_vhr10": RealDataset("nwpu_vhr10", "dota", None, 1404),
     # Roboflow stretched every image to 640 x 640: no GSD survives.
     "ships_google_earth": RealDataset("ships_google_earth", "yolo", None, 1368),
+    # Roboflow stretched every image to 600 x 600, and the airports are at very different
+    # scales (a whole airport in some images, one apron in others): no GSD survives. The
+    # README's "about 1-1.5 m" (median aircraft 21 x 22 px) is a typical value, not a scene's.
+    "gdit_aerial_airport": RealDataset("gdit_aerial_airport", "dota", None, 4923),
+    # VEDAI tiles are 12.5 cm Utah orthophotos (README).
+    "vedai_partial": RealDataset("vedai_partial", "vedai", 0.125, 195),
+    # Drone frames at about 0.05 m (README: Mavic Air 2 at ~400 ft); the labels agree: median
+    # car box long side 91 px (4.6 m), jet ski 55 px (2.75 m). The count is every label the
+    # reader returns, docks (277) and boat lifts (255) included: 30 boats, 79 jet skis, 16
+    # cars.
+    "aerial_maritime_drone": RealDataset("aerial_maritime_drone", "yolo", 0.05, 657),
 }
 
 

@@ -14,7 +14,9 @@ class map's aircraft / ship / vehicle), groups are dealt so that each split also
 fraction of every class's objects, not only of the images.
 
 Sequence inference: names ``PREFIX<number>`` (after any Roboflow export suffix
-``_jpg.rf.<hash>``) with the same prefix are sorted by number and
+``_jpg.rf.<hash>`` and any export-part prefix ``train__`` / ``valid__`` / ``test__``, so
+that frames the export put in different parts still form one run) with the same prefix are
+sorted by number and
 cut where the gap between consecutive numbers exceeds ``gap_factor`` times the median gap.
 For KIT (MOS74, 80, 86, 93, 155, 163, 171, 179: gaps 6-8 and one of 62) that gives the two
 sequences MOS74-93 and MOS155-179.
@@ -40,6 +42,8 @@ _DOTA_CROP = re.compile(r"^(?P<source>.+?)__\d+(?:\.\d+)?__\d+___\d+$")
 # Roboflow exports rename ORIGINAL.jpg to ORIGINAL_jpg.rf.<hash>.jpg: the original name is
 # what tells neighbouring frames.
 _ROBOFLOW = re.compile(r"_(?:jpe?g|png|tiff?|bmp)\.rf\.[0-9a-f]+$", re.IGNORECASE)
+# Files gathered from an export's part folders keep the part as a name prefix ("valid__").
+_EXPORT_PART = re.compile(r"^(?:train|valid|val|test)__")
 
 
 def infer_sequences(image_ids: list[str], gap_factor: float = 2.0) -> dict[str, str]:
@@ -54,7 +58,7 @@ def infer_sequences(image_ids: list[str], gap_factor: float = 2.0) -> dict[str, 
         if crop:
             out[image_id] = crop["source"]
             continue
-        m = _FRAME.match(_ROBOFLOW.sub("", path.stem))
+        m = _FRAME.match(_EXPORT_PART.sub("", _ROBOFLOW.sub("", path.stem)))
         if m:
             key = (path.parent / m["prefix"]).as_posix()
             by_prefix[key].append((int(m["number"]), image_id))

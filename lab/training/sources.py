@@ -22,8 +22,9 @@ from shared.paths import PROJECT_ROOT
 
 SPLITS_DIR = PROJECT_ROOT / "models" / "splits"
 # Share of training crops per source (renormalised over the sources used).
-DEFAULT_SHARES = {"airbus_aircraft": 0.3, "nwpu_vhr10": 0.25, "ships_google_earth": 0.25,
-                  "kit_cars": 0.1, "dota8": 0.1}
+DEFAULT_SHARES = {"airbus_aircraft": 0.2, "gdit_aerial_airport": 0.15, "nwpu_vhr10": 0.15,
+                  "ships_google_earth": 0.15, "kit_cars": 0.08, "dota8": 0.07,
+                  "vedai_partial": 0.1, "aerial_maritime_drone": 0.1}
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.annotations import Dataset
-from shared.formats import airbus_csv, dota, voc, yolo, yolo_obb
+from shared.formats import airbus_csv, dota, vedai, voc, yolo, yolo_obb
 from shared.formats.base import AnnotationFormatError
 
 
@@ -31,10 +31,12 @@ FORMATS: dict[str, Format] = {
     "yolo-obb": Format("yolo-obb", yolo_obb.read, yolo_obb.write, ".jpg",
                        "normalised 4-corner boxes, names in the dataset YAML (Ultralytics OBB)"),
     "yolo": Format("yolo", yolo.read, yolo.write, ".png",
-                   "normalised cx cy w h boxes, names in classes.names"),
+                   "normalised cx cy w h boxes, names in classes.names (or a data YAML)"),
     "dota": Format("dota", dota.read, dota.write, ".png",
                    "labelTxt/ pixel quadrilaterals with imagesource/gsd headers (DOTA)"),
     "voc": Format("voc", voc.read, voc.write, ".jpg", "Annotations/*.xml boxes (Pascal VOC)"),
+    "vedai": Format("vedai", vedai.read, vedai.write, ".png",
+                    "annotations/ pixel corners with VEDAI class codes (VEDAI)"),
 }
 
 

@@ -1,8 +1,9 @@
 """YOLO axis-aligned boxes (``yolo``).
 
-Layout: ``ROOT/classes.names`` (one class name a line, index = line order),
-``ROOT/images/[SPLIT/]NAME.ext`` and ``ROOT/labels/[SPLIT/]NAME.txt`` with lines
-``CLASS cx cy w h``, all normalised to [0, 1] by the image size.
+Layout: ``ROOT/classes.names`` (one class name a line, index = line order; without it, the
+``names:`` list or mapping of a dataset YAML in ROOT, as Ultralytics and Roboflow exports
+have in ``data.yaml``), ``ROOT/images/[SPLIT/]NAME.ext`` and ``ROOT/labels/[SPLIT/]NAME.txt``
+with lines ``CLASS cx cy w h``, all normalised to [0, 1] by the image size.
 """
 
 from __future__ import annotations
@@ -11,15 +12,27 @@ from pathlib import Path
 
 from shared.annotations import Dataset, ImageMeta, ObjectAnnotation
 from shared.formats.base import AnnotationFormatError
-from shared.formats.yolo_layout import norm, parse_box, read_layout, write_layout
+from shared.formats.yolo_layout import (
+    norm,
+    parse_box,
+    read_layout,
+    write_layout,
+    yaml_class_names,
+)
 
 NAMES_FILE = "classes.names"
+YAML_FILE = "data.yaml"
 
 
 def read(root: Path) -> Dataset:
     names_path = root / NAMES_FILE
     if not names_path.exists():
-        raise FileNotFoundError(f"yolo: no {NAMES_FILE} in {root}")
+        yamls = ([root / YAML_FILE] if (root / YAML_FILE).exists() else
+                 sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml")))
+        if not yamls:
+            raise FileNotFoundError(f"yolo: no {NAMES_FILE} or dataset YAML ({YAML_FILE}) "
+                                    f"with 'names' in {root}")
+        return read_layout(root, "yolo", yaml_class_names(yamls[0]), {4: parse_box})
     names = [line.strip() for line in names_path.read_text().splitlines()]
     while names and not names[-1]:
         names.pop()

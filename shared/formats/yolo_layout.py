@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from shared.annotations import AnnotatedImage, Dataset, ImageMeta, ObjectAnnotation
 from shared.formats.base import (
@@ -108,8 +109,46 @@ def write_layout(dataset: Dataset, root: Path, image_ext: str, jpeg_quality: int
     write_sidecar(root, dataset.images, image_ext)
 
 
+def find_yaml(root: Path, fmt: str, preferred: str) -> Path:
+    """The dataset YAML in ROOT (``preferred`` when there are several)."""
+    found = sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml"))
+    if not found:
+        raise FileNotFoundError(f"{fmt}: no dataset YAML (with 'names') in {root}")
+    if len(found) > 1 and (root / preferred).exists():
+        return root / preferred
+    return found[0]
+
+
+def yaml_class_names(yaml_path: Path) -> list[str]:
+    """Class names from an Ultralytics dataset YAML: ``names`` as a list or as a mapping
+    index -> name (indices 0..N-1)."""
+    try:
+        config = yaml.safe_load(yaml_path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise AnnotationFormatError(yaml_path, line, f"invalid YAML: {exc}") from None
+    names = config.get("names") if isinstance(config, dict) else None
+    if isinstance(names, dict):
+        try:
+            indexed = {int(k): str(v) for k, v in names.items()}
+        except ValueError:
+            raise AnnotationFormatError(yaml_path, None, "names keys must be integers") from None
+        if sorted(indexed) != list(range(len(indexed))):
+            raise AnnotationFormatError(yaml_path, None, "names indices must be 0..N-1")
+        class_names = [indexed[i] for i in range(len(indexed))]
+    elif isinstance(names, list):
+        class_names = [str(n) for n in names]
+    else:
+        raise AnnotationFormatError(yaml_path, None, "no 'names' mapping or list")
+    for i, name in enumerate(class_names):
+        if not name.strip():
+            raise AnnotationFormatError(yaml_path, None, f"class {i} has an empty name")
+    return class_names
+
+
 def norm(value: float, size: int) -> str:
     return f"{value / size:.6f}"
 
 
-__all__ = ["norm", "parse_box", "read_layout", "write_layout"]
+__all__ = ["find_yaml", "norm", "parse_box", "read_layout", "write_layout", "yaml_class_names"]

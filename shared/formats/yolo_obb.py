@@ -15,43 +15,22 @@ import numpy as np
 import yaml
 
 from shared.annotations import Dataset, ImageMeta, ObjectAnnotation
-from shared.formats.base import AnnotationFormatError, four_corners
-from shared.formats.yolo_layout import norm, parse_box, read_layout, write_layout
+from shared.formats.base import four_corners
+from shared.formats.yolo_layout import (
+    find_yaml,
+    norm,
+    parse_box,
+    read_layout,
+    write_layout,
+    yaml_class_names,
+)
 
 DEFAULT_YAML = "dataset.yaml"
 
 
 def read(root: Path) -> Dataset:
-    yaml_path = _find_yaml(root)
-    try:
-        config = yaml.safe_load(yaml_path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise AnnotationFormatError(yaml_path, line, f"invalid YAML: {exc}") from None
-    names = config.get("names") if isinstance(config, dict) else None
-    if isinstance(names, dict):
-        try:
-            indexed = {int(k): str(v) for k, v in names.items()}
-        except ValueError:
-            raise AnnotationFormatError(yaml_path, None, "names keys must be integers") from None
-        if sorted(indexed) != list(range(len(indexed))):
-            raise AnnotationFormatError(yaml_path, None, "names indices must be 0..N-1")
-        class_names = [indexed[i] for i in range(len(indexed))]
-    elif isinstance(names, list):
-        class_names = [str(n) for n in names]
-    else:
-        raise AnnotationFormatError(yaml_path, None, "no 'names' mapping or list")
+    class_names = yaml_class_names(find_yaml(root, "yolo-obb", DEFAULT_YAML))
     return read_layout(root, "yolo-obb", class_names, {8: _parse_corners, 4: parse_box})
-
-
-def _find_yaml(root: Path) -> Path:
-    found = sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml"))
-    if not found:
-        raise FileNotFoundError(f"yolo-obb: no dataset YAML (with 'names') in {root}")
-    if len(found) > 1 and (root / DEFAULT_YAML).exists():
-        return root / DEFAULT_YAML
-    return found[0]
 
 
 def _parse_corners(path: Path, line: int, v: list[float], meta: ImageMeta) -> np.ndarray:

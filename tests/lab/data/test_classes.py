@@ -34,6 +34,9 @@ def test_names_map_onto_the_three_classes():
 def test_labelled_classes_per_source_and_exclusions():
     cmap = load_class_map()
     assert cmap.labelled("airbus_aircraft", image("Airplane")) == {"aircraft"}
+    assert cmap.labelled("aerial_maritime_drone", image("boat", "car")) == {"ship"}
+    assert cmap.counts(image("jetski", "dock", "lift", "camping car", "other")) == \
+        {"aircraft": 0, "ship": 1, "vehicle": 2}
     # NWPU: an airport image labels airplanes only; its cars are unknown, not absent
     assert cmap.labelled("nwpu_vhr10", image("airplane", "airplane")) == {"aircraft"}
     assert cmap.labelled("nwpu_vhr10", image("ship", "vehicle")) == {"ship", "vehicle"}
@@ -80,3 +83,9 @@ def test_every_real_dev_name_is_decided_and_the_counts_are_the_published_ones(re
     # NWPU README: 499 airplanes, 216 ships, 357 vehicles of which 228 in the 21 CIR crops
     assert totals["nwpu_vhr10"] == {"aircraft": 499, "ship": 216, "vehicle": 357 - 228}
     assert totals["ships_google_earth"] == {"aircraft": 0, "ship": 1368, "vehicle": 0}
+    assert totals["gdit_aerial_airport"] == {"aircraft": 4923, "ship": 0, "vehicle": 0}
+    # VEDAI README: pickup 62, car 39, tractor 35, camping car 23, truck 17, van 7, other 6;
+    # boat 6
+    assert totals["vedai_partial"] == {"aircraft": 0, "ship": 6, "vehicle": 189}
+    # boats 30 + jet skis 79; cars 16 (not exhaustive there); docks and lifts ignored
+    assert totals["aerial_maritime_drone"] == {"aircraft": 0, "ship": 109, "vehicle": 16}

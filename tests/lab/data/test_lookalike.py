@@ -20,3 +20,16 @@ def test_overlapping_crops_group_and_other_places_do_not():
     groups = lookalike_groups(images, side=512)
     assert groups["a1"] == groups["a2"]
     assert groups["b1"] != groups["a1"]
+
+
+def test_tiles_cut_side_by_side_group_only_when_asked():
+    a = generate_scene(SceneConfig(width=1024, height=512, layout="urban", cloud_cover=0),
+                       seed=1).pixels
+    b = generate_scene(SceneConfig(width=512, height=512, layout="airport", cloud_cover=0),
+                       seed=2).pixels
+    images = [_crop(a, 0, 0, 512, "left"), _crop(a, 512, 0, 512, "right"),
+              _crop(b, 0, 0, 512, "other")]
+    groups = lookalike_groups(images, orb=False, adjacent=True)
+    assert groups["left"] == groups["right"] != groups["other"]
+    plain = lookalike_groups(images, orb=False)
+    assert len(set(plain.values())) == 3

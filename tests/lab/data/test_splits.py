@@ -27,6 +27,17 @@ def test_dota_crops_group_by_source_and_loose_names_stand_alone():
     assert "harbour.jpg" not in seq and "scene7.png" not in seq
 
 
+def test_export_part_prefixes_do_not_cut_a_run_of_frames():
+    # frames gathered from a Roboflow export's train/valid/test folders keep the part in
+    # their names; neighbouring frames of one flight are one run whatever the part
+    ids = ["train__DJI_0258_JPG.rf.0a.jpg", "valid__DJI_0259_JPG.rf.1b.jpg",
+           "test__DJI_0260_JPG.rf.2c.jpg", "train__DJI_0261_JPG.rf.3d.jpg",
+           "valid__DJI_0290_JPG.rf.4e.jpg", "train__DJI_0291_JPG.rf.5f.jpg"]
+    seq = infer_sequences(ids)
+    assert {seq[i] for i in ids[:4]} == {"DJI_258-261"}
+    assert {seq[i] for i in ids[4:]} == {"DJI_290-291"}
+
+
 def test_split_is_deterministic_and_never_divides_a_group():
     images = [_img(n) for n in KIT] + [_img(f"r{k}", sequence=f"fp{k % 3}") for k in range(9)]
     images += [_img(f"single{k}.jpg") for k in range(20)]

@@ -51,5 +51,28 @@ def test_broken_lines(tmp_path, make_image, label, line, message):
 
 def test_missing_names_file(tmp_path, make_image):
     make_image(tmp_path / "images" / "a.png")
-    with pytest.raises(FileNotFoundError, match="classes.names"):
+    with pytest.raises(FileNotFoundError, match="classes.names or dataset YAML"):
+        read_dataset(tmp_path, "yolo")
+
+
+def test_names_from_a_data_yaml_when_there_is_no_names_file(tmp_path, make_image):
+    # Roboflow / Ultralytics exports: names in data.yaml, one of them with a space
+    (tmp_path / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\n\n"
+                                        "nc: 3\nnames: ['boat', 'car', 'jet ski']")
+    make_image(tmp_path / "images" / "valid__DJI_0001.jpg", 200, 100)
+    make_image(tmp_path / "images" / "train__DJI_0002.jpg", 200, 100)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "valid__DJI_0001.txt").write_text("2 0.5 0.5 0.1 0.2\n")
+    (tmp_path / "labels" / "train__DJI_0002.txt").write_text("0 0.25 0.75 0.2 0.1\n"
+                                                            "1 0.5 0.5 0.1 0.1\n")
+    ds = read_dataset(tmp_path, "yolo")
+    assert ds.class_names == ["boat", "car", "jet ski"]
+    assert ds.class_counts() == {"boat": 1, "car": 1, "jet ski": 1}
+    jet = ds.images[1].objects[0]
+    assert jet.class_name == "jet ski" and jet.box == pytest.approx((90, 40, 110, 60))
+    (tmp_path / "labels" / "valid__DJI_0001.txt").write_text("3 0.5 0.5 0.1 0.2\n")
+    with pytest.raises(AnnotationFormatError, match="class index 3 outside 0..2"):
+        read_dataset(tmp_path, "yolo")
+    (tmp_path / "data.yaml").write_text("nc: 3\n")
+    with pytest.raises(AnnotationFormatError, match=r"data.yaml: no 'names'"):
         read_dataset(tmp_path, "yolo")
