@@ -4,8 +4,11 @@
   ``lab/quantize.py``, calibrated on training tiles by ``targetfuse ship``), one thread.
 - Ground: the deep counter in fp32 against bf16 autocast on CPU (fp16 on CUDA when present).
 
-For each pair: milliseconds per tile (median of interleaved repeats over the same tiles) and
-scene-level relative CMAE on the chosen images. Prints a table and optionally writes JSON.
+For each pair: milliseconds per tile on one thread (median of interleaved repeats over the
+same tiles), FLOPs per tile (from the model cards: convolutions and linear layers counted on a
+real forward pass), and scene-level relative CMAE on the chosen images. The ground is also
+timed with its test-time augmentation (four rotations) when its card turns it on. Prints a
+table and optionally writes JSON.
 
     .venv/bin/python benchmarks/counters.py --model aircraft \\
         --data ../shared/data/real-dev/airbus_aircraft --format airbus-csv --gsd 0.5 \\
@@ -96,11 +99,18 @@ def main() -> None:
         for prec, counter in ground.items():
             times[prec] += time_per_tile(counter.run_batch, tiles, 8, 1)
     result["ground"] = {f"{prec}_ms_per_tile": statistics.median(t) for prec, t in times.items()}
+    result["onboard"]["flops_per_tile"] = int8.card.flops_per_tile
+    result["ground"]["flops_per_tile"] = ground["fp32"].card.flops_per_tile
+    result["ground"]["tta"] = bool(ground["fp32"].tta)
     for prec, counter in ground.items():
         result["ground"][f"{prec}_relative_cmae"] = rel_cmae(counter, images, classes)
     result["images"] = len(images)
     print(json.dumps(result, indent=1))
     o, g = result["onboard"], result["ground"]
+    print(f"onboard: {o['flops_per_tile'] / 1e9:.2f} GFLOPs per tile, fp32 "
+          f"{o['fp32_ms_per_tile']:.1f} ms, int8 {o['int8_ms_per_tile']:.1f} ms per tile")
+    print(f"ground: {g['flops_per_tile'] / 1e9:.2f} GFLOPs per tile (x4 with TTA: {g['tta']}), "
+          f"fp32 {g['fp32_ms_per_tile']:.1f} ms per tile (1 thread)")
     print(f"onboard int8/fp32 time ratio {o['int8_ms_per_tile'] / o['fp32_ms_per_tile']:.2f}, "
           f"relative CMAE {o['fp32_relative_cmae']:.4f} -> {o['int8_relative_cmae']:.4f}")
     print(f"ground bf16/fp32 time ratio {g['bf16_ms_per_tile'] / g['fp32_ms_per_tile']:.2f}, "

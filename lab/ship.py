@@ -159,20 +159,34 @@ def run(args: argparse.Namespace) -> int:
     onnx_path = export_onnx(model, record["config"]["input_size"], out_dir / "shallow.onnx")
     # The PyTorch weights travel too: for parity checks and fine-tuning, never onboard.
     torch.save(model.state_dict(), out_dir / "shallow.pt")
-    int8_path = quantize_int8(onnx_path, out_dir / "shallow.int8.onnx",
-                              _calibration_tiles(record, record["config"]["input_size"]))
+    calibration = _calibration_tiles(record, record["config"]["input_size"])
+    int8_path = quantize_int8(onnx_path, out_dir / "shallow.int8.onnx", calibration)
+    canary = save_canary(calibration, out_dir / "canary.npz")
     # The deployed onboard model is the int8 one: ~1.7x faster on one thread at the same
     # counting accuracy (benchmarks/counters.py); the fp32 export stays for parity checks.
     card = _card(record, model, role, int8_path.name, best)
     card.extra.update({"onnx_opset": ONNX_OPSET, "quantization": "int8 static QDQ, per channel",
                        "fp32_onnx": onnx_path.name, "fp32_onnx_sha256": sha256_of(onnx_path),
                        "torch_weights": "shallow.pt",
-                       "torch_weights_sha256": sha256_of(out_dir / "shallow.pt")})
+                       "torch_weights_sha256": sha256_of(out_dir / "shallow.pt"),
+                       "canary_tiles": canary.name, "canary_tiles_sha256": sha256_of(canary)})
     path = write_card(card, card_path(record["name"], role, models_dir))
     _fit_and_attach_confidence(record, card, path, model)
     print(f"shipped {int8_path} ({int8_path.stat().st_size} bytes; fp32 {onnx_path.name} "
           f"{onnx_path.stat().st_size} bytes), card {path}")
     return 0
+
+
+def save_canary(calibration: np.ndarray, path: Path, count: int = 8) -> Path:
+    """A few real tiles (uint8 RGB) spread over the calibration set (which takes an equal
+    share from each source), shipped with the onboard model: the start-up kernel choice
+    (``onboard.kernel_choice``) compares int8 and fp32 counts on them."""
+    from shared.preprocess import MEAN, STD
+
+    picks = calibration[np.linspace(0, len(calibration) - 1, count).round().astype(int)]
+    rgb = (picks.transpose(0, 2, 3, 1) * STD + MEAN) * 255.0
+    np.savez_compressed(path, tiles=np.clip(rgb.round(), 0, 255).astype(np.uint8))
+    return path
 
 
 def _calibration_tiles(record: dict, input_size: int, count: int = 128) -> np.ndarray:

@@ -72,6 +72,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start the trunk from ImageNet weights (effnet-* architectures)")
     p.add_argument("--trunk-lr", type=float, default=1.0,
                    help="the trunk's learning rate relative to --lr")
+    p.add_argument("--teacher", default=None,
+                   help="a training run folder (the ground counter's) whose best checkpoint "
+                        "the counter learns from on every crop (distillation)")
+    p.add_argument("--distil-weight", type=float, default=1.0,
+                   help="with --teacher: weight of the distillation loss")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="run folder (default out/train/NAME-MODEL)")
@@ -103,7 +108,8 @@ def _config(args, gsd: float, arch_config: dict):
                        threads=args.threads, wide_scale_p=args.wide_scale_p,
                        val_every=args.val_every, val_from=args.val_from,
                        w_exclusive=args.exclusive_weight, pretrained=args.pretrained,
-                       trunk_lr=args.trunk_lr)
+                       trunk_lr=args.trunk_lr, teacher=args.teacher,
+                       w_distil=args.distil_weight if args.teacher else 0.0)
 
 
 def run_sources(args: argparse.Namespace) -> int:

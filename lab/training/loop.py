@@ -60,6 +60,8 @@ class TrainConfig:
     val_every: int = 1  # validate every k epochs (and always after the last)
     val_from: float = 0.0  # first validation after this fraction of the epochs
     pretrained: bool = False  # the trunk starts from ImageNet weights (lab.pretrained)
+    teacher: str | None = None  # a training run folder whose best checkpoint is distilled
+    w_distil: float = 0.0  # weight of the distillation loss (``distil_terms``)
     trunk_lr: float = 1.0  # the trunk's learning rate relative to ``lr`` (fine-tuning)
 
 
@@ -96,6 +98,33 @@ def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: Train
         terms["exclusive"] = spill / max(float(known.sum()), 1.0)
         terms["loss"] = total + cfg.w_exclusive * terms["exclusive"]
     return terms
+
+
+def distil_terms(student_out, teacher_density: torch.Tensor, labelled: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
+    """Distillation from the ground counter: MSE between the (scaled) density maps on the
+    (crop, class) pairs the labels do not cover, where the teacher is the only supervision
+    (an airport's unboxed cars, a harbour's aircraft), plus the tile count difference on
+    all pairs at a quarter of the weight (where labels exist they stay the main target)."""
+    dens = student_out[0]
+    free = 1.0 - labelled.float()
+    sq = ((dens - teacher_density) * DENSITY_SCALE).pow(2).mean(dim=(2, 3))
+    mse = (sq * free).sum() / free.sum().clamp(min=1.0)
+    pc, tc = dens.sum(dim=(2, 3)), teacher_density.sum(dim=(2, 3))
+    weight = free + 0.25 * (1.0 - free)
+    count = ((pc - tc).abs() / torch.sqrt(1.0 + tc) * weight).sum() / weight.sum()
+    return {"distil_mse": mse, "distil_count": count}
+
+
+def load_teacher(run_dir: str | Path) -> torch.nn.Module:
+    """The averaged weights of a training run's best checkpoint, frozen."""
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    best = torch.load(Path(run_dir) / "best.pt", map_location="cpu", weights_only=False)
+    teacher = build(record["config"]["arch"], record["config"]["arch_config"])
+    teacher.load_state_dict(best["ema"])
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.eval()
 
 
 def torch_runner(model: torch.nn.Module):
@@ -168,6 +197,7 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = build(cfg.arch, cfg.arch_config, pretrained=cfg.pretrained)
     ema = copy.deepcopy(model).eval()
+    teacher = load_teacher(cfg.teacher) if cfg.teacher and cfg.w_distil > 0 else None
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
@@ -200,7 +230,15 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
         for step, (x, d, m, lab) in bar:
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + step) * group["lr_scale"]
-            terms = loss_terms(model(x), d, m, cfg, lab)
+            out = model(x)
+            terms = loss_terms(out, d, m, cfg, lab)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_density = teacher(x)[0]
+                extra = distil_terms(out, teacher_density, lab)
+                terms["loss"] = terms["loss"] + cfg.w_distil * (
+                    extra["distil_mse"] + cfg.w_count * extra["distil_count"])
+                terms.update(extra)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()

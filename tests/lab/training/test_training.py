@@ -164,3 +164,31 @@ def test_exclusive_term_charges_an_unlabelled_class_for_counting_a_labelled_obje
     assert float(loss_terms((spilled, logits), dens_t, mask_t, cfg, labelled)["exclusive"]) > 0
     assert float(loss_terms((elsewhere, logits), dens_t, mask_t, cfg, labelled)[
         "exclusive"]) == 0.0
+
+
+def test_distillation_loss_is_zero_at_the_teacher_and_weighs_unlabelled_classes_most():
+    from lab.training.loop import distil_terms
+
+    teacher = torch.rand(2, 3, 8, 8) / 100
+    labelled = torch.tensor([[1, 0, 0], [0, 1, 1]])
+    same = distil_terms((teacher.clone(), None), teacher, labelled)
+    assert float(same["distil_mse"]) == 0.0 and float(same["distil_count"]) == 0.0
+    off_free = teacher.clone()
+    off_free[0, 1] += 0.01  # a class the first crop's labels do not cover
+    off_labelled = teacher.clone()
+    off_labelled[0, 0] += 0.01  # a class they cover: the labels' loss teaches it
+    free = distil_terms((off_free, None), teacher, labelled)
+    covered = distil_terms((off_labelled, None), teacher, labelled)
+    assert float(free["distil_mse"]) > 0 and float(covered["distil_mse"]) == 0.0
+    assert float(free["distil_count"]) > float(covered["distil_count"]) > 0
+
+
+def test_a_counter_trains_against_a_teacher_run(tmp_path):
+    scenes = [load_scene(_scene_image(seed=s), 1.0, None) for s in range(2)]
+    train(_cfg(), scenes[:1], scenes[1:], tmp_path / "teacher")
+    (tmp_path / "teacher" / "run.json").write_text(
+        '{"config": {"arch": "shallow-mbv2-small", "arch_config": {}}}')
+    result = train(_cfg(teacher=str(tmp_path / "teacher"), w_distil=1.0), scenes[:1],
+                   scenes[1:], tmp_path / "student")
+    assert result["history"][0]["distil_mse"] >= 0.0
+    assert "distil_count" in result["history"][0]
