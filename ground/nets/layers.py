@@ -29,9 +29,12 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
 class Heads(nn.Module):
     """A density channel and a mask channel per class.
 
-    ``leak`` > 0 makes the density ReLU leaky while training (plain at inference): a class
-    channel whose pre-activations all go negative early in training would otherwise get no
-    gradient again and count nothing for good (seen: the deep counter's aircraft channel).
+    ``leak`` > 0 gives the density ReLU a leaky gradient while training: a class channel whose
+    pre-activations all go negative early in training would otherwise get no gradient again
+    and count nothing for good (seen: the deep counter's aircraft channel). Only the gradient
+    leaks; the value is the plain ReLU's, as at inference. (A leaky value let negative density
+    on background cancel false positives in the training count, which inference's ReLU then
+    kept: 0.2-0.3 phantom aircraft per empty tile, measured.)
     """
 
     def __init__(self, cin: int, classes: int = 1, leak: float = 0.0):
@@ -42,5 +45,10 @@ class Heads(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         d = self.density(x)
-        d = F.leaky_relu(d, self.leak) if self.training and self.leak else F.relu(d)
+        if self.training and self.leak:
+            # relu(d) in value; slope ``leak`` in gradient where d < 0.
+            negative = (d < 0).to(d.dtype)
+            d = F.relu(d) + self.leak * negative * (d - d.detach())
+        else:
+            d = F.relu(d)
         return d / DENSITY_SCALE, self.mask(x)

@@ -72,6 +72,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start the trunk from ImageNet weights (effnet-* architectures)")
     p.add_argument("--trunk-lr", type=float, default=1.0,
                    help="the trunk's learning rate relative to --lr")
+    p.add_argument("--object-bias", type=float, default=0.5,
+                   help="share of crops centred near an object (the rest anywhere: background "
+                        "the counter must learn to leave empty)")
+    p.add_argument("--count-weight", type=float, default=0.1,
+                   help="weight of the tile count loss beside the density MSE")
     p.add_argument("--teacher", default=None,
                    help="a training run folder (the ground counter's) whose best checkpoint "
                         "the counter learns from on every crop (distillation)")
@@ -109,6 +114,7 @@ def _config(args, gsd: float, arch_config: dict):
                        val_every=args.val_every, val_from=args.val_from,
                        w_exclusive=args.exclusive_weight, pretrained=args.pretrained,
                        trunk_lr=args.trunk_lr, teacher=args.teacher,
+                       object_bias=args.object_bias, w_count=args.count_weight,
                        w_distil=args.distil_weight if args.teacher else 0.0)
 
 

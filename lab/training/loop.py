@@ -60,6 +60,7 @@ class TrainConfig:
     val_every: int = 1  # validate every k epochs (and always after the last)
     val_from: float = 0.0  # first validation after this fraction of the epochs
     pretrained: bool = False  # the trunk starts from ImageNet weights (lab.pretrained)
+    object_bias: float = 0.5  # share of crops centred near an object (the rest anywhere)
     teacher: str | None = None  # a training run folder whose best checkpoint is distilled
     w_distil: float = 0.0  # weight of the distillation loss (``distil_terms``)
     trunk_lr: float = 1.0  # the trunk's learning rate relative to ``lr`` (fine-tuning)
@@ -217,7 +218,7 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         start, history, best = state["epoch"], state["history"], state["best"]
-    aug = Augment(crop=cfg.input_size, wide_p=cfg.wide_scale_p)
+    aug = Augment(crop=cfg.input_size, wide_p=cfg.wide_scale_p, object_bias=cfg.object_bias)
     for epoch in range(start, cfg.epochs):
         model.train()
         stream = CropStream(train_scenes, aug, OUTPUT_STRIDE, seed=cfg.seed * 10_007 + epoch,
