@@ -30,3 +30,21 @@ def test_leaky_density_while_training_only():
     assert heads.density.bias.grad.abs().min() > 0  # it still learns
     with torch.no_grad():
         assert float(heads.eval()(x)[0].min()) == 0.0  # counts are never negative
+
+
+def test_leaky_density_head_leaks_gradient_not_value():
+    import torch
+
+    from ground.nets.layers import Heads
+
+    torch.manual_seed(0)
+    heads = Heads(4, 2, leak=0.01).train()
+    with torch.no_grad():
+        heads.density.bias.fill_(-100.0)  # every pre-activation negative: a "dead" channel
+    x = torch.randn(2, 4, 8, 8)
+    density, _ = heads(x)
+    assert float(density.sum()) == 0.0  # no negative mass to offset counts elsewhere
+    density.sum().backward()
+    assert float(heads.density.bias.grad.abs().sum()) > 0  # but it still learns
+    heads.eval()
+    assert torch.equal(heads(x)[0], density.detach())
