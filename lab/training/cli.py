@@ -77,9 +77,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the counter must learn to leave empty)")
     p.add_argument("--count-weight", type=float, default=0.1,
                    help="weight of the tile count loss beside the density MSE")
+    p.add_argument("--init-from", default=None,
+                   help="start from this checkpoint's weights (a run's best.pt or a warm start "
+                        "under models/warm/): fine-tuning or going on across sessions")
     p.add_argument("--teacher", default=None,
-                   help="a training run folder (the ground counter's) whose best checkpoint "
-                        "the counter learns from on every crop (distillation)")
+                   help="a training run folder or warm start file (the ground counter's) whose "
+                        "weights the counter learns from on every crop (distillation)")
     p.add_argument("--distil-weight", type=float, default=1.0,
                    help="with --teacher: weight of the distillation loss")
     p.add_argument("--seed", type=int, default=0)
@@ -115,6 +118,7 @@ def _config(args, gsd: float, arch_config: dict):
                        w_exclusive=args.exclusive_weight, pretrained=args.pretrained,
                        trunk_lr=args.trunk_lr, teacher=args.teacher,
                        object_bias=args.object_bias, w_count=args.count_weight,
+                       init_from=args.init_from,
                        w_distil=args.distil_weight if args.teacher else 0.0)
 
 

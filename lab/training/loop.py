@@ -61,6 +61,7 @@ class TrainConfig:
     val_from: float = 0.0  # first validation after this fraction of the epochs
     pretrained: bool = False  # the trunk starts from ImageNet weights (lab.pretrained)
     object_bias: float = 0.5  # share of crops centred near an object (the rest anywhere)
+    init_from: str | None = None  # a checkpoint whose weights the network starts from
     teacher: str | None = None  # a training run folder whose best checkpoint is distilled
     w_distil: float = 0.0  # weight of the distillation loss (``distil_terms``)
     trunk_lr: float = 1.0  # the trunk's learning rate relative to ``lr`` (fine-tuning)
@@ -117,12 +118,41 @@ def distil_terms(student_out, teacher_density: torch.Tensor, labelled: torch.Ten
     return {"distil_mse": mse, "distil_count": count}
 
 
-def load_teacher(run_dir: str | Path) -> torch.nn.Module:
-    """The averaged weights of a training run's best checkpoint, frozen."""
-    record = json.loads((Path(run_dir) / "run.json").read_text())
-    best = torch.load(Path(run_dir) / "best.pt", map_location="cpu", weights_only=False)
-    teacher = build(record["config"]["arch"], record["config"]["arch_config"])
-    teacher.load_state_dict(best["ema"])
+def start_from(model: torch.nn.Module, checkpoint: str | Path) -> None:
+    """Weights from a checkpoint (a run's ``best.pt`` / ``last.pt``, or a warm start saved by
+    ``save_warm_start``): its averaged (EMA) weights, computed in float32."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = state.get("ema", state)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in state.items()})
+
+
+def save_warm_start(run_dir: str | Path, path: str | Path) -> Path:
+    """A run's best averaged weights in float16 with its record: small enough to keep with
+    the project, so a later session (whose run folders are gone) can go on from them with
+    ``train --init-from``."""
+    run_dir = Path(run_dir)
+    best = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
+    record = json.loads((run_dir / "run.json").read_text())
+    torch.save({"ema": {k: v.half() if v.is_floating_point() else v
+                        for k, v in best["ema"].items()},
+                "epoch": best["epoch"], "val": best["val"], "config": record["config"],
+                "sources": record.get("sources")}, path)
+    return Path(path)
+
+
+def load_teacher(source: str | Path) -> torch.nn.Module:
+    """The averaged weights of a training run's best checkpoint (a run folder) or of a warm
+    start file (``save_warm_start``), frozen."""
+    source = Path(source)
+    if source.is_dir():
+        config = json.loads((source / "run.json").read_text())["config"]
+        checkpoint = source / "best.pt"
+    else:
+        config = torch.load(source, map_location="cpu", weights_only=False)["config"]
+        checkpoint = source
+    teacher = build(config["arch"], config["arch_config"])
+    start_from(teacher, checkpoint)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.eval()
@@ -197,6 +227,8 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
     torch.set_flush_denormal(True)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = build(cfg.arch, cfg.arch_config, pretrained=cfg.pretrained)
+    if cfg.init_from:
+        start_from(model, cfg.init_from)
     ema = copy.deepcopy(model).eval()
     teacher = load_teacher(cfg.teacher) if cfg.teacher and cfg.w_distil > 0 else None
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)

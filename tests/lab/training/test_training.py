@@ -192,3 +192,23 @@ def test_a_counter_trains_against_a_teacher_run(tmp_path):
                    scenes[1:], tmp_path / "student")
     assert result["history"][0]["distil_mse"] >= 0.0
     assert "distil_count" in result["history"][0]
+
+
+def test_a_warm_start_carries_a_run_into_a_later_one(tmp_path):
+    from lab.nets import build
+    from lab.training.loop import load_teacher, save_warm_start, start_from
+
+    scenes = [load_scene(_scene_image(seed=s), 1.0, None) for s in range(2)]
+    train(_cfg(), scenes[:1], scenes[1:], tmp_path / "first")
+    (tmp_path / "first" / "run.json").write_text(
+        '{"config": {"arch": "shallow-mbv2-small", "arch_config": {}}}')
+    warm = save_warm_start(tmp_path / "first", tmp_path / "warm.pt")
+    best = torch.load(tmp_path / "first" / "best.pt", weights_only=False)["ema"]
+    net = build("shallow-mbv2-small")
+    start_from(net, warm)
+    for k, v in net.state_dict().items():
+        assert torch.allclose(v.float(), best[k].float(), atol=1e-2, rtol=1e-2)
+    teacher = load_teacher(warm)
+    assert not any(p.requires_grad for p in teacher.parameters())
+    result = train(_cfg(init_from=str(warm)), scenes[:1], scenes[1:], tmp_path / "second")
+    assert result["history"][0]["epoch"] == 1
