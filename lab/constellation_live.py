@@ -64,9 +64,21 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
 
     root = orbits_root()
     sats = load_tles(root / "sentinel2.tle")
-    stations = [s for s in load_stations(root / "ground_stations.csv") if s.name in STATIONS]
+    known = load_stations(root / "ground_stations.csv")
+    missing = [n for n in STATIONS if n not in {s.name for s in known}]
+    if missing:
+        # The station kill is the run's first fault: without Kiruna it cannot happen.
+        raise ValueError(f"{root / 'ground_stations.csv'} has no {', '.join(missing)}: the "
+                         f"live run needs both {' and '.join(STATIONS)} (the first is the "
+                         f"station it kills); it has {[s.name for s in known]}")
+    stations = [s for s in known if s.name in STATIONS]
     t0 = plan_start(None, sats) + skip_h * 3600.0
     real = contacts.windows(sats, stations, t0, t0 + hours * 3600.0)
+    quiet = [n for n in STATIONS if n not in {w.station for w in real}]
+    if quiet:
+        raise ValueError(f"no pass over {', '.join(quiet)} in the {hours:g} h of orbit from "
+                         f"{skip_h:g} h after the TLE epoch's midnight ({root}): the station "
+                         "kill could not be injected")
     fast = replayed(real, (t0, t0 + hours * 3600.0), time.time() + lead_s, factor)
     scale = pass_bytes / statistics.median(w.bytes for w in fast)
     return [replace(w, rate_bytes_s=w.rate_bytes_s * scale,
@@ -373,6 +385,10 @@ def summarise(pngs, owner, ground, onboard, links, reference, events, samples, f
                                        for r in rows) + (len(rows) - sum(equal)),
             "redelivered": final_queue["redeliveries"],
             "left_in_queue": final_queue["pending"] + final_queue["ack_pending"]},
+        "faults": {"station_killed": any(f"station-{STATIONS[0]} killed" in what
+                                         for _, what in events),
+                   "workers_killed": sum(what.startswith("worker-") and "killed" in what
+                                         for _, what in events)},
         "bytes_by_station": by_station,
         "windows": len(windows),
         "queue": samples}
@@ -443,6 +459,13 @@ def run(args) -> int:
           f"; tiles planned {c['tiles_planned']}, lost {c['tiles_lost']}, counted twice "
           f"{c['tiles_counted_twice']}; redelivered {c['redelivered']}; bytes per station "
           f"{result['bytes_by_station']}; logs in {work}; wrote {out}")
+    f = result["faults"]
+    not_injected = ([f"the station kill (station-{STATIONS[0]}: no pass with parts still to "
+                     "send came)"] if not f["station_killed"] else []) + \
+        (["the worker kill (no tile was ever held unacknowledged)"]
+         if not f["workers_killed"] else [])
+    for what in not_injected:
+        print(f"FAULT NOT INJECTED: {what}; the run shows nothing about surviving it")
     ok = c["complete"] == c["scenes"] == c["totals_equal_single_station"] and \
-        not c["tiles_lost"] and not c["tiles_counted_twice"]
+        not c["tiles_lost"] and not c["tiles_counted_twice"] and not not_injected
     return 0 if ok else 1
