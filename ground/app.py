@@ -7,6 +7,7 @@ the store, starts the gRPC server (``ground.link_server``) and the counting work
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from shared.errors import documented
 from shared.pipeline.error_model import ErrorModel
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
+log = logging.getLogger("targetfuse.ground")
 
 
 class Ground:
@@ -77,6 +79,16 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         parts["ground"] = Ground(settings, counter)
         parts["ground"].start()
         app.state.grpc_port = parts["ground"].grpc_port
+        log.info("ground service up: REST and dashboard on http://%s:%s (OpenAPI page /docs), "
+                 "gRPC link end on %s:%s, model pair %r from %s, API keys file %s, link keys "
+                 "file %s, store %s", settings.http_host, settings.http_port,
+                 settings.grpc_host, parts["ground"].grpc_port, settings.model,
+                 Path(settings.models_dir) / settings.model,
+                 settings.rest_keys_file() or "none (auth off)",
+                 settings.sender_keys_file() or "none (auth off)",
+                 "PostgreSQL" if settings.database_url else settings.db_path,
+                 extra={"http_port": settings.http_port,
+                        "grpc_port": parts["ground"].grpc_port, "model": settings.model})
         yield
         parts["ground"].stop()
 
@@ -89,14 +101,27 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def g() -> Ground:
         return parts["ground"]
 
+    def counted_classes() -> list[str] | None:
+        card = getattr(g().counter, "card", None)
+        return list(card.classes) if card is not None else None
+
     def wanted(classes: str | None) -> list[str] | None:
+        """The classes asked for; a 422 for one the ground's counter does not count (as the
+        onboard intake answers), or a repeated one."""
         names = [c.strip() for c in (classes or "").split(",") if c.strip()]
+        known = counted_classes()
+        unknown = [c for c in names if known is not None and c not in known]
+        if unknown:
+            raise HTTPException(422, f"classes {unknown} are not counted here; the counter "
+                                     f"counts {known}")
+        if len(set(names)) != len(names):
+            raise HTTPException(422, "classes must not repeat")
         return names or None
 
-    @app.get("/v1/scenes", responses=documented(401))
+    @app.get("/v1/scenes", responses=documented(401, 422))
     def scenes(classes: str | None = None):
         """Every scene; ``classes`` (comma-separated) restricts totals to those classes and
-        lists only scenes counted for all of them."""
+        lists only scenes counted for all of them (a class the counter does not count: 422)."""
         out, want = [], wanted(classes)
         for sid in g().store.scene_ids():
             try:

@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -153,6 +154,13 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         parts["onboard"] = Onboard(settings)
         if start:
             parts["onboard"].start()
+        log.info("onboard service up: REST on http://%s:%s (OpenAPI page /docs), model pair "
+                 "%r from %s, API keys file %s, link key file %s, ground target %s, data in %s",
+                 settings.http_host, settings.http_port, settings.model,
+                 Path(settings.models_dir) / settings.model,
+                 settings.rest_keys_file() or "none (auth off)",
+                 settings.ground_key_file or "none", settings.ground_target, settings.data_dir,
+                 extra={"http_port": settings.http_port, "model": settings.model})
         yield
         parts["onboard"].stop()
 
@@ -185,18 +193,31 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}
 
+    def settle(rec: dict) -> dict:
+        settled = ob().outbox.confirmation(rec["scene_id"])
+        if rec["state"] == "downlinking" and settled is not None:
+            # delivered: the ground confirmed it holds every part, not just acknowledged each
+            rec["state"] = "delivered" if settled[0] == "confirmed" else "refused"
+            rec["error"] = settled[1]
+        return rec
+
+    @app.get("/v1/scenes", responses=documented(401, 422))
+    def scenes(limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+        """The scenes this satellite holds (the newest ``limit``, oldest first): state,
+        classes, onboard total, tiles by decision and downlink progress; each in full at
+        ``/v1/scenes/{scene_id}``."""
+        rows = [settle(r) for r in ob().db.listing(limit)]
+        for r in rows:
+            r["downlink"] = ob().outbox.scene_progress(r["scene_id"])
+        return {"scenes": rows}
+
     @app.get("/v1/scenes/{scene_id}", name="scene", responses=documented(401, 404))
     def scene(scene_id: str):
         rec = ob().db.get(scene_id)
         if rec is None:
             raise HTTPException(404, f"no scene {scene_id}")
         rec["downlink"] = ob().outbox.scene_progress(scene_id)
-        settled = ob().outbox.confirmation(scene_id)
-        if rec["state"] == "downlinking" and settled is not None:
-            # delivered: the ground confirmed it holds every part, not just acknowledged each
-            rec["state"] = "delivered" if settled[0] == "confirmed" else "refused"
-            rec["error"] = settled[1]
-        return rec
+        return settle(rec)
 
     @app.get("/v1/link", responses=documented(401))
     def link():

@@ -78,6 +78,13 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         assert "targetfuse_onboard_bytes_sent" in metrics
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/scenes/nope").status_code == 404
+        # The list, like the ground's: every scene with its state and onboard total.
+        listed = client.get("/v1/scenes").json()["scenes"]
+        assert [s["scene_id"] for s in listed] == ["airport-1"]
+        assert listed[0]["state"] == "delivered"
+        assert listed[0]["onboard_total"] == res["onboard_total"]
+        assert listed[0]["downlink"] == rec["downlink"]
+        assert client.get("/v1/scenes?limit=0").status_code == 422
 
 
 def test_an_unknown_gsd_is_said_in_the_answer_and_the_log(tmp_path, ground, scene_png,
