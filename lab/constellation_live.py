@@ -21,8 +21,8 @@ Measured against the single-station path (one embedded ground, SQLite, the in-pr
 worker, a link always open, the same scenes and budget): every scene complete, totals equal,
 tiles lost (planned for the downlink and not received), tiles counted twice (counted beyond
 those planned, or a total that differs), redeliveries, bytes per station (acknowledged, as
-each satellite saw them) and the queue depth over time. ``--out`` gets ``live.json`` (by
-default ``docs/constellation/live.json``, which ``docs/CONSTELLATION.md`` is made from).
+each satellite saw them) and the queue depth over time. ``--out`` (a folder) gets ``live.json`` (by
+default ``docs/constellation``, which ``docs/CONSTELLATION.md`` is made from).
 """
 
 from __future__ import annotations
@@ -434,7 +434,9 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=1536, help="scene width and height, px")
     p.add_argument("--down-s", type=float, default=15.0,
                    help="how long a killed process stays down")
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--out", default=str(RESULTS.parent),
+                   help="folder to write live.json and live-queue.png into (default: "
+                        "docs/constellation, which docs/CONSTELLATION.md is made from)")
     p.set_defaults(func=run)
 
 
@@ -444,11 +446,12 @@ def run(args) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0")
     if not (1 <= args.scenes_per_satellite <= 20 and 256 <= args.size <= 4096):
         raise ValueError("--scenes-per-satellite must be in [1, 20], --size in [256, 4096]")
+    from lab.out_folder import out_folder
+
+    out = out_folder(args.out, "live.json and live-queue.png") / RESULTS.name
     work = Path(tempfile.mkdtemp(prefix="tf-live-"))
     result = live(work, args.postgres, args.nats, args.factor, args.pass_kb,
                   args.scenes_per_satellite, args.size, down_s=args.down_s)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     plot_queue(result, out.with_name(out.stem + "-queue.png"))
     for t, what in result["events"]:

@@ -81,3 +81,14 @@ def nats_url():
         pytest.skip(f"no NATS at {url} ({exc}); start nats-server -js, or set "
                     "TARGETFUSE_TEST_NATS")
     return url
+
+
+# Fixtures that need a live service: a test using one is an integration test (not in
+# `make test-fast`), whether or not its module says so.
+LIVE_SERVICE_FIXTURES = {"postgres_url", "nats_url"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if LIVE_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

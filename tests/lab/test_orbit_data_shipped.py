@@ -89,3 +89,14 @@ def test_no_user_command_reads_the_shared_folder_by_default():
         if re.search(r'"shared"\s*/\s*"data"\s*/\s*"orbits"|shared/data/orbits', text):
             offenders.append(str(path.relative_to(root)))
     assert not offenders, offenders
+
+
+def test_out_is_a_folder_and_a_file_name_is_a_clear_error(tmp_path, capsys):
+    from targetfuse.cli import main
+
+    for argv in (["constellation-live", "--out", str(tmp_path / "live.json")],
+                 ["faults", "--out", str(tmp_path / "faults.json")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--out is a folder" in err and f"--out {tmp_path}" in err, err
+        assert not list(tmp_path.iterdir())  # nothing started, nothing written
