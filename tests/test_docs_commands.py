@@ -227,3 +227,20 @@ def test_a_wrong_command_file_or_route_is_caught():
                 check_page(page)
         finally:
             page.unlink()
+
+
+def test_every_tier_entry_of_the_conftest_names_tests_that_exist():
+    """A renamed test must not silently fall back into the fast tier: each prefix the
+    conftest's TIERS lists matches a test file, and a test name when it gives one."""
+    import ast
+
+    conftest = (ROOT / "tests" / "conftest.py").read_text()
+    tiers = next(ast.literal_eval(n.value) for n in ast.parse(conftest).body
+                 if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "TIERS")
+    for prefixes in tiers.values():
+        for prefix in prefixes:
+            path, _, name = prefix.partition("::")
+            assert (ROOT / path).is_file(), prefix
+            if name:
+                assert re.search(rf"^def {re.escape(name)}", (ROOT / path).read_text(),
+                                 re.M), prefix
