@@ -25,6 +25,7 @@ from ground.settings import GroundSettings
 from ground.stac import add_routes as add_stac_routes
 from ground.store import open_store
 from shared.api_keys import ApiKeys, load_keys
+from shared.api_page import api_page
 from shared.errors import documented
 from shared.pipeline.error_model import ErrorModel
 
@@ -92,10 +93,12 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         yield
         parts["ground"].stop()
 
-    app = FastAPI(title="targetfuse ground", lifespan=lifespan)
+    # /docs: the OpenAPI document as a page that asks for the key (shared/api_page.py).
+    app = FastAPI(title="targetfuse ground", lifespan=lifespan, docs_url=None, redoc_url=None)
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
-                       public=frozenset({"/healthz", "/readyz", "/", *map_assets.PUBLIC}))
+                       public=frozenset({"/healthz", "/readyz", "/", "/docs",
+                                         *map_assets.PUBLIC}))
     map_assets.add_routes(app)  # the dashboard's map library and script
 
     def g() -> Ground:
@@ -145,8 +148,25 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
             raise HTTPException(404, f"no scene {scene_id}")
         header = g().store.header(scene_id)
         r["grid"] = {"rows": header.grid.rows, "cols": header.grid.cols,
-                     "tile_size": header.grid.tile_size}
+                     "tile_size": header.grid.tile_size, "width": header.grid.width,
+                     "height": header.grid.height}
+        summary = g().store.summary(scene_id)
+        r["quicklook"] = {"bytes": len(summary.quicklook), "width": summary.quicklook_width,
+                          "height": summary.quicklook_height,
+                          "url": f"/v1/scenes/{scene_id}/quicklook.jpg"} \
+            if summary is not None and summary.quicklook else None
         return r
+
+    @app.get("/v1/scenes/{scene_id}/quicklook.jpg", responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the scene's browse image"},
+        **documented(401, 404)})
+    def scene_quicklook(scene_id: str):
+        """The scene's quicklook, as the satellite sent it with the summary (JPEG); 404 when
+        it sent none (off, or over its share of the byte budget)."""
+        summary = g().store.summary(scene_id)
+        if summary is None or not summary.quicklook:
+            raise HTTPException(404, f"no quicklook of scene {scene_id}")
+        return Response(summary.quicklook, media_type="image/jpeg")
 
     add_stac_routes(app, lambda: g().store)  # the scene as a STAC Item and GeoJSON
 
@@ -154,6 +174,11 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):
         since = time.time() - window_s
         return {"bytes_by_time": [[round(t, 3), b] for t, b in g().store.link_log(since)]}
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page():
+        """The API reference page (no data: it asks for the key, then reads /openapi.json)."""
+        return api_page(app.title)
 
     @app.get("/healthz")
     def healthz():

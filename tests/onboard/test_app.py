@@ -67,6 +67,10 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         assert res["downlink_bytes_planned"] <= res["downlink_budget_bytes"]
         held = store.committed("airport-1")
         assert held.header and held.summary
+        # The quicklook went down with the summary; its bytes came out of the scene's budget
+        # before the tiles were chosen (downlink_budget_bytes is what was left for them).
+        look = res["quicklook"]
+        assert look["sent"] and look["bytes"] == len(store.summary("airport-1").quicklook)
         assert len(held.tiles) == res["tiles_by_decision"].get("downlinked", 0)
         # decided: the upload is gone (its parts are in the outbox), confirmed: their bytes
         assert not list((tmp_path / "onboard" / "scenes").rglob("*.png"))
