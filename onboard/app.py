@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -35,6 +35,7 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from onboard.upload_limit import UploadLimit
 from shared.api_keys import ApiKeys, load_keys
+from shared.api_page import api_page
 from shared.errors import documented
 from shared.wire.tls import channel_credentials
 
@@ -164,14 +165,15 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         yield
         parts["onboard"].stop()
 
-    app = FastAPI(title="targetfuse onboard", lifespan=lifespan)
+    # /docs: the OpenAPI document as a page that asks for the key (shared/api_page.py).
+    app = FastAPI(title="targetfuse onboard", lifespan=lifespan, docs_url=None, redoc_url=None)
     # The body limit: the upload, plus a MiB for the multipart envelope and the metadata; a
     # declared length above it is refused before any byte is read.
     body_limit = settings.max_upload_bytes + (1 << 20)
     app.add_middleware(UploadLimit, limit=body_limit, paths=frozenset({"/v1/scenes"}))
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
-                       public=frozenset({"/healthz", "/readyz"}))
+                       public=frozenset({"/healthz", "/readyz", "/docs"}))
 
     def ob() -> Onboard:
         return parts["onboard"]
@@ -222,6 +224,11 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     @app.get("/v1/link", responses=documented(401))
     def link():
         return ob().link_state()
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page():
+        """The API reference page (no data: it asks for the key, then reads /openapi.json)."""
+        return api_page(app.title)
 
     @app.get("/healthz")
     def healthz():

@@ -30,7 +30,7 @@ def test_ground_routes_need_a_key_health_and_the_page_do_not(tmp_path, keys_file
         up = next(r.getMessage() for r in caplog.records if "ground service up" in r.getMessage())
         assert ":8081" in up and "model pair 'aircraft'" in up and str(keys_file) in up
         assert str(tmp_path / "link-keys") in up
-        for path in ("/v1/scenes", "/v1/link", "/metrics", "/docs", "/openapi.json"):
+        for path in ("/v1/scenes", "/v1/link", "/metrics", "/openapi.json"):
             r = client.get(path)
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
         r = client.get("/v1/scenes", headers={"Authorization": "Bearer wrong-key-wrong"})
@@ -51,6 +51,11 @@ def test_ground_routes_need_a_key_health_and_the_page_do_not(tmp_path, keys_file
                           headers={"X-API-Key": KEY}).status_code == 200
         assert client.get("/healthz").status_code == 200
         assert client.get("/").status_code == 200  # the page holds no data
+        # The API reference opens in a browser: the page asks for the key, then reads the
+        # OpenAPI document with it (which alone needs the key).
+        page = client.get("/docs")
+        assert page.status_code == 200 and 'fetch("/openapi.json"' in page.text
+        assert "sessionStorage" in page.text and "cdn" not in page.text.lower()
 
 
 def test_onboard_submissions_need_a_key(tmp_path, keys_file, caplog):
