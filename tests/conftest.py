@@ -146,7 +146,10 @@ TIERS = {
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if LIVE_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if LIVE_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or \
+                {"postgres", "nats"} & {v for v in params.values() if isinstance(v, str)}:
+            # a backend parameter that takes the fixture only when it runs counts too
             item.add_marker(pytest.mark.integration)
         for marker, prefixes in TIERS.items():
             if any(item.nodeid.startswith(p) for p in prefixes):

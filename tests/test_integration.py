@@ -235,14 +235,19 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene, keys):
     assert gr["quicklook"] and f'data-quicklook="{gr["quicklook"]["bytes"]}"' in dom
     assert "background-image:url(blob:" in dom.replace(" ", "")
     assert "bytes received over the link" in dom
-    # The link chart has both axes with their units and ticks, its title above the plot.
-    assert 'class="x-label"' in dom and "time since the" in dom and "(s)</text>" in dom
-    assert 'class="y-label"' in dom and "received (kB)" in dom
-    assert dom.count('class="axis"') == 2 and dom.count('class="grid"') >= 2
+    # The link chart has both axes with their units and ticks, its title above the plot
+    # (read from the drawn SVG: the page's script holds the same words).
+    chart = re.search(r'<svg id="link".*?</svg>', dom, re.S).group(0)
+    assert 'class="x-label"' in chart and "time since the" in chart and "(s)</text>" in chart
+    assert 'class="y-label"' in chart and "received (kB)" in chart
+    assert chart.count('class="axis"') == 2 and chart.count('class="grid"') >= 2
+    title = re.search(r'<text class="title" x="(\d+)" y="(\d+)"', chart)
+    assert title and int(title.group(2)) < 28  # above the plot area, off the line
     # No key, or a wrong one: the page says which, instead of an empty table.
-    assert 'data-status="401"' in no_key and "No API key" in no_key
-    assert 'data-status="403"' in wrong_key and "Wrong API key" in wrong_key
-    assert '<tr data-scene=' not in no_key + wrong_key
+    assert 'data-status="401"' in no_key and '<span id="auth-message">No API key' in no_key
+    assert 'data-status="403"' in wrong_key and \
+        '<span id="auth-message">Wrong API key' in wrong_key
+    assert not re.search(r'<tr data-scene="\w', no_key + wrong_key)
     # The API reference opens in the browser with the key entered once.
     assert 'data-ready="1"' in api and 'data-route="GET /v1/scenes"' in api
     # Per-class totals and the class picker, filled from the scenes' classes.
