@@ -16,6 +16,12 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --retries 1 --extra-index-url "$TORCH_INDEX" torch==2.13.0 \
     && /opt/venv/bin/pip install ./shared ./ground \
     && ! /opt/venv/bin/python -c "import lab" 2>/dev/null
+# The model pairs the ground service serves: build arg MODELS, pair names or "all" (every
+# shipped pair: the compose file's MODEL, default objects, picks one). Each pair's card
+# names the files the ground reads (shared/model_card.py: runtime_files).
+ARG MODELS=all
+COPY models ./models
+RUN /opt/venv/bin/python -m shared.model_card ground ./models /app/models $MODELS
 
 FROM build AS lab-build
 COPY onboard ./onboard
@@ -37,7 +43,7 @@ FROM python:3.11-slim AS ground
 # A numeric non-root user: needs no useradd in the base image.
 RUN mkdir /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
-COPY models /app/models
+COPY --from=build /app/models /app/models
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     TARGETFUSE_GROUND_MODELS_DIR=/app/models TARGETFUSE_GROUND_DB_PATH=/data/ground.db \
     TARGETFUSE_GROUND_GRPC_PORT=50051 TARGETFUSE_GROUND_HTTP_PORT=8081 \

@@ -10,15 +10,20 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install ./shared ./onboard \
     && ! /opt/venv/bin/python -c "import torch" 2>/dev/null \
     && ! /opt/venv/bin/python -c "import ground" 2>/dev/null \
     && ! /opt/venv/bin/python -c "import lab" 2>/dev/null
+# The model pairs this image serves: build arg MODELS, pair names or "all" (every shipped
+# pair, so that the compose file's MODEL, default objects, picks any without a rebuild).
+# Each pair's card names the files the onboard service reads (weights, fp32 ONNX,
+# confidence model) and the pair's tiling and error model come with them; no deep model,
+# no training checkpoint (shared/model_card.py: runtime_files).
+ARG MODELS=all
+COPY models ./models
+RUN /opt/venv/bin/python -m shared.model_card onboard ./models /app/models $MODELS
 
 FROM python:3.11-slim
 # A numeric non-root user: needs no useradd in the base image.
 RUN mkdir /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
-# The shipped onboard counter, its confidence and the pipeline calibration (no deep model).
-COPY models/aircraft/shallow.json models/aircraft/shallow.int8.onnx models/aircraft/shallow.onnx \
-     models/aircraft/confidence.json models/aircraft/tiling.json models/aircraft/error_model.json \
-     /app/models/aircraft/
+COPY --from=build /app/models /app/models
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     TARGETFUSE_ONBOARD_MODELS_DIR=/app/models TARGETFUSE_ONBOARD_DATA_DIR=/data \
     TARGETFUSE_ONBOARD_HTTP_PORT=8080 TARGETFUSE_ONBOARD_HTTP_HOST=0.0.0.0

@@ -7,6 +7,7 @@ the store, starts the gRPC server (``ground.link_server``) and the counting work
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,10 +25,12 @@ from ground.settings import GroundSettings
 from ground.stac import add_routes as add_stac_routes
 from ground.store import open_store
 from shared.api_keys import ApiKeys, load_keys
+from shared.api_page import api_page
 from shared.errors import documented
 from shared.pipeline.error_model import ErrorModel
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
+log = logging.getLogger("targetfuse.ground")
 
 
 class Ground:
@@ -77,26 +80,51 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         parts["ground"] = Ground(settings, counter)
         parts["ground"].start()
         app.state.grpc_port = parts["ground"].grpc_port
+        log.info("ground service up: REST and dashboard on http://%s:%s (OpenAPI page /docs), "
+                 "gRPC link end on %s:%s, model pair %r from %s, API keys file %s, link keys "
+                 "file %s, store %s", settings.http_host, settings.http_port,
+                 settings.grpc_host, parts["ground"].grpc_port, settings.model,
+                 Path(settings.models_dir) / settings.model,
+                 settings.rest_keys_file() or "none (auth off)",
+                 settings.sender_keys_file() or "none (auth off)",
+                 "PostgreSQL" if settings.database_url else settings.db_path,
+                 extra={"http_port": settings.http_port,
+                        "grpc_port": parts["ground"].grpc_port, "model": settings.model})
         yield
         parts["ground"].stop()
 
-    app = FastAPI(title="targetfuse ground", lifespan=lifespan)
+    # /docs: the OpenAPI document as a page that asks for the key (shared/api_page.py).
+    app = FastAPI(title="targetfuse ground", lifespan=lifespan, docs_url=None, redoc_url=None)
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
-                       public=frozenset({"/healthz", "/readyz", "/", *map_assets.PUBLIC}))
+                       public=frozenset({"/healthz", "/readyz", "/", "/docs",
+                                         *map_assets.PUBLIC}))
     map_assets.add_routes(app)  # the dashboard's map library and script
 
     def g() -> Ground:
         return parts["ground"]
 
+    def counted_classes() -> list[str] | None:
+        card = getattr(g().counter, "card", None)
+        return list(card.classes) if card is not None else None
+
     def wanted(classes: str | None) -> list[str] | None:
+        """The classes asked for; a 422 for one the ground's counter does not count (as the
+        onboard intake answers), or a repeated one."""
         names = [c.strip() for c in (classes or "").split(",") if c.strip()]
+        known = counted_classes()
+        unknown = [c for c in names if known is not None and c not in known]
+        if unknown:
+            raise HTTPException(422, f"classes {unknown} are not counted here; the counter "
+                                     f"counts {known}")
+        if len(set(names)) != len(names):
+            raise HTTPException(422, "classes must not repeat")
         return names or None
 
-    @app.get("/v1/scenes", responses=documented(401))
+    @app.get("/v1/scenes", responses=documented(401, 422))
     def scenes(classes: str | None = None):
         """Every scene; ``classes`` (comma-separated) restricts totals to those classes and
-        lists only scenes counted for all of them."""
+        lists only scenes counted for all of them (a class the counter does not count: 422)."""
         out, want = [], wanted(classes)
         for sid in g().store.scene_ids():
             try:
@@ -120,8 +148,25 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
             raise HTTPException(404, f"no scene {scene_id}")
         header = g().store.header(scene_id)
         r["grid"] = {"rows": header.grid.rows, "cols": header.grid.cols,
-                     "tile_size": header.grid.tile_size}
+                     "tile_size": header.grid.tile_size, "width": header.grid.width,
+                     "height": header.grid.height}
+        summary = g().store.summary(scene_id)
+        r["quicklook"] = {"bytes": len(summary.quicklook), "width": summary.quicklook_width,
+                          "height": summary.quicklook_height,
+                          "url": f"/v1/scenes/{scene_id}/quicklook.jpg"} \
+            if summary is not None and summary.quicklook else None
         return r
+
+    @app.get("/v1/scenes/{scene_id}/quicklook.jpg", responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the scene's browse image"},
+        **documented(401, 404)})
+    def scene_quicklook(scene_id: str):
+        """The scene's quicklook, as the satellite sent it with the summary (JPEG); 404 when
+        it sent none (off, or over its share of the byte budget)."""
+        summary = g().store.summary(scene_id)
+        if summary is None or not summary.quicklook:
+            raise HTTPException(404, f"no quicklook of scene {scene_id}")
+        return Response(summary.quicklook, media_type="image/jpeg")
 
     add_stac_routes(app, lambda: g().store)  # the scene as a STAC Item and GeoJSON
 
@@ -129,6 +174,11 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):
         since = time.time() - window_s
         return {"bytes_by_time": [[round(t, 3), b] for t, b in g().store.link_log(since)]}
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page():
+        """The API reference page (no data: it asks for the key, then reads /openapi.json)."""
+        return api_page(app.title)
 
     @app.get("/healthz")
     def healthz():

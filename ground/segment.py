@@ -18,9 +18,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from ground.counting import CountingWorker
 from ground.settings import GroundSettings
 
 HEARTBEAT = Path(os.environ.get("TARGETFUSE_GROUND_WORKER_HEARTBEAT",
@@ -64,13 +64,22 @@ def make_worker(settings: GroundSettings, store, counter, error_model, queue):
     if not settings.count_here:
         return NoCounting()
     if queue is None:
+        from ground.counting import CountingWorker
+
         return CountingWorker(store, counter, error_model, settings.batch_size)
     from ground.queue_counting import QueueCountingWorker
 
     return QueueCountingWorker(store, counter, queue, error_model, settings.batch_size)
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    from shared.settings_help import service_parser
+
+    service_parser("targetfuse-ground-worker", "Run one counting worker of the ground "
+                   "segment: it takes tiles from the NATS JetStream queue, counts them with "
+                   "the deep counter and writes the counts to the PostgreSQL store. Needs "
+                   "TARGETFUSE_GROUND_NATS_URL and TARGETFUSE_GROUND_DATABASE_URL; the other "
+                   "settings are the ground service's (below).", GroundSettings).parse_args(argv)
     from ground.counter import GroundCounter
     from ground.store import open_store
     from shared.logs import json_logging

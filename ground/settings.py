@@ -42,14 +42,14 @@ class GroundSettings(BaseSettings):
     batch_size: int = Field(16, ge=1, le=1024)
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024)
     grpc_workers: int = Field(8, ge=1, le=256)
-    # TLS on the link (shared/wire/tls.py): the ground's certificate and key; with a client
-    # CA, senders must present a certificate it signed (mutual TLS). None: plaintext.
     # Authentication (shared/api_keys.py), on unless told: REST routes need one of the keys
     # of api_keys_file, the link one of link_keys_file's ("<sender> <key>" lines: the name
     # owns the scenes it sends). A file not given is made beside the database at first start.
     auth: bool = True
     api_keys_file: Path | None = None
     link_keys_file: Path | None = None
+    # TLS on the link (shared/wire/tls.py): the ground's certificate and key; with a client
+    # CA, senders must present a certificate it signed (mutual TLS). None: plaintext.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None

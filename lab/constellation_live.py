@@ -21,8 +21,8 @@ Measured against the single-station path (one embedded ground, SQLite, the in-pr
 worker, a link always open, the same scenes and budget): every scene complete, totals equal,
 tiles lost (planned for the downlink and not received), tiles counted twice (counted beyond
 those planned, or a total that differs), redeliveries, bytes per station (acknowledged, as
-each satellite saw them) and the queue depth over time. ``--out`` gets ``live.json`` (by
-default ``docs/constellation/live.json``, which ``docs/CONSTELLATION.md`` is made from).
+each satellite saw them) and the queue depth over time. ``--out`` (a folder) gets ``live.json`` (by
+default ``docs/constellation``, which ``docs/CONSTELLATION.md`` is made from).
 """
 
 from __future__ import annotations
@@ -64,9 +64,21 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
 
     root = orbits_root()
     sats = load_tles(root / "sentinel2.tle")
-    stations = [s for s in load_stations(root / "ground_stations.csv") if s.name in STATIONS]
+    known = load_stations(root / "ground_stations.csv")
+    missing = [n for n in STATIONS if n not in {s.name for s in known}]
+    if missing:
+        # The station kill is the run's first fault: without Kiruna it cannot happen.
+        raise ValueError(f"{root / 'ground_stations.csv'} has no {', '.join(missing)}: the "
+                         f"live run needs both {' and '.join(STATIONS)} (the first is the "
+                         f"station it kills); it has {[s.name for s in known]}")
+    stations = [s for s in known if s.name in STATIONS]
     t0 = plan_start(None, sats) + skip_h * 3600.0
     real = contacts.windows(sats, stations, t0, t0 + hours * 3600.0)
+    quiet = [n for n in STATIONS if n not in {w.station for w in real}]
+    if quiet:
+        raise ValueError(f"no pass over {', '.join(quiet)} in the {hours:g} h of orbit from "
+                         f"{skip_h:g} h after the TLE epoch's midnight ({root}): the station "
+                         "kill could not be injected")
     fast = replayed(real, (t0, t0 + hours * 3600.0), time.time() + lead_s, factor)
     scale = pass_bytes / statistics.median(w.bytes for w in fast)
     return [replace(w, rate_bytes_s=w.rate_bytes_s * scale,
@@ -373,6 +385,10 @@ def summarise(pngs, owner, ground, onboard, links, reference, events, samples, f
                                        for r in rows) + (len(rows) - sum(equal)),
             "redelivered": final_queue["redeliveries"],
             "left_in_queue": final_queue["pending"] + final_queue["ack_pending"]},
+        "faults": {"station_killed": any(f"station-{STATIONS[0]} killed" in what
+                                         for _, what in events),
+                   "workers_killed": sum(what.startswith("worker-") and "killed" in what
+                                         for _, what in events)},
         "bytes_by_station": by_station,
         "windows": len(windows),
         "queue": samples}
@@ -418,7 +434,9 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=1536, help="scene width and height, px")
     p.add_argument("--down-s", type=float, default=15.0,
                    help="how long a killed process stays down")
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--out", default=str(RESULTS.parent),
+                   help="folder to write live.json and live-queue.png into (default: "
+                        "docs/constellation, which docs/CONSTELLATION.md is made from)")
     p.set_defaults(func=run)
 
 
@@ -428,11 +446,12 @@ def run(args) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0")
     if not (1 <= args.scenes_per_satellite <= 20 and 256 <= args.size <= 4096):
         raise ValueError("--scenes-per-satellite must be in [1, 20], --size in [256, 4096]")
+    from lab.out_folder import out_folder
+
+    out = out_folder(args.out, "live.json and live-queue.png") / RESULTS.name
     work = Path(tempfile.mkdtemp(prefix="tf-live-"))
     result = live(work, args.postgres, args.nats, args.factor, args.pass_kb,
                   args.scenes_per_satellite, args.size, down_s=args.down_s)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     plot_queue(result, out.with_name(out.stem + "-queue.png"))
     for t, what in result["events"]:
@@ -443,6 +462,13 @@ def run(args) -> int:
           f"; tiles planned {c['tiles_planned']}, lost {c['tiles_lost']}, counted twice "
           f"{c['tiles_counted_twice']}; redelivered {c['redelivered']}; bytes per station "
           f"{result['bytes_by_station']}; logs in {work}; wrote {out}")
+    f = result["faults"]
+    not_injected = ([f"the station kill (station-{STATIONS[0]}: no pass with parts still to "
+                     "send came)"] if not f["station_killed"] else []) + \
+        (["the worker kill (no tile was ever held unacknowledged)"]
+         if not f["workers_killed"] else [])
+    for what in not_injected:
+        print(f"FAULT NOT INJECTED: {what}; the run shows nothing about surviving it")
     ok = c["complete"] == c["scenes"] == c["totals_equal_single_station"] and \
-        not c["tiles_lost"] and not c["tiles_counted_twice"]
+        not c["tiles_lost"] and not c["tiles_counted_twice"] and not not_injected
     return 0 if ok else 1

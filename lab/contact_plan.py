@@ -1,8 +1,9 @@
 """``targetfuse plan-contacts``: a contact plan and an imaging plan for a span of time.
 
-It reads real TLEs and ground stations (by default ``../shared/data/orbits`` beside the
-checkout, or ``$TARGETFUSE_ORBITS``), optionally spreads them into a larger constellation
-(``--planes`` x ``--per-plane`` per real satellite, the pattern of ``shared/orbits/tle.py``),
+It reads real TLEs and ground stations (by default the copy shipped in
+``shared/orbits/data``, see its PROVENANCE.md, or ``$TARGETFUSE_ORBITS``), optionally
+spreads them into a larger constellation (``--planes`` x ``--per-plane`` per real
+satellite, the pattern of ``shared/orbits/tle.py``),
 computes every contact window (``shared/orbits/contacts.py``) and every capture of the
 targets (``shared/orbits/imaging.py``), and writes ``contact_plan.json`` (the file the
 onboard service's ``contact_plan_file`` setting reads) and ``imaging_plan.json``. It prints
@@ -12,17 +13,11 @@ passes, contact minutes and bytes per station, and captures per satellite.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.paths import PROJECT_ROOT
-
-
-def orbits_root() -> Path:
-    env = os.environ.get("TARGETFUSE_ORBITS")
-    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data" / "orbits"
+from shared.orbits import orbits_root
 
 
 def plan_start(value: str | None, sats) -> float:
@@ -44,8 +39,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("plan-contacts",
                        help="contact windows and captures from orbits (offline)")
     p.add_argument("--tle", default=None,
-                   help="TLE file (default: sentinel2.tle in $TARGETFUSE_ORBITS or "
-                        "../shared/data/orbits)")
+                   help="TLE file (default: sentinel2.tle in $TARGETFUSE_ORBITS, else the "
+                        "copy shipped in shared/orbits/data)")
     p.add_argument("--stations", default=None,
                    help="ground stations CSV (default: ground_stations.csv beside the TLEs)")
     p.add_argument("--station", action="append", default=None,

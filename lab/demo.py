@@ -34,12 +34,33 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="out/demo", help="where the services keep their data")
     p.add_argument("--budget-fraction", type=float, default=0.10)
     p.add_argument("--keep", action="store_true", help="keep serving until Ctrl-C")
-    p.set_defaults(func=lambda a: run(a.out, keep=a.keep,
-                                      budget_fraction=a.budget_fraction))
+    p.add_argument("--screenshot", default=None, metavar="PNG",
+                   help="once every scene is counted, draw the dashboard into this PNG with "
+                        "headless Chromium (the README's picture: docs/images/dashboard.png)")
+    p.set_defaults(func=lambda a: run(a.out, keep=a.keep, budget_fraction=a.budget_fraction,
+                                      screenshot=a.screenshot))
+
+
+def screenshot_dashboard(url: str, png: Path, width: int = 1280, height: int = 1600) -> Path:
+    """The dashboard at ``url`` drawn by headless Chromium into ``png``."""
+    import shutil as sh
+    import subprocess
+
+    browser = sh.which("chromium") or sh.which("chromium-browser")
+    if browser is None:
+        raise FileNotFoundError("headless Chromium is needed for --screenshot (Debian: "
+                                "apt-get install chromium)")
+    png = Path(png).resolve()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--window-size={width},{height}", "--virtual-time-budget=10000",
+                    f"--screenshot={png}", url], check=True, capture_output=True, timeout=180)
+    return png
 
 
 def run(out: str | Path = "out/demo", keep: bool = False,
-        budget_fraction: float = 0.10, timeout_s: float = 600.0) -> int:
+        budget_fraction: float = 0.10, timeout_s: float = 600.0,
+        screenshot: str | Path | None = None) -> int:
     from ground.app import create_app as ground_app
     from ground.settings import GroundSettings
     from onboard.app import create_app as onboard_app
@@ -103,6 +124,8 @@ def run(out: str | Path = "out/demo", keep: bool = False,
         _print_table(rows)
         for w in warnings:
             print(f"  note: {w}")
+        if screenshot:
+            print(f"  dashboard drawn to {screenshot_dashboard(dashboard, Path(screenshot))}")
         if keep:
             print(f"\n  dashboard: {dashboard}  (Ctrl-C to stop)")
         else:  # the services stop with the demo: a URL printed now would lead nowhere

@@ -355,7 +355,8 @@ def run_suite(work: Path, names: list[str] | None = None) -> dict:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("faults", help="run the fault-injection suite (docs/RELIABILITY.md)")
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--out", default=str(RESULTS.parent),
+                   help=f"folder to write {RESULTS.name} into (default: docs/reliability)")
     p.add_argument("--work", default="out/faults", help="scratch folder for the stores")
     p.add_argument("--scenarios", default=None, help="comma-separated names (default: all)")
     p.set_defaults(func=run)
@@ -364,12 +365,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import shutil
 
+    from lab.out_folder import out_folder
+
+    out = out_folder(args.out, RESULTS.name) / RESULTS.name
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     names = args.scenarios.split(",") if args.scenarios else None
     result = run_suite(work, names)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     for r in result["scenarios"]:
         print(f"  {r['scenario']:34s} lost {r['lost']} twice {r['counted_twice']} stuck "

@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -34,6 +35,7 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from onboard.upload_limit import UploadLimit
 from shared.api_keys import ApiKeys, load_keys
+from shared.api_page import api_page
 from shared.errors import documented
 from shared.wire.tls import channel_credentials
 
@@ -162,17 +164,25 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         parts["onboard"] = Onboard(settings)
         if start:
             parts["onboard"].start()
+        log.info("onboard service up: REST on http://%s:%s (OpenAPI page /docs), model pair "
+                 "%r from %s, API keys file %s, link key file %s, ground target %s, data in %s",
+                 settings.http_host, settings.http_port, settings.model,
+                 Path(settings.models_dir) / settings.model,
+                 settings.rest_keys_file() or "none (auth off)",
+                 settings.ground_key_file or "none", settings.ground_target, settings.data_dir,
+                 extra={"http_port": settings.http_port, "model": settings.model})
         yield
         parts["onboard"].stop()
 
-    app = FastAPI(title="targetfuse onboard", lifespan=lifespan)
+    # /docs: the OpenAPI document as a page that asks for the key (shared/api_page.py).
+    app = FastAPI(title="targetfuse onboard", lifespan=lifespan, docs_url=None, redoc_url=None)
     # The body limit: the upload, plus a MiB for the multipart envelope and the metadata; a
     # declared length above it is refused before any byte is read.
     body_limit = settings.max_upload_bytes + (1 << 20)
     app.add_middleware(UploadLimit, limit=body_limit, paths=frozenset({"/v1/scenes"}))
     # Keys read now: a missing or empty keys file stops the service before it serves.
     app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
-                       public=frozenset({"/healthz", "/readyz"}))
+                       public=frozenset({"/healthz", "/readyz", "/docs"}))
 
     def ob() -> Onboard:
         return parts["onboard"]
@@ -194,22 +204,40 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}
 
-    @app.get("/v1/scenes/{scene_id}", name="scene", responses=documented(401, 404))
-    def scene(scene_id: str):
-        rec = ob().db.get(scene_id)
-        if rec is None:
-            raise HTTPException(404, f"no scene {scene_id}")
-        rec["downlink"] = ob().outbox.scene_progress(scene_id)
-        settled = ob().outbox.confirmation(scene_id)
+    def settle(rec: dict) -> dict:
+        settled = ob().outbox.confirmation(rec["scene_id"])
         if rec["state"] == "downlinking" and settled is not None:
             # delivered: the ground confirmed it holds every part, not just acknowledged each
             rec["state"] = "delivered" if settled[0] == "confirmed" else "refused"
             rec["error"] = settled[1]
         return rec
 
+    @app.get("/v1/scenes", responses=documented(401, 422))
+    def scenes(limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+        """The scenes this satellite holds (the newest ``limit``, oldest first): state,
+        classes, onboard total, tiles by decision and downlink progress; each in full at
+        ``/v1/scenes/{scene_id}``."""
+        rows = [settle(r) for r in ob().db.listing(limit)]
+        for r in rows:
+            r["downlink"] = ob().outbox.scene_progress(r["scene_id"])
+        return {"scenes": rows}
+
+    @app.get("/v1/scenes/{scene_id}", name="scene", responses=documented(401, 404))
+    def scene(scene_id: str):
+        rec = ob().db.get(scene_id)
+        if rec is None:
+            raise HTTPException(404, f"no scene {scene_id}")
+        rec["downlink"] = ob().outbox.scene_progress(scene_id)
+        return settle(rec)
+
     @app.get("/v1/link", responses=documented(401))
     def link():
         return ob().link_state()
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page():
+        """The API reference page (no data: it asks for the key, then reads /openapi.json)."""
+        return api_page(app.title)
 
     @app.get("/healthz")
     def healthz():

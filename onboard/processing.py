@@ -43,6 +43,7 @@ from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
+from shared.pipeline.quicklook import fitted
 from shared.pipeline.scene import ScenePlan, plan_scene
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import load_table
@@ -210,6 +211,13 @@ class SceneProcessor:
             budget = max(0.0, min(budget, left))
         return budget, self.settings.energy_fraction * full, natural
 
+    def quicklook(self, pixels, budget: float) -> tuple[tuple[bytes, int, int] | None, dict]:
+        """The scene's browse image when it is on and fits its share of the byte budget
+        (its bytes are then taken from the budget), and what happened, for the answer."""
+        st = self.settings
+        return fitted(pixels, st.quicklook_px, st.quicklook_quality,
+                      st.quicklook_max_budget_share * budget)
+
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
         with open_scene(Path(path), self.settings, self.scratch) as pixels:
             return self._process(scene_id, pixels, meta)
@@ -248,6 +256,8 @@ class SceneProcessor:
         first = entry.tile_size if entry and self.cfg.adaptive_tiling else natural
         t0 = time.perf_counter()
         budget, energy_j, natural = self.budgets(pixels, gsd, first, prepare)
+        look, look_report = self.quicklook(pixels, budget)
+        budget -= len(look[0]) if look else 0
         classes = list(meta.get("classes") or self.counter.classes)
         channels = self.counter.channels(classes)
 
@@ -261,6 +271,9 @@ class SceneProcessor:
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, pixels, meta, gsd, fp, classes,
                                  gsd_source == "estimated")
+        if look:
+            summary = messages[1].summary
+            summary.quicklook, summary.quicklook_width, summary.quicklook_height = look
         names = plan.decisions.names()
         reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
         table = plan.class_counts()
@@ -282,6 +295,7 @@ class SceneProcessor:
                   "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),
                   "downlink_budget_bytes": int(plan.byte_budget),
                   "downlink_bytes_planned": int(plan.decisions.bytes_used),
+                  "quicklook": look_report,
                   "gsd_m": gsd, "gsd_source": gsd_source, "warnings": warnings}
         self.db.finish(scene_id, result, messages)
         return result

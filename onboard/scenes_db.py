@@ -121,5 +121,19 @@ class ScenesDB:
                 "submitted_at": row[3], "result": json.loads(row[4]) if row[4] else None,
                 "error": row[5]}
 
+    def listing(self, limit: int = 1000) -> list[dict]:
+        """The newest ``limit`` scenes, oldest first: id, state, submission time, the
+        classes asked for and the onboard total once planned."""
+        rows = self.db.query("SELECT scene_id, state, meta, submitted_at, result, error FROM "
+                             "scenes ORDER BY submitted_at DESC, scene_id LIMIT ?", (limit,))
+        out = []
+        for sid, state, meta, at, result, error in reversed(rows):
+            r = json.loads(result) if result else {}
+            out.append({"scene_id": sid, "state": state, "submitted_at": at,
+                        "classes": r.get("classes") or json.loads(meta).get("classes"),
+                        "onboard_total": r.get("onboard_total"),
+                        "tiles_by_decision": r.get("tiles_by_decision"), "error": error})
+        return out
+
     def states(self) -> dict[str, int]:
         return dict(self.db.query("SELECT state, COUNT(*) FROM scenes GROUP BY state"))

@@ -71,6 +71,13 @@ class OnboardSettings(BaseSettings):
     policy: str = "value"
     conf_p: float = Field(0.0, ge=0.0, le=1.0)
     conf_q: float = Field(0.9, ge=0.0, le=1.0)
+    # The quicklook (shared/pipeline/quicklook.py): a browse image of each scene, long side
+    # quicklook_px (0: off; shrunk down to 64 px to fit), sent with the summary within the
+    # scene's byte budget; left out when even the smallest would take more than
+    # quicklook_max_budget_share of that budget.
+    quicklook_px: int = Field(256, ge=0, le=2048)
+    quicklook_quality: int = Field(70, ge=10, le=95)
+    quicklook_max_budget_share: float = Field(0.25, ge=0.0, le=1.0)
     # The link
     link_rate_bytes_s: float = Field(1_000_000.0, gt=0)
     link_burst_bytes: float | None = Field(None, gt=0)

@@ -99,19 +99,29 @@ class ApiKeys:
         self.app, self.public = app, public
         self.keys = dict.fromkeys(keys, "")
 
-    def _valid(self, scope: Scope) -> bool:
+    def _given(self, scope: Scope) -> bytes | None:
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-api-key") or bearer(headers.get(b"authorization"))
-        return matching(self.keys, given) is not None
+        return headers.get(b"x-api-key") or bearer(headers.get(b"authorization"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in self.public or \
-                self._valid(scope):
+        if scope["type"] != "http" or not self.keys or scope["path"] in self.public:
             await self.app(scope, receive, send)
             return
-        response = JSONResponse({"detail": "an API key is required (Authorization: Bearer "
-                                           "<key>, or X-API-Key)"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+        given = self._given(scope)
+        if matching(self.keys, given) is not None:
+            await self.app(scope, receive, send)
+            return
+        if not given:  # no key at all: 401, say how to send one
+            response = JSONResponse(
+                {"detail": "missing API key: send one with Authorization: Bearer <key> or "
+                           "X-API-Key: <key> (the service's start-up log says which file "
+                           "holds its keys)"},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        else:  # a key, not one of ours: 403, so the two mistakes read differently
+            response = JSONResponse(
+                {"detail": "wrong API key: the key given is not one of this service's keys "
+                           "(the service's start-up log says which file holds them)"},
+                status_code=403)
         await response(scope, receive, send)
 
 

@@ -18,7 +18,8 @@ def public(exc: BaseException) -> str:
 # status it can answer (schemathesis checks they do, tests/reliability/test_openapi.py).
 _MEANING = {
     400: "the upload is not a sound image (truncated, corrupt, header unreadable)",
-    401: "an API key is required (Authorization: Bearer <key>, or X-API-Key)",
+    401: "no API key given: one is required (Authorization: Bearer <key>, or X-API-Key)",
+    403: "the API key given is not one of this service's keys",
     404: "no such scene",
     409: "a scene with this id exists already",
     413: "too large: upload bytes, pixels, or tiles beyond the limits",
@@ -30,5 +31,8 @@ _MEANING = {
 
 
 def documented(*statuses: int) -> dict[int, dict]:
-    """FastAPI ``responses=`` for these error statuses, each with its meaning."""
-    return {s: {"description": _MEANING[s]} for s in statuses}
+    """FastAPI ``responses=`` for these error statuses, each with its meaning (a route that
+    needs a key, 401 without one, answers 403 to a wrong one)."""
+    if 401 in statuses:
+        statuses = (*statuses, 403)
+    return {s: {"description": _MEANING[s]} for s in sorted(set(statuses))}

@@ -12,7 +12,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        for key in ("scene_id",):
+        for key in ("scene_id", "http_port", "grpc_port", "model"):
             if hasattr(record, key):
                 out[key] = getattr(record, key)
         if record.exc_info:

@@ -21,95 +21,103 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Every subcommand: (name, the module whose ``add_parser`` defines it, one line of help,
+# what must be installed for it). Only the module of the command being run is imported, so
+# ``targetfuse --help`` and ``targetfuse X --help`` do not pay for torch, onnxruntime or the
+# services (tests/targetfuse/test_cli.py checks this table against the modules).
+LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
+    ("data", "lab.data.cli", "read, split, draw, synthesise datasets", ("lab",)),
+    ("demo", "lab.demo", "the main job: both services live, sample scenes", ("lab", "torch")),
+    ("train", "lab.training.cli", "train the shallow (onboard) or deep (ground) counter",
+     ("lab", "torch")),
+    ("ship", "lab.ship", "export a training run's best checkpoint under models/",
+     ("lab", "torch")),
+    ("eval", "lab.evaluation.cli", "score the shipped onboard/ground pair on a dataset",
+     ("lab", "torch")),
+    ("eval-sources", "lab.evaluation.sources",
+     "score a multi-class pair per real-dev source and class", ("lab", "torch")),
+    ("report-counters", "lab.evaluation.report",
+     "regenerate (or check) the counters' tables in models/README.md", ("lab", "torch")),
+    ("calibrate", "lab.evaluation.calibrate",
+     "calibrate tile size and error model of a counter pair", ("lab", "torch")),
+    ("calibrate-sources", "lab.evaluation.calibrate_sources",
+     "fit a multi-class pair's error model on its sources' training tiles", ("lab", "torch")),
+    ("fit-count-scale", "lab.evaluation.count_scale",
+     "fit each counter's per-class count scale on validation results", ("lab", "torch")),
+    ("eval-ground-options", "lab.evaluation.ground_options",
+     "score the ground counter's options (deep, shallow, TTA, blends)", ("lab", "torch")),
+    ("experiment", "lab.experiments.cli", "pipeline sweeps: CSV and PNG plots",
+     ("lab", "torch")),
+    ("report-experiments", "lab.experiments.report",
+     "regenerate (or check) the tables of docs/EXPERIMENTS.md", ("lab", "torch")),
+    ("report-readme", "lab.readme_report",
+     "regenerate (or check) the README's headline table from the experiments' results",
+     ("lab",)),
+    ("faults", "lab.faults", "run the fault-injection suite (docs/RELIABILITY.md)",
+     ("lab", "torch")),
+    ("report-reliability", "lab.reliability_report",
+     "regenerate (or check) the figures of docs/RELIABILITY.md", ("lab", "torch")),
+    ("tour", "lab.tour", "a tour of the data layer and the counters", ("lab",)),
+    ("plan-contacts", "lab.contact_plan", "contact windows and captures from orbits (offline)",
+     ("lab",)),
+    ("constellation-live", "lab.constellation_live",
+     "3 satellites, 2 stations, 2 workers on PostgreSQL and NATS, a station and a worker "
+     "killed (live)", ("lab",)),
+    ("simulate-day", "lab.constellation_day",
+     "a constellation's day, offline: passes, bytes, latency, backlog and CMAE, all "
+     "stations vs one", ("lab",)),
+    ("report-constellation", "lab.constellation_report",
+     "regenerate (or check) the figures of docs/CONSTELLATION.md", ("lab",)),
+]
+# The services parse their own arguments (``--help`` lists the environment variables that
+# configure them): ``targetfuse onboard ARGS`` is ``targetfuse-onboard ARGS``.
+SERVICE_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
+    ("onboard", "onboard.serve", "run the onboard service (REST intake, counting, link)",
+     ("onboard",)),
+    # The ground service needs torch: offered only where it can be imported.
+    ("ground", "ground.serve", "run the ground service (gRPC link end, REST, dashboard)",
+     ("ground", "torch")),
+    ("ground-worker", "ground.segment",
+     "run one counting worker of the ground segment (PostgreSQL store, NATS queue)",
+     ("ground", "torch")),
+    ("stac", "ground.stac_cli", "write scenes of a ground store as STAC Items with their "
+     "GeoJSON of tile counts (offline; no service running)", ("ground",)),
+]
+SERVICES = {"onboard", "ground", "ground-worker"}
+
+
+def _offered() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    table = [LAB_COMMANDS[0], *SERVICE_COMMANDS, *LAB_COMMANDS[1:]]
+    return [c for c in table if all(_installed(n) for n in c[3])]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; only ``command``'s module is imported (every module with
+    ``command="*"``: what the tests use to compare the table with the modules)."""
     parser = argparse.ArgumentParser(
         prog="targetfuse",
         description="Satellite/ground collaborative object counting.",
         epilog="Commands appear as their parts are installed: the services (onboard, "
-               "ground) and the research tooling (lab).")
+               "ground) and the research tooling (lab). `targetfuse COMMAND --help` for one.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    if _installed("lab"):
-        from lab.data import cli as data_cli
-
-        data_cli.add_parser(sub)
-    _add_service_commands(sub)
-    if _installed("lab"):
-        _add_lab_commands(sub)
+    for name, module, text, _ in _offered():
+        if name in SERVICES:
+            # Parsed by the service itself (main below hands it the rest of the line).
+            sub.add_parser(name, help=text, add_help=False)
+        elif command in (name, "*"):
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
 
 
-def _add_service_commands(sub: argparse._SubParsersAction) -> None:
-    if _installed("onboard"):
-        p = sub.add_parser("onboard",
-                           help="run the onboard service (REST intake, counting, link)")
-        p.set_defaults(func=_run_service("onboard"))
-    # The ground service needs torch: offered only where it can be imported.
-    if _installed("ground") and _installed("torch"):
-        g = sub.add_parser("ground",
-                           help="run the ground service (gRPC link end, REST, dashboard)")
-        g.set_defaults(func=_run_service("ground"))
-        w = sub.add_parser("ground-worker",
-                           help="run one counting worker of the ground segment (PostgreSQL "
-                                "store, NATS queue)")
-        w.set_defaults(func=lambda args: importlib.import_module("ground.segment").main())
-    if _installed("ground"):
-        from ground import stac_cli
-
-        stac_cli.add_parser(sub)
-
-
-def _run_service(name: str):
-    def run(args: argparse.Namespace) -> int:
-        serve = importlib.import_module(f"{name}.serve")
-        return serve.main()
-    return run
-
-
-def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
-    """Training and evaluation need torch (the ground and training install); without it
-    only the data commands and the tour are offered."""
-    try:
-        from lab import demo, faults, ship
-        from lab.evaluation import calibrate as calibrate_cli
-        from lab.evaluation import calibrate_sources as calibrate_sources_cli
-        from lab.evaluation import cli as eval_cli
-        from lab.evaluation import count_scale as count_scale_cli
-        from lab.evaluation import ground_options as ground_options_cli
-        from lab.evaluation import report as report_cli
-        from lab.evaluation import sources as eval_sources_cli
-        from lab.experiments import cli as experiment_cli
-        from lab.experiments import report as experiment_report_cli
-        from lab.reliability_report import add_parser as add_reliability_report
-        from lab.training import cli as train_cli
-    except ImportError as exc:
-        if exc.name != "torch":
-            raise
-    else:
-        demo.add_parser(sub)
-        train_cli.add_parser(sub)
-        ship.add_parser(sub)
-        eval_cli.add_parser(sub)
-        eval_sources_cli.add_parser(sub)
-        report_cli.add_parser(sub)
-        calibrate_cli.add_parser(sub)
-        calibrate_sources_cli.add_parser(sub)
-        count_scale_cli.add_parser(sub)
-        ground_options_cli.add_parser(sub)
-        experiment_cli.add_parser(sub)
-        experiment_report_cli.add_parser(sub)
-        faults.add_parser(sub)
-        add_reliability_report(sub)
-    from lab import constellation_day, constellation_live, constellation_report, contact_plan, tour
-
-    tour.add_parser(sub)
-    contact_plan.add_parser(sub)
-    constellation_live.add_parser(sub)
-    constellation_day.add_parser(sub)
-    constellation_report.add_parser(sub)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    offered = {name: module for name, module, _, _ in _offered()}
+    if argv and argv[0] in SERVICES and argv[0] in offered:
+        return int(importlib.import_module(offered[argv[0]]).main(argv[1:]) or 0)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -81,3 +81,76 @@ def nats_url():
         pytest.skip(f"no NATS at {url} ({exc}); start nats-server -js, or set "
                     "TARGETFUSE_TEST_NATS")
     return url
+
+
+# Fixtures that need a live service: a test using one is an integration test (not in
+# `make test-fast`), whether or not its module says so.
+LIVE_SERVICE_FIXTURES = {"postgres_url", "nats_url"}
+
+
+# The tiers of tests whose own module does not say (`make test-fast` leaves out `slow` and
+# `integration`; `make test` runs everything). Node id prefixes, each with why: measured
+# with --durations on the fast tier, the tests over a few seconds of CPU, and those that
+# wait on the wall clock (contact windows in real time, a live gRPC link).
+TIERS = {
+    "integration": {
+        # contact windows that open and close in real time
+        "tests/onboard/test_contact_plan.py::test_a_scene_is_throttled_to_the_planned_window":
+            "waits for a real-time contact window",
+        "tests/onboard/test_contact_plan.py::test_a_horizon_plans_the_scene_against":
+            "waits for real-time contact windows",
+        "tests/onboard/test_contact_plan.py::test_each_window_sends_to_its_own_station":
+            "two stations' windows in real time",
+        # the onboard service with a live gRPC ground on loopback
+        "tests/onboard/test_app.py::test_a_scene_goes_from_upload_to_the_ground":
+            "a scene over a live link to a ground on loopback",
+        "tests/onboard/test_link.py::test_a_ground_that_lost_its_store":
+            "a live link, a ground restarted",
+    },
+    "slow": {
+        "tests/onboard/test_streaming.py::test_the_streamed_plan_equals_the_whole_scene_plan":
+            "plans a large scene twice",
+        "tests/reliability/test_input_properties.py": "hypothesis: hundreds of examples",
+        "tests/onboard/test_cog.py::test_a_cog_is_read_one_native_tile_window_at_a_time":
+            "counts a COG tile by tile",
+        "tests/test_onboard_never_imports_torch.py::test_the_check_catches":
+            "imports every ground module in a subprocess",
+        "tests/test_onboard_never_imports_torch.py::test_importing_every_module":
+            "imports every onboard module in a subprocess",
+        "tests/lab/training/test_training.py::test_sources_training_can_add_synthetic":
+            "trains",
+        "tests/lab/training/test_training.py::test_training_is_deterministic_and_resumable":
+            "trains three times",
+        "tests/lab/training/test_training.py::test_multi_class_training_validates":
+            "trains",
+        "tests/shared/orbits/test_imaging.py": "propagates orbits for days",
+        "tests/shared/orbits/test_cli.py::test_the_real_sentinel2_day_over_svalbard":
+            "a day of real passes",
+        "tests/shared/orbits/test_cli.py::test_plans_for_a_generated_constellation":
+            "twelve satellites' passes",
+        "tests/shared/orbits/test_contacts.py::test_real_sentinel2_and_a_12_satellite":
+            "twelve satellites' passes",
+        "tests/shared/pipeline/test_accuracy_properties.py": "hypothesis over whole plans",
+        "tests/lab/test_shipped_models.py::test_onnx_and_pytorch_agree_on_scene_tiles":
+            "runs both counters on scenes",
+        "tests/test_import_contracts.py::test_a_planted_violation_breaks_a_contract":
+            "runs lint-imports once per planted violation",
+        "tests/lab/test_constellation_day.py": "simulates days of a constellation",
+        "tests/targetfuse/test_cli.py::test_help_imports_no_heavy_module":
+            "a fresh interpreter per command",
+        "tests/test_docs_commands.py::test_every_command_of_the_page_exists":
+            "imports every command and builds both apps",
+    },
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if LIVE_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or \
+                {"postgres", "nats"} & {v for v in params.values() if isinstance(v, str)}:
+            # a backend parameter that takes the fixture only when it runs counts too
+            item.add_marker(pytest.mark.integration)
+        for marker, prefixes in TIERS.items():
+            if any(item.nodeid.startswith(p) for p in prefixes):
+                item.add_marker(getattr(pytest.mark, marker))

@@ -211,21 +211,45 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene, keys):
         post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
                    {"scene_id": "dash", "gsd_m": 0.5})
         _, gr = wait_complete(o_port, g_port, "dash")
-        dom = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=8000", "--dump-dom",
-             f"http://127.0.0.1:{g_port}/#key={keys.rest_key}"],
-            capture_output=True, text=True, timeout=120).stdout
+        def page(url):
+            return subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu",
+                 "--virtual-time-budget=8000", "--dump-dom", url],
+                capture_output=True, text=True, timeout=120).stdout
+        dom = page(f"http://127.0.0.1:{g_port}/#key={keys.rest_key}")
+        no_key = page(f"http://127.0.0.1:{g_port}/")
+        wrong_key = page(f"http://127.0.0.1:{g_port}/#key=not-a-key-of-this-ground")
+        api = page(f"http://127.0.0.1:{g_port}/docs#key={keys.rest_key}")
     finally:
         onboard.stop()
         ground.stop()
     assert 'data-ready="1"' in dom
     row = re.search(r'<tr data-scene="dash">.*?<td class="total">([\d.]+)</td>', dom, re.S)
     assert row and float(row.group(1)) == pytest.approx(gr["total"], abs=0.06)
-    cells = re.findall(r'class="tile (accepted|downlinked|reused|discarded|uncounted)"', dom)
+    cells = re.findall(r'class="(?:cell )?tile (accepted|downlinked|reused|discarded|'
+                       r'uncounted)"', dom)
     assert len(cells) == gr["tiles"]
-    assert dom.count('class="tile downlinked"') == gr["tiles_by_provenance"]["downlinked"]
-    assert "bytes received" in dom
+    assert cells.count("downlinked") == gr["tiles_by_provenance"]["downlinked"]
+    # The scene's quicklook, with each tile's count and provenance over it, and on the map
+    # when the footprint is known.
+    assert gr["quicklook"] and f'data-quicklook="{gr["quicklook"]["bytes"]}"' in dom
+    assert "background-image:url(blob:" in dom.replace(" ", "")
+    assert "bytes received over the link" in dom
+    # The link chart has both axes with their units and ticks, its title above the plot
+    # (read from the drawn SVG: the page's script holds the same words).
+    chart = re.search(r'<svg id="link".*?</svg>', dom, re.S).group(0)
+    assert 'class="x-label"' in chart and "time since the" in chart and "(s)</text>" in chart
+    assert 'class="y-label"' in chart and "received (kB)" in chart
+    assert chart.count('class="axis"') == 2 and chart.count('class="grid"') >= 2
+    title = re.search(r'<text class="title" x="(\d+)" y="(\d+)"', chart)
+    assert title and int(title.group(2)) < 28  # above the plot area, off the line
+    # No key, or a wrong one: the page says which, instead of an empty table.
+    assert 'data-status="401"' in no_key and '<span id="auth-message">No API key' in no_key
+    assert 'data-status="403"' in wrong_key and \
+        '<span id="auth-message">Wrong API key' in wrong_key
+    assert not re.search(r'<tr data-scene="\w', no_key + wrong_key)
+    # The API reference opens in the browser with the key entered once.
+    assert 'data-ready="1"' in api and 'data-route="GET /v1/scenes"' in api
     # Per-class totals and the class picker, filled from the scenes' classes.
     assert '<option value="aircraft">aircraft</option>' in dom
     per_class = re.search(r'<td class="by-class">aircraft ([\d.]+)</td>', dom)

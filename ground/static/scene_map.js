@@ -9,7 +9,9 @@ const TILE_COLOURS = {accepted: "#9ecae1", downlinked: "#fdae6b", reused: "#a1d9
 // every tile still shows its count on hover.
 const LABELLED_TILES = 400;
 
-async function drawSceneMaps(scenes, chosen, getJson, fmt, esc) {
+// quicklook(scene id): an object URL of the scene's quicklook, or null (none sent): drawn
+// under the tiles, over the scene's footprint.
+async function drawSceneMaps(scenes, chosen, getJson, fmt, esc, quicklook) {
   const holder = document.querySelector("#maps");
   for (const s of scenes) {
     const fc = await getJson(`/v1/scenes/${encodeURIComponent(s.scene_id)}/tiles.geojson`);
@@ -32,15 +34,22 @@ async function drawSceneMaps(scenes, chosen, getJson, fmt, esc) {
     }
     const first = entry.layer === null;
     if (entry.layer) entry.layer.remove();
+    const image = quicklook ? await quicklook(s.scene_id) : null;
     const value = f => chosen ? f.properties[chosen] : f.properties.total;
     const label = placed.length <= LABELLED_TILES;
     entry.layer = L.geoJSON({type: "FeatureCollection", features: placed}, {
       style: f => ({className: `tile-shape ${f.properties.provenance || "pending"}`,
-                    color: "#555", weight: 1, fillOpacity: 0.75,
+                    color: "#555", weight: 1, fillOpacity: image ? 0.3 : 0.75,
                     fillColor: TILE_COLOURS[f.properties.provenance] || "#eee"}),
       onEachFeature: (f, layer) => layer.bindTooltip(fmt(value(f)), {
         permanent: label, direction: "center", className: "tile-count"}),
     }).addTo(entry.map);
+    if (image && !entry.image) {
+      entry.image = L.imageOverlay(image, entry.layer.getBounds(), {className: "quicklook"})
+        .addTo(entry.map);
+      entry.image.bringToBack();
+      entry.div.dataset.quicklook = "1";
+    }
     entry.div.dataset.tiles = String(placed.length);
     if (first) entry.map.fitBounds(entry.layer.getBounds());
   }

@@ -43,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--part", default="train",
                    help="split part the tiles come from: train (default; tiles the counters "
                         "trained on, in sample) or val (out of sample)")
-    p.add_argument("--out", default=None,
-                   help="where to write it (default models/NAME/error_model.json)")
+    p.add_argument("--json", "--out", dest="out", default=None,
+                   help="the JSON file to write it to (default models/NAME/error_model.json; "
+                        "--out is the older name of this option)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)

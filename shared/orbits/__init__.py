@@ -8,3 +8,22 @@ plan's JSON format, which the onboard service reads without any orbit code (no s
 import). Nothing here touches the network: skyfield's built-in timescale, no ephemeris
 files, no TLE downloads.
 """
+
+import os
+from pathlib import Path
+
+# The orbit data shipped with the project (data/PROVENANCE.md says where each file is from).
+SHIPPED = Path(__file__).resolve().parent / "data"
+
+
+def orbits_root() -> Path:
+    """The folder the constellation commands read ``sentinel2.tle`` and
+    ``ground_stations.csv`` from: ``$TARGETFUSE_ORBITS`` when set, else the shipped copy."""
+    env = os.environ.get("TARGETFUSE_ORBITS")
+    if env:
+        root = Path(env)
+        if not root.is_dir():
+            raise ValueError(f"TARGETFUSE_ORBITS={env!r} is not a folder (unset it to use "
+                             f"the shipped orbit data in {SHIPPED})")
+        return root
+    return SHIPPED

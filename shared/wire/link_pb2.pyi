@@ -100,18 +100,24 @@ class TileDecision(_message.Message):
     def __init__(self, index: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ..., reused_from: _Optional[str] = ..., quality: _Optional[int] = ..., context: _Optional[int] = ..., class_counts: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class SceneSummary(_message.Message):
-    __slots__ = ("scene_id", "tiles", "energy_j", "downlink_bytes", "onboard_inferences")
+    __slots__ = ("scene_id", "tiles", "energy_j", "downlink_bytes", "onboard_inferences", "quicklook", "quicklook_width", "quicklook_height")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     TILES_FIELD_NUMBER: _ClassVar[int]
     ENERGY_J_FIELD_NUMBER: _ClassVar[int]
     DOWNLINK_BYTES_FIELD_NUMBER: _ClassVar[int]
     ONBOARD_INFERENCES_FIELD_NUMBER: _ClassVar[int]
+    QUICKLOOK_FIELD_NUMBER: _ClassVar[int]
+    QUICKLOOK_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    QUICKLOOK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     tiles: _containers.RepeatedCompositeFieldContainer[TileDecision]
     energy_j: float
     downlink_bytes: int
     onboard_inferences: int
-    def __init__(self, scene_id: _Optional[str] = ..., tiles: _Optional[_Iterable[_Union[TileDecision, _Mapping]]] = ..., energy_j: _Optional[float] = ..., downlink_bytes: _Optional[int] = ..., onboard_inferences: _Optional[int] = ...) -> None: ...
+    quicklook: bytes
+    quicklook_width: int
+    quicklook_height: int
+    def __init__(self, scene_id: _Optional[str] = ..., tiles: _Optional[_Iterable[_Union[TileDecision, _Mapping]]] = ..., energy_j: _Optional[float] = ..., downlink_bytes: _Optional[int] = ..., onboard_inferences: _Optional[int] = ..., quicklook: _Optional[bytes] = ..., quicklook_width: _Optional[int] = ..., quicklook_height: _Optional[int] = ...) -> None: ...
 
 class TileChunk(_message.Message):
     __slots__ = ("scene_id", "tile_index", "row", "col", "codec", "quality", "sha256", "total_size", "offset", "data", "sent_gsd_m", "resized", "decision", "onboard_count", "confidence")

@@ -82,7 +82,7 @@ for name in ("lab", "targetfuse", *sys.argv[3:]):
 serve = importlib.import_module(sys.argv[2] + ".serve")
 print(json.dumps({"file": serve.__file__, "absent": absent,
                   "torch": "torch" in sys.modules}), flush=True)
-serve.main()
+serve.main([])  # no command-line arguments: the settings come from the environment
 """
 
 
@@ -127,6 +127,10 @@ def test_the_onboard_service_starts_from_its_own_wheels(tmp_path):
     assert facts["file"].startswith(str(tmp_path / "site"))
     assert set(facts["absent"]) == {"lab", "targetfuse", "ground"}
     assert facts["torch"] is False and facts["healthz"] == 200
+    # The shared wheel carries the orbit data the constellation commands read by default.
+    orbits = tmp_path / "site" / "shared" / "orbits" / "data"
+    assert {"sentinel2.tle", "ground_stations.csv", "PROVENANCE.md"} <= \
+        {p.name for p in orbits.iterdir()}
 
 
 @pytest.mark.slow

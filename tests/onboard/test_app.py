@@ -67,6 +67,10 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         assert res["downlink_bytes_planned"] <= res["downlink_budget_bytes"]
         held = store.committed("airport-1")
         assert held.header and held.summary
+        # The quicklook went down with the summary; its bytes came out of the scene's budget
+        # before the tiles were chosen (downlink_budget_bytes is what was left for them).
+        look = res["quicklook"]
+        assert look["sent"] and look["bytes"] == len(store.summary("airport-1").quicklook)
         assert len(held.tiles) == res["tiles_by_decision"].get("downlinked", 0)
         # decided: the upload is gone (its parts are in the outbox), confirmed: their bytes
         assert not list((tmp_path / "onboard" / "scenes").rglob("*.png"))
@@ -78,6 +82,13 @@ def test_a_scene_goes_from_upload_to_the_ground(tmp_path, ground, scene_png):
         assert "targetfuse_onboard_bytes_sent" in metrics
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/scenes/nope").status_code == 404
+        # The list, like the ground's: every scene with its state and onboard total.
+        listed = client.get("/v1/scenes").json()["scenes"]
+        assert [s["scene_id"] for s in listed] == ["airport-1"]
+        assert listed[0]["state"] == "delivered"
+        assert listed[0]["onboard_total"] == res["onboard_total"]
+        assert listed[0]["downlink"] == rec["downlink"]
+        assert client.get("/v1/scenes?limit=0").status_code == 422
 
 
 def test_an_unknown_gsd_is_said_in_the_answer_and_the_log(tmp_path, ground, scene_png,

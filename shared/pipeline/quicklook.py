@@ -1,0 +1,61 @@
+"""A scene's quicklook: a small browse image of the whole scene, for the ground to show.
+
+Built block by block (a scene read window by window is never decoded whole): each block of
+the scene is shrunk (area averaging) into its place in a canvas whose long side is
+``long_side`` pixels, and the canvas is encoded as JPEG. Its bytes go down with the scene's
+summary and count against the scene's byte budget before any tile is chosen
+(``onboard.processing``); it is left out when it would take more than its share of the
+budget."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def quicklook(pixels, long_side: int, quality: int = 70,
+              block: int = 1024) -> tuple[bytes, int, int]:
+    """(JPEG bytes, width, height) of ``pixels`` (an (h, w, 3) uint8 array, or anything
+    sliced like one) shrunk so its long side is ``long_side`` (never enlarged)."""
+    if long_side < 1:
+        raise ValueError(f"quicklook long side must be >= 1 px, got {long_side}")
+    h, w = pixels.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    qw, qh = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((qh, qw, 3), np.uint8)
+    for y0 in range(0, h, block):
+        y1 = min(h, y0 + block)
+        ty0, ty1 = round(y0 * scale), round(y1 * scale)
+        for x0 in range(0, w, block):
+            x1 = min(w, x0 + block)
+            tx0, tx1 = round(x0 * scale), round(x1 * scale)
+            if ty1 <= ty0 or tx1 <= tx0:
+                continue
+            part = np.asarray(pixels[y0:y1, x0:x1])
+            if part.ndim == 2:
+                part = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
+            canvas[ty0:ty1, tx0:tx1] = cv2.resize(part[..., :3], (tx1 - tx0, ty1 - ty0),
+                                                  interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("the quicklook could not be encoded")
+    return buf.tobytes(), qw, qh
+
+
+def fitted(pixels, long_side: int, quality: int, share_bytes: float
+           ) -> tuple[tuple[bytes, int, int] | None, dict]:
+    """The quicklook at ``long_side`` (0: off), else at smaller sizes down to 64 px, the
+    first whose bytes fit ``share_bytes`` (its share of the scene's byte budget); and what
+    happened, for the scene's answer: sent and its bytes, or why not."""
+    if long_side == 0:
+        return None, {"sent": False, "bytes": 0, "reason": "off (quicklook_px=0)"}
+    sides = dict.fromkeys([long_side, *(s for s in (long_side * 3 // 4, long_side // 2,
+                                                    long_side // 4) if s >= 64)])
+    for side in sides:
+        look = quicklook(pixels, side, quality)
+        if len(look[0]) <= share_bytes:
+            return look, {"sent": True, "bytes": len(look[0]), "width": look[1],
+                          "height": look[2]}
+    return None, {"sent": False, "bytes": 0, "smallest_bytes": len(look[0]),
+                  "reason": f"even at {side} px it takes {len(look[0])} bytes, more than its "
+                            f"share of the scene's byte budget ({int(share_bytes)} bytes)"}
