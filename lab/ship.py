@@ -2,9 +2,9 @@
 
 Deep (ground): the averaged weights as a float16 state dict, ``models/NAME/deep.pt``.
 Shallow (onboard): exported to ONNX (TorchScript exporter, ``dynamo=False``, dynamic batch)
-taking raw uint8 RGB tiles (N, S, S, 3) and normalising inside the graph (the card's
-``extra.input`` says so: ``shared.preprocess.RAW_INPUT``; the onboard service then does no
-per-tile float arithmetic in numpy), checked against PyTorch, statically quantised to int8
+taking normalised float32 tiles or, with ``--raw-input``, raw uint8 RGB tiles (N, S, S, 3)
+normalised inside the graph (the card's ``extra.input`` says which:
+``shared.preprocess``), checked against PyTorch, statically quantised to int8
 (the deployed file; ``quantize.py``),
 then its confidence model is fit on the int8 model's outputs (logistic regression on
 the training split's tiles, isotonic calibration on the validation split) and saved beside it.
@@ -32,7 +32,7 @@ from shared.model_card import (
     sha256_of,
     write_card,
 )
-from shared.preprocess import RAW_INPUT, input_convention
+from shared.preprocess import NORMALISED_INPUT, RAW_INPUT, input_convention
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = {"count_abs": 1e-3, "map_abs": 1e-4}
@@ -42,6 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship", help="export a training run's best checkpoint under models/")
     p.add_argument("--run", required=True, help="training run folder (has run.json, best.pt)")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
+    p.add_argument("--raw-input", action="store_true",
+                   help="export the onboard counter taking uint8 RGB and normalising in its "
+                        "graph (card extra.input); measured slower than the numpy look-up "
+                        "normalisation on an AVX-512 VNNI CPU (docs/PERFORMANCE.md)")
     p.set_defaults(func=run)
 
 
@@ -76,7 +80,7 @@ class _RawInput(torch.nn.Module):
 
 
 def export_onnx(model: torch.nn.Module, input_size: int, path: Path,
-                raw_input: bool = True) -> Path:
+                raw_input: bool = False) -> Path:
     """The counter as ONNX. ``raw_input``: taking uint8 RGB (N, S, S, 3) and normalising in
     the graph (``shared.preprocess.RAW_INPUT``; its card must say so in ``extra.input``),
     else normalised float32 (N, 3, S, S) as cards before it."""
@@ -122,8 +126,9 @@ def raw_input_onnx(src: Path, dst: Path) -> Path:
               numpy_helper.from_array(MEAN.reshape(1, 3, 1, 1), f"{old.name}_mean"),
               numpy_helper.from_array(STD.reshape(1, 3, 1, 1), f"{old.name}_std")]
     n = old.name
-    nodes = [helper.make_node("Cast", [n], [f"{n}_f"], to=TensorProto.FLOAT),
-             helper.make_node("Transpose", [f"{n}_f"], [f"{n}_chw"], perm=[0, 3, 1, 2]),
+    # Transposed while still uint8 (a quarter of the bytes to move), then made float32.
+    nodes = [helper.make_node("Transpose", [n], [f"{n}_chw8"], perm=[0, 3, 1, 2]),
+             helper.make_node("Cast", [f"{n}_chw8"], [f"{n}_chw"], to=TensorProto.FLOAT),
              helper.make_node("Div", [f"{n}_chw", f"{n}_255"], [f"{n}_unit"]),
              helper.make_node("Sub", [f"{n}_unit", f"{n}_mean"], [f"{n}_centred"]),
              helper.make_node("Div", [f"{n}_centred", f"{n}_std"], [inner])]
@@ -255,11 +260,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"shipped {out_dir / 'deep.pt'} ({(out_dir / 'deep.pt').stat().st_size} bytes), "
               f"card {path}")
         return 0
+    raw = bool(getattr(args, "raw_input", False))
     onnx_path = export_onnx(model, record["config"]["input_size"], out_dir / "shallow.onnx",
-                            raw_input=True)
+                            raw_input=raw)
     # The PyTorch weights travel too: for parity checks and fine-tuning, never onboard.
     torch.save(model.state_dict(), out_dir / "shallow.pt")
-    calibration = _calibration_tiles(record, record["config"]["input_size"])
+    calibration = _calibration_tiles(record, record["config"]["input_size"],
+                                     convention=RAW_INPUT if raw else NORMALISED_INPUT)
     int8_path = quantize_int8(onnx_path, out_dir / "shallow.int8.onnx", calibration)
     canary = save_canary(calibration, out_dir / "canary.npz")
     # The deployed onboard model is the int8 one: ~1.7x faster on one thread at the same
@@ -267,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
     card = _card(record, model, role, int8_path.name, best)
     card.extra.update({"onnx_opset": ONNX_OPSET, "quantization": "int8 static QDQ, per channel",
                        "fp32_onnx": onnx_path.name, "fp32_onnx_sha256": sha256_of(onnx_path),
-                       "input": RAW_INPUT, "torch_weights": "shallow.pt",
+                       "input": RAW_INPUT if raw else NORMALISED_INPUT,
+                       "torch_weights": "shallow.pt",
                        "torch_weights_sha256": sha256_of(out_dir / "shallow.pt"),
                        "canary_tiles": canary.name, "canary_tiles_sha256": sha256_of(canary)})
     path = write_card(card, card_path(record["name"], role, models_dir))

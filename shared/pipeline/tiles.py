@@ -81,11 +81,12 @@ class SpillStore(Sequence):
         return True
 
     def get(self, i: int) -> np.ndarray | None:
-        if self.offset[i] < 0:
+        offset = int(self.offset[i])
+        if offset < 0:
             return None
-        shape = tuple(int(v) for v in self.shape[i] if v)
-        count = int(np.prod(shape))
-        data = os.pread(self._fd, count, int(self.offset[i]))
+        h, w, c = self.shape[i].tolist()
+        shape, count = ((h, w, c), h * w * c) if c else ((h, w), h * w)
+        data = os.pread(self._fd, count, offset)
         if len(data) != count:
             raise OSError(f"tile store: short read of tile {i}")
         return np.frombuffer(data, np.uint8).reshape(shape)
@@ -171,7 +172,7 @@ def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
         input_tile != tile_size or not isinstance(pixels, np.ndarray))
     inputs = SpillStore(n, spill_dir, spill_bytes) if keep else None
     qualities = cfg.all_qualities
-    descriptors = []
+    descriptors: np.ndarray | None = None  # (n, d), filled row by row (no array per tile)
     for i in range(n):
         tile = tiles[i]
         sent = downlink_pixels(tile, tile_size, resize)
@@ -187,9 +188,12 @@ def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
                 thumbs.put(i, thumb)
             else:
                 thumbs.append(thumb)
-            descriptors.append(dedup.descriptor(tile, g))
+            d = dedup.descriptor(tile, g)
+            if descriptors is None:
+                descriptors = np.empty((n, len(d)))
+            descriptors[i] = d
     if cfg.dedup and n:
-        plan = dedup.plan_contexts(np.stack(descriptors), cfg.k_max, cfg.seed)
+        plan = dedup.plan_contexts(descriptors, cfg.k_max, cfg.seed)
     else:
         plan = dedup.ContextPlan(np.zeros(n, np.int64), np.arange(n), 1)
     return PreparedTiles(grid, tiles, sizes, thumbs, plan, inputs,
