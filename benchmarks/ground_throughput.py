@@ -37,11 +37,10 @@ from shared.wire.chunks import tile_chunks
 
 
 def real_tiles(n: int) -> list[bytes]:
-    from lab.data.realdev import load_real
+    from scenes import real_scenes  # real ones, else the shipped sample's, else generated
 
     out = []
-    for img in load_real("airbus_aircraft").images:
-        pixels = img.load_pixels()
+    for pixels in real_scenes(-(-n // 25)):  # 25 tiles of 512 px a scene
         for y in range(0, pixels.shape[0] - 511, 512):
             for x in range(0, pixels.shape[1] - 511, 512):
                 out.append(encode_tile(downlink_pixels(pixels[y:y + 512, x:x + 512], 512,

@@ -1,14 +1,20 @@
 """Onboard processing by scene size and format: time, peak memory, and inference's share.
 
 Each scene (``benchmarks/scenes.py``: real Airbus scenes mosaicked to 5k, 10k, 20k and 40k
-px a side, as GeoTIFF, PNG and JPEG) is processed once by the onboard service's own
-processor (``SceneProcessor.process``: decode, plan, encode, outbox; default settings, one
-onnxruntime thread) in a fresh child process, so each peak RSS is that scene's alone. The
-child then times raw onnxruntime (``session.run``, nothing else) on the inputs of exactly
-the tiles the processor counted: inference's share of processing is that time over the
-processing time, measured in the same run. With ``--profile`` a second, profiled run splits
-processing time into parts (cProfile exclusive time; the profiler's own overhead inflates
-the parts with many small calls).
+px a side, as GeoTIFF, PNG and JPEG; on a fresh clone without the real-dev data, pieces of
+the shipped Pleiades sample, else generated ones: the row's ``imagery`` says which) is
+processed once by the onboard service's own processor (``SceneProcessor.process``: decode,
+plan, encode, outbox; default settings, one onnxruntime thread) in a fresh child process
+(started by exec, its peak RSS read from ``VmHWM``, which an exec resets: ``ru_maxrss``
+carried the parent's peak into the child), so each peak RSS is that scene's alone.
+Inference's share is the time spent inside onnxruntime's ``session.run`` during that very
+processing over the processing time (nothing read or run again), in wall time and in CPU
+time (the figure to compare on a loaded machine, where waiting for a core inflates both
+halves of the wall-time ratio unevenly). Each row also carries a
+digest of the scene's decisions, counts and planned bytes; ``--expect FILE`` compares them
+with an earlier results file's rows (every decision and count unchanged, or which differ).
+With ``--profile`` a second, profiled run splits processing time into parts (cProfile
+exclusive time; the profiler's own overhead inflates the parts with many small calls).
 
     .venv/bin/python benchmarks/onboard_scenes.py --sizes 2,4,8 --formats tif,png,jpg \\
         --out docs/performance/onboard.json
@@ -37,15 +43,17 @@ PARTS = {
     "inference": ("InferenceSession", "inference_collection.py:run", "counter.py:run_batch",
                   "onnxruntime_pybind11_state.run"),
     "decode and read": ("DatasetReaderBase", "processing.py:__getitem__", "ascontiguousarray",
-                        "imdecode", "read_rgb", "strips.py"),
+                        "imdecode", "read_rgb", "strips.py", "tiles.py:get", "tiles.py:put",
+                        "pread", "pwrite"),
     "descriptors and thumbnails": ("dedup.py:descriptor", "dedup.py:_log_hu",
                                    "dedup.py:grey", "dedup.py:thumbnail", "meanStdDev",
                                    "HuMoments", "moments", "Sobel", "magnitude", "cvtColor"),
     "verification": ("dedup.py:residual", "dedup.py:near_duplicate", "percentile",
                      "interp", "_quantile", "blur", "partition", "dedup.py:reuse_source",
-                     "dedup.py:_nearest"),
+                     "dedup.py:_nearest", "dedup.py:_within", "dedup.py:rms_lower_bound",
+                     "dedup.py:block_stats", "dedup.py:stats"),
     "contexts (k-means)": ("silhouette", "kmeans", "KMeans", "_k_means", "pairwise", "cdist"),
-    "tile preparation": ("preprocess.py", "resize"),
+    "tile preparation": ("preprocess.py", "resize", "<LUT>"),
     "confidence": ("confidence.py",),
     "jpeg encoding": ("imencode", "encode_tile"),
     "throttling": ("throttling.py", "value_policy.py", "decisions.py", "selection.py"),
@@ -62,63 +70,79 @@ def part_of(key: tuple) -> str:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` (reset by exec, so a child's own),
+    else ``ru_maxrss`` (which on Linux keeps the peak of the process it was forked from)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+class _TimedSession:
+    """An onnxruntime session whose ``run`` adds its wall time to ``seconds`` and its CPU
+    time (the process's: onnxruntime's threads included) to ``cpu_seconds``."""
+
+    def __init__(self, session):
+        self.session, self.seconds, self.cpu_seconds, self.calls = session, 0.0, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+    def run(self, *args, **kwargs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return self.session.run(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.process_time() - c0
+            self.calls += 1
+
+
+def digest(result: dict) -> str:
+    """The scene's decisions, counts, confidences and planned bytes, hashed."""
+    import hashlib
+
+    keep = [result["tile_size"], result["per_tile"], result["downlink_bytes_planned"],
+            result["downlink_budget_bytes"], result["onboard_inferences"]]
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def one(path: Path, profile: bool, raw_timing: bool = True) -> dict:
     """Process one scene here (the child): the figures of one run."""
-    import numpy as np
-
     from onboard.counter import OnboardCounter
     from onboard.link.outbox import Outbox
-    from onboard.processing import SceneProcessor, open_scene
+    from onboard.processing import SceneProcessor
     from onboard.scenes_db import ScenesDB
     from onboard.settings import OnboardSettings
-    from shared.preprocess import prepare_tile
 
     work = Path(tempfile.mkdtemp(prefix="tf-onboard-bench-"))
     settings = OnboardSettings(data_dir=work, threads=1)
     box = Outbox(work / "onboard.db")
-    counter = OnboardCounter.shipped(settings.model, settings.models_dir, threads=1)
+    counter = OnboardCounter.shipped(settings.model, settings.models_dir, threads=1,
+                                     variant=settings.precision)
     proc = SceneProcessor(settings, ScenesDB(box), counter)
-    counted: list[int] = []
-    sizes: list[int] = []
-    real = counter.count_tile
-
-    def count_tile(i, tile, size, channels=None):  # the real counter, its calls noted
-        counted.append(i)
-        sizes.append(size)
-        return real(i, tile, size, channels)
-
-    counter.count_tile = count_tile
+    session = counter.session = _TimedSession(counter.session)
     rss0 = peak_rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = proc.process("bench", str(path), {"gsd_m": 0.5})
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = peak_rss_mb()
-    # Raw onnxruntime on the inputs of the tiles that were counted, one at a time as the
-    # processor runs them (tiles read again here; only session.run is timed).
-    raw = 0.0
-    inferences = len(counted)
-    with open_scene(path, settings, work / "raw") as pixels:
-        if not raw_timing:
-            counted, sizes = [], []
-        from shared.tile_grid import TileGrid
-
-        grid = TileGrid(pixels.shape[1], pixels.shape[0], result["tile_size"])
-        for i, size in zip(counted, sizes, strict=True):
-            x = prepare_tile(grid.crop(pixels, i), counter.input_size,
-                             counter.input_size / size)[None].astype(np.float32)
-            t1 = time.perf_counter()
-            counter.session.run(None, {counter.input_name: x})
-            raw += time.perf_counter() - t1
+    counter.session = session.session
     row = {"tiles": result["tiles"], "tile_size": result["tile_size"],
-           "inferences": inferences, "seconds": round(seconds, 2),
+           "inferences": result["onboard_inferences"], "seconds": round(seconds, 2),
            "seconds_per_tile": round(seconds / max(result["tiles"], 1), 4),
-           **({"raw_inference_seconds": round(raw, 2),
-               "inference_share": round(raw / seconds, 3)} if raw_timing else {}),
+           **({"raw_inference_seconds": round(session.seconds, 2),
+               "inference_share": round(session.seconds / seconds, 3),
+               # CPU time: the share on a loaded machine, where waiting inflates wall time
+               "cpu_seconds": round(cpu, 2),
+               "inference_cpu_share": round(session.cpu_seconds / max(cpu, 1e-9), 3)}
+              if raw_timing else {}),
+           "precision": counter.variant,
            "peak_rss_mb": round(rss, 1), "rss_before_mb": round(rss0, 1),
-           "tiles_by_decision": result["tiles_by_decision"]}
+           "tiles_by_decision": result["tiles_by_decision"], "digest": digest(result)}
     if profile:
         # A processor of its own: the first one's revisit cache holds this very scene.
         proc = SceneProcessor(settings, ScenesDB(box), counter)
@@ -149,14 +173,17 @@ def main() -> int:
     p.add_argument("--profile", default="2", help="sizes also profiled (comma-separated)")
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--no-raw", action="store_true",
-                   help="skip timing raw onnxruntime (memory only: halves a large scene's run)")
+                   help="leave inference's share out of the rows (memory and time only)")
+    p.add_argument("--expect", default=None,
+                   help="an earlier results file: say whether each scene's decisions and "
+                        "counts (its digest) are unchanged")
     p.add_argument("--out", default=None, help="JSON results file to merge rows into")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         print(json.dumps(one(Path(args.one), args.profile == "yes", not args.no_raw)))
         return 0
-    from scenes import scene_file
+    from scenes import scene_file, source
 
     profiled = {int(s) for s in args.profile.split(",") if s}
     rows = []
@@ -175,10 +202,22 @@ def main() -> int:
                 row = {"error": exc.stderr.strip().splitlines()[-1][:300]}
             except subprocess.TimeoutExpired:
                 row = {"error": f"not finished in {args.timeout:g} s"}
-            row = {"format": fmt, "side_px": k * 2560, "file_mb":
+            row = {"format": fmt, "side_px": k * 2560, "imagery": source(), "file_mb":
                    round(path.stat().st_size / 1e6, 1), **row}
             rows.append(row)
             print(json.dumps(row), flush=True)
+    changed = 0
+    if args.expect:
+        old = {(r["format"], r["side_px"]): r for r in
+               json.loads(Path(args.expect).read_text())["rows"]}
+        for r in rows:
+            ref = old.get((r["format"], r["side_px"]), {}).get("digest")
+            verdict = "no earlier digest" if ref is None or "digest" not in r else \
+                "decisions and counts unchanged" if ref == r["digest"] else "CHANGED"
+            changed += verdict == "CHANGED"
+            print(f"{r['format']} {r['side_px']}: {verdict}", flush=True)
+        if changed:
+            print(f"{changed} scene(s) planned differently from {args.expect}")
     if args.out:
         out = Path(args.out)
         old = json.loads(out.read_text()) if out.exists() else {"rows": []}
@@ -188,7 +227,7 @@ def main() -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores",
                                    "rows": merged}, indent=1) + "\n")
-    return 0
+    return 1 if changed else 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 
-from lab.data.realdev import load_real
 from onboard.counter import OnboardCounter
 from shared.model_card import MODELS_DIR
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
@@ -105,8 +104,12 @@ def main() -> int:
     p.add_argument("--scenes", type=int, default=4, help="real scenes to mosaic from")
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    images = load_real("airbus_aircraft").images[: args.scenes]
-    scenes = [img.load_pixels() for img in images]
+    from scenes import real_scenes, source
+
+    # Real Airbus scenes from ../shared (or $TARGETFUSE_REAL_DEV); on a fresh clone without
+    # them, pieces of the shipped sample, else generated ones (``benchmarks/scenes.py``).
+    scenes = real_scenes(args.scenes)
+    print(f"imagery: {source()}", flush=True)
     counter = OnboardCounter.shipped(args.model, threads=1)
     err = MODELS_DIR / args.model / "error_model.json"
     error_model = ErrorModel.load(err) if err.exists() else None

@@ -8,6 +8,11 @@ A GeoTIFF is written window by window (tiled 512 px, georeferenced at 0.5 m in U
 40k x 40k one never exists in memory; PNG and JPEG have to be encoded whole, so those are
 made from the GeoTIFF by GDAL's CreateCopy (which streams rows). Files are cached by name in
 the work folder (outside the repository).
+
+On a fresh clone without the real-dev data (``$TARGETFUSE_REAL_DEV`` or ``../shared``), the
+pieces are cut from the shipped ``samples/aircraft-pleiades.jpg`` (real Pleiades, 0.5 m,
+1280 px: each piece 2 x 2 of its mirrored copies), and, failing that, generated (seeded
+smooth noise with bright blobs); ``source()`` says which, and files are named by it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,44 @@ import numpy as np
 SCENE = 2560
 
 
-def real_scenes(count: int = 75) -> list[np.ndarray]:
-    from lab.data.realdev import load_real
+def source() -> str:
+    """Where the pieces come from: "airbus" (real-dev data present), "sample" (the shipped
+    Pleiades sample), else "generated"."""
+    from lab.data.realdev import real_dev_root
+    from shared.paths import PROJECT_ROOT
 
-    images = load_real("airbus_aircraft").images[:count]
-    return [np.ascontiguousarray(img.load_pixels()[:SCENE, :SCENE]) for img in images]
+    if (real_dev_root() / "airbus_aircraft" / "annotations.csv").exists():
+        return "airbus"
+    if (PROJECT_ROOT / "samples" / "aircraft-pleiades.jpg").exists():
+        return "sample"
+    return "generated"
+
+
+def real_scenes(count: int = 75) -> list[np.ndarray]:
+    """Up to ``count`` different 2560 px pieces from ``source()`` (all 75 real ones at most)."""
+    kind = source()
+    if kind == "airbus":
+        from lab.data.realdev import load_real
+
+        images = load_real("airbus_aircraft").images[:count]
+        return [np.ascontiguousarray(img.load_pixels()[:SCENE, :SCENE]) for img in images]
+    if kind == "sample":
+        from shared.imageio import read_rgb
+        from shared.paths import PROJECT_ROOT
+
+        img = read_rgb(PROJECT_ROOT / "samples" / "aircraft-pleiades.jpg")
+        half = SCENE // 2
+        img = np.ascontiguousarray(img[:half, :half])
+        piece = np.concatenate([np.concatenate([img, img[:, ::-1]], 1),
+                                np.concatenate([img[::-1], img[::-1, ::-1]], 1)], 0)
+        return [piece]
+    rng = np.random.default_rng(0)
+    base = rng.normal(110, 25, (SCENE // 16, SCENE // 16, 3))
+    img = np.kron(base, np.ones((16, 16, 1)))
+    for _ in range(400):
+        y, x = rng.integers(0, SCENE - 24, 2)
+        img[y:y + rng.integers(6, 24), x:x + rng.integers(6, 24)] += rng.uniform(60, 120)
+    return [np.clip(img, 0, 255).astype(np.uint8)]
 
 
 def _piece(scenes: list[np.ndarray], r: int, c: int, k: int) -> np.ndarray:
@@ -70,12 +108,14 @@ def converted(tif: Path, path: Path, driver: str) -> Path:
 def scene_file(work: Path, fmt: str, k: int, scenes: list[np.ndarray] | None = None) -> Path:
     """The k x k scene in ``fmt`` ("tif", "png", "jpg"), made once."""
     work.mkdir(parents=True, exist_ok=True)
-    path = work / f"airbus-{k}x{k}.{fmt}"
+    kind = source()
+    path = work / f"{kind}-{k}x{k}.{fmt}"
     if path.exists():
         return path
-    tif = work / f"airbus-{k}x{k}.tif"
+    tif = work / f"{kind}-{k}x{k}.tif"
     if not tif.exists():
-        geotiff(tif, k, scenes if scenes is not None else real_scenes())
+        # Only the pieces a k x k scene uses (all 75 at most): a 5k scene needs 4.
+        geotiff(tif, k, scenes if scenes is not None else real_scenes(min(75, k * k)))
     if fmt == "tif":
         return tif
     return converted(tif, path, {"png": "PNG", "jpg": "JPEG"}[fmt])

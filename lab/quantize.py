@@ -29,8 +29,10 @@ def quantize_int8(src: Path, dst: Path, calibration_tiles: np.ndarray,
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre))
-        quantize_static(str(pre), str(dst), _Tiles(calibration_tiles.astype(np.float32),
-                                                   input_name),
+        # uint8 tiles for a counter that normalises in its graph, else float32 ones.
+        tiles = calibration_tiles if calibration_tiles.dtype == np.uint8 else \
+            calibration_tiles.astype(np.float32)
+        quantize_static(str(pre), str(dst), _Tiles(tiles, input_name),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True)
     return dst

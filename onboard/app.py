@@ -117,9 +117,12 @@ class Onboard:
         sched = self.link.schedule
         window = sched.window(now)
         stats = self.outbox.stats()
-        # Goodput over the time a contact window was open since start: bytes cannot move
-        # while it is closed (dividing by all the time since start understated it).
+        # Goodput: acknowledged bytes over the time the link spent sending them (connections
+        # with parts to send), as a measurement on the wire gives it. Over the open time
+        # since start (``link_open_s``) it also counted the seconds with nothing queued, and
+        # read 0.77-0.81x of the wire's goodput at 1 MB/s.
         elapsed = max(open_seconds(sched, self.started, now), 1e-9)
+        busy = self.link.busy_s
         return {"window_open": window is not None,
                 "window_ends_in_s": None if window is None or sched.unlimited
                 else round(window[1] - now, 3),
@@ -130,8 +133,9 @@ class Onboard:
                 "rate_bytes_s": (window.rate_bytes_s if window is not None
                                  and window.rate_bytes_s else self.settings.link_rate_bytes_s),
                 "link_up": self.link.link_up,
-                **stats, "goodput_bytes_s": round(self.link.bytes_sent / elapsed, 1),
-                "link_open_s": round(elapsed, 3),
+                **stats, "goodput_bytes_s": round(self.link.bytes_sent / busy, 1)
+                if busy > 0 else 0.0,
+                "link_busy_s": round(busy, 3), "link_open_s": round(elapsed, 3),
                 "bytes_by_station": dict(self.link.bytes_by_station),
                 "counter": self.counter_state(),
                 "rejected_parts": self.link.rejected}

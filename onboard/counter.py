@@ -27,6 +27,7 @@ from shared.model_card import (
     sha256_of,
     verified_weights,
 )
+from shared.preprocess import RAW_INPUT, prepare_tile
 
 
 def session_options(threads: int = 1, exact_int8: bool = True) -> ort.SessionOptions:
@@ -77,7 +78,8 @@ class OnboardCounter(TileCounter):
             self.kernel_choice = choose({v: self._density_runner(self._session(v))
                                          for v in CANDIDATES},
                                         calibration_tiles(self.card.input_size,
-                                                          canary=self._canary()))
+                                                          canary=self._canary(),
+                                                          convention=self.input_convention))
             variant = self.kernel_choice.chosen
         self.variant = variant
         self.session = self._session(variant)
@@ -123,9 +125,19 @@ class OnboardCounter(TileCounter):
 
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         """density (with the card's count scale), mask logits and, from a model that exports
-        them, pooled features."""
-        density, *rest = self.session.run(None, {self.input_name: batch.astype(np.float32)})
+        them, pooled features. ``batch``: in the card's input convention (uint8 RGB for a
+        counter that normalises in its graph, else normalised float32)."""
+        batch = batch.astype(np.uint8 if self.input_convention == RAW_INPUT else np.float32,
+                             copy=False)
+        density, *rest = self.session.run(None, {self.input_name: batch})
         return (self.scaled(density), *rest)
+
+    def model_input(self, tile: np.ndarray, tile_size: int) -> np.ndarray:
+        """One tile cut at ``tile_size`` source pixels as a batch of one, exactly as counting
+        gives it to the session (benchmarks time ``session.run`` on it)."""
+        x = prepare_tile(tile, self.input_size, self.input_size / tile_size,
+                         self.input_convention)[None]
+        return x if self.input_convention == RAW_INPUT else x.astype(np.float32)
 
     def _confidence(self, density, masks, embedding) -> np.ndarray:
         if self.confidence is None or not len(density):
@@ -144,7 +156,7 @@ class OnboardCounter(TileCounter):
         """Outputs and confidences of tiles cut at ``tile_size`` source pixels, each resized
         to the counter's input (adaptive tiling), over the requested class channels."""
         run = run_tiles(self.run_batch, tiles, self.input_size, self.input_size / tile_size,
-                        self.batch_size, channels)
+                        self.batch_size, channels, self.input_convention)
         return run, self._confidence(run.density, run.mask_logits, run.embedding)
 
     def count_at(self, tiles: list[np.ndarray], tile_size: int,

@@ -51,14 +51,23 @@ class KernelChoice:
 
 
 def calibration_tiles(input_size: int, n: int = 8, seed: int = 0,
-                      canary: np.ndarray | None = None) -> np.ndarray:
-    """The pair's canary tiles (real uint8 RGB tiles shipped beside the model) normalised,
-    else fixed-seed synthetic inputs (3, S, S): smooth noise with bright blobs, so the counter
-    sees structure (flat tiles would leave every candidate at a count of ~0)."""
-    from shared.preprocess import normalise
+                      canary: np.ndarray | None = None, convention: str | None = None
+                      ) -> np.ndarray:
+    """The pair's canary tiles (real uint8 RGB tiles shipped beside the model), else
+    fixed-seed synthetic ones: smooth noise with bright blobs, so the counter sees structure
+    (flat tiles would leave every candidate at a count of ~0); as the counter's input
+    ``convention`` (``shared.preprocess``) has them: normalised (3, S, S) float32 by
+    default, uint8 (S, S, 3) for a counter that normalises in its graph."""
+    from shared.preprocess import NORMALISED_INPUT, RAW_INPUT, normalise
+
+    convention = convention or NORMALISED_INPUT
+
+    def as_input(rgb: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(rgb, np.uint8) if convention == RAW_INPUT else \
+            normalise(rgb).astype(np.float32)
 
     if canary is not None and len(canary):
-        return np.stack([normalise(t) for t in canary]).astype(np.float32)
+        return np.stack([as_input(t) for t in canary])
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(n):
@@ -67,14 +76,14 @@ def calibration_tiles(input_size: int, n: int = 8, seed: int = 0,
         for _ in range(rng.integers(3, 30)):
             y, x = rng.integers(0, input_size - 12, 2)
             img[y:y + rng.integers(4, 12), x:x + rng.integers(4, 12)] += rng.uniform(60, 120)
-        tiles.append(normalise(np.clip(img, 0, 255).astype(np.uint8)))
-    return np.stack(tiles).astype(np.float32)
+        tiles.append(as_input(np.clip(img, 0, 255).astype(np.uint8)))
+    return np.stack(tiles)
 
 
 def choose(runners: dict[str, Callable[[np.ndarray], np.ndarray]], tiles: np.ndarray,
            repeats: int = 3) -> KernelChoice:
-    """``runners``: candidate -> function from a (1, 3, S, S) batch to its density map
-    (N, C, h, w). fp32 must be among them."""
+    """``runners``: candidate -> function from a batch of one (a ``calibration_tiles`` tile)
+    to its density map (N, C, h, w). fp32 must be among them."""
     if "fp32" not in runners:
         raise ValueError("kernel choice needs the fp32 reference")
     counts = {name: np.array([float(run(t[None]).sum()) for t in tiles])

@@ -14,8 +14,11 @@ through a GDAL block cache sized from the memory limit. PNG and JPEG have no ran
 a small one is decoded whole; a larger one is decoded strip by strip into a tiled scratch
 TIFF (``onboard.strips``) read the same way, except interlaced PNGs and progressive JPEGs,
 which only decode whole (the intake holds them to ``whole_decode_pixels``). Per tile, the
-plan keeps counts, confidence, descriptor and a uint8 thumbnail; the tiles chosen for the
-downlink are read and encoded again when the outbox messages are made.
+plan keeps counts, confidence and a descriptor in memory; its uint8 thumbnail and, up to
+``tile_store_bytes``, its counter input (the tile resized to the counter's input: also what
+a resized downlink sends) go to scratch files (``shared.pipeline.tiles.SpillStore``), so a
+tile is read from the scene once: counting it and encoding it for the downlink read the
+kept input back.
 """
 
 from __future__ import annotations
@@ -249,8 +252,21 @@ class SceneProcessor:
 
         def prepare(size: int) -> PreparedTiles:  # shared by the budgets and the plan
             if size not in prepared:
-                prepared[size] = prepare_tiles(pixels, size, self.cfg, self.counter.input_size)
+                prepared[size] = prepare_tiles(pixels, size, self.cfg, self.counter.input_size,
+                                               spill_dir=self.scratch,
+                                               spill_bytes=self.settings.tile_store_bytes)
             return prepared[size]
+
+        try:
+            return self._plan(scene_id, pixels, meta, gsd, gsd_source, fp, warnings, entry,
+                              prepare, prepared)
+        finally:
+            for prep in prepared.values():
+                prep.close()
+
+    def _plan(self, scene_id: str, pixels, meta: dict, gsd: float | None,
+              gsd_source: str | None, fp: Footprint | None, warnings: list[str], entry,
+              prepare, prepared: dict[int, PreparedTiles]) -> dict:
 
         natural = self.counter.tile_size_for(gsd)
         first = entry.tile_size if entry and self.cfg.adaptive_tiling else natural
@@ -270,10 +286,8 @@ class SceneProcessor:
                           prepare=prepare, input_size=self.counter.input_size)
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, pixels, meta, gsd, fp, classes,
-                                 gsd_source == "estimated")
-        if look:
-            summary = messages[1].summary
-            summary.quicklook, summary.quicklook_width, summary.quicklook_height = look
+                                 gsd_source == "estimated", prepared.get(plan.tile_size),
+                                 quicklook=look)
         names = plan.decisions.names()
         reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
         table = plan.class_counts()
@@ -302,24 +316,35 @@ class SceneProcessor:
 
     def messages(self, plan: ScenePlan, pixels: np.ndarray, meta: dict, gsd: float | None,
                  fp: Footprint | None, classes: list[str] | None = None,
-                 gsd_estimated: bool = False) -> list[link_pb2.DownlinkMessage]:
+                 gsd_estimated: bool = False, prepared: PreparedTiles | None = None,
+                 quicklook: tuple[bytes, int, int] | None = None
+                 ) -> Iterator[link_pb2.DownlinkMessage]:
+        """The scene's outbox messages, made as they are consumed (the outbox inserts each
+        as it comes: a large scene's downlink is never in memory whole); a downlinked
+        tile's pixels come from ``prepared``'s kept inputs where they are there (not read
+        from the scene again)."""
         card = self.counter.card
-        out = [link_pb2.DownlinkMessage(header=scene_header(
+        summary = scene_summary(plan)
+        if quicklook:  # the scene's browse image rides with its summary
+            summary.quicklook, summary.quicklook_width, summary.quicklook_height = quicklook
+        yield from [link_pb2.DownlinkMessage(header=scene_header(
                    plan, gsd, fp, meta.get("capture_time"),
                    f"{card.name}/{card.architecture}@{card.sha256[:12]}",
                    f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
                    classes or self.counter.classes, gsd_estimated)),
-               link_pb2.DownlinkMessage(summary=scene_summary(plan))]
+               link_pb2.DownlinkMessage(summary=summary)]
         sent_gsd = (gsd or 0.0) * plan.tile_size / self.counter.input_size
         for i in np.flatnonzero(plan.decisions.action == DOWNLINK):
             t = plan.grid.tile(int(i))
             q = int(plan.decisions.quality[i])
-            data = encode_tile(downlink_pixels(plan.grid.crop(pixels, int(i)), plan.tile_size,
-                                               self.counter.input_size), q)
-            out += [link_pb2.DownlinkMessage(chunk=c) for c in tile_chunks(
+            sent = prepared.sent_pixels(int(i), self.counter.input_size) \
+                if prepared is not None else \
+                downlink_pixels(plan.grid.crop(pixels, int(i)), plan.tile_size,
+                                self.counter.input_size)
+            data = encode_tile(sent, q)
+            yield from (link_pb2.DownlinkMessage(chunk=c) for c in tile_chunks(
                 plan.scene_id, int(i), t.row, t.col, data, q, sent_gsd_m=sent_gsd,
-                onboard_count=float(plan.onboard[i]), confidence=float(plan.confidence[i]))]
-        return out
+                onboard_count=float(plan.onboard[i]), confidence=float(plan.confidence[i])))
 
 
 class Worker(threading.Thread):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from onboard.link.outbox import Outbox
@@ -100,7 +101,7 @@ class ScenesDB:
         return self.db.execute("UPDATE scenes SET state = 'queued', attempts = MAX(attempts "
                                "- 1, 0) WHERE state = 'processing'")
 
-    def finish(self, scene_id: str, result: dict, messages: list) -> None:
+    def finish(self, scene_id: str, result: dict, messages: Iterable) -> None:
         self.outbox.put_scene(messages, also=[(
             "UPDATE scenes SET state = 'downlinking', result = ? WHERE scene_id = ?",
             (json.dumps(result), scene_id))])

@@ -65,6 +65,10 @@ class OnboardSettings(BaseSettings):
     memory_limit_bytes: int = Field(1 << 30, ge=64 << 20)
     gdal_cache_bytes: int | None = Field(None, ge=1 << 20, description="GDAL block cache")
     revisit_cache_bytes: int | None = Field(None, ge=0, description="revisit mosaics")
+    # Scratch disk (under data_dir) for a scene's tiles' counter inputs, kept from the first
+    # pass over the scene so counting does not read and resize them again (0: read again).
+    # A 20k x 20k scene at 0.5 m needs 1.3 GB; tiles beyond this are read again.
+    tile_store_bytes: int = Field(2 << 30, ge=0)
     # Budgets, scene-relative as in the simulator
     budget_fraction: float = Field(0.10, ge=0.0, le=10.0)
     energy_fraction: float = Field(1.0, ge=0.0, le=10.0)

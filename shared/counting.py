@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.model_card import ModelCard
-from shared.preprocess import prepare_tile, tile_px
+from shared.preprocess import NORMALISED_INPUT, input_convention, prepare_tile, tile_px
 from shared.tile_grid import TileGrid
 
 RunBatch = Callable[[np.ndarray], tuple[np.ndarray, ...]]
@@ -67,8 +67,10 @@ def combine(density: np.ndarray, masks: np.ndarray, channels: Sequence[int] | No
 
 
 def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int, scale: float,
-              batch_size: int = 8, channels: Sequence[int] | None = None) -> TileRun:
-    """Counts, density maps and mask logits for uint8 RGB tiles, in order."""
+              batch_size: int = 8, channels: Sequence[int] | None = None,
+              convention: str = NORMALISED_INPUT) -> TileRun:
+    """Counts, density maps and mask logits for uint8 RGB tiles, in order (``convention``:
+    the counter's input convention, ``shared.preprocess``)."""
     dens_out, mask_out, emb_out, batch = [], [], [], []
 
     def flush() -> None:
@@ -80,7 +82,7 @@ def run_tiles(run_batch: RunBatch, tiles: Iterable[np.ndarray], input_size: int,
         batch.clear()
 
     for tile in tiles:
-        batch.append(prepare_tile(tile, input_size, scale))
+        batch.append(prepare_tile(tile, input_size, scale, convention))
         if len(batch) == batch_size:
             flush()
     if batch:
@@ -122,6 +124,11 @@ class TileCounter:
         return density * per_class[None, :, None, None]
 
     @property
+    def input_convention(self) -> str:
+        """What this counter's input tensor holds (``shared.preprocess``)."""
+        return input_convention(self.card.extra)
+
+    @property
     def classes(self) -> list[str]:
         return list(self.card.classes)
 
@@ -142,7 +149,8 @@ class TileCounter:
     def inputs(self, pixels: np.ndarray, scene_gsd: float | None) -> Iterator[np.ndarray]:
         """The scene's tiles prepared as this counter's inputs."""
         natural = self.tile_size_for(scene_gsd)
-        return scene_inputs(pixels, natural, self.card.input_size, self.card.input_size / natural)
+        return scene_inputs(pixels, natural, self.card.input_size, self.card.input_size / natural,
+                            self.input_convention)
 
     def count_tiles(self, pixels: np.ndarray, scene_gsd: float | None,
                     tile_size: int | None = None, classes: Sequence[str] | None = None
@@ -150,7 +158,7 @@ class TileCounter:
         natural = self.tile_size_for(scene_gsd)
         return count_scene(self.run_batch, pixels, tile_size or natural, self.card.input_size,
                            self.card.input_size / natural, self.batch_size,
-                           self.channels(classes))
+                           self.channels(classes), self.input_convention)
 
 
 def scene_tiles(pixels: np.ndarray, tile_size: int) -> tuple[TileGrid, Iterator[np.ndarray]]:
@@ -160,17 +168,17 @@ def scene_tiles(pixels: np.ndarray, tile_size: int) -> tuple[TileGrid, Iterator[
 
 
 def scene_inputs(pixels: np.ndarray, tile_size: int, input_size: int,
-                 scale: float) -> Iterator[np.ndarray]:
+                 scale: float, convention: str = NORMALISED_INPUT) -> Iterator[np.ndarray]:
     """Every tile of a scene prepared as a counter input, in grid order."""
     _, tiles = scene_tiles(pixels, tile_size)
-    return (prepare_tile(tile, input_size, scale) for tile in tiles)
+    return (prepare_tile(tile, input_size, scale, convention) for tile in tiles)
 
 
 def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_size: int,
-                scale: float, batch_size: int = 8, channels: Sequence[int] | None = None
-                ) -> TileOutputs:
+                scale: float, batch_size: int = 8, channels: Sequence[int] | None = None,
+                convention: str = NORMALISED_INPUT) -> TileOutputs:
     """Count every tile of a scene held in memory."""
     grid, tiles = scene_tiles(pixels, tile_size)
-    run = run_tiles(run_batch, tiles, input_size, scale, batch_size, channels)
+    run = run_tiles(run_batch, tiles, input_size, scale, batch_size, channels, convention)
     return TileOutputs(grid, run.counts, run.density, run.mask_logits, run.class_counts,
                        run.embedding)

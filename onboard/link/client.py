@@ -56,6 +56,11 @@ class LinkClient:
         self.rejected = 0
         self.link_up = False
         self.bytes_sent = 0
+        # Seconds spent in connections that had something to do (``drain_once``): what the
+        # bytes sent took on the wire, so their ratio is the goodput a wire measurement
+        # gives (``/v1/link``).
+        self.busy_s = 0.0
+        self._working = False
         self.bytes_by_station: dict[str, int] = {}  # acknowledged bytes, per ground end
 
     def target_at(self, now: float) -> str:
@@ -73,7 +78,19 @@ class LinkClient:
         return grpc.secure_channel(target, self.credentials, options=self.options)
 
     def drain_once(self) -> int:
-        """One connection; returns how many parts the ground acknowledged."""
+        """One connection; returns how many parts the ground acknowledged. Its time counts
+        to ``busy_s`` when it had something to do (parts to send, or scenes whose delivery
+        the ground had yet to confirm): the seconds a wire measurement of the same bytes
+        spans, and not those with nothing queued."""
+        started = time.monotonic()
+        self._working = False
+        try:
+            return self._drain()
+        finally:
+            if self._working:
+                self.busy_s += time.monotonic() - started
+
+    def _drain(self) -> int:
         # Chosen per connection: each drain goes to the station of the window it runs in,
         # and its acknowledged bytes are booked to that station.
         window = self.schedule.window(self.clock())
@@ -81,6 +98,7 @@ class LinkClient:
         with self._channel(self._target(window)) as channel:
             stub = link_pb2_grpc.DownlinkStub(channel)
             for scene_id in self.outbox.unconfirmed_scenes():
+                self._working = True
                 held = stub.Committed(link_pb2.CommittedRequest(scene_id=scene_id),
                                       timeout=self.deadline_s, metadata=self.metadata)
                 state = self.outbox.reconcile(held)
@@ -94,6 +112,7 @@ class LinkClient:
             if not parts:
                 self.link_up = True
                 return 0
+            self._working = True
             sizes = {p.seq: p.size for p in parts}
 
             def stream():

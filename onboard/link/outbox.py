@@ -17,6 +17,7 @@ are dropped (their sizes stay, for the figures): the ground holds them durably n
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,23 +71,27 @@ class Outbox:
     def close(self) -> None:
         self.db.close()
 
-    def put_scene(self, messages: list[link_pb2.DownlinkMessage],
+    def put_scene(self, messages: Iterable[link_pb2.DownlinkMessage],
                   also: list[tuple[str, tuple]] = ()) -> None:
         """Queue a scene's parts atomically (all or none), with ``also``: more statements
-        (sql, args) on the same database committed in the same transaction."""
-        rows = []
+        (sql, args) on the same database committed in the same transaction. ``messages``
+        may be an iterator: each is serialised and inserted as it comes (a large scene's
+        downlink is never in memory whole)."""
         now = time.time()
-        for m in messages:
-            kind = m.WhichOneof("payload")
-            if kind is None:
-                raise ValueError("empty downlink message")
-            scene = getattr(m, kind).scene_id
-            tile = m.chunk.tile_index if kind == "chunk" else None
-            payload = m.SerializeToString()
-            rows.append((scene, kind, tile, payload, len(payload), now))
+
+        def rows():
+            for m in messages:
+                kind = m.WhichOneof("payload")
+                if kind is None:
+                    raise ValueError("empty downlink message")
+                scene = getattr(m, kind).scene_id
+                tile = m.chunk.tile_index if kind == "chunk" else None
+                payload = m.SerializeToString()
+                yield scene, kind, tile, payload, len(payload), now
+
         with self.db.transaction() as cur:
             cur.executemany("INSERT INTO outbox (scene_id, kind, tile_index, payload, size, "
-                            "queued_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                            "queued_at) VALUES (?, ?, ?, ?, ?, ?)", rows())
             for sql, args in also:
                 cur.execute(sql, args)
 

@@ -20,11 +20,20 @@ def downlink_pixels(tile: np.ndarray, tile_size: int, input_size: int | None) ->
 
 
 def encode_tile(tile: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return _encode_bgr(cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2BGR), quality)
+
+
+def _encode_bgr(bgr: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def encoded_sizes(tile: np.ndarray, qualities) -> list[int]:
+    """``len(encode_tile(tile, q))`` for each quality, the colour conversion made once."""
+    bgr = cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2BGR)
+    return [len(_encode_bgr(bgr, q)) for q in qualities]
 
 
 # A downlinked tile is at most a natural tile (hundreds of pixels a side); a JPEG header

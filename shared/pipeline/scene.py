@@ -108,8 +108,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             if cfg.policy not in ("onboard-only", *BENT_PIPES) and len(first_sizes) else 0
         tile_size = affordable_size(tiling, tile_size, w, h, affordable + sendable)
     prep = prepare(tile_size)
-    grid, tiles, sizes, thumbs, plan = (prep.grid, prep.tiles, prep.sizes, prep.thumbs,
-                                        prep.contexts)
+    grid, sizes, thumbs, plan = prep.grid, prep.sizes, prep.thumbs, prep.contexts
     n = len(grid)
     onboard = np.full(n, np.nan)
     conf = np.full(n, np.nan)
@@ -128,7 +127,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
 
     def count(i: int) -> None:
         ledger.spend("compute", per_inference)
-        answer = count_fn(i, tiles[i], tile_size)
+        answer = count_fn(i, *prep.counter_tile(i))  # kept input: no second read
         onboard[i], conf[i] = answer[:2]
         if remember:
             t = grid.tile(i)

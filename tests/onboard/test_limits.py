@@ -35,23 +35,27 @@ def test_link_open_time_counts_only_open_windows():
     assert open_seconds(ContactSchedule.always(), 3.0, 10.0) == pytest.approx(7.0)
 
 
-def test_link_goodput_divides_by_the_open_time(tmp_path):
+def test_link_goodput_divides_by_the_time_spent_sending(tmp_path):
     import time
 
     from onboard.app import Onboard
 
-    now = time.time()
     # Windows of 10 s every 100 s: 100 s since start held 10 s open.
     settings = OnboardSettings(data_dir=tmp_path, contact_period_s=100.0,
                                contact_duration_s=10.0)
     ob = Onboard(settings)
+    now = time.time()  # after start-up, however long a loaded machine made it
     try:
         ob.started = now - (now % 100.0) - 100.0  # exactly one whole period ago
+        assert ob.link_state()["goodput_bytes_s"] == 0.0  # nothing sent yet
         ob.link.bytes_sent = 50_000
+        ob.link.busy_s = 2.0
         state = ob.link_state()
         open_s = open_seconds(ob.link.schedule, ob.started, time.time())
         assert state["link_open_s"] == pytest.approx(open_s, abs=0.01)
         assert 10.0 <= open_s <= 20.0
-        assert state["goodput_bytes_s"] == pytest.approx(50_000 / open_s, rel=0.01)
+        # over the seconds spent sending, not the open time (idle open time is no goodput)
+        assert state["link_busy_s"] == 2.0
+        assert state["goodput_bytes_s"] == pytest.approx(25_000)
     finally:
         ob.stop()

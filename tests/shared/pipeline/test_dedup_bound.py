@@ -1,0 +1,53 @@
+"""The cheap rejection before verification's full comparison never changes a verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.pipeline import dedup
+
+
+def _pairs(rng):
+    base = rng.normal(120, 40, (16, 16))
+    for _ in range(60):
+        a = np.clip(np.kron(base + rng.normal(0, 30, (16, 16)), np.ones((4, 4))) +
+                    rng.normal(0, 5, (64, 64)), 0, 255).astype(np.uint8)
+        kind = rng.integers(0, 3)
+        if kind == 0:  # a revisit: gain, offset and noise
+            b = np.clip(a * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20) +
+                        rng.normal(0, 2, a.shape), 0, 255).astype(np.uint8)
+        elif kind == 1:  # an object moved
+            b = a.copy()
+            y, x = rng.integers(0, 56, 2)
+            b[y:y + 8, x:x + 8] = 255 - b[y:y + 8, x:x + 8]
+        else:  # other ground
+            b = np.clip(np.kron(rng.normal(120, 40, (16, 16)), np.ones((4, 4))), 0,
+                        255).astype(np.uint8)
+        yield a, b
+
+
+def test_the_bound_is_below_the_rms_and_verdicts_are_unchanged():
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for a, b in _pairs(rng):
+        qa, qb = dedup.grey_quantiles(a), dedup.grey_quantiles(b)
+        sa, sb = dedup.block_stats(a), dedup.block_stats(b)
+        lut = np.interp(np.arange(256.0), qb, qa)
+        rms, _ = dedup.residual(a, b, qa, qb)
+        assert dedup.rms_lower_bound(lut, sa, sb) <= rms + 1e-9
+        fast = dedup.near_duplicate(a, b, qa=qa, qb=qb, sa=sa, sb=sb)
+        assert fast == dedup.near_duplicate(a, b, qa=qa, qb=qb)
+        verdicts.append(fast)
+    assert any(verdicts) and not all(verdicts)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (30, 64), (3, 2)])
+def test_block_stats_of_partial_thumbnails(shape):
+    t = np.arange(np.prod(shape)).reshape(shape).astype(np.uint8)
+    stats = dedup.block_stats(t)
+    if min(shape) < dedup.BOUND_BLOCK:
+        assert stats is None
+    else:
+        assert stats.pixels == t.size
+        assert len(stats.mean) == (shape[0] // 4) * (shape[1] // 4)
