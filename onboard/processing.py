@@ -214,12 +214,14 @@ class SceneProcessor:
             budget = max(0.0, min(budget, left))
         return budget, self.settings.energy_fraction * full, natural
 
-    def quicklook(self, pixels, budget: float) -> tuple[tuple[bytes, int, int] | None, dict]:
+    def quicklook(self, pixels, budget: float, block: int
+                  ) -> tuple[tuple[bytes, int, int] | None, dict]:
         """The scene's browse image when it is on and fits its share of the byte budget
-        (its bytes are then taken from the budget), and what happened, for the answer."""
+        (its bytes are then taken from the budget), and what happened, for the answer;
+        read in ``block`` windows (the tile size: a COG's native tiles, once each)."""
         st = self.settings
         return fitted(pixels, st.quicklook_px, st.quicklook_quality,
-                      st.quicklook_max_budget_share * budget)
+                      st.quicklook_max_budget_share * budget, block)
 
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
         with open_scene(Path(path), self.settings, self.scratch) as pixels:
@@ -272,8 +274,9 @@ class SceneProcessor:
         first = entry.tile_size if entry and self.cfg.adaptive_tiling else natural
         t0 = time.perf_counter()
         budget, energy_j, natural = self.budgets(pixels, gsd, first, prepare)
-        look, look_report = self.quicklook(pixels, budget)
-        budget -= len(look[0]) if look else 0
+        look, look_report = self.quicklook(pixels, budget, first)
+        look_bytes = len(look[0]) if look else 0
+        budget -= look_bytes
         classes = list(meta.get("classes") or self.counter.classes)
         channels = self.counter.channels(classes)
 
@@ -307,8 +310,9 @@ class SceneProcessor:
                   "onboard_by_class": {c: round(float(np.nansum(table[:, k])), 3)
                                        for k, c in enumerate(classes)},
                   "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),
-                  "downlink_budget_bytes": int(plan.byte_budget),
-                  "downlink_bytes_planned": int(plan.decisions.bytes_used),
+                  # the scene's whole budget, and what is planned of it: tiles and quicklook
+                  "downlink_budget_bytes": int(plan.byte_budget) + look_bytes,
+                  "downlink_bytes_planned": int(plan.decisions.bytes_used) + look_bytes,
                   "quicklook": look_report,
                   "gsd_m": gsd, "gsd_source": gsd_source, "warnings": warnings}
         self.db.finish(scene_id, result, messages)

@@ -223,8 +223,19 @@ def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], 
           class_names: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    # Subnormal activations or weights make CPU convolutions many times slower.
+    # Subnormal activations or weights make CPU convolutions many times slower; flushing them
+    # is process-wide state, so it is undone when training returns (see _train).
     torch.set_flush_denormal(True)
+    try:
+        return _train(cfg, train_scenes, val_scenes, out_dir, scene_weights, resume,
+                      class_names)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
+           out_dir: Path, scene_weights: list[float] | None, resume: bool,
+           class_names: list[str] | None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = build(cfg.arch, cfg.arch_config, pretrained=cfg.pretrained)
     if cfg.init_from:

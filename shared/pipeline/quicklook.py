@@ -16,13 +16,20 @@ import numpy as np
 def quicklook(pixels, long_side: int, quality: int = 70,
               block: int = 1024) -> tuple[bytes, int, int]:
     """(JPEG bytes, width, height) of ``pixels`` (an (h, w, 3) uint8 array, or anything
-    sliced like one) shrunk so its long side is ``long_side`` (never enlarged)."""
+    sliced like one) shrunk so its long side is ``long_side`` (never enlarged); ``block``:
+    the side of the windows read (the scene's native tile size reads each tile window once,
+    as counting does)."""
+    return encode(canvas(pixels, long_side, block), quality)
+
+
+def canvas(pixels, long_side: int, block: int = 1024) -> np.ndarray:
+    """The scene shrunk so its long side is ``long_side``, built block by block."""
     if long_side < 1:
         raise ValueError(f"quicklook long side must be >= 1 px, got {long_side}")
     h, w = pixels.shape[:2]
     scale = min(1.0, long_side / max(h, w))
     qw, qh = max(1, round(w * scale)), max(1, round(h * scale))
-    canvas = np.zeros((qh, qw, 3), np.uint8)
+    out = np.zeros((qh, qw, 3), np.uint8)
     for y0 in range(0, h, block):
         y1 = min(h, y0 + block)
         ty0, ty1 = round(y0 * scale), round(y1 * scale)
@@ -34,25 +41,35 @@ def quicklook(pixels, long_side: int, quality: int = 70,
             part = np.asarray(pixels[y0:y1, x0:x1])
             if part.ndim == 2:
                 part = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
-            canvas[ty0:ty1, tx0:tx1] = cv2.resize(part[..., :3], (tx1 - tx0, ty1 - ty0),
-                                                  interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+            out[ty0:ty1, tx0:tx1] = cv2.resize(part[..., :3], (tx1 - tx0, ty1 - ty0),
+                                               interpolation=cv2.INTER_AREA)
+    return out
+
+
+def encode(image: np.ndarray, quality: int) -> tuple[bytes, int, int]:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("the quicklook could not be encoded")
-    return buf.tobytes(), qw, qh
+    return buf.tobytes(), image.shape[1], image.shape[0]
 
 
-def fitted(pixels, long_side: int, quality: int, share_bytes: float
+def fitted(pixels, long_side: int, quality: int, share_bytes: float, block: int = 1024
            ) -> tuple[tuple[bytes, int, int] | None, dict]:
     """The quicklook at ``long_side`` (0: off), else at smaller sizes down to 64 px, the
     first whose bytes fit ``share_bytes`` (its share of the scene's byte budget); and what
-    happened, for the scene's answer: sent and its bytes, or why not."""
+    happened, for the scene's answer: sent and its bytes, or why not. The scene is read once
+    (in ``block`` windows); smaller sizes shrink the first canvas."""
     if long_side == 0:
         return None, {"sent": False, "bytes": 0, "reason": "off (quicklook_px=0)"}
     sides = dict.fromkeys([long_side, *(s for s in (long_side * 3 // 4, long_side // 2,
                                                     long_side // 4) if s >= 64)])
+    full = canvas(pixels, long_side, block)
     for side in sides:
-        look = quicklook(pixels, side, quality)
+        scale = min(1.0, side / max(full.shape[:2]))
+        small = full if scale == 1.0 else cv2.resize(
+            full, (max(1, round(full.shape[1] * scale)), max(1, round(full.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA)
+        look = encode(small, quality)
         if len(look[0]) <= share_bytes:
             return look, {"sent": True, "bytes": len(look[0]), "width": look[1],
                           "height": look[2]}

@@ -212,3 +212,13 @@ def test_a_warm_start_carries_a_run_into_a_later_one(tmp_path):
     assert not any(p.requires_grad for p in teacher.parameters())
     result = train(_cfg(init_from=str(warm)), scenes[:1], scenes[1:], tmp_path / "second")
     assert result["history"][0]["epoch"] == 1
+
+
+def test_training_leaves_subnormal_floats_working(tmp_path):
+    # Training flushes subnormals for speed; other code in the process (hypothesis, numpy)
+    # must find them again afterwards.
+    scenes = [load_scene(_scene_image(seed=s), 1.0, None) for s in range(2)]
+    train(_cfg(), scenes[:1], scenes[1:], tmp_path / "run")
+    tiny = np.array(np.finfo(np.float64).tiny)
+    assert float(tiny / 2) > 0.0
+    assert float(torch.tensor(1e-40, dtype=torch.float32) * 1.0) > 0.0
