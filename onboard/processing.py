@@ -257,7 +257,8 @@ class SceneProcessor:
         plan = plan_scene(pixels, scene_id, count_fn,
                           float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
                           energy_j, self.energy, fp, entry, self.cache, self.error_model,
-                          prepare=prepare, input_size=self.counter.input_size)
+                          prepare=prepare, input_size=self.counter.input_size,
+                          n_classes=len(classes))
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, pixels, meta, gsd, fp, classes,
                                  gsd_source == "estimated")
