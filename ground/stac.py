@@ -235,16 +235,17 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-def add_routes(app, store) -> None:
+def add_routes(app, store, resolve=lambda scene: scene) -> None:
     """``GET /v1/scenes/{id}/stac`` and ``/v1/scenes/{id}/tiles.geojson`` on ``app``;
-    ``store()`` gives the service's store."""
+    ``store()`` gives the service's store, ``resolve(id)`` the key of the scene meant."""
     @app.get("/v1/scenes/{scene_id}/stac", response_class=GeoJSONResponse,
              responses=documented(401, 404))
     def scene_stac(scene_id: str, request: Request):
         """The scene as a STAC Item with the Label extension; its ``labels`` asset is the
         tiles' GeoJSON."""
         labels = str(request.url_for("scene_tiles_geojson", scene_id=scene_id))
-        item = stac_item(store(), scene_id, self_href=str(request.url), labels_href=labels)
+        item = stac_item(store(), resolve(scene_id), self_href=str(request.url),
+                         labels_href=labels)
         if item is None:
             raise HTTPException(404, f"no scene {scene_id}")
         return GeoJSONResponse(item)
@@ -255,7 +256,7 @@ def add_routes(app, store) -> None:
         """Every tile as a GeoJSON Feature: its outline (WGS84, or the scene's CRS with
         ``crs=scene``; null when the footprint is unknown) and its counts per class, onboard
         and final, decision, confidence and provenance."""
-        collection = tiles_geojson(store(), scene_id, crs)
+        collection = tiles_geojson(store(), resolve(scene_id), crs)
         if collection is None:
             raise HTTPException(404, f"no scene {scene_id}")
         return GeoJSONResponse(collection)
