@@ -159,13 +159,9 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
         if cfg.policy in BENT_PIPES or not ledger.can_afford(per_inference + reserve):
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
         count(i)
-    revisited = {h.split(":", 1)[1] for h in reused_from if h and h.startswith("scene:")}
-    width = n_classes or (len(next(iter(rows.values()))) if rows else 1)
-    table = _class_table(onboard, rows, counted, width,
-                         [cache.class_shares(s) for s in revisited] if cache else [])
     if remember:
         _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf,
-                  _shares(table[counted]) if counted else None)
+                  _shares(np.array([rows[i] for i in counted])) if counted else None)
     # Reused tiles may still go down: deduplication saves inference energy, and a reused
     # count is no surer than the count it copies.
     candidates = Candidates(onboard, conf, sizes)
@@ -186,6 +182,10 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             # Not sent, so accepted, unless a paper policy's band discards it.
             decisions.action[i] = DISCARD if cfg.policy in PAPER_POLICIES and \
                 conf[i] < cfg.conf_p else ACCEPT
+    revisited = {h.split(":", 1)[1] for h in reused_from if h and h.startswith("scene:")}
+    width = n_classes or (len(next(iter(rows.values()))) if rows else 1)
+    table = _class_table(onboard, rows, counted, width,
+                         [cache.class_shares(s) for s in revisited] if cache else [])
     ledger.spend("aggregate", min(energy.aggregate(n), ledger.remaining))
     ledger.spend("downlink", min(energy.downlink(decisions.bytes_used), ledger.remaining))
     return ScenePlan(scene_id, grid, onboard, conf, reused, reused_from, plan.contexts, sizes,
