@@ -15,6 +15,7 @@ health service on it.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent import futures
@@ -177,10 +178,12 @@ class StreamGate:
         self._changed()
         return None
 
-    def touch(self, stream: int) -> None:
+    def touch(self, stream: int, busy: bool = False) -> None:
+        """A part arrived (``busy``: being handled, not idle however long it takes) or its
+        acknowledgement went out (waiting for the sender again: idle from now)."""
         entry = self.last.get(stream)
         if entry is not None:
-            self.last[stream] = (time.monotonic(), entry[1])
+            self.last[stream] = (math.inf if busy else time.monotonic(), entry[1])
 
     def leave(self, sender: str, stream: int) -> None:
         with self._lock:
@@ -238,12 +241,14 @@ class DownlinkServicer(link_pb2_grpc.DownlinkServicer):
             self._check_store(context)
             for msg in request_iterator:
                 if self.gate is not None:
-                    self.gate.touch(stream)
+                    self.gate.touch(stream, busy=True)
                 ack = receive(self.store, msg, sender, self.on_commit, self.work)
                 # Acknowledged only while the store is the one it was written to.
                 self._check_store(context)
                 ack.seq = msg.seq
                 yield ack
+                if self.gate is not None:
+                    self.gate.touch(stream)
         finally:
             if self.gate is not None:
                 self.gate.leave(sender, stream)
