@@ -137,9 +137,16 @@ class NatsTileQueue:
         import nats.errors
 
         if self._sub is None or time.monotonic() - self._checked > 2.0:
-            # A stream deleted under the workers: found within seconds and made again.
+            # A stream deleted under the workers: found within seconds and made again (by
+            # whoever finds it missing: this worker, or a station that published since, in
+            # which case the workers' consumer went with the old stream).
             self._checked = time.monotonic()
-            await self._ensure_stream()
+            if not await self._ensure_stream() and self._sub is not None:
+                try:
+                    await self._js.consumer_info(self.stream, self.durable)
+                except self._not_found:
+                    self._sub = None
+                    self.recreated += 1
         if self._sub is None:
             self._sub = await self._js.pull_subscribe(self.subject, durable=self.durable,
                                                       stream=self.stream,

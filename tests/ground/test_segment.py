@@ -203,3 +203,41 @@ def test_a_workers_heartbeat_says_whether_its_passes_finish(tmp_path):
     assert alive(heartbeat=beat)
     os.utime(beat, (time.time() - 600, time.time() - 600))
     assert not alive(max_age_s=120, heartbeat=beat)  # stuck for ten minutes
+
+
+def test_a_deleted_stream_is_made_again_and_queue_garbage_is_dropped(store, queue_factory,
+                                                                       counter, jpeg_tile):
+    """Issue 26, finding 9: the stream deleted under the segment left new tiles committed
+    and uncounted until the workers restarted, and garbage on the queue was taken. Whoever
+    finds the stream missing makes it again (a station publishing, a worker fetching), the
+    workers announce every uncounted tile again at once, and a message that is not "tile
+    ready" work is dropped."""
+    import json
+
+    from ground.queue_counting import QueueCountingWorker
+
+    station = queue_factory(ack_wait_s=5.0)
+    worker = QueueCountingWorker(store, counter, queue_factory(ack_wait_s=5.0),
+                                 lost_after_s=3600.0)  # no periodic sweep within the test
+    worker.start()
+    try:
+        commit_scene(store, "before", [jpeg_tile(2000, seed=41)], announcer(station))
+        assert wait_counted(store, None, 60) == 0
+        station.delete_stream()
+        commit_scene(store, "after", [jpeg_tile(2000, seed=42)], announcer(station))
+        for body in (b"not json", json.dumps({"scene_id": "<script>", "tile_index": -1}
+                                             ).encode(),
+                     json.dumps({"scene_id": "after", "tile_index": 0, "x": 1}).encode()):
+            station._call(station._js.publish(station.subject, body))
+        t0 = time.time()
+        assert wait_counted(store, None, 60) == 0, "a tile committed after the deletion waits"
+        assert time.time() - t0 < 60
+        deadline = time.time() + 30
+        while worker.queue.dropped < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        assert worker.queue.dropped == 3
+        (value, _), = store.ground_counts("sat-1:after").values()
+        assert value is not None
+    finally:
+        worker.stop()
+        worker.join(10)
