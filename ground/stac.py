@@ -130,7 +130,7 @@ def tiles_geojson(store: Store, scene_id: str, crs: str = "wgs84") -> dict | Non
         features.append({"type": "Feature", "id": i, "geometry": geometry,
                          "properties": props})
     out = {"type": "FeatureCollection", "features": features,
-           "scene_id": scene_id, "classes": names, "complete": report.get("complete", False)}
+           "scene_id": header.scene_id, "classes": names, "complete": report.get("complete", False)}
     if crs == "scene" and fp is not None and geo.epsg_code(fp[1]) is not None:
         out["crs"] = {"type": "name", "properties": {
             "name": f"urn:ogc:def:crs:EPSG::{geo.epsg_code(fp[1])}"}}
@@ -191,7 +191,9 @@ def stac_item(store: Store, scene_id: str, self_href: str | None = None,
     if report.get("gsd_m"):
         props["gsd"] = report["gsd_m"]
         props["targetfuse:gsd_estimated"] = report["gsd_estimated"]
-    item = pystac.Item(scene_id, geometry, bbox, when, props)
+    if ":" in scene_id:  # the scene's key: its sender's id, under the sender's name
+        props["targetfuse:sender"] = scene_id.rpartition(":")[0]
+    item = pystac.Item(header.scene_id, geometry, bbox, when, props)
     if fp is not None:
         proj = ProjectionExtension.ext(item, add_if_missing=True)
         proj.code = fp[1] if geo.epsg_code(fp[1]) is not None else None
