@@ -55,9 +55,6 @@ CREATE INDEX IF NOT EXISTS tiles_uncounted ON tiles (counted_at) WHERE counted_a
 CREATE TABLE IF NOT EXISTS link_log (
     at REAL NOT NULL, bytes INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS store_meta (
-    k TEXT PRIMARY KEY, v TEXT NOT NULL
-);
 """
 
 
@@ -150,15 +147,6 @@ class SQLStore:
             return [scene]
         return [r[0] for r in self._read("SELECT scene_id FROM scenes WHERE name = ? "
                                          "ORDER BY received_at", (scene,))]
-
-    def generation(self) -> str:
-        """This store's identity: made once when the store is created, so a store deleted
-        and made again (or replaced) has another."""
-        import secrets
-
-        self._write("INSERT OR IGNORE INTO store_meta (k, v) VALUES ('generation', ?)",
-                    (secrets.token_hex(8),))
-        return self._read("SELECT v FROM store_meta WHERE k = 'generation'")[0][0]
 
     def received_at(self, scene_id: str) -> float | None:
         """When the scene's header first arrived (a Unix time)."""
