@@ -23,7 +23,7 @@ from ground.scenes import scene_report
 from ground.segment import make_worker, open_queue
 from ground.settings import GroundSettings
 from ground.stac import add_routes as add_stac_routes
-from ground.store import open_store
+from ground.store import StoreLost, open_store
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
@@ -45,7 +45,10 @@ class Ground:
         err = Path(settings.models_dir) / settings.model / "error_model.json"
         self.error_model = ErrorModel.load(err) if err.exists() else None
         self.queue = open_queue(settings)
-        self.server, self.grpc_port = create_server(settings, self.store, self.queue)
+        gates: list = []
+        self.server, self.grpc_port = create_server(settings, self.store, self.queue,
+                                                    self.counter, gates)
+        self.gate = gates[0]
         self.worker = make_worker(settings, self.store, self.counter, self.error_model,
                                   self.queue)
         self.started = time.time()
@@ -61,7 +64,16 @@ class Ground:
         self.server.start()
         self.worker.start()
 
+    def store_lost(self) -> str | None:
+        """Why the store can no longer be trusted (removed or replaced under us), or None."""
+        try:
+            self.store.check()
+        except StoreLost as exc:
+            return str(exc)
+        return None
+
     def stop(self) -> None:
+        self.gate.stop()
         self.worker.stop()
         self.server.stop(2).wait()
         if self.worker.ident is not None:
@@ -108,6 +120,17 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         card = getattr(g().counter, "card", None)
         return list(card.classes) if card is not None else None
 
+    def resolve(scene: str) -> str:
+        """The key of the scene a caller names: its key (``<sender>:<id>``), or its id when
+        only one sender used it (409 when several did)."""
+        keys = g().store.resolve(scene)
+        if len(keys) > 1:
+            raise HTTPException(409, f"scene id {scene} was used by {len(keys)} senders; ask "
+                                f"for one of {', '.join(keys)}")
+        return keys[0] if keys else scene
+
+    app.state.resolve = resolve
+
     def wanted(classes: str | None) -> list[str] | None:
         """The classes asked for; a 422 for one the ground's counter does not count (as the
         onboard intake answers), or a repeated one."""
@@ -131,29 +154,30 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
                 r = scene_report(g().store, sid, classes=want)
             except ValueError:
                 continue  # not counted for a class asked for
-            row = {k: r.get(k) for k in ("scene_id", "classes", "total", "onboard_total",
-                                         "complete", "tiles", "tiles_received",
-                                         "tiles_counted", "downlink_bytes")}
+            row = {k: r.get(k) for k in ("scene_id", "key", "sender", "classes", "total",
+                                         "onboard_total", "complete", "tiles",
+                                         "tiles_received", "tiles_counted", "downlink_bytes")}
             row["by_class"] = {c: v["total"] for c, v in (r.get("by_class") or {}).items()}
             out.append(row)
         return {"scenes": out, "classes": sorted({c for r in out for c in r["classes"]})}
 
-    @app.get("/v1/scenes/{scene_id}", responses=documented(401, 404, 422))
+    @app.get("/v1/scenes/{scene_id}", responses=documented(401, 404, 409, 422))
     def scene(scene_id: str, classes: str | None = None):
+        key = resolve(scene_id)
         try:
-            r = scene_report(g().store, scene_id, classes=wanted(classes))
+            r = scene_report(g().store, key, classes=wanted(classes))
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if r is None:
             raise HTTPException(404, f"no scene {scene_id}")
-        header = g().store.header(scene_id)
+        header = g().store.header(key)
         r["grid"] = {"rows": header.grid.rows, "cols": header.grid.cols,
                      "tile_size": header.grid.tile_size, "width": header.grid.width,
                      "height": header.grid.height}
-        summary = g().store.summary(scene_id)
+        summary = g().store.summary(key)
         r["quicklook"] = {"bytes": len(summary.quicklook), "width": summary.quicklook_width,
                           "height": summary.quicklook_height,
-                          "url": f"/v1/scenes/{scene_id}/quicklook.jpg"} \
+                          "url": f"/v1/scenes/{key}/quicklook.jpg"} \
             if summary is not None and summary.quicklook else None
         return r
 
@@ -163,12 +187,12 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def scene_quicklook(scene_id: str):
         """The scene's quicklook, as the satellite sent it with the summary (JPEG); 404 when
         it sent none (off, or over its share of the byte budget)."""
-        summary = g().store.summary(scene_id)
+        summary = g().store.summary(resolve(scene_id))
         if summary is None or not summary.quicklook:
             raise HTTPException(404, f"no quicklook of scene {scene_id}")
         return Response(summary.quicklook, media_type="image/jpeg")
 
-    add_stac_routes(app, lambda: g().store)  # the scene as a STAC Item and GeoJSON
+    add_stac_routes(app, lambda: g().store, resolve)  # the scene as a STAC Item and GeoJSON
 
     @app.get("/v1/link", responses=documented(401, 422))
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):
@@ -180,18 +204,33 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         """The API reference page (no data: it asks for the key, then reads /openapi.json)."""
         return api_page(app.title)
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses=documented(503))
     def healthz():
-        """Liveness: the process answers; what its counting worker is doing rides along."""
-        return {"status": "ok", "grpc_port": g().grpc_port, "counting": g().worker.state()}
+        """Liveness: the process answers and its store is the one it opened (a store removed
+        or replaced under it: 503, restart it); what its counting worker and link end are
+        doing rides along."""
+        lost = g().store_lost()
+        if lost is not None:
+            raise HTTPException(503, lost)
+        return {"status": "ok", "grpc_port": g().grpc_port, "counting": g().worker.state(),
+                "link": g().gate.state()}
 
     @app.get("/readyz", responses=documented(503))
     def readyz():
-        """Readiness: the counting worker is alive and its passes finish."""
+        """Readiness: the store is the one opened, the counting worker is alive and its
+        passes finish, and the link end has a stream slot free."""
+        lost = g().store_lost()
+        if lost is not None:
+            raise HTTPException(503, lost)
         state = g().worker.state()
         if state not in ("counting", "elsewhere"):  # elsewhere: the segment's workers
             raise HTTPException(503, f"counting worker {state}")
-        return {"status": "ready", "uncounted_tiles": g().store.count_uncounted()}
+        link = g().gate.state()
+        if link["saturated"]:
+            raise HTTPException(503, f"link end saturated: {link['streams_open']} of "
+                                f"{link['stream_capacity']} streams open")
+        return {"status": "ready", "uncounted_tiles": g().store.count_uncounted(),
+                "link": link}
 
     @app.get("/metrics", response_class=PlainTextResponse, responses=documented(401))
     def metrics():

@@ -17,6 +17,7 @@ import numpy as np
 
 from ground.store import Store
 from shared.counting import run_tiles
+from shared.limits import OutOfRange, check_tile_work
 from shared.pipeline.codec import decode_tile
 from shared.pipeline.error_model import ErrorModel
 
@@ -75,6 +76,12 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
             resized.append(t)
             images.append(img)
         else:
+            try:  # the cost bounded before any work: a poison tile is set aside, not counted
+                _check_work(counter, img, t.sent_gsd_m or None)
+            except OutOfRange as exc:
+                log.error("tile %s/%s quarantined: %s", t.scene_id, t.tile_index, exc)
+                counts[(t.scene_id, t.tile_index)] = (float("nan"), None)
+                continue
             try:
                 per = ground_class_counts(counter, img, t.sent_gsd_m or None, False,
                                           scene_channels(store, counter, t.scene_id, channels))
@@ -100,6 +107,13 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
     if counts:
         store.set_counts([(s, i, c, per) for (s, i), (c, per) in counts.items()])
     return len(tiles)
+
+
+def _check_work(counter, img: np.ndarray, gsd: float | None) -> None:
+    card = getattr(counter, "card", None)
+    if card is not None:
+        check_tile_work(img.shape[1], img.shape[0], gsd, False, card.input_size,
+                        card.model_gsd_m)
 
 
 def _one(counter, img: np.ndarray) -> np.ndarray | None:

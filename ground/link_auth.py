@@ -26,6 +26,11 @@ def _given(metadata) -> bytes | None:
 
 class LinkAuth(grpc.ServerInterceptor):
     def __init__(self, keys: dict[bytes, str]):
+        from shared.limits import SENDER
+
+        odd = sorted(n for n in keys.values() if SENDER.fullmatch(n) is None)
+        if odd:  # a sender's name qualifies its scenes' keys (ground.store.scene_key)
+            raise ValueError(f"link key names must be 1-64 letters, digits, '_.@-': {odd[0]!r}")
         self.keys = keys
 
         def refuse(request, context):

@@ -77,9 +77,15 @@ class QueueCountingWorker(CountingWorker):
         self.counted = 0
 
     def run(self) -> None:
-        swept = 0.0
+        swept, recreated = 0.0, self.queue.recreated
         while not self._halt.is_set():
             try:
+                if self.queue.recreated != recreated:
+                    # The stream was deleted and made again: what it held is gone, so every
+                    # uncounted tile is announced again now, not after lost_after_s.
+                    recreated = self.queue.recreated
+                    republish_lost(self.store, self.queue, 0.0, 100_000)
+                    swept = time.monotonic()
                 if time.monotonic() - swept > self.lost_after_s / 2:
                     republish_lost(self.store, self.queue, self.lost_after_s)
                     swept = time.monotonic()

@@ -44,7 +44,8 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
     if gsd and header.gsd_estimated:
         warnings = [f"ground sample distance unknown: the satellite estimated {gsd:g} m/px "
                     "from the image"]
-    report = {"scene_id": scene_id, "classes": wanted,
+    report = {"scene_id": header.scene_id, "key": scene_id,
+              "sender": scene_id.rpartition(":")[0], "classes": wanted,
               "tiles": header.grid.rows * header.grid.cols,
               "tile_size": header.grid.tile_size, "gsd_m": gsd,
               "gsd_estimated": bool(gsd and header.gsd_estimated), "warnings": warnings,

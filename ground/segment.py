@@ -57,7 +57,8 @@ def open_queue(settings: GroundSettings):
     return NatsTileQueue(settings.nats_url, stream=settings.nats_stream,
                          prefix=f"{settings.nats_stream.lower()}.tiles",
                          ack_wait_s=settings.nats_ack_wait_s,
-                         max_deliver=settings.nats_max_deliver)
+                         max_deliver=settings.nats_max_deliver,
+                         user=settings.nats_user, password=settings.nats_password())
 
 
 def make_worker(settings: GroundSettings, store, counter, error_model, queue):

@@ -29,6 +29,10 @@ class GroundSettings(BaseSettings):
     # count_here is off) pull work from it with the others; None: the embedded worker.
     nats_url: str | None = None
     nats_stream: str = Field("TARGETFUSE_TILES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # The segment's NATS user (stations and workers each have one, allowed only their
+    # subjects: deploy/constellation/nats.conf) and the file holding its password.
+    nats_user: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    nats_password_file: Path | None = None
     count_here: bool = True
     # A tile a worker fetched and did not acknowledge (it died mid-count) goes to another
     # after this many seconds; after nats_max_deliver deliveries it is quarantined.
@@ -41,7 +45,12 @@ class GroundSettings(BaseSettings):
     threads: int = Field(1, ge=1, le=256, description="torch threads for the deep counter")
     batch_size: int = Field(16, ge=1, le=1024)
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024)
-    grpc_workers: int = Field(8, ge=1, le=256)
+    grpc_workers: int = Field(8, ge=3, le=256)
+    # Send streams one sender may hold open at once (more are refused RESOURCE_EXHAUSTED),
+    # and how long a stream may sit without a part before it is cancelled: no key can take
+    # every server thread. All streams together get grpc_workers - 2 threads.
+    link_streams_per_sender: int = Field(2, ge=1, le=64)
+    link_idle_s: float = Field(30.0, ge=1.0, le=3600.0)
     # Authentication (shared/api_keys.py), on unless told: REST routes need one of the keys
     # of api_keys_file, the link one of link_keys_file's ("<sender> <key>" lines: the name
     # owns the scenes it sends). A file not given is made beside the database at first start.
@@ -53,6 +62,14 @@ class GroundSettings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
+
+    def nats_password(self) -> str | None:
+        if self.nats_password_file is None:
+            return None
+        try:
+            return self.nats_password_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the NATS password file: {exc.strerror}") from None
 
     def rest_keys_file(self) -> Path | None:
         return keys_file(self.api_keys_file, self.auth, self.db_path.parent / "api-keys",

@@ -130,7 +130,7 @@ def tiles_geojson(store: Store, scene_id: str, crs: str = "wgs84") -> dict | Non
         features.append({"type": "Feature", "id": i, "geometry": geometry,
                          "properties": props})
     out = {"type": "FeatureCollection", "features": features,
-           "scene_id": scene_id, "classes": names, "complete": report.get("complete", False)}
+           "scene_id": header.scene_id, "classes": names, "complete": report.get("complete", False)}
     if crs == "scene" and fp is not None and geo.epsg_code(fp[1]) is not None:
         out["crs"] = {"type": "name", "properties": {
             "name": f"urn:ogc:def:crs:EPSG::{geo.epsg_code(fp[1])}"}}
@@ -191,7 +191,9 @@ def stac_item(store: Store, scene_id: str, self_href: str | None = None,
     if report.get("gsd_m"):
         props["gsd"] = report["gsd_m"]
         props["targetfuse:gsd_estimated"] = report["gsd_estimated"]
-    item = pystac.Item(scene_id, geometry, bbox, when, props)
+    if ":" in scene_id:  # the scene's key: its sender's id, under the sender's name
+        props["targetfuse:sender"] = scene_id.rpartition(":")[0]
+    item = pystac.Item(header.scene_id, geometry, bbox, when, props)
     if fp is not None:
         proj = ProjectionExtension.ext(item, add_if_missing=True)
         proj.code = fp[1] if geo.epsg_code(fp[1]) is not None else None
@@ -235,16 +237,17 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-def add_routes(app, store) -> None:
+def add_routes(app, store, resolve=lambda scene: scene) -> None:
     """``GET /v1/scenes/{id}/stac`` and ``/v1/scenes/{id}/tiles.geojson`` on ``app``;
-    ``store()`` gives the service's store."""
+    ``store()`` gives the service's store, ``resolve(id)`` the key of the scene meant."""
     @app.get("/v1/scenes/{scene_id}/stac", response_class=GeoJSONResponse,
              responses=documented(401, 404))
     def scene_stac(scene_id: str, request: Request):
         """The scene as a STAC Item with the Label extension; its ``labels`` asset is the
         tiles' GeoJSON."""
         labels = str(request.url_for("scene_tiles_geojson", scene_id=scene_id))
-        item = stac_item(store(), scene_id, self_href=str(request.url), labels_href=labels)
+        item = stac_item(store(), resolve(scene_id), self_href=str(request.url),
+                         labels_href=labels)
         if item is None:
             raise HTTPException(404, f"no scene {scene_id}")
         return GeoJSONResponse(item)
@@ -255,7 +258,7 @@ def add_routes(app, store) -> None:
         """Every tile as a GeoJSON Feature: its outline (WGS84, or the scene's CRS with
         ``crs=scene``; null when the footprint is unknown) and its counts per class, onboard
         and final, decision, confidence and provenance."""
-        collection = tiles_geojson(store(), scene_id, crs)
+        collection = tiles_geojson(store(), resolve(scene_id), crs)
         if collection is None:
             raise HTTPException(404, f"no scene {scene_id}")
         return GeoJSONResponse(collection)

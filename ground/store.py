@@ -7,6 +7,11 @@ acknowledged as committed survives a crash), or ``PostgresStore``, the ground se
 shared database (``ground.pg_db``: several stations and counting workers on one store,
 chosen by ``database_url`` in the settings; ``open_store``).
 
+A scene's key is its id qualified by its sender (``scene_key``: ``<sender>:<id>``; an
+anonymous sender's scene is keyed by its id alone), so two satellites that use the same id
+hold two scenes and neither can pre-empt the other; the REST API finds a scene by its key or,
+when only one sender used it, by its id (``resolve``).
+
 Every write is idempotent: a header, summary or tile sent twice (a resend after a lost
 acknowledgement) is stored once, so nothing is counted twice. Chunks of a tile are kept
 until the tile is complete, so a partial tile survives a restart too.
@@ -15,6 +20,7 @@ until the tile is complete, so a partial tile survives a restart too.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +35,8 @@ CREATE TABLE IF NOT EXISTS scenes (
     header BLOB NOT NULL,
     summary BLOB,
     received_at REAL NOT NULL,
-    sender TEXT NOT NULL DEFAULT ''  -- who created it (ground.link_auth): owns it
+    sender TEXT NOT NULL DEFAULT '',  -- who created it (ground.link_auth): owns it
+    name TEXT  -- the id its sender gave (scene_id is the key: sender:name)
 );
 CREATE TABLE IF NOT EXISTS chunks (
     scene_id TEXT NOT NULL, tile_index INTEGER NOT NULL, "offset" INTEGER NOT NULL,
@@ -51,6 +58,31 @@ CREATE TABLE IF NOT EXISTS link_log (
 """
 
 
+def scene_key(sender: str, scene_id: str) -> str:
+    """Where a sender's scene is kept: its id under the sender's name (the anonymous
+    sender's: the id itself)."""
+    return f"{sender}:{scene_id}" if sender else scene_id
+
+
+def scene_name(key: str) -> str:
+    """The id the sender gave a scene, from its key."""
+    return key.rpartition(":")[2]
+
+
+# A store written before scene keys: an authenticated sender's scenes under their bare ids.
+MIGRATE_KEYS = [
+    "UPDATE tiles SET scene_id = (SELECT s.sender || ':' || s.scene_id FROM scenes s WHERE "
+    "s.scene_id = tiles.scene_id) WHERE scene_id IN (SELECT scene_id FROM scenes WHERE "
+    "sender != '' AND scene_id NOT LIKE ?)",
+    "UPDATE chunks SET scene_id = (SELECT s.sender || ':' || s.scene_id FROM scenes s WHERE "
+    "s.scene_id = chunks.scene_id) WHERE scene_id IN (SELECT scene_id FROM scenes WHERE "
+    "sender != '' AND scene_id NOT LIKE ?)",
+    "UPDATE scenes SET name = scene_id WHERE name IS NULL",
+    "UPDATE scenes SET scene_id = sender || ':' || scene_id WHERE sender != '' AND "
+    "scene_id NOT LIKE ?",
+]
+
+
 @dataclass
 class StoredTile:
     scene_id: str
@@ -64,6 +96,8 @@ class StoredTile:
 
 class Store(Protocol):
     def put_header(self, header: link_pb2.SceneHeader, sender: str = "") -> None: ...
+    def resolve(self, scene: str) -> list[str]: ...
+    def check(self) -> None: ...
     def owner(self, scene_id: str) -> str | None: ...
     def put_summary(self, summary: link_pb2.SceneSummary) -> None: ...
     def put_chunk(self, chunk: link_pb2.TileChunk) -> None: ...
@@ -100,9 +134,19 @@ class SQLStore:
         self.db.close()
 
     def put_header(self, header: link_pb2.SceneHeader, sender: str = "") -> None:
-        self._write("INSERT OR IGNORE INTO scenes (scene_id, header, received_at, sender) "
-                    "VALUES (?, ?, ?, ?)", (header.scene_id, header.SerializeToString(),
-                                            time.time(), sender))
+        """Keep a sender's header under its key (``scene_key``); the first one stands."""
+        self._write("INSERT OR IGNORE INTO scenes (scene_id, header, received_at, sender, "
+                    "name) VALUES (?, ?, ?, ?, ?)",
+                    (scene_key(sender, header.scene_id), header.SerializeToString(),
+                     time.time(), sender, header.scene_id))
+
+    def resolve(self, scene: str) -> list[str]:
+        """The keys a REST caller may mean by ``scene``: the key itself when it is one,
+        else every scene whose sender gave it that id (more than one: ambiguous)."""
+        if self._read("SELECT 1 FROM scenes WHERE scene_id = ?", (scene,)):
+            return [scene]
+        return [r[0] for r in self._read("SELECT scene_id FROM scenes WHERE name = ? "
+                                         "ORDER BY received_at", (scene,))]
 
     def received_at(self, scene_id: str) -> float | None:
         """When the scene's header first arrived (a Unix time)."""
@@ -113,29 +157,32 @@ class SQLStore:
         rows = self._read("SELECT sender FROM scenes WHERE scene_id = ?", (scene_id,))
         return rows[0][0] if rows else None
 
-    def put_summary(self, summary: link_pb2.SceneSummary) -> None:
+    def put_summary(self, summary: link_pb2.SceneSummary, key: str | None = None) -> None:
         self._write("UPDATE scenes SET summary = ? WHERE scene_id = ? AND summary IS NULL",
-                    (summary.SerializeToString(), summary.scene_id))
+                    (summary.SerializeToString(), key or summary.scene_id))
 
-    def put_chunk(self, chunk: link_pb2.TileChunk) -> None:
+    def put_chunk(self, chunk: link_pb2.TileChunk, key: str | None = None) -> None:
         self._write('INSERT OR IGNORE INTO chunks (scene_id, tile_index, "offset", data) '
-                    "VALUES (?, ?, ?, ?)", (chunk.scene_id, chunk.tile_index, chunk.offset,
-                                            bytes(chunk.data)))
+                    "VALUES (?, ?, ?, ?)", (key or chunk.scene_id, chunk.tile_index,
+                                            chunk.offset, bytes(chunk.data)))
 
     def chunks(self, scene_id: str, tile_index: int) -> dict[int, bytes]:
         return dict(self._read('SELECT "offset", data FROM chunks WHERE scene_id = ? AND '
                                "tile_index = ?", (scene_id, tile_index)))
 
-    def commit_tile(self, chunk: link_pb2.TileChunk, data: bytes) -> bool:
-        """Store a complete, verified tile; False when it was committed already."""
+    def commit_tile(self, chunk: link_pb2.TileChunk, data: bytes, key: str | None = None
+                    ) -> bool:
+        """Store a complete, verified tile (of the scene keyed ``key``, default the chunk's
+        scene id); False when it was committed already."""
+        key = key or chunk.scene_id
         with self.db.transaction() as cur:
             new = cur.execute(
                 "INSERT OR IGNORE INTO tiles (scene_id, tile_index, quality, resized, "
                 "sent_gsd_m, data, sha256, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (chunk.scene_id, chunk.tile_index, chunk.quality, int(chunk.resized),
+                (key, chunk.tile_index, chunk.quality, int(chunk.resized),
                  chunk.sent_gsd_m, data, chunk.sha256, time.time())).rowcount
             cur.execute("DELETE FROM chunks WHERE scene_id = ? AND tile_index = ?",
-                        (chunk.scene_id, chunk.tile_index))
+                        (key, chunk.tile_index))
         return bool(new)
 
     def has_scene(self, scene_id: str) -> bool:
@@ -242,8 +289,21 @@ class SQLStore:
         return self._read("SELECT at, bytes FROM link_log WHERE at >= ? ORDER BY at", (since,))
 
 
+    def migrate_keys(self) -> None:
+        with self.db.transaction() as cur:
+            for sql in MIGRATE_KEYS:
+                cur.execute(sql, ("%:%",) * sql.count("?"))
+
+
+class StoreLost(RuntimeError):
+    """The store's file was removed or replaced under the running service."""
+
+
 class SQLiteStore(SQLStore):
-    """The embedded default: one SQLite file."""
+    """The embedded default: one SQLite file. It notices when the file is removed or
+    replaced under it (``check``: the file's identity, compared before any part is
+    acknowledged): writes would go to a file nobody will open again, so the ground stops
+    acknowledging and says so (``StoreLost``) until it is restarted on a store it holds."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -251,11 +311,32 @@ class SQLiteStore(SQLStore):
         columns = {r[1] for r in self._read("PRAGMA table_info(tiles)")}
         if "class_counts" not in columns:  # a store written before per-class counts
             self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
-        if "sender" not in {r[1] for r in self._read("PRAGMA table_info(scenes)")}:
+        scene_columns = {r[1] for r in self._read("PRAGMA table_info(scenes)")}
+        if "sender" not in scene_columns:
             self._write("ALTER TABLE scenes ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
+        if "name" not in scene_columns:  # a store written before scene keys
+            self._write("ALTER TABLE scenes ADD COLUMN name TEXT")
         if "count_failures" not in columns:  # a store written before quarantine counts
             self._write("ALTER TABLE tiles ADD COLUMN count_failures INTEGER NOT NULL "
                         "DEFAULT 0")
+        self.migrate_keys()
+        self._identity = self._file_identity()
+        self.lost: str | None = None
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def check(self) -> None:
+        """Raise StoreLost when the file is no longer the one this store opened."""
+        if self.lost is None and self._file_identity() != self._identity:
+            self.lost = (f"the ground's store {self.path.name} was removed or replaced "
+                         "while the ground ran; restart the ground")
+        if self.lost is not None:
+            raise StoreLost(self.lost)
 
 
 class PostgresStore(SQLStore):
@@ -269,7 +350,12 @@ class PostgresStore(SQLStore):
         super().__init__(PgDatabase(url, SCHEMA))
         # A database made before quarantine counts (under the schema's lock, as creation).
         self.db.script("ALTER TABLE tiles ADD COLUMN IF NOT EXISTS count_failures INTEGER "
-                       "NOT NULL DEFAULT 0")
+                       "NOT NULL DEFAULT 0; ALTER TABLE scenes ADD COLUMN IF NOT EXISTS "
+                       "name TEXT")
+        self.migrate_keys()
+
+    def check(self) -> None:
+        """A server's database cannot be removed under it unnoticed (its own checks)."""
 
 
 def open_store(settings) -> SQLStore:

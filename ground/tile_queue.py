@@ -19,10 +19,19 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from dataclasses import dataclass
+
+from shared.limits import check_queue_body
 
 DEFAULT_STREAM = "TARGETFUSE_TILES"
 DEFAULT_PREFIX = "targetfuse.tiles"
+
+
+def nats_auth(user: str | None, password: str | None) -> dict:
+    """nats.connect's credentials: a user and password (the segment's NATS has a user for
+    stations and one for workers, each allowed only its subjects), none when not given."""
+    return {"user": user, "password": password} if user else {}
 
 
 @dataclass
@@ -47,7 +56,8 @@ class Delivery:
 class NatsTileQueue:
     def __init__(self, url: str, stream: str = DEFAULT_STREAM, prefix: str = DEFAULT_PREFIX,
                  durable: str = "counters", ack_wait_s: float = 60.0, max_deliver: int = 5,
-                 timeout_s: float = 30.0):
+                 timeout_s: float = 30.0, user: str | None = None,
+                 password: str | None = None):
         self.url, self.stream, self.prefix, self.durable = url, stream, prefix, durable
         self.ack_wait_s, self.max_deliver, self.timeout_s = ack_wait_s, max_deliver, timeout_s
         self.subject = f"{prefix}.ready"
@@ -56,6 +66,10 @@ class NatsTileQueue:
                                         name="nats-loop")
         self._thread.start()
         self._sub = None
+        self.recreated = 0  # times this process found the stream missing and made it
+        self._checked = 0.0
+        self._auth = nats_auth(user, password)
+        self.dropped = 0  # messages that were not "tile ready" work (garbage on the queue)
         self._fetch_lock = threading.Lock()
         try:
             self._call(self._connect())
@@ -72,27 +86,67 @@ class NatsTileQueue:
         from nats.js.errors import NotFoundError
 
         self._nc = await nats.connect(self.url, connect_timeout=self.timeout_s,
-                                      max_reconnect_attempts=-1)
+                                      max_reconnect_attempts=-1, **self._auth)
         self._js = self._nc.jetstream(timeout=self.timeout_s)
-        try:
-            await self._js.stream_info(self.stream)
-        except NotFoundError:
-            await self._js.add_stream(StreamConfig(
-                name=self.stream, subjects=[f"{self.prefix}.>"],
-                retention=RetentionPolicy.WORK_QUEUE, duplicate_window=120.0))
+        self._stream_config = StreamConfig(
+            name=self.stream, subjects=[f"{self.prefix}.>"],
+            retention=RetentionPolicy.WORK_QUEUE, duplicate_window=120.0)
+        self._not_found = NotFoundError
+        await self._ensure_stream()
         self._consumer = ConsumerConfig(durable_name=self.durable,
                                         ack_wait=self.ack_wait_s,
                                         max_deliver=self.max_deliver)
 
+    async def _ensure_stream(self) -> bool:
+        """Make the stream when it is missing (first start, or deleted under the segment:
+        whoever finds it missing makes it again); True when it was made now."""
+        try:
+            await self._js.stream_info(self.stream)
+            return False
+        except self._not_found:
+            try:
+                await self._js.add_stream(self._stream_config)
+            except Exception:  # noqa: BLE001 - another process made it at the same moment
+                await self._js.stream_info(self.stream)
+            self._sub = None  # the durable consumer went with the old stream
+            self.recreated += 1
+            return True
+
+    def ensure_stream(self) -> bool:
+        """Check the stream is there, making it again when not; True when made now (the
+        tiles announced while it was missing must be announced again: ``recreated``)."""
+        return bool(self._call(self._ensure_stream()))
+
     def publish(self, scene_id: str, tile_index: int) -> None:
-        """Announce a committed tile; returns once JetStream has stored the message."""
+        """Announce a committed tile; returns once JetStream has stored the message (the
+        stream made again first when it is missing)."""
         body = json.dumps({"scene_id": scene_id, "tile_index": tile_index}).encode()
-        self._call(self._js.publish(self.subject, body,
-                                    headers={"Nats-Msg-Id": f"{scene_id}:{tile_index}"}))
+        headers = {"Nats-Msg-Id": f"{scene_id}:{tile_index}"}
+
+        async def publish():
+            from nats.js.errors import NoStreamResponseError
+
+            try:
+                await self._js.publish(self.subject, body, headers=headers)
+            except (NoStreamResponseError, self._not_found):
+                await self._ensure_stream()
+                await self._js.publish(self.subject, body, headers=headers)
+        self._call(publish())
 
     async def _fetch(self, batch: int, timeout: float):
         import nats.errors
 
+        if self._sub is None or time.monotonic() - self._checked > 2.0:
+            # A stream deleted under the workers: found within seconds and made again (by
+            # whoever finds it missing: this worker, or a station that published since, in
+            # which case the workers' consumer went with the old stream).
+            self._checked = time.monotonic()
+            if not await self._ensure_stream() and self._sub is not None:
+                try:
+                    await self._js.consumer_info(self.stream, self.durable)
+                except self._not_found:
+                    self._sub = None
+                    self.recreated += 1
         if self._sub is None:
             self._sub = await self._js.pull_subscribe(self.subject, durable=self.durable,
                                                       stream=self.stream,
@@ -110,11 +164,11 @@ class NatsTileQueue:
             msgs = self._call(self._fetch(batch, timeout_s))
         out = []
         for m in msgs:
-            try:
-                body = json.loads(m.data)
-                out.append(Delivery(str(body["scene_id"]), int(body["tile_index"]),
-                                    m.metadata.num_delivered, m, self))
-            except (ValueError, KeyError, TypeError):
+            try:  # checked like a wire message (shared.limits): anything else is dropped
+                key, index = check_queue_body(json.loads(m.data))
+                out.append(Delivery(key, index, m.metadata.num_delivered, m, self))
+            except (ValueError, KeyError, TypeError, RecursionError):
+                self.dropped += 1
                 self._call(m.term())  # not ours to count: never again
         return out
 

@@ -2,10 +2,12 @@
 reason on the link), nothing of it left behind, and the services still working after.
 
 Both services run live on loopback (``lab.live.Service``, authentication on). The onboard
-REST intake gets corrupt, truncated, oversized, decompression-bomb and wrong-type images and
-malformed metadata; the ground's link gets malformed and hostile parts from an authenticated
-sender (an empty or bomb tile, random bytes, an unknown decision, a forged header for another
-satellite's scene, a script for a scene id, a summary far too long). Afterwards: no upload
+REST intake gets corrupt, truncated, oversized, decompression-bomb and wrong-type images,
+malformed metadata and numbers no scene has (``shared.limits``); the ground's link gets
+malformed and hostile parts from an authenticated sender (an empty or bomb tile, random
+bytes, an unknown decision, a part for another satellite's scene, a script for a scene id, a
+summary far too long, counts of inf or 1e308, unknown CRSs, a 1e300 geotransform, a tile
+whose counting would cost thousands of inputs). Afterwards: no upload
 file, scene row, stored part or partial chunk of any of them remains; a good scene still goes
 through; the ground's counting worker is still counting. Part of ``lab.faults``'s suite.
 """
@@ -129,22 +131,53 @@ def uploads(folder: Path) -> list[tuple[str, bytes, str | None]]:
         ("scene id with a newline", png, json.dumps({"scene_id": "okid\n"})),
         ("scene id that is a script", png, json.dumps({"scene_id": "<img src=x onerror=1>"})),
         ("negative GSD", png, json.dumps({"gsd_m": -1})),
+        ("a GSD of 1e-9 m/px", png, json.dumps({"gsd_m": 1e-9})),
+        ("a GSD of 2.68e-06 m/px", png, json.dumps({"gsd_m": 2.68e-06})),
+        ("NaN for a GSD", png, '{"gsd_m": NaN}'),
+        ("a geotransform of 1e300", png, json.dumps({"geotransform": [1e300, 0.5, 0, 0, 0,
+                                                                      -0.5]})),
+        ("a CRS PROJ does not know (EPSG:999999)", png, json.dumps({
+            "geotransform": [0, 0.5, 0, 0, 0, -0.5], "crs": "EPSG:999999"})),
+        ("a STAC Item with a bbox of NaN", png, _stac_nan_bbox()),
         ("a class the counter does not count", png, json.dumps({"classes": ["tank"]})),
         (OVERSIZED, png + b"\x00" * (2 << 20), ok),
     ]
 
 
-def _header(scene_id: str, rows: int = 1, cols: int = 2) -> link_pb2.DownlinkMessage:
-    return link_pb2.DownlinkMessage(header=link_pb2.SceneHeader(
-        scene_id=scene_id, grid=link_pb2.TileGrid(width=256 * cols, height=256 * rows,
-                                                  tile_size=256, rows=rows, cols=cols)))
+def _stac_nan_bbox() -> str:
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "nan-bbox",
+            "geometry": None, "properties": {"datetime": "2024-05-01T10:00:00Z",
+                                             "gsd": 0.5},
+            "links": [], "assets": {}, "bbox": [0, 0, 1, 1]}
+    return json.dumps(item).replace("[0, 0, 1, 1]", "[NaN, NaN, NaN, NaN]")
 
 
-def _chunk(scene_id: str, data: bytes, index: int = 0) -> link_pb2.DownlinkMessage:
+def _header(scene_id: str, rows: int = 1, cols: int = 2, **extra) -> link_pb2.DownlinkMessage:
+    h = link_pb2.SceneHeader(scene_id=scene_id, grid=link_pb2.TileGrid(
+        width=256 * cols, height=256 * rows, tile_size=256, rows=rows, cols=cols))
+    footprint = extra.pop("footprint", None)
+    for k, v in extra.items():
+        setattr(h, k, v)
+    if footprint is not None:
+        h.footprint.CopyFrom(link_pb2.Footprint(geotransform=footprint[0], crs=footprint[1]))
+    return link_pb2.DownlinkMessage(header=h)
+
+
+def _summary(scene_id: str, counts, class_counts=None) -> link_pb2.DownlinkMessage:
+    tiles = [link_pb2.TileDecision(index=i, decision=link_pb2.ACCEPTED, onboard_count=c)
+             for i, c in enumerate(counts)]
+    for t, cc in zip(tiles, class_counts or [], strict=False):
+        t.class_counts.append(cc)
+    return link_pb2.DownlinkMessage(summary=link_pb2.SceneSummary(scene_id=scene_id,
+                                                                  tiles=tiles))
+
+
+def _chunk(scene_id: str, data: bytes, index: int = 0, sent_gsd_m: float = 0.0,
+           resized: bool = False) -> link_pb2.DownlinkMessage:
     return link_pb2.DownlinkMessage(chunk=link_pb2.TileChunk(
-        scene_id=scene_id, tile_index=index, codec=link_pb2.JPEG, quality=90,
-        sha256=hashlib.sha256(data).digest(), total_size=len(data), offset=0, data=data,
-        decision=link_pb2.DOWNLINKED))
+        scene_id=scene_id, tile_index=index, row=0, col=index, codec=link_pb2.JPEG,
+        quality=90, sha256=hashlib.sha256(data).digest(), total_size=len(data), offset=0,
+        data=data, decision=link_pb2.DOWNLINKED, sent_gsd_m=sent_gsd_m, resized=resized))
 
 
 def wire_parts() -> list[tuple[str, str, list[link_pb2.DownlinkMessage]]]:
@@ -170,7 +203,24 @@ def wire_parts() -> list[tuple[str, str, list[link_pb2.DownlinkMessage]]]:
         ("a grid of 1000 x 1000 tiles", "w-grid", [_header("w-grid", 1000, 1000)]),
         ("a script for a scene id", "<img src=x onerror=alert(1)>",
          [_header("<img src=x onerror=alert(1)>")]),
-        ("a header for another satellite's scene", "w-theirs", [_header("w-theirs")]),
+        ("a summary for another satellite's scene", "w-theirs",
+         [_summary("w-theirs", [1.0, 1.0])]),
+        ("a summary with onboard_count = inf", "w-inf",
+         [_header("w-inf"), _summary("w-inf", [float("inf"), 1.0])]),
+        ("a summary with 1e308 on two tiles", "w-big",
+         [_header("w-big"), _summary("w-big", [1e308, 1e308])]),
+        ("a summary with class_counts inf", "w-cinf",
+         [_header("w-cinf"), _summary("w-cinf", [1.0, 1.0], [float("inf"), 1.0])]),
+        ("a header with a GSD of 1e-9", "w-gsd", [_header("w-gsd", gsd_m=1e-9)]),
+        ("a header with CRS EPSG:999999", "w-crs",
+         [_header("w-crs", footprint=([0, 0.5, 0, 0, 0, -0.5], "EPSG:999999"))]),
+        ("a header with CRS EPSG:0", "w-crs0",
+         [_header("w-crs0", footprint=([0, 0.5, 0, 0, 0, -0.5], "EPSG:0"))]),
+        ("a header with a 1e300 geotransform", "w-gt",
+         [_header("w-gt", footprint=([1e300, 0.5, 0, 1e300, 0, -0.5], "EPSG:32631"))]),
+        ("a native tile at 64 m/px (thousands of counter inputs)", "w-cost",
+         [_header("w-cost"), _chunk("w-cost", encode(np.random.default_rng(2).integers(
+             0, 256, (256, 256, 3), dtype=np.uint8), ".jpg"), sent_gsd_m=64.0)]),
     ]
 
 
@@ -226,6 +276,16 @@ def run_bad_inputs(folder: Path) -> dict:
                                                                           "gsd_m": 0.5}))
         ready = get_json(f"http://127.0.0.1:{g_port}/readyz")
         listing = get_json(f"http://127.0.0.1:{g_port}/v1/scenes", keys.rest_key)
+        # Every scene's every route still answers (none a 5xx after the numbers sent).
+        routes_ok = listing is not None
+        for row in (listing or {}).get("scenes", []):
+            for route in ("", "/stac", "/tiles.geojson"):
+                try:
+                    get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{row['key']}{route}",
+                             keys.rest_key)
+                except urllib.error.HTTPError as exc:
+                    if exc.code >= 500:
+                        routes_ok, server_errors = False, server_errors + 1
     finally:
         onboard.stop()
         ground.stop()
@@ -239,12 +299,12 @@ def run_bad_inputs(folder: Path) -> dict:
     with sqlite3.connect(folder / "g.db") as g:
         # What the bad parts left in the ground's store; the good scene's own parts may
         # have gone down before the services stopped (a loaded machine gives it the time).
-        stored = sum(g.execute(f"SELECT COUNT(*) FROM {table} WHERE scene_id != 'good'"
-                               f"{extra}").fetchone()[0]
+        stored = sum(g.execute(f"SELECT COUNT(*) FROM {table} WHERE scene_id NOT IN "
+                               f"('good', 'satellite-1:good'){extra}").fetchone()[0]
                      for table, extra in (("tiles", ""), ("chunks", ""),
                                           ("scenes", " AND summary IS NOT NULL")))
-        theirs = g.execute("SELECT sender FROM scenes WHERE scene_id = 'w-theirs'"
-                           ).fetchone()
+        theirs = g.execute("SELECT sender FROM scenes WHERE name = 'w-theirs' AND summary "
+                           "IS NULL").fetchall()
     return {"cases": cases, "server_errors": server_errors,
             "left_behind": len(left) + len([r for r in rows if r != "good"]) + stored,
             "left_behind_by_place": {"onboard files": [p.name for p in left],
@@ -253,4 +313,5 @@ def run_bad_inputs(folder: Path) -> dict:
             "good_scene_accepted": good == 202,
             "ground_still_counting": bool(ready and ready.get("status") == "ready"),
             "ground_lists_scenes": listing is not None,
-            "forged_scene_kept_its_owner": bool(theirs and theirs[0] == "satellite-2")}
+            "forged_scene_kept_its_owner": [r[0] for r in theirs] == ["satellite-2"],
+            "ground_routes_answer": routes_ok}

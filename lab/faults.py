@@ -248,6 +248,27 @@ def ground_store_lost(stack: Stack) -> None:
     _restart(stack, "ground", signal.SIGKILL, lose_store=True)
 
 
+def ground_store_deleted_while_running(stack: Stack) -> None:
+    """Its database removed under the running ground: it must notice (its store's file is
+    not the one it opened), stop acknowledging and say so on /healthz; restarted on a fresh
+    store (as an orchestrator restarts a failing liveness probe), the satellite resends."""
+    _mid_downlink(stack)
+    for f in (stack.folder / "ground").glob("ground.db*"):
+        f.unlink()
+
+    def unhealthy() -> bool:
+        try:
+            get_json(stack.url("ground", "/healthz"))
+        except urllib.error.HTTPError as exc:
+            return exc.code == 503
+        except OSError:
+            return False
+        return False
+    if not stack.wait(unhealthy, 30, 0.2):
+        raise RuntimeError("the ground did not notice its store was removed")
+    _restart(stack, "ground", signal.SIGTERM)
+
+
 def no_fault(stack: Stack) -> None:
     pass
 
@@ -266,6 +287,10 @@ SCENARIOS: dict[str, tuple[Callable[[Stack], None], int | None, str]] = {
     "ground down 10 s": (ground_down_for_a_while, None, "SIGTERM mid-downlink, restarted"),
     "ground store lost": (ground_store_lost, None,
                           "kill -9 mid-downlink, its database deleted, restarted empty"),
+    "ground store deleted while running": (
+        ground_store_deleted_while_running, None,
+        "its database removed mid-downlink, the ground left running: it stops acknowledging "
+        "and its liveness fails; restarted"),
     "connections cut mid-stream": (no_fault, CUT_EVERY,
                                    f"every link connection cut after {CUT_EVERY} bytes: "
                                    "acknowledgements lost, parts sent twice"),

@@ -56,10 +56,12 @@ def bad_inputs_table(r: dict) -> str:
     after = {"good_scene_accepted": "a good scene is accepted after them",
              "ground_still_counting": "the ground's counting worker is still counting",
              "ground_lists_scenes": "the ground still lists its scenes",
-             "forged_scene_kept_its_owner": "the scene a forged header aimed at keeps its "
-                                            "owner"}
+             "forged_scene_kept_its_owner": "the scene a forged part aimed at keeps its "
+                                            "owner",
+             "ground_routes_answer": "every scene's every ground route answers without a "
+                                     "5xx"}
     rows += ["", "After them: " + "; ".join(
-        f"{text}: {'yes' if b[k] else 'no'}" for k, text in after.items()) +
+        f"{text}: {'yes' if b[k] else 'no'}" for k, text in after.items() if k in b) +
         f"; inputs left behind: {b['left_behind']}."]
     return "\n".join(rows)
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from onboard import decodable
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
+from shared import limits
 from shared.errors import public
 from shared.imageio import decodable_by_rows, header_size
 from shared.pipeline.tiling import tiles_for
@@ -54,7 +55,7 @@ class SceneMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scene_id: str | None = None
-    gsd_m: float | None = Field(None, gt=0, le=100)
+    gsd_m: float | None = None  # shared.limits.GSD_M
     capture_time: datetime | None = None
     geotransform: list[float] | None = None
     crs: str = "local"
@@ -68,14 +69,23 @@ class SceneMetadata(BaseModel):
             raise ValueError(f"scene_id: {SCENE_ID_RULE}")
         return v
 
+    # One rule for every number (shared.limits), the one the ground applies on the link.
+    @field_validator("gsd_m")
+    @classmethod
+    def _gsd(cls, v: float | None) -> float | None:
+        return None if v is None else limits.check_gsd(v, "gsd_m")
+
     @field_validator("geotransform")
     @classmethod
     def _gt(cls, v: list[float] | None) -> list[float] | None:
         if v is not None:
-            from shared.annotations import Footprint
-
-            Footprint(tuple(v))  # 6 finite numbers, not singular
+            limits.check_geotransform(v)  # 6 finite numbers of sane size, not singular
         return v
+
+    @field_validator("crs")
+    @classmethod
+    def _crs(cls, v: str) -> str:
+        return limits.check_crs(v)
 
 
 def sniff(head: bytes) -> str | None:
@@ -88,12 +98,19 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def _no_constant(name: str):
+    """JSON has no NaN or Infinity (Python's parser takes them): refused at the door."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def parse_metadata(text: str | None) -> SceneMetadata:
     if not text:
         return SceneMetadata()
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
+        raw = json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        if "is not a number" in str(exc):
+            raise IntakeError(422, f"metadata: {exc}") from None
         raise IntakeError(422, f"metadata is not valid JSON: {exc}") from exc
     except RecursionError:  # e.g. 50,000 nested brackets: the parser's stack runs out
         raise IntakeError(422, "metadata is nested too deeply") from None
@@ -218,12 +235,17 @@ def clear_incoming(settings: OnboardSettings) -> int:
     return removed
 
 
-def check_tiles(w: int, h: int, gsd: float | None, tile_size_for) -> None:
+def check_tiles(w: int, h: int, gsd: float | None, tile_size_for,
+                max_tile_side: int | None = None) -> None:
     """A scene the link could not carry (more than ``MAX_TILES`` tiles at the tile size the
     worker will cut at this GSD) is refused now, not after its 202."""
     if tile_size_for is None:
         return
     size = tile_size_for(gsd)
+    if max_tile_side is not None and size > max_tile_side:
+        raise IntakeError(413, f"at {gsd:g} m/px a tile would be {size} px a side, more than "
+                               f"the {max_tile_side} px one tile may cost within the memory "
+                               "limit; resample the scene to a coarser GSD first")
     n = tiles_for(w, h, size)
     if n > MAX_TILES:
         raise IntakeError(413, f"{w}x{h} pixels at {size} px tiles make {n} tiles, more than "
@@ -272,7 +294,7 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
         from onboard import stac_intake
 
         meta = stac_intake.complete(meta, tmp, kind, w, h)  # a STAC Item's size-bound fields
-        check_tiles(w, h, meta.gsd_m, tile_size_for)
+        check_tiles(w, h, meta.gsd_m, tile_size_for, settings.max_tile_side())
         try:
             decodable.check(tmp, kind)  # sizes are sane now: a bounded pass over the data
         except decodable.Undecodable as exc:

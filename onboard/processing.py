@@ -36,6 +36,7 @@ import numpy as np
 from onboard.counter import OnboardCounter
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
+from shared import limits
 from shared.annotations import Footprint
 from shared.errors import public
 from shared.imageio import decodable_by_rows, header_size, read_rgb
@@ -100,6 +101,28 @@ class RasterSource:
 
     def close(self) -> None:
         self.src.close()
+
+
+def checked_georeference(fp: Footprint | None, gsd: float | None
+                         ) -> tuple[Footprint | None, float | None, list[str]]:
+    """A file's own footprint and GSD through the rule every input meets
+    (``shared.limits``): what fails it is dropped with a warning instead of failing the
+    scene (the header is the file's, not the caller's: the scene is still counted)."""
+    said = []
+    if gsd is not None:
+        try:
+            limits.check_gsd(gsd, "the file's GSD")
+        except limits.OutOfRange as exc:
+            said.append(f"{exc}: ignored; the GSD is estimated from the image instead")
+            gsd = None
+    if fp is not None:
+        try:
+            limits.check_geotransform(fp.geotransform, "the file's geotransform")
+            limits.check_crs(fp.crs, "the file's CRS")
+        except limits.OutOfRange as exc:
+            said.append(f"{exc}: the scene is kept without a footprint")
+            fp = None
+    return fp, gsd, said
 
 
 def read_scene(path: Path):
@@ -232,21 +255,32 @@ class SceneProcessor:
         gsd_source = "metadata" if gsd else None
         fp = Footprint(tuple(meta["geotransform"]), meta.get("crs", "local")) \
             if meta.get("geotransform") else None
+        warnings = []
+        bad_file_gsd = False
         if isinstance(pixels, RasterSource):
             file_fp, file_gsd = pixels.georeference()
+            file_fp, file_gsd, said = checked_georeference(file_fp, file_gsd)
+            warnings += said
+            bad_file_gsd = bool(said) and file_gsd is None and not gsd
             if not gsd and file_gsd:
                 gsd_source = "file"
             fp, gsd = fp or file_fp, gsd or file_gsd
-        warnings = [] if gsd else [unknown_gsd_warning(self.counter.card.model_gsd_m)]
-        if not gsd and self.settings.estimate_gsd:
+        if not gsd and not bad_file_gsd:
+            warnings.append(unknown_gsd_warning(self.counter.card.model_gsd_m))
+        if not gsd and (self.settings.estimate_gsd or bad_file_gsd):
+            # A file whose own header gives a GSD no sensor has: the image's estimate.
             from onboard.scale_estimate import estimate_gsd
 
             gsd = estimate_gsd(self.counter, pixels)[0]
             if gsd:
                 gsd_source = "estimated"
-                warnings = [f"ground sample distance unknown: estimated {gsd:g} m/px from "
-                            "the image (features closest to the counter's training imagery); "
-                            "give gsd_m when it is known"]
+                warnings = [w for w in warnings if not w.startswith("ground sample distance "
+                                                                     "unknown: tiles")]
+                warnings.append(f"ground sample distance unknown: estimated {gsd:g} m/px "
+                                "from the image (features closest to the counter's training "
+                                "imagery); give gsd_m when it is known")
+            elif bad_file_gsd:
+                warnings.append(unknown_gsd_warning(self.counter.card.model_gsd_m))
         for w in warnings:
             log.warning(w, extra={"scene_id": scene_id})
         entry = self.tiling.lookup(gsd) if self.tiling else None
@@ -286,7 +320,8 @@ class SceneProcessor:
         plan = plan_scene(pixels, scene_id, count_fn,
                           float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
                           energy_j, self.energy, fp, entry, self.cache, self.error_model,
-                          prepare=prepare, input_size=self.counter.input_size)
+                          prepare=prepare, input_size=self.counter.input_size,
+                          n_classes=len(classes))
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, pixels, meta, gsd, fp, classes,
                                  gsd_source == "estimated", prepared.get(plan.tile_size),
@@ -331,12 +366,16 @@ class SceneProcessor:
         summary = scene_summary(plan)
         if quicklook:  # the scene's browse image rides with its summary
             summary.quicklook, summary.quicklook_width, summary.quicklook_height = quicklook
-        yield from [link_pb2.DownlinkMessage(header=scene_header(
-                   plan, gsd, fp, meta.get("capture_time"),
-                   f"{card.name}/{card.architecture}@{card.sha256[:12]}",
-                   f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
-                   classes or self.counter.classes, gsd_estimated)),
-               link_pb2.DownlinkMessage(summary=summary)]
+        header = scene_header(plan, gsd, fp, meta.get("capture_time"),
+                              f"{card.name}/{card.architecture}@{card.sha256[:12]}",
+                              f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
+                              classes or self.counter.classes, gsd_estimated)
+        # What goes down meets the rule the ground checks it by (shared.limits): a number
+        # out of range fails the scene here, with the reason, not at the ground.
+        limits.check_header(header)
+        limits.check_summary(summary, header)
+        yield from [link_pb2.DownlinkMessage(header=header),
+                    link_pb2.DownlinkMessage(summary=summary)]
         sent_gsd = (gsd or 0.0) * plan.tile_size / self.counter.input_size
         for i in np.flatnonzero(plan.decisions.action == DOWNLINK):
             t = plan.grid.tile(int(i))

@@ -242,6 +242,14 @@ class OnboardSettings(BaseSettings):
         return self.memory_limit_bytes // 8 if self.revisit_cache_bytes is None \
             else self.revisit_cache_bytes
 
+    def max_tile_side(self) -> int:
+        """The largest tile (source pixels a side) the worker will cut: its RGB and the
+        pipeline's working copies of it (8 bytes a pixel) in 1/8 of the memory limit. A GSD
+        so fine that the counter's tile would be larger is refused at the intake."""
+        import math
+
+        return math.isqrt(self.memory_limit_bytes // 64)
+
     def whole_decode_pixels(self) -> int:
         """The largest PNG or JPEG decoded whole (interlaced or progressive ones: the others
         are decoded by strips): the decoder's buffers, its BGR output and the RGB copy (up

@@ -30,6 +30,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from onboard.intake import IntakeError, SceneMetadata
+from shared import limits
 from shared.geo import from_stac_transform
 from shared.scene_ids import RULE as SCENE_ID_RULE
 from shared.scene_ids import valid_scene_id
@@ -67,7 +68,8 @@ def _crs(props: dict) -> str | None:
 
     try:
         CRS.from_string(code)
-    except CRSError:
+        limits.check_crs(code)
+    except (CRSError, limits.OutOfRange):
         field = "proj:code" if "proj:code" in props else "proj:epsg"
         raise _bad(f"properties.{field}", f"{code} is not a CRS this service knows") from None
     return code
@@ -103,12 +105,14 @@ def from_item(raw: dict) -> StacSceneMetadata:
     gt = None
     if props.get("proj:transform") is not None:
         try:
-            gt = from_stac_transform(props["proj:transform"])
-            from shared.annotations import Footprint
-
-            Footprint(gt)  # finite, not singular
+            gt = limits.check_geotransform(from_stac_transform(props["proj:transform"]))
         except ValueError as exc:
             raise _bad("properties.proj:transform", str(exc)) from None
+    if raw.get("bbox") is not None:
+        try:
+            limits.check_bbox(raw["bbox"])
+        except limits.OutOfRange as exc:
+            raise _bad("bbox", str(exc)) from None
     gsd = props.get("gsd")
     if gsd is None and gt is not None:
         gsd = _pixel_metres(gt, crs)

@@ -186,10 +186,42 @@ class Credentials:
         return cls(folder, load_keys(creds.rest_file)[0].decode())
 
 
+NATS_USERS = ("station", "worker")
+
+
+def nats_users(folder: Path, prefix: str = "targetfuse_tiles.tiles") -> Path:
+    """The ground segment's NATS users, made once in ``folder``: a password file per user
+    (``nats-station-password``, ``nats-worker-password``: the stations' and workers'
+    ``nats_password_file``) and ``nats-users.conf``, the server's ``authorization`` block
+    (included by deploy/constellation/nats.conf): stations may publish "tile ready" work,
+    workers may take it; neither anything else, and nobody without a password anything."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for user in NATS_USERS:
+        path = folder / f"nats-{user}-password"
+        if not path.exists():
+            _write_private(path, secrets.token_urlsafe(24) + "\n")
+    pw = {u: (folder / f"nats-{u}-password").read_text().strip() for u in NATS_USERS}
+    js = '"$JS.API.>"'
+    conf = folder / "nats-users.conf"
+    if not conf.exists():
+        _write_private(conf, (
+            "# made by python -m shared.api_keys: the segment's NATS users\n"
+            "authorization {\n  users = [\n"
+            f'    {{user: station, password: "{pw["station"]}", permissions: {{'
+            f'publish: ["{prefix}.>", {js}], subscribe: ["_INBOX.>"]}}}}\n'
+            f'    {{user: worker, password: "{pw["worker"]}", permissions: {{'
+            f'publish: ["{prefix}.>", {js}, "$JS.ACK.>"], subscribe: ["_INBOX.>"]}}}}\n'
+            "  ]\n}\n"))
+    return conf
+
+
 if __name__ == "__main__":  # python -m shared.api_keys FOLDER [SATELLITES]: compose's keys step
     import sys
 
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     made = Credentials.make(Path(sys.argv[1]), count)
+    nats_users(made.folder)
     print(f"keys in {made.folder}: {made.rest_file.name}, {made.link_file.name}, "
-          + ", ".join(made.satellite_key_file(n).name for n in range(1, count + 1)))
+          + ", ".join(made.satellite_key_file(n).name for n in range(1, count + 1))
+          + ", nats-users.conf and its users' passwords")

@@ -14,7 +14,7 @@ const LABELLED_TILES = 400;
 async function drawSceneMaps(scenes, chosen, getJson, fmt, esc, quicklook) {
   const holder = document.querySelector("#maps");
   for (const s of scenes) {
-    const fc = await getJson(`/v1/scenes/${encodeURIComponent(s.scene_id)}/tiles.geojson`);
+    const fc = await getJson(`/v1/scenes/${encodeURIComponent(s.key || s.scene_id)}/tiles.geojson`);
     const placed = (fc.features || []).filter(f => f.geometry);
     if (!placed.length) continue;  // footprint unknown: the mosaic alone shows it
     let entry = SCENE_MAPS[s.scene_id];

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     queued_at REAL NOT NULL,
     acked_at REAL,
     error TEXT,                    -- the ground's reason when it refused the part
-    sends INTEGER NOT NULL DEFAULT 1
+    sends INTEGER NOT NULL DEFAULT 1,  -- sends the ground refused (and the first)
+    losses INTEGER NOT NULL DEFAULT 0  -- times the ground took it, then lost its store
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE acked_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_scene ON outbox (scene_id);
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS confirmations (
 """
 # Each part goes down at most this often before its scene is given up as refused.
 MAX_SENDS = 3
+# A part the ground took and then lost (its store lost or replaced) goes again, as often as
+# that happens, up to this many times: a store loss is not the part's fault.
+MAX_LOSSES = 20
 
 
 @dataclass
@@ -64,7 +68,8 @@ class Outbox:
     def __init__(self, path: str | Path):
         self.db = Database(path, SCHEMA)
         columns = {r[1] for r in self.db.query("PRAGMA table_info(outbox)")}
-        for name, decl in (("error", "TEXT"), ("sends", "INTEGER NOT NULL DEFAULT 1")):
+        for name, decl in (("error", "TEXT"), ("sends", "INTEGER NOT NULL DEFAULT 1"),
+                           ("losses", "INTEGER NOT NULL DEFAULT 0")):
             if name not in columns:  # an outbox written before confirmations
                 self.db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
 
@@ -126,8 +131,9 @@ class Outbox:
         held |= {("chunk", t) for t in reply.tiles}
         now = time.time()
         with self.db.transaction() as cur:
-            rows = cur.execute("SELECT seq, kind, tile_index, acked_at, error, sends FROM "
-                               "outbox WHERE scene_id = ?", (reply.scene_id,)).fetchall()
+            rows = cur.execute("SELECT seq, kind, tile_index, acked_at, error, sends, losses "
+                               "FROM outbox WHERE scene_id = ?",
+                               (reply.scene_id,)).fetchall()
             have = [r for r in rows if (r[1], r[2]) in held]
             cur.executemany("UPDATE outbox SET acked_at = COALESCE(acked_at, ?), error = NULL "
                             "WHERE seq = ?", [(now, r[0]) for r in have])
@@ -136,15 +142,26 @@ class Outbox:
                 return self._settle(cur, reply.scene_id, "confirmed", None, now)
             if any(r[3] is None for r in missing):
                 return None  # parts still on their way: nothing to conclude yet
-            spent = [r for r in missing if r[5] >= MAX_SENDS]
+            # A part the ground took (no error) and no longer holds was lost with its store:
+            # sent again, not counted against it. A refused part is counted, unless the
+            # scene's header is missing too: then the header is why (it goes again first,
+            # being the scene's first part), and the tiles it owns go with it.
+            header_missing = any(r[1] == "header" for r in missing)
+            refused = [r for r in missing if r[4] is not None and not (
+                header_missing and r[1] != "header")]
+            lost = [r for r in missing if r not in refused]
+            spent = [r for r in refused if r[5] >= MAX_SENDS] + \
+                [r for r in lost if r[6] >= MAX_LOSSES]
             if spent:
                 reason = next((r[4] for r in spent if r[4]), None) or \
-                    "the ground does not hold it"
+                    "the ground keeps losing it"
                 return self._settle(cur, reply.scene_id, "refused",
-                                    f"{spent[0][1]} part not taken after {MAX_SENDS} sends: "
-                                    f"{reason}", now)
+                                    f"{spent[0][1]} part not taken after {spent[0][5]} sends "
+                                    f"and {spent[0][6]} losses: {reason}", now)
             cur.executemany("UPDATE outbox SET acked_at = NULL, error = NULL, sends = sends + 1 "
-                            "WHERE seq = ?", [(r[0],) for r in missing])
+                            "WHERE seq = ?", [(r[0],) for r in refused])
+            cur.executemany("UPDATE outbox SET acked_at = NULL, error = NULL, losses = losses "
+                            "+ 1 WHERE seq = ?", [(r[0],) for r in lost])
             return "resent"
 
     @staticmethod

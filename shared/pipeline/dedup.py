@@ -330,6 +330,7 @@ class _Mosaic:
     valid: np.ndarray  # bool: pixel was counted (not reused from elsewhere / not uncounted)
     px: float  # source pixels per mosaic pixel
     confidence: np.ndarray | None = None  # the counting tile's confidence per pixel
+    class_shares: np.ndarray | None = None  # each class's share of the scene's counts
 
     @property
     def nbytes(self) -> int:
@@ -373,10 +374,12 @@ class RevisitCache:
 
     def add(self, scene_id: str, fp: Footprint | None, mosaic_thumb: np.ndarray,
             mosaic_density: np.ndarray, valid: np.ndarray, px: float,
-            confidence: np.ndarray | None = None) -> None:
+            confidence: np.ndarray | None = None,
+            class_shares: np.ndarray | None = None) -> None:
         if not self.usable(fp):
             return
-        mosaic = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px, confidence)
+        mosaic = _Mosaic(fp, mosaic_thumb, mosaic_density, valid, px, confidence,
+                         class_shares)
         self._scenes.pop(scene_id, None)
         if not self.fits(mosaic.nbytes):
             return
@@ -384,6 +387,11 @@ class RevisitCache:
         while len(self._scenes) > self.capacity or (
                 self.max_bytes is not None and self.nbytes > self.max_bytes):
             self._scenes.popitem(last=False)
+
+    def class_shares(self, scene_id: str) -> np.ndarray | None:
+        """Each class's share of an earlier capture's counts (None: unknown, or gone)."""
+        m = self._scenes.get(scene_id)
+        return None if m is None else m.class_shares
 
     def lookup(self, fp: Footprint | None, x0: int, y0: int, thumb: np.ndarray, px: float
                ) -> tuple[float, str, float] | None:

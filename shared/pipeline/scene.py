@@ -73,8 +73,10 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
                tiling: TilingEntry | None = None, cache: dedup.RevisitCache | None = None,
                error_model: ErrorModel | None = None,
                prepare: Callable[[int], PreparedTiles] | None = None,
-               input_size: int | None = None) -> ScenePlan:
-    """``prepare(tile_size)`` may supply the prepared tiles (the simulator memoises them)."""
+               input_size: int | None = None, n_classes: int | None = None) -> ScenePlan:
+    """``prepare(tile_size)`` may supply the prepared tiles (the simulator memoises them);
+    ``n_classes``: how many per-class counts ``count_fn`` gives (the width of the class
+    table even when no tile of this scene is counted here: every one reused from a revisit)."""
     energy = energy or EnergyModel()
     h, w = pixels.shape[:2]
     ledger = EnergyLedger(energy_j)
@@ -157,7 +159,8 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
         count(i)
     if remember:
-        _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf)
+        _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf,
+                  _shares(np.array([rows[i] for i in counted])) if counted else None)
     # Reused tiles may still go down: deduplication saves inference energy, and a reused
     # count is no surer than the count it copies.
     candidates = Candidates(onboard, conf, sizes)
@@ -178,23 +181,37 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             # Not sent, so accepted, unless a paper policy's band discards it.
             decisions.action[i] = DISCARD if cfg.policy in PAPER_POLICIES and \
                 conf[i] < cfg.conf_p else ACCEPT
+    revisited = {h.split(":", 1)[1] for h in reused_from if h and h.startswith("scene:")}
+    width = n_classes or (len(next(iter(rows.values()))) if rows else 1)
+    table = _class_table(onboard, rows, counted, width,
+                         [cache.class_shares(s) for s in revisited] if cache else [])
     ledger.spend("aggregate", min(energy.aggregate(n), ledger.remaining))
     ledger.spend("downlink", min(energy.downlink(decisions.bytes_used), ledger.remaining))
     return ScenePlan(scene_id, grid, onboard, conf, reused, reused_from, plan.contexts, sizes,
-                     decisions, len(counted), byte_budget, ledger, densities,
-                     _class_table(onboard, rows, counted))
+                     decisions, len(counted), byte_budget, ledger, densities, table)
 
 
-def _class_table(onboard: np.ndarray, rows: dict[int, np.ndarray], counted: list[int]
-                 ) -> np.ndarray:
+def _shares(rows: np.ndarray) -> np.ndarray | None:
+    """Each class's share of these per-class count rows (None when they sum to nothing)."""
+    summed = np.nansum(np.asarray(rows, float).reshape(len(rows), -1), axis=0)
+    return summed / summed.sum() if summed.size and summed.sum() > 0 else None
+
+
+def _class_table(onboard: np.ndarray, rows: dict[int, np.ndarray], counted: list[int],
+                 width: int, earlier: list[np.ndarray | None] = ()) -> np.ndarray:
     """(n, C) class counts: known rows, NaN for uncounted tiles, and tiles reused from the
-    revisit cache split in the proportions of the scene's counted tiles."""
-    width = len(next(iter(rows.values()))) if rows else 1
+    revisit cache split in the proportions of the scene's counted tiles (none counted: of
+    the earlier captures they were reused from; else evenly). ``width`` classes always, so
+    a capture whose every tile is a revisit still has one column per class."""
     table = np.full((len(onboard), width), np.nan)
     for i, row in rows.items():
         table[i] = row
-    summed = np.nansum([rows[i] for i in counted], axis=0) if counted else np.zeros(width)
-    shares = summed / summed.sum() if summed.sum() > 0 else np.full(width, 1.0 / width)
+    shares = _shares(np.array([rows[i] for i in counted])) if counted else None
+    if shares is None:
+        known = [s for s in earlier if s is not None and len(s) == width]
+        shares = _shares(np.array(known)) if known else None
+    if shares is None or len(shares) != width:
+        shares = np.full(width, 1.0 / width)
     for i in np.flatnonzero(~np.isnan(onboard)):
         if int(i) not in rows:
             table[i] = onboard[i] * shares
@@ -220,7 +237,8 @@ def _slot(grid: TileGrid, t, thumb: np.ndarray, px: float) -> np.ndarray:
 
 def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, grid: TileGrid,
               thumbs: list[np.ndarray], densities: dict[int, np.ndarray], px: float,
-              confidence: np.ndarray | None = None) -> None:
+              confidence: np.ndarray | None = None,
+              class_shares: np.ndarray | None = None) -> None:
     """Put this scene's thumbnails and counted tiles' densities (already at thumbnail
     resolution: ``mosaic_density``) into the revisit cache."""
     mh, mw = _mosaic_shape(grid, px)
@@ -237,4 +255,4 @@ def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, gr
             valid[y:y + th.shape[0], x:x + th.shape[1]] = True
             if confidence is not None:
                 conf[y:y + th.shape[0], x:x + th.shape[1]] = confidence[t.index]
-    cache.add(scene_id, footprint, thumb, dens, valid, px, conf)
+    cache.add(scene_id, footprint, thumb, dens, valid, px, conf, class_shares)

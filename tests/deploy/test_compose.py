@@ -177,3 +177,35 @@ def test_the_constellation_satellites_fly_their_real_plan_to_both_stations():
         flown.add(settings.contact_plan_satellite)
     assert flown == {w.satellite for w in windows} and len(flown) == 3
     assert profile["constellation-keys"]["entrypoint"][-1] == "3"
+
+
+def test_the_segments_queue_lets_no_one_in_without_a_user(tmp_path):
+    """Issue 26, finding 9: the segment's NATS had no credentials in compose or k8s. Now the
+    server reads its users (made by the keys step, owner-only) and stations and workers
+    each log in as their own user with only their subjects."""
+    import stat
+
+    import yaml
+
+    from shared.api_keys import nats_users
+    from shared.paths import PROJECT_ROOT
+
+    conf = nats_users(tmp_path)
+    text = conf.read_text()
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+    for user in ("station", "worker"):
+        pw = (tmp_path / f"nats-{user}-password").read_text().strip()
+        assert len(pw) >= 24 and f'user: {user}, password: "{pw}"' in text
+    assert nats_users(tmp_path).read_text() == text  # made once, then kept
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    assert "-c" in compose["nats"]["command"]
+    assert "include /keys/nats-users.conf" in (PROJECT_ROOT / "deploy" / "constellation" /
+                                               "nats.conf").read_text()
+    for name, user in (("station-1", "station"), ("worker-1", "worker")):
+        env = compose[name]["environment"]
+        assert env["TARGETFUSE_GROUND_NATS_USER"] == user
+        assert env["TARGETFUSE_GROUND_NATS_PASSWORD_FILE"] == f"/keys/nats-{user}-password"
+    k8s = PROJECT_ROOT / "deploy" / "k8s"
+    for name, user in (("station.yaml", "station"), ("worker.yaml", "worker")):
+        assert f"/keys/nats-{user}-password" in (k8s / name).read_text()
+    assert "include /etc/nats/users/nats-users.conf" in (k8s / "nats.yaml").read_text()

@@ -59,7 +59,8 @@ def test_the_segments_settings_are_ground_settings_fields():
     assert set(fields) <= set(GroundSettings.model_fields)
     assert {"database_url", "nats_url", "api_keys_file", "link_keys_file"} <= set(fields)
     secret = KUSTOMIZATION["secretGenerator"][0]
-    assert {f.split("=")[0] for f in secret["files"]} == {"api-keys", "link-keys"}
+    assert {f.split("=")[0] for f in secret["files"]} == {
+        "api-keys", "link-keys", "nats-station-password", "nats-worker-password"}
 
 
 def test_workers_scale_on_the_queue_backlog():

@@ -74,21 +74,24 @@ def test_a_call_without_a_known_key_is_refused(ground, key):
 
 
 def test_a_scene_belongs_to_the_sender_that_created_it(ground):
+    """Issue 26, finding 5: satellite B's header for an id satellite A uses next (sent
+    first) pre-empted A's scene, which was refused for good. Ids are scoped per sender:
+    both scenes are kept, neither sender can write into or learn of the other's."""
     store, channel = ground
-    acks = send(channel, A, header("mine"), summary("mine"))
-    assert [a.status for a in acks] == [link_pb2.Ack.COMMITTED] * 2
-    assert store.owner("mine") == "sat-a"
-    # Another authenticated sender: its header and summary for the id are refused, and it is
-    # told nothing of what the ground holds.
-    forged = send(channel, B, header("mine"), summary("mine"))
-    assert all(a.status == link_pb2.Ack.REJECTED and "another sender" in a.error
-               for a in forged)
+    first = send(channel, B, header("victim2"))
+    assert first[0].status == link_pb2.Ack.COMMITTED
+    acks = send(channel, A, header("victim2"), summary("victim2"))
+    assert [a.status for a in acks] == [link_pb2.Ack.COMMITTED] * 2, acks
+    assert store.owner("sat-a:victim2") == "sat-a" and store.owner("sat-b:victim2") == "sat-b"
+    assert store.summary("sat-a:victim2") is not None
+    assert store.summary("sat-b:victim2") is None  # A's summary went to A's scene
+    assert sorted(store.resolve("victim2")) == ["sat-a:victim2", "sat-b:victim2"]
     told = link_pb2_grpc.DownlinkStub(channel).Committed(
-        link_pb2.CommittedRequest(scene_id="mine"), timeout=10,
+        link_pb2.CommittedRequest(scene_id="victim2"), timeout=10,
         metadata=(("authorization", f"Bearer {B}"),))
-    assert not told.header and not told.summary
+    assert told.scene_id == "victim2" and told.header and not told.summary  # B's own
     own = link_pb2_grpc.DownlinkStub(channel).Committed(
-        link_pb2.CommittedRequest(scene_id="mine"), timeout=10,
+        link_pb2.CommittedRequest(scene_id="victim2"), timeout=10,
         metadata=(("authorization", f"Bearer {A}"),))
     assert own.header and own.summary
 

@@ -111,7 +111,7 @@ def test_two_workers_count_every_tile_once(store, queue_factory, counter, jpeg_t
             w.stop()
         for w in workers:
             w.join(10)
-    counts = store.ground_counts("two")
+    counts = store.ground_counts("sat-1:two")
     assert sorted(counts) == list(range(10)) and all(c is not None for c, _ in counts.values())
     assert sum(w.counted for w in workers) == 10  # each tile counted by one worker, once
     assert q.pending() == 0
@@ -158,9 +158,9 @@ def test_a_tile_whose_commit_keeps_failing_is_quarantined_not_retried_forever(
     for _ in range(2):
         # Not the deliveries' own count: NATS 2.9 may number a nak'd message's redelivery 1.
         deliveries = fetch_some(q, 1)
-        assert [(d.scene_id, d.tile_index) for d in deliveries] == [("poison", 0)]
+        assert [(d.scene_id, d.tile_index) for d in deliveries] == [("sat-1:poison", 0)]
         assert count_deliveries(flaky, counter, q, deliveries) == 0
-    (value, _), = store.ground_counts("poison").values()
+    (value, _), = store.ground_counts("sat-1:poison").values()
     assert value != value  # quarantined: no count, logged with the reason
     assert store.count_uncounted() == 0 and q.fetch(1, timeout_s=2) == []
 
@@ -168,11 +168,12 @@ def test_a_tile_whose_commit_keeps_failing_is_quarantined_not_retried_forever(
 def test_a_re_announced_tile_keeps_its_failed_tries(store, queue_factory, counter, jpeg_tile):
     q = queue_factory(max_deliver=2)
     commit_scene(store, "again", [jpeg_tile(2000, seed=31)], announcer(q))
-    assert store.record_count_failures([("again", 0), ("again", 9)]) == {("again", 0): 1}
+    assert store.record_count_failures([("sat-1:again", 0), ("sat-1:again", 9)]) == {
+        ("sat-1:again", 0): 1}
     deliveries = fetch_some(q, 1)  # a new message for a tile that failed once before
     assert [d.attempts for d in deliveries] == [1]
     assert count_deliveries(_CommitsFail(store), counter, q, deliveries) == 0
-    (value, _), = store.ground_counts("again").values()
+    (value, _), = store.ground_counts("sat-1:again").values()
     assert value != value and q.fetch(1, timeout_s=2) == []  # its second try: quarantined
 
 
@@ -202,3 +203,41 @@ def test_a_workers_heartbeat_says_whether_its_passes_finish(tmp_path):
     assert alive(heartbeat=beat)
     os.utime(beat, (time.time() - 600, time.time() - 600))
     assert not alive(max_age_s=120, heartbeat=beat)  # stuck for ten minutes
+
+
+def test_a_deleted_stream_is_made_again_and_queue_garbage_is_dropped(store, queue_factory,
+                                                                       counter, jpeg_tile):
+    """Issue 26, finding 9: the stream deleted under the segment left new tiles committed
+    and uncounted until the workers restarted, and garbage on the queue was taken. Whoever
+    finds the stream missing makes it again (a station publishing, a worker fetching), the
+    workers announce every uncounted tile again at once, and a message that is not "tile
+    ready" work is dropped."""
+    import json
+
+    from ground.queue_counting import QueueCountingWorker
+
+    station = queue_factory(ack_wait_s=5.0)
+    worker = QueueCountingWorker(store, counter, queue_factory(ack_wait_s=5.0),
+                                 lost_after_s=3600.0)  # no periodic sweep within the test
+    worker.start()
+    try:
+        commit_scene(store, "before", [jpeg_tile(2000, seed=41)], announcer(station))
+        assert wait_counted(store, None, 60) == 0
+        station.delete_stream()
+        commit_scene(store, "after", [jpeg_tile(2000, seed=42)], announcer(station))
+        for body in (b"not json", json.dumps({"scene_id": "<script>", "tile_index": -1}
+                                             ).encode(),
+                     json.dumps({"scene_id": "after", "tile_index": 0, "x": 1}).encode()):
+            station._call(station._js.publish(station.subject, body))
+        t0 = time.time()
+        assert wait_counted(store, None, 60) == 0, "a tile committed after the deletion waits"
+        assert time.time() - t0 < 60
+        deadline = time.time() + 30
+        while worker.queue.dropped < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        assert worker.queue.dropped == 3
+        (value, _), = store.ground_counts("sat-1:after").values()
+        assert value is not None
+    finally:
+        worker.stop()
+        worker.join(10)

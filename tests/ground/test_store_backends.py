@@ -51,23 +51,23 @@ def test_parts_commit_once_and_resume_says_what_is_held(make_store, jpeg_tile):
     msgs = scene("s", tiles)
     acks = [receive(store, m, "sat-1") for m in msgs + msgs]  # every part sent twice
     assert all(a.status != link_pb2.Ack.REJECTED for a in acks), [a.error for a in acks]
-    held = store.committed("s")
+    held = store.committed("sat-1:s")
     assert held.header and held.summary and list(held.tiles) == [0, 3]
     got = {t.tile_index: t.data for t in store.uncounted(10)}
     assert got == tiles and store.count_uncounted() == 2
-    assert store.chunks("s", 0) == {}  # partial chunks gone once the tile is whole
-    assert store.owner("s") == "sat-1" and store.scene_ids() == ["s"]
-    assert receive(store, msgs[0], "sat-2").status == link_pb2.Ack.REJECTED
-    store.set_counts([("s", 0, 2.5, [2.5]), ("s", 3, 1.0, [1.0])])
+    assert store.chunks("sat-1:s", 0) == {}  # partial chunks gone once the tile is whole
+    assert store.owner("sat-1:s") == "sat-1" and store.scene_ids() == ["sat-1:s"]
+    assert store.resolve("s") == ["sat-1:s"]
+    store.set_counts([("sat-1:s", 0, 2.5, [2.5]), ("sat-1:s", 3, 1.0, [1.0])])
     assert store.count_uncounted() == 0
-    assert store.ground_counts("s") == {0: (2.5, 90), 3: (1.0, 90)}
-    assert store.ground_class_counts("s") == {0: [2.5], 3: [1.0]}
-    assert store.summary("s").tiles[3].decision == link_pb2.DOWNLINKED
-    assert store.header("s").classes == ["aircraft"] and store.header("x") is None
+    assert store.ground_counts("sat-1:s") == {0: (2.5, 90), 3: (1.0, 90)}
+    assert store.ground_class_counts("sat-1:s") == {0: [2.5], 3: [1.0]}
+    assert store.summary("sat-1:s").tiles[3].decision == link_pb2.DOWNLINKED
+    assert store.header("sat-1:s").classes == ["aircraft"] and store.header("x") is None
     # each tile's bytes logged once, though every part came twice
     assert store.bytes_received() == 6000
     assert sorted(b for _, b in store.link_log(0)) == [2000, 4000]
-    assert store.received_at("s") is not None
+    assert store.received_at("sat-1:s") is not None
 
 
 def test_a_partial_tile_survives_a_new_connection(make_store, jpeg_tile):
@@ -86,9 +86,10 @@ def test_failed_counts_are_kept_with_the_tile_across_stores(make_store, jpeg_til
     first = make_store()
     for m in scene("f", {0: jpeg_tile(2000, seed=4)}):
         receive(first, m, "sat-1")
-    assert first.record_count_failures([("f", 0)]) == {("f", 0): 1}
+    f = "sat-1:f"  # the scene's key: its id under its sender's name
+    assert first.record_count_failures([(f, 0)]) == {(f, 0): 1}
     second = make_store()  # another worker on the same store
-    assert second.record_count_failures([("f", 0), ("f", 2)]) == {("f", 0): 2}  # 2: not held
+    assert second.record_count_failures([(f, 0), (f, 2)]) == {(f, 0): 2}  # 2: not held
 
 
 def test_a_store_written_before_failure_counts_gains_them(tmp_path, jpeg_tile):
@@ -105,6 +106,24 @@ def test_a_store_written_before_failure_counts_gains_them(tmp_path, jpeg_tile):
     old.close()
     store = SQLiteStore(path)
     assert store.record_count_failures([("o", 0)]) == {("o", 0): 1}
+    store.close()
+
+
+def test_a_store_written_before_scene_keys_keys_its_scenes_by_sender(tmp_path, jpeg_tile):
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path)
+    for m in scene("old", {0: jpeg_tile(2000, seed=5)}):
+        receive(store, m, "sat-1")
+    store.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as db:  # as an older ground kept it: under the bare id
+        for table in ("tiles", "chunks", "scenes"):
+            db.execute(f"UPDATE {table} SET scene_id = 'old'")
+        db.execute("UPDATE scenes SET name = NULL")
+    store = SQLiteStore(path)
+    assert store.scene_ids() == ["sat-1:old"] and store.resolve("old") == ["sat-1:old"]
+    assert list(store.committed("sat-1:old").tiles) == [0]
     store.close()
 
 
@@ -132,7 +151,7 @@ def test_two_stations_on_one_postgres_database_store_a_part_once(postgres_url, j
         assert errors == []
         assert sorted(t.tile_index for t in a.uncounted(10)) == [0, 1, 2, 3]
         assert {t.tile_index: t.data for t in b.uncounted(10)} == tiles
-        assert list(b.committed("twice").tiles) == [0, 1, 2, 3]
+        assert list(b.committed("sat-1:twice").tiles) == [0, 1, 2, 3]
         assert a.bytes_received() == sum(len(d) for d in tiles.values())  # logged once
     finally:
         a.close()

@@ -52,3 +52,25 @@ def test_the_compressed_plan_replays_both_stations_from_now():
     assert max(w.end for w in windows) - now < 6.5 * 3600 / 80 + 60
     carried = sorted(w.bytes for w in windows)
     assert carried[len(carried) // 2] == pytest.approx(50_000.0, rel=0.2)
+
+
+def test_a_total_differing_in_its_last_digits_is_no_tile_counted_twice():
+    """Issue 26, finding 11: a 0.002 difference in one total was reported as a tile counted
+    twice (and the run exited 1). Counts are compared: tiles counted against tiles planned;
+    totals to the object, and any that differ are named."""
+    from lab.constellation_live import summarise
+
+    pngs = {"s1": b"", "s2": b""}
+    owner = {"s1": "sat-1", "s2": "sat-2"}
+    ground = {sid: {"complete": True, "total": t, "tiles_received": 3, "tiles_counted": 3,
+                    "tiles_by_provenance": {"downlinked": 3}}
+              for sid, t in (("s1", 12.002), ("s2", 7.0))}
+    onboard = {sid: {"state": "delivered"} for sid in pngs}
+    reference = {"s1": {"total": 12.0}, "s2": {"total": 9.0}}
+    queue = {"redeliveries": 0, "pending": 0, "ack_pending": 0}
+    c = summarise(pngs, owner, ground, onboard, {}, reference, [], [], queue, 1.0, [],
+                  {})["checks"]
+    assert c["tiles_counted_twice"] == 0 and c["tiles_lost"] == 0
+    assert c["totals_equal_single_station"] == 1
+    assert c["totals_differing"] == [{"scene_id": "s2", "total": 7.0,
+                                      "single_station_total": 9.0}]

@@ -170,3 +170,26 @@ def test_no_energy_is_kept_for_a_window_no_tile_fits():
     plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
         policy="dynamic-conf", dedup=False), 10, 4.0, energy)
     assert plan.byte_budget == 0 and plan.inferences == 4
+
+
+def test_a_capture_whose_every_tile_is_a_revisit_keeps_a_column_per_class():
+    """Issue 26, finding 1: the third capture of a footprint (every tile reused from the
+    cache, none counted here) had one class column for three classes, and failed."""
+    scene = scene_of([with_object(textured(s), 40 * s, 50) for s in range(4)])
+    fp = Footprint((500.0, 0.5, 0.0, 900.0, 0.0, -0.5))
+    cache = RevisitCache()
+    cfg = PipelineConfig(policy="onboard-only")
+
+    def per_class(i, tile, tile_size):
+        n = float(painted(tile))
+        return n, 0.9, np.full((64, 64), n / 4096, np.float32), np.array([n / 2, 0.0, n / 2])
+
+    plans = [plan_scene(scene, f"t{k}", per_class, FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
+                        cache=cache, n_classes=3) for k in range(3)]
+    assert plans[1].reused.all() or plans[2].reused.all()
+    for plan in plans:
+        table = plan.class_counts()
+        assert table.shape == (4, 3)
+        # The reused tiles split like the first capture's counts: half and half.
+        np.testing.assert_allclose(table.sum(axis=1), plan.onboard, atol=1e-6)
+        np.testing.assert_allclose(table[:, 1], 0.0, atol=1e-6)
