@@ -345,9 +345,10 @@ class SceneProcessor:
                   "onboard_by_class": {c: round(float(np.nansum(table[:, k])), 3)
                                        for k, c in enumerate(classes)},
                   "onboard_inferences": plan.inferences, "energy_j": plan.ledger.report(),
-                  # the scene's whole budget, and what is planned of it: tiles and quicklook
+                  # the scene's whole budget (the quicklook's bytes, in "quicklook", come
+                  # out of it first) and the tile bytes planned within the rest
                   "downlink_budget_bytes": int(plan.byte_budget) + look_bytes,
-                  "downlink_bytes_planned": int(plan.decisions.bytes_used) + look_bytes,
+                  "downlink_bytes_planned": int(plan.decisions.bytes_used),
                   "quicklook": look_report,
                   "gsd_m": gsd, "gsd_source": gsd_source, "warnings": warnings}
         self.db.finish(scene_id, result, messages)
