@@ -39,7 +39,6 @@ MEAN_TOLERANCE = 0.03
 @dataclass
 class KernelChoice:
     chosen: str
-    forced: bool
     ms_per_tile: dict[str, float]  # median over the repeats, per candidate measured
     count_diff_max: dict[str, float]  # largest |count - fp32 count| / max(1, fp32 count)
     count_diff_mean: dict[str, float]
@@ -103,7 +102,7 @@ def choose(runners: dict[str, Callable[[np.ndarray], np.ndarray]], tiles: np.nda
     qualified = [n for n in runners
                  if diff_max[n] <= COUNT_TOLERANCE and diff_mean[n] <= MEAN_TOLERANCE]
     chosen = min(qualified, key=lambda n: ms[n])
-    result = KernelChoice(chosen, False, ms, diff_max, diff_mean, qualified, len(tiles))
+    result = KernelChoice(chosen, ms, diff_max, diff_mean, qualified, len(tiles))
     log.info("onboard counter kernels: chose %s (ms per tile %s; count difference to fp32, "
              "max %s)", chosen, {n: round(v, 2) for n, v in ms.items()},
              {n: round(v, 4) for n, v in diff_max.items()})

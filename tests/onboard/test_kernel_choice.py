@@ -16,7 +16,7 @@ def _runner(delay_s: float, bias: float = 0.0):
 
 def test_the_fastest_candidate_that_agrees_with_fp32_is_chosen():
     tiles = calibration_tiles(32, n=3)
-    choice = choose({"fp32": _runner(0.004), "int8": _runner(0.0), "int8-exact": _runner(0.002)},
+    choice = choose({"fp32": _runner(0.04), "int8": _runner(0.0), "int8-exact": _runner(0.02)},
                     tiles, repeats=1)
     assert choice.chosen == "int8"
     assert choice.ms_per_tile["int8"] < choice.ms_per_tile["fp32"]
@@ -25,8 +25,8 @@ def test_the_fastest_candidate_that_agrees_with_fp32_is_chosen():
 
 def test_a_fast_candidate_whose_counts_differ_is_not_chosen():
     tiles = calibration_tiles(32, n=3)
-    choice = choose({"fp32": _runner(0.004), "int8": _runner(0.0, bias=2.0),
-                     "int8-exact": _runner(0.002)}, tiles, repeats=1)
+    choice = choose({"fp32": _runner(0.04), "int8": _runner(0.0, bias=2.0),
+                     "int8-exact": _runner(0.02)}, tiles, repeats=1)
     assert choice.chosen == "int8-exact"
     assert "int8" not in choice.qualified
     assert choice.count_diff_max["int8"] == pytest.approx(0.2, rel=1e-3)
