@@ -206,8 +206,9 @@ def test_the_segments_queue_lets_no_one_in_without_a_user(tmp_path):
     assert nats_users(tmp_path).read_text() == text  # made once, then kept
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
     assert "-c" in compose["nats"]["command"]
-    assert "include /keys/nats-users.conf" in (PROJECT_ROOT / "deploy" / "constellation" /
-                                               "nats.conf").read_text()
+    assert "include keys/nats-users.conf" in (PROJECT_ROOT / "deploy" / "constellation" /
+                                              "nats.conf").read_text()
+    assert "constellation-keys:/etc/nats/keys:ro" in compose["nats"]["volumes"]
     for name, user in (("station-1", "station"), ("worker-1", "worker")):
         env = compose[name]["environment"]
         assert env["TARGETFUSE_GROUND_NATS_USER"] == user
@@ -215,4 +216,4 @@ def test_the_segments_queue_lets_no_one_in_without_a_user(tmp_path):
     k8s = PROJECT_ROOT / "deploy" / "k8s"
     for name, user in (("station.yaml", "station"), ("worker.yaml", "worker")):
         assert f"/keys/nats-{user}-password" in (k8s / name).read_text()
-    assert "include /etc/nats/users/nats-users.conf" in (k8s / "nats.yaml").read_text()
+    assert "include users/nats-users.conf" in (k8s / "nats.yaml").read_text()
