@@ -44,7 +44,7 @@ def in_ns(prefix: str, side: str, *cmd: str) -> list[str]:
 def measure(prefix: str, rate: str, payload: int, work: Path) -> dict:
     subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply", "--dev",
                          f"{prefix}-ob0", "--rate", rate), check=True, capture_output=True)
-    keys = {**os.environ, **Credentials.make(work / "keys").env()}
+    keys = {**os.environ, **Credentials.make(work / "keys", hosts=("192.0.2.2",)).env()}
     ground = subprocess.Popen(in_ns(prefix, "ground", sys.executable, "-c", GROUND,
                                     str(work / f"g-{rate}.db"), "600"),
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=keys)

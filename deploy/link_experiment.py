@@ -125,7 +125,7 @@ def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> d
                                 capture_output=True, text=True, check=True)
         qdisc = "netem" if "netem on" in shaped.stderr else "tbf"
         start = time.time() + args.startup_s
-        env = {**os.environ, **Credentials.make(work / "keys").env(),
+        env = {**os.environ, **Credentials.make(work / "keys", hosts=("192.0.2.2",)).env(),
                "TARGETFUSE_GROUND_DB_PATH": str(work / "ground.db"),
                # reached from the onboard namespace (the services bind loopback by default)
                "TARGETFUSE_GROUND_GRPC_HOST": "0.0.0.0", "TARGETFUSE_GROUND_HTTP_HOST": "0.0.0.0",

@@ -36,9 +36,11 @@ for i in range(n):
 box = Outbox(db)
 box.put_scene([link_pb2.DownlinkMessage(header=h)])
 from shared.api_keys import load_keys
+from shared.wire.tls import channel_credentials
 key = load_keys(os.environ["TARGETFUSE_ONBOARD_GROUND_KEY_FILE"])[0]
+ca = channel_credentials(os.environ["TARGETFUSE_ONBOARD_GROUND_TLS_CA_FILE"])
 client = LinkClient("192.0.2.2:50051", box, TokenBucket(1e9), batch=1000, deadline_s=120,
-                    key=key)
+                    key=key, credentials=ca)
 client.drain_once()  # warm up: connects and sends the header alone
 box.put_scene(msgs)
 t0 = time.perf_counter()

@@ -296,8 +296,8 @@ def create_server(settings: GroundSettings, store: Store, tile_queue=None, count
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     saturation(False)
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    creds = server_credentials(settings.tls_cert_file, settings.tls_key_file,
-                               settings.tls_client_ca_file)
+    files = settings.link_tls_files()
+    creds = server_credentials(*files) if files is not None else None
     port = server.add_secure_port(address, creds) if creds is not None else \
         server.add_insecure_port(address)
     if port == 0:

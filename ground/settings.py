@@ -3,6 +3,8 @@ environment variables (or given directly), validated when built."""
 
 from __future__ import annotations
 
+import logging
+import socket
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -11,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.api_keys import keys_file
 from shared.model_card import MODELS_DIR
 from shared.wire.tls import check_pair
+
+log = logging.getLogger("targetfuse.ground")
 
 
 class GroundSettings(BaseSettings):
@@ -57,8 +61,11 @@ class GroundSettings(BaseSettings):
     auth: bool = True
     api_keys_file: Path | None = None
     link_keys_file: Path | None = None
-    # TLS on the link (shared/wire/tls.py): the ground's certificate and key; with a client
-    # CA, senders must present a certificate it signed (mutual TLS). None: plaintext.
+    # TLS on the link (shared/wire/tls.py), on unless told: the ground's certificate and
+    # key; with a client CA, senders must present a certificate it signed (mutual TLS). Not
+    # given: a CA and a certificate made beside the database at first start
+    # (shared/wire/link_pki.py; the satellites need its link-ca.pem). link_tls=false: plaintext.
+    link_tls: bool = True
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
@@ -79,9 +86,28 @@ class GroundSettings(BaseSettings):
         return keys_file(self.link_keys_file, self.auth, self.db_path.parent / "link-keys",
                          "satellite")
 
+    def link_tls_files(self) -> tuple[Path, Path, Path | None] | None:
+        """The link's certificate, key and client CA: the configured ones, else (TLS on)
+        the ones made at first start in ``tls/`` beside the database; None: plaintext."""
+        if not self.link_tls:
+            log.warning("link_tls=false: the link is plaintext (link keys and tiles cross it "
+                        "in clear)")
+            return None
+        if self.tls_cert_file is not None:
+            return self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file
+        from shared.wire.link_pki import make_link_pki
+
+        hosts = tuple(h for h in (self.grpc_host, socket.gethostname())
+                      if h not in ("0.0.0.0", "::", ""))
+        pki = make_link_pki(self.db_path.parent / "tls", hosts)
+        return pki.cert, pki.key, None
+
     @model_validator(mode="after")
     def _tls(self) -> GroundSettings:
         check_pair(self.tls_cert_file, self.tls_key_file, "ground")
+        if not self.link_tls and self.tls_cert_file is not None:
+            raise ValueError("ground: link_tls=false (plaintext) with TLS files named: "
+                             "drop one")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise ValueError("ground: a client CA (mutual TLS) needs the ground's certificate")
         return self

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from shared.limits import check_queue_body
 
+log = logging.getLogger("targetfuse.queue")
 DEFAULT_STREAM = "TARGETFUSE_TILES"
 DEFAULT_PREFIX = "targetfuse.tiles"
 
@@ -85,8 +87,25 @@ class NatsTileQueue:
         from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
         from nats.js.errors import NotFoundError
 
-        self._nc = await nats.connect(self.url, connect_timeout=self.timeout_s,
-                                      max_reconnect_attempts=-1, **self._auth)
+        # Reconnect for ever once in, but a server that refuses the user is a clear error at
+        # start, not a connection tried again until the call times out.
+        refused = asyncio.get_running_loop().create_future()
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("NATS: %s", exc)
+            if "authorization" in str(exc).lower() and not refused.done():
+                refused.set_result(str(exc))
+        connecting = asyncio.ensure_future(nats.connect(
+            self.url, connect_timeout=self.timeout_s, max_reconnect_attempts=-1,
+            error_cb=on_error, **self._auth))
+        await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():
+            connecting.cancel()
+            who = f"user {self._auth['user']!r}" if self._auth else "a client without a user"
+            raise PermissionError(f"the NATS server at {self.url} refused {who} "
+                                  f"({refused.result()}): check nats_user and "
+                                  "nats_password_file")
+        self._nc = connecting.result()
         self._js = self._nc.jetstream(timeout=self.timeout_s)
         self._stream_config = StreamConfig(
             name=self.stream, subjects=[f"{self.prefix}.>"],

@@ -30,6 +30,7 @@ from lab.live import Service, get_json
 from shared.api_keys import Credentials
 from shared.imageio import encode
 from shared.wire import link_pb2, link_pb2_grpc
+from shared.wire.tls import channel_credentials
 
 _PATHLIKE = ("/tmp", "/work", "/home", "site-packages", ".py")
 OVERSIZED = "upload over the size limit (2 MiB over a 1 MiB limit)"
@@ -254,7 +255,8 @@ def run_bad_inputs(folder: Path) -> dict:
             cases.append({"interface": "onboard REST", "input": what, "status": status,
                           "clear_4xx": 400 <= status < 500 and bool(detail) and not any(
                               p in str(detail) for p in _PATHLIKE)})
-        channel = grpc.insecure_channel(f"127.0.0.1:{g_app.state.grpc_port}")
+        channel = grpc.secure_channel(f"127.0.0.1:{g_app.state.grpc_port}",
+                                      channel_credentials(keys.tls.ca))
         stub = link_pb2_grpc.DownlinkStub(channel)
         sat = (("authorization", f"Bearer {keys.satellite_file.read_text().strip()}"),)
         # The other satellite starts "w-theirs" first: this one's header for it is forged.

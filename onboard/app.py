@@ -37,7 +37,6 @@ from onboard.upload_limit import UploadLimit
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
-from shared.wire.tls import channel_credentials
 
 log = logging.getLogger("targetfuse.onboard")
 
@@ -57,13 +56,18 @@ class Onboard:
         self.processor = SceneProcessor(settings, self.db, self.counter)
         self.worker = Worker(self.processor)
         self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
-        creds = channel_credentials(settings.ground_tls_ca_file, settings.tls_cert_file,
-                                    settings.tls_key_file)
+        creds = settings.link_credentials()
         self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
                                settings.schedule(), deadline_s=settings.link_deadline_s,
                                credentials=creds, server_name=settings.ground_tls_server_name,
                                key=settings.ground_key(),
                                station_targets=settings.station_target_map())
+        if not settings.link_tls:
+            log.warning("link_tls=false: the link is plaintext (the link key and tiles "
+                        "cross it in clear)")
+        elif settings.ground_tls_ca_file is None:
+            log.warning("no ground_tls_ca_file: the link trusts the system's CAs only; a "
+                        "ground that made its own CA (its tls/link-ca.pem) will be refused")
         if settings.auth and settings.ground_key_file is None:
             log.warning("no ground_key_file: a ground that authenticates its senders (the "
                         "default) will refuse this satellite's link")

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.api_keys import keys_file, load_keys
 from shared.model_card import MODELS_DIR
 from shared.pipeline.throttling import POLICIES
-from shared.wire.tls import check_pair
+from shared.wire.tls import channel_credentials, check_pair
 
 # The most windows one satellite's schedule holds (a repeated plan): about 30 years of
 # passes every 15 minutes, a few tens of MB.
@@ -29,9 +29,11 @@ class OnboardSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("out/onboard")
     ground_target: str = "127.0.0.1:50051"
-    # TLS on the link (shared/wire/tls.py): the CA that signed the ground's certificate
-    # (None: plaintext), the name it was issued for when the target is an address, and this
-    # satellite's own certificate and key for mutual TLS.
+    # TLS on the link (shared/wire/tls.py), on unless told: the CA that signed the ground's
+    # certificate (None: the system's CAs; a ground that made its own at first start needs
+    # its link-ca.pem here), the name it was issued for when the target is an address, and
+    # this satellite's own certificate and key for mutual TLS. link_tls=false: plaintext.
+    link_tls: bool = True
     ground_tls_ca_file: Path | None = None
     ground_tls_server_name: str | None = None
     # Authentication (shared/api_keys.py), on unless told: REST routes need one of the keys
@@ -122,9 +124,18 @@ class OnboardSettings(BaseSettings):
         keys = load_keys(self.ground_key_file)
         return keys[-1] if keys else None
 
+    def link_credentials(self):
+        """The link's gRPC channel credentials: TLS trusting ground_tls_ca_file (else the
+        system's CAs); None (plaintext) only with link_tls=false."""
+        return channel_credentials(self.ground_tls_ca_file, self.tls_cert_file,
+                                   self.tls_key_file, plaintext=not self.link_tls)
+
     @model_validator(mode="after")
     def _tls(self) -> OnboardSettings:
         check_pair(self.tls_cert_file, self.tls_key_file, "onboard")
+        if not self.link_tls and (self.ground_tls_ca_file or self.tls_cert_file):
+            raise ValueError("onboard: link_tls=false (plaintext) with TLS files named: "
+                             "drop one")
         if self.tls_cert_file is not None and self.ground_tls_ca_file is None:
             raise ValueError("onboard: a client certificate needs the ground's CA "
                              "(ground_tls_ca_file)")

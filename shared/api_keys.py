@@ -23,6 +23,8 @@ from pathlib import Path
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.wire.link_pki import LinkPki, make_link_pki
+
 log = logging.getLogger("targetfuse.auth")
 
 
@@ -146,11 +148,17 @@ class Credentials:
     def satellite_file(self) -> Path:  # the satellite's own link key
         return self.folder / "satellite-key"
 
+    @property
+    def tls(self) -> LinkPki:  # the link's CA and the ground's certificate (link_pki)
+        return LinkPki(self.folder)
+
     def ground(self) -> dict:
-        return {"api_keys_file": self.rest_file, "link_keys_file": self.link_file}
+        return {"api_keys_file": self.rest_file, "link_keys_file": self.link_file,
+                "tls_cert_file": self.tls.cert, "tls_key_file": self.tls.key}
 
     def onboard(self) -> dict:
-        return {"api_keys_file": self.rest_file, "ground_key_file": self.satellite_file}
+        return {"api_keys_file": self.rest_file, "ground_key_file": self.satellite_file,
+                "ground_tls_ca_file": self.tls.ca}
 
     def env(self) -> dict[str, str]:
         """The same as environment variables, for services started as processes (and
@@ -159,6 +167,9 @@ class Credentials:
                 "TARGETFUSE_GROUND_LINK_KEYS_FILE": str(self.link_file),
                 "TARGETFUSE_ONBOARD_API_KEYS_FILE": str(self.rest_file),
                 "TARGETFUSE_ONBOARD_GROUND_KEY_FILE": str(self.satellite_file),
+                "TARGETFUSE_GROUND_TLS_CERT_FILE": str(self.tls.cert),
+                "TARGETFUSE_GROUND_TLS_KEY_FILE": str(self.tls.key),
+                "TARGETFUSE_ONBOARD_GROUND_TLS_CA_FILE": str(self.tls.ca),
                 "TARGETFUSE_API_KEY": self.rest_key}
 
     def satellite_key_file(self, n: int) -> Path:
@@ -166,9 +177,10 @@ class Credentials:
         return self.satellite_file if n == 1 else self.folder / f"satellite-{n}-key"
 
     @classmethod
-    def make(cls, folder: Path, satellites: int = 1) -> Credentials:
-        """New keys in ``folder`` (kept when there already): the operator's, and one link
-        key per satellite (``satellite-<n>`` in the ground's file)."""
+    def make(cls, folder: Path, satellites: int = 1, hosts: tuple[str, ...] = ()) -> Credentials:
+        """New keys in ``folder`` (kept when there already): the operator's, one link key
+        per satellite (``satellite-<n>`` in the ground's file), and the link's CA and the
+        ground's certificate (for loopback, the deployments' names and ``hosts``)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         creds = cls(folder, "")
@@ -183,6 +195,7 @@ class Credentials:
         for path, text in files:
             if not path.exists():
                 _write_private(path, text)
+        make_link_pki(folder, hosts)
         return cls(folder, load_keys(creds.rest_file)[0].decode())
 
 
@@ -216,12 +229,17 @@ def nats_users(folder: Path, prefix: str = "targetfuse_tiles.tiles") -> Path:
     return conf
 
 
-if __name__ == "__main__":  # python -m shared.api_keys FOLDER [SATELLITES]: compose's keys step
+if __name__ == "__main__":
+    # python -m shared.api_keys FOLDER [SATELLITES [HOST ...]]: compose's keys step (HOST: more
+    # names the ground's link certificate is for)
     import sys
 
+    if len(sys.argv) < 2 or (len(sys.argv) > 2 and not sys.argv[2].isdigit()):
+        sys.exit("usage: python -m shared.api_keys FOLDER [SATELLITES [HOST ...]]")
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    made = Credentials.make(Path(sys.argv[1]), count)
+    made = Credentials.make(Path(sys.argv[1]), count, tuple(sys.argv[3:]))
     nats_users(made.folder)
     print(f"keys in {made.folder}: {made.rest_file.name}, {made.link_file.name}, "
           + ", ".join(made.satellite_key_file(n).name for n in range(1, count + 1))
-          + ", nats-users.conf and its users' passwords")
+          + f", nats-users.conf and its users' passwords; the link's CA {made.tls.ca.name} "
+          f"and the ground's certificate {made.tls.cert.name}")

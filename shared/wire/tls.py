@@ -2,8 +2,9 @@
 
 The ground presents a certificate and key; given a client CA it also requires every sender to
 present a certificate that CA signed (mutual TLS). The onboard side trusts the CA file it is
-given (and presents its own certificate and key for mutual TLS). Without files, the link is
-plaintext, as on loopback and inside a test namespace.
+given, else the system's CAs (and presents its own certificate and key for mutual TLS). TLS is
+the default on both sides: a ground given no files makes its own (``shared.wire.link_pki``);
+plaintext only where the settings say ``link_tls=false``.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ def server_credentials(cert: Path | None, key: Path | None,
                                        require_client_auth=client_ca is not None)
 
 
-def channel_credentials(ca: Path | None, cert: Path | None = None,
-                        key: Path | None = None) -> grpc.ChannelCredentials | None:
-    """None without a CA (plaintext); the client's own pair for mutual TLS when given."""
-    if ca is None:
-        if cert is not None:
-            raise ValueError("a client certificate needs the CA that signed the ground's")
+def channel_credentials(ca: Path | None, cert: Path | None = None, key: Path | None = None,
+                        plaintext: bool = False) -> grpc.ChannelCredentials | None:
+    """TLS trusting ``ca`` (None: the system's CAs), with the client's own pair for mutual
+    TLS when given; None (plaintext) only when asked for, and then with no TLS file."""
+    if plaintext:
+        if ca is not None or cert is not None:
+            raise ValueError("plaintext (link_tls=false) with TLS files named: drop one")
         return None
+    if cert is not None and ca is None:
+        raise ValueError("a client certificate needs the CA that signed the ground's")
     return grpc.ssl_channel_credentials(root_certificates=_read(ca), private_key=_read(key),
                                         certificate_chain=_read(cert))

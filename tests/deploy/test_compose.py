@@ -115,8 +115,9 @@ def test_the_stack_makes_its_keys_and_both_services_use_them():
     assert keys["entrypoint"][-2:] == ["shared.api_keys", "/keys"]
     assert SERVICES["ground"]["depends_on"]["keys"]["condition"] == \
         "service_completed_successfully"
-    for name, files in (("ground", {"API_KEYS_FILE", "LINK_KEYS_FILE"}),
-                        ("onboard", {"API_KEYS_FILE", "GROUND_KEY_FILE"})):
+    for name, files in (("ground", {"API_KEYS_FILE", "LINK_KEYS_FILE", "TLS_CERT_FILE",
+                                    "TLS_KEY_FILE"}),
+                        ("onboard", {"API_KEYS_FILE", "GROUND_KEY_FILE", "GROUND_TLS_CA_FILE"})):
         env = SERVICES[name]["environment"]
         prefix = f"TARGETFUSE_{name.upper()}_"
         assert all(env[prefix + f].startswith("/keys/") for f in files), name
@@ -143,6 +144,12 @@ def test_the_constellation_profile_is_two_stations_two_workers_three_satellites(
                for s in stations)
     keys = {profile[s]["environment"]["TARGETFUSE_ONBOARD_GROUND_KEY_FILE"] for s in satellites}
     assert len(keys) == 3  # each satellite its own link key
+    # The link runs TLS: the stations present the keys step's certificate, the satellites
+    # trust its CA (shared/wire/link_pki.py names station-1 and station-2).
+    assert all(profile[s]["environment"]["TARGETFUSE_GROUND_TLS_CERT_FILE"] ==
+               "/keys/link-ground.pem" for s in stations)
+    assert all(profile[s]["environment"]["TARGETFUSE_ONBOARD_GROUND_TLS_CA_FILE"] ==
+               "/keys/link-ca.pem" for s in satellites)
     for s in satellites:
         names = [k[len("TARGETFUSE_ONBOARD_"):].lower() for k in profile[s]["environment"]]
         assert set(names) <= set(OnboardSettings.model_fields), s
@@ -199,8 +206,9 @@ def test_the_segments_queue_lets_no_one_in_without_a_user(tmp_path):
     assert nats_users(tmp_path).read_text() == text  # made once, then kept
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
     assert "-c" in compose["nats"]["command"]
-    assert "include /keys/nats-users.conf" in (PROJECT_ROOT / "deploy" / "constellation" /
-                                               "nats.conf").read_text()
+    assert "include keys/nats-users.conf" in (PROJECT_ROOT / "deploy" / "constellation" /
+                                              "nats.conf").read_text()
+    assert "constellation-keys:/etc/nats/keys:ro" in compose["nats"]["volumes"]
     for name, user in (("station-1", "station"), ("worker-1", "worker")):
         env = compose[name]["environment"]
         assert env["TARGETFUSE_GROUND_NATS_USER"] == user
@@ -208,4 +216,4 @@ def test_the_segments_queue_lets_no_one_in_without_a_user(tmp_path):
     k8s = PROJECT_ROOT / "deploy" / "k8s"
     for name, user in (("station.yaml", "station"), ("worker.yaml", "worker")):
         assert f"/keys/nats-{user}-password" in (k8s / name).read_text()
-    assert "include /etc/nats/users/nats-users.conf" in (k8s / "nats.yaml").read_text()
+    assert "include users/nats-users.conf" in (k8s / "nats.yaml").read_text()

@@ -57,10 +57,13 @@ def test_the_segments_settings_are_ground_settings_fields():
     fields = [n[len("TARGETFUSE_GROUND_"):].lower() for n in names]
     assert all(n.startswith("TARGETFUSE_GROUND_") for n in names)
     assert set(fields) <= set(GroundSettings.model_fields)
-    assert {"database_url", "nats_url", "api_keys_file", "link_keys_file"} <= set(fields)
+    assert {"database_url", "nats_url", "api_keys_file", "link_keys_file", "tls_cert_file",
+            "tls_key_file"} <= set(fields)
+    assert "link_tls" not in fields  # the link runs TLS, with the keys step's certificate
     secret = KUSTOMIZATION["secretGenerator"][0]
     assert {f.split("=")[0] for f in secret["files"]} == {
-        "api-keys", "link-keys", "nats-station-password", "nats-worker-password"}
+        "api-keys", "link-keys", "nats-station-password", "nats-worker-password",
+        "link-ground.pem", "link-ground.key"}
 
 
 def test_workers_scale_on_the_queue_backlog():

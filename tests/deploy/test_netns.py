@@ -60,7 +60,7 @@ def test_a_payload_crosses_the_shaped_link_whole(namespaces, tmp_path):
                             capture_output=True, text=True)
     assert shaped.returncode == 0, shaped.stderr
     assert "tbf" in shaped.stderr or "netem" in shaped.stderr
-    keys = {**os.environ, **Credentials.make(tmp_path / "keys").env()}
+    keys = {**os.environ, **Credentials.make(tmp_path / "keys", hosts=("192.0.2.2",)).env()}
     ground = subprocess.Popen(in_ns(prefix, "ground", sys.executable, "-c", GROUND,
                                     str(tmp_path / "g.db"), "120"),
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=keys)
@@ -99,7 +99,7 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
                                        classes=("aircraft",)), seed=31, image_id="ns")
     png = tmp_path / "ns.png"
     png.write_bytes(encode(scene.load_pixels(), ".png"))
-    env = {**os.environ, **Credentials.make(tmp_path / "keys").env(),
+    env = {**os.environ, **Credentials.make(tmp_path / "keys", hosts=("192.0.2.2",)).env(),
            "TARGETFUSE_GROUND_DB_PATH": str(tmp_path / "g.db"),
            "TARGETFUSE_GROUND_THREADS": "1",
            # the ground is reached from the other namespace (loopback is the default)

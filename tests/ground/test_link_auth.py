@@ -27,7 +27,7 @@ def ground(tmp_path):
     keys = tmp_path / "link-keys"
     keys.write_text(f"# two satellites\nsat-a {A}\nsat-b {B}\n")
     settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db",
-                              link_keys_file=keys)
+                              link_keys_file=keys, link_tls=False)  # TLS: test_link_tls*
     store = SQLiteStore(settings.db_path)
     server, port = create_server(settings, store)
     server.start()

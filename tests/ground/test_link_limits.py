@@ -22,6 +22,7 @@ from ground.settings import GroundSettings
 from shared.api_keys import Credentials
 from shared.imageio import encode
 from shared.wire import link_pb2, link_pb2_grpc
+from shared.wire.tls import channel_credentials
 
 A, B = "a" * 32, "b" * 32
 
@@ -42,7 +43,8 @@ def ground(tmp_path, counter):
                               **creds.ground())
     with TestClient(create_app(settings, counter)) as client:
         client.headers["Authorization"] = f"Bearer {creds.rest_key}"
-        channel = grpc.insecure_channel(f"127.0.0.1:{client.app.state.grpc_port}")
+        channel = grpc.secure_channel(f"127.0.0.1:{client.app.state.grpc_port}",
+                                      channel_credentials(creds.tls.ca))
         yield client, channel, settings
         channel.close()
 

@@ -37,7 +37,7 @@ def messages(tiles: dict[int, bytes], chunk_bytes=1000):
 
 @pytest.fixture
 def server(tmp_path):
-    settings = GroundSettings(auth=False,
+    settings = GroundSettings(auth=False, link_tls=False,  # TLS: test_link_tls*
                               grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
     store = SQLiteStore(settings.db_path)
     srv, port = create_server(settings, store)

@@ -156,13 +156,14 @@ def test_ground_options_are_scored_per_group(pair, tmp_path):
 
 def test_services_carry_per_class_counts_and_filter_by_class(pair, tmp_path):
     _, _, _, models = pair
-    g_app = ground_app(GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=0,
+    g_app = ground_app(GroundSettings(auth=False, link_tls=False, grpc_host="127.0.0.1",
+                                      grpc_port=0,
                                       model="objects", models_dir=models,
                                       db_path=tmp_path / "g.db", threads=1))
     ground = Service(g_app)
     g_port = ground.start()
     onboard = Service(onboard_app(OnboardSettings(
-        auth=False,
+        auth=False, link_tls=False,
         data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{g_app.state.grpc_port}",
         model="objects", models_dir=models, policy="dynamic-conf", budget_fraction=0.5,
         link_rate_bytes_s=5e6)))

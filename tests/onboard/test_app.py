@@ -24,7 +24,7 @@ def scene_png():
 
 @pytest.fixture
 def ground(tmp_path):
-    settings = GroundSettings(auth=False,
+    settings = GroundSettings(auth=False, link_tls=False,  # TLS: test_link_tls*
                               grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db")
     store = SQLiteStore(settings.db_path)
     server, port = create_server(settings, store)
@@ -35,7 +35,7 @@ def ground(tmp_path):
 
 
 def onboard_settings(tmp_path, port, **kw):
-    return OnboardSettings(auth=False,
+    return OnboardSettings(auth=False, link_tls=False,
                            data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{port}",
                            link_rate_bytes_s=5e6, budget_fraction=0.3, **kw)
 

@@ -37,13 +37,14 @@ def test_a_scene_is_throttled_to_the_planned_window_and_goes_down_in_it(tmp_path
                       ContactWindow("SAT-2", "Kiruna", 0.0, 600.0, 60.0, 8000.0, 9e3)],
                start=0.0, end=6000.0)
     gs = GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=0,
-                        db_path=tmp_path / "g.db")
+                        db_path=tmp_path / "g.db", link_tls=False)  # TLS: test_link_tls*
     store = SQLiteStore(gs.db_path)
     server, port = create_server(gs, store)
     server.start()
     try:
         settings = OnboardSettings(
-            auth=False, data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{port}",
+            auth=False, link_tls=False, data_dir=tmp_path / "onboard",
+            ground_target=f"127.0.0.1:{port}",
             link_rate_bytes_s=5e7, budget_fraction=1.0, contact_plan_file=plan,
             contact_plan_satellite="SAT-1", contact_plan_shift_s=time.time() - 5.0)
         img = generate_scene(SceneConfig(width=1024, height=768, gsd_m=0.5,
@@ -125,7 +126,7 @@ def test_each_window_sends_to_its_own_station(tmp_path, jpeg_tile):
     grounds = {}
     for name in ("Svalbard", "Kiruna", "default"):
         gs = GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=0,
-                            db_path=tmp_path / f"{name}.db")
+                            db_path=tmp_path / f"{name}.db", link_tls=False)  # TLS: test_link_tls*
         store = SQLiteStore(gs.db_path)
         server, port = create_server(gs, store)
         server.start()
@@ -136,7 +137,8 @@ def test_each_window_sends_to_its_own_station(tmp_path, jpeg_tile):
                           ContactWindow("S", "Kiruna", 1000, 1600, 50.0, 1e6, 1e6),
                           ContactWindow("S", "Troll", 2000, 2600, 50.0, 1e6, 1e6)])
         settings = OnboardSettings(
-            auth=False, ground_target=grounds["default"][2], contact_plan_file=plan,
+            auth=False, link_tls=False, ground_target=grounds["default"][2],
+            contact_plan_file=plan,
             station_targets=json.dumps({n: grounds[n][2] for n in ("Svalbard", "Kiruna")}))
         now = [100.0]
         box = Outbox(tmp_path / "o.db")

@@ -94,7 +94,8 @@ def test_outbox_survives_a_restart_and_resumes_from_what_the_ground_holds(jpeg_t
 
 
 def start_ground(db, port=0):
-    settings = GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=port, db_path=db)
+    settings = GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=port, db_path=db,
+                              link_tls=False)  # TLS: test_link_tls*
     store = SQLiteStore(db)
     server, port = create_server(settings, store)
     server.start()

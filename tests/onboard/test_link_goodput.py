@@ -19,7 +19,7 @@ from shared.wire.chunks import tile_chunks
 
 def test_reported_goodput_is_the_wires_after_an_idle_start(tmp_path):
     settings = GroundSettings(auth=False, grpc_host="127.0.0.1", grpc_port=0,
-                              db_path=tmp_path / "g.db")
+                              db_path=tmp_path / "g.db", link_tls=False)  # TLS: test_link_tls*
     store = SQLiteStore(tmp_path / "g.db")
     server, port = create_server(settings, store)
     server.start()

@@ -22,6 +22,7 @@ from ground.settings import GroundSettings
 from shared.api_keys import Credentials
 from shared.imageio import encode
 from shared.wire import link_pb2, link_pb2_grpc
+from shared.wire.tls import channel_credentials
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -142,7 +143,8 @@ def link_end(tmp_path_factory):
     counter = GroundCounter.shipped("aircraft", threads=1)
     with TestClient(create_app(settings, counter)) as client:
         client.headers["Authorization"] = f"Bearer {creds.rest_key}"
-        channel = grpc.insecure_channel(f"127.0.0.1:{client.app.state.grpc_port}")
+        channel = grpc.secure_channel(f"127.0.0.1:{client.app.state.grpc_port}",
+                                      channel_credentials(creds.tls.ca))
         key = creds.satellite_file.read_text().strip()
         yield client, link_pb2_grpc.DownlinkStub(channel), \
             (("authorization", f"Bearer {key}"),)
