@@ -26,12 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from onboard.counter import OnboardCounter
-from shared.model_card import MODELS_DIR
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.scene import plan_scene
 from shared.pipeline.tiles import prepare_tiles
 from shared.tile_grid import TileGrid
@@ -78,7 +76,7 @@ def main() -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     counter = OnboardCounter.shipped("objects", threads=1)
-    error_model = ErrorModel.load(MODELS_DIR / "objects" / "error_model.json")
+    error_model = counter.bundle.error_model
     cfg = PipelineConfig(policy="value")
     sizes = [int(s) for s in args.tiles.split(",")]
     big = mosaic(int(round(max(sizes) ** 0.5)) * TILE)

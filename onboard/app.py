@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -37,6 +36,7 @@ from onboard.upload_limit import UploadLimit
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
+from shared.model_bundle import PairFiles
 from shared.wire.tls import channel_credentials
 
 log = logging.getLogger("targetfuse.onboard")
@@ -171,7 +171,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         log.info("onboard service up: REST on http://%s:%s (OpenAPI page /docs), model pair "
                  "%r from %s, API keys file %s, link key file %s, ground target %s, data in %s",
                  settings.http_host, settings.http_port, settings.model,
-                 Path(settings.models_dir) / settings.model,
+                 PairFiles.of(settings.model, settings.models_dir).folder,
                  settings.rest_keys_file() or "none (auth off)",
                  settings.ground_key_file or "none", settings.ground_target, settings.data_dir,
                  extra={"http_port": settings.http_port, "model": settings.model})

@@ -46,11 +46,9 @@ from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.quicklook import fitted
 from shared.pipeline.scene import ScenePlan, plan_scene
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
-from shared.pipeline.tiling import load_table
 from shared.preprocess import unknown_gsd_warning
 from shared.wire import link_pb2
 from shared.wire.chunks import tile_chunks
@@ -180,14 +178,13 @@ class SceneProcessor:
                  energy: EnergyModel | None = None):
         self.settings, self.db, self.counter = settings, db, counter
         self.energy = energy or EnergyModel()
-        models = Path(settings.models_dir) / settings.model
-        self.tiling = load_table(settings.model, Path(settings.models_dir))
-        err = models / "error_model.json"
-        self.error_model = ErrorModel.load(err) if err.exists() else None
+        # The pair's tables come with its counter's files (one bundle, loaded once).
+        bundle = counter.bundle
+        self.tiling, self.error_model = bundle.tiling, bundle.error_model
         self.cfg = PipelineConfig(policy=settings.policy, conf_p=settings.conf_p,
                                   conf_q=settings.conf_q)
         if self.cfg.policy == "value" and self.error_model is None:
-            raise ValueError(f"the value policy needs {err}")
+            raise ValueError(f"the value policy needs {bundle.files.error_model}")
         self.cache = RevisitCache(max_bytes=settings.revisit_cache())
         self.scratch = Path(settings.data_dir) / "scratch"
         for leftover in self.scratch.glob("*.strips.tif"):  # a crash's, nothing refers to it

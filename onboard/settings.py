@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.api_keys import keys_file, load_keys
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import MODELS_DIR
 from shared.pipeline.throttling import POLICIES
 from shared.wire.tls import check_pair
 

@@ -25,6 +25,7 @@ from lab.experiments.summaries import (
     treatment_summary,
 )
 from lab.experiments.workloads import dedup_workloads
+from shared.model_bundle import ERROR_MODEL_FILE
 
 SWEEPS = ("tiles", "budget", "conf", "energy", "compute-cost", "treatments", "dedup")
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         "adaptive_tiling": pipe.cfg.adaptive_tiling,
         "tile_size": pipe.tiling.tile_size if pipe.tiling else None,
         "error_model": None if pipe.error_model is None else {
-            "file": args.error_model or f"models/{args.model}/error_model.json",
+            "file": args.error_model or f"models/{args.model}/{ERROR_MODEL_FILE}",
             "fit_on": pipe.error_model.fit_on}}
     if "tiles" in sweeps and pipe.tiling:
         rows = [{"tile_size": int(k), **v} for k, v in sorted(pipe.tiling.points.items(),

@@ -147,14 +147,3 @@ def affordable_size(entry: TilingEntry | None, default: int, width: int, height:
         if err < best_err:
             best, best_err = s, err
     return best
-
-
-def table_path(name: str, models_dir: Path | None = None) -> Path:
-    from shared.model_card import MODELS_DIR
-
-    return (models_dir or MODELS_DIR) / name / "tiling.json"
-
-
-def load_table(name: str, models_dir: Path | None = None) -> TilingTable | None:
-    path = table_path(name, models_dir)
-    return TilingTable.load(path) if path.exists() else None

@@ -14,7 +14,8 @@ from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter, session_options
 from shared.annotations import Dataset
 from shared.formats import read_dataset, write_dataset
-from shared.model_card import ModelIntegrityError, card_path
+from shared.model_bundle import card_path
+from shared.model_card import ModelIntegrityError
 from targetfuse.cli import main
 
 pytestmark = pytest.mark.slow
