@@ -55,6 +55,8 @@ class Onboard:
                                               threads=settings.threads,
                                               variant=settings.precision)
         self.processor = SceneProcessor(settings, self.db, self.counter)
+        # How scenes are cut: the intake sizes each job by the rule the worker cuts by.
+        self.tile_rule = self.processor.rule
         self.worker = Worker(self.processor)
         self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
         creds = channel_credentials(settings.ground_tls_ca_file, settings.tls_cert_file,
@@ -203,7 +205,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):
         scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes,
-                                 ob().processor.tile_size_for)
+                                 ob().tile_rule)
         ob().m_scenes.inc()
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}

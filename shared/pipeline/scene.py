@@ -33,7 +33,7 @@ from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.selection import ACCEPT, DISCARD
 from shared.pipeline.throttling import BENT_PIPES, PAPER_POLICIES, throttle
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
-from shared.pipeline.tiling import TilingEntry, affordable_size
+from shared.pipeline.tiling import TilingEntry, affordable_size, first_tile_size
 from shared.tile_grid import TileGrid
 
 # count_fn(tile index, tile pixels, tile size) -> (count, confidence, density map), optionally
@@ -88,9 +88,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             if s not in prepared:
                 prepared[s] = prepare_tiles(pixels, s, cfg, input_size)
             return prepared[s]
-    tile_size = natural_tile
-    if cfg.adaptive_tiling:
-        tile_size = tiling.tile_size if tiling else natural_tile
+    tile_size = first_tile_size(natural_tile, tiling, cfg.adaptive_tiling)
     cheapest = min(cfg.qualities) if cfg.policy == "value" else cfg.raw_quality
     first_sizes = prepare(tile_size).sizes[cheapest]
     if not len(first_sizes) or byte_budget < int(first_sizes.min()):
