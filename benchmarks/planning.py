@@ -28,7 +28,7 @@ from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.scene import plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 
 # Which functions' exclusive time counts as which part (matched on "file:function").
 PARTS = {
@@ -78,8 +78,10 @@ def profile_once(pixels: np.ndarray, counter: OnboardCounter, cfg: PipelineConfi
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    plan = plan_scene(pixels, "bench", count_fn, flops, natural, cfg, budget, joules, energy,
-                      tiling=tiling, error_model=error_model, input_size=counter.input_size)
+    plan = plan_scene(pixels, "bench",
+                      SceneCounter(count_fn, flops, natural, input_size=counter.input_size),
+                      SceneBudgets(budget, joules, energy), cfg, tiling=tiling,
+                      error_model=error_model)
     prof.disable()
     seconds = time.perf_counter() - t0
     shares: dict[str, float] = {}

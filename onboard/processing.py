@@ -50,7 +50,7 @@ from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.quicklook import fitted
-from shared.pipeline.scene import ScenePlan, plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, ScenePlan, plan_scene
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 from shared.preprocess import unknown_gsd_warning
 from shared.wire import link_pb2
@@ -290,11 +290,12 @@ class SceneProcessor:
         def count_fn(i: int, tile: np.ndarray, size: int):
             return self.counter.count_tile(i, tile, size, channels)
 
-        plan = plan_scene(pixels, job.scene_id, count_fn,
-                          float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
-                          energy_j, self.energy, job.footprint, self.rule.entry(gsd),
-                          self.cache, self.error_model, prepare=prepare,
-                          input_size=self.counter.input_size, n_classes=len(classes))
+        counting = SceneCounter(count_fn, float(self.counter.card.flops_per_tile), natural,
+                                input_size=self.counter.input_size, n_classes=len(classes))
+        plan = plan_scene(pixels, job.scene_id, counting,
+                          SceneBudgets(budget, energy_j, self.energy), self.cfg,
+                          footprint=job.footprint, tiling=self.rule.entry(gsd), cache=self.cache,
+                          error_model=self.error_model, prepare=prepare)
         self.inference_seconds += time.perf_counter() - t0
         messages = self.messages(plan, job, pixels, classes, prepared.get(plan.tile_size),
                                  quicklook=look)
@@ -340,11 +341,13 @@ class SceneProcessor:
         if quicklook:  # the scene's browse image rides with its summary
             summary.quicklook, summary.quicklook_width, summary.quicklook_height = quicklook
         gsd = job.gsd_m
-        header = scene_header(plan, gsd, job.footprint, job.capture_time,
-                              f"{card.name}/{card.architecture}@{card.sha256[:12]}",
-                              f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
-                              classes or self.counter.classes,
-                              job.gsd_source == "estimated")
+        header = scene_header(plan, gsd, job.footprint, capture_time=job.capture_time,
+                              onboard_model=f"{card.name}/{card.architecture}"
+                                            f"@{card.sha256[:12]}",
+                              ground_model=f"{card.name}/deep",
+                              input_size=self.counter.input_size, policy=self.cfg.policy,
+                              classes=classes or self.counter.classes,
+                              gsd_estimated=job.gsd_source == "estimated")
         # What goes down meets the rule the ground checks it by (shared.limits): a number
         # out of range fails the scene here, with the reason, not at the ground.
         limits.check_header(header)
