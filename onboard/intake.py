@@ -28,66 +28,20 @@ import sqlite3
 import tempfile
 import uuid
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from onboard import decodable
+from onboard import decodable, stac_intake
 from onboard.scene_job import SceneRefused, TileRule, resolve
+from onboard.scene_metadata import IntakeError, SceneMetadata
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
-from shared import limits
 from shared.errors import public
 from shared.imageio import decodable_by_rows, header_size
-from shared.scene_ids import RULE as SCENE_ID_RULE
-from shared.scene_ids import valid_scene_id
 
 SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
-
-
-class IntakeError(Exception):
-    def __init__(self, status: int, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status, self.message, self.retry_after = status, message, retry_after
-
-
-class SceneMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scene_id: str | None = None
-    gsd_m: float | None = None  # shared.limits.GSD_M
-    capture_time: datetime | None = None
-    geotransform: list[float] | None = None
-    crs: str = "local"
-    # The classes to count (default: every class the counter counts).
-    classes: list[str] | None = Field(None, min_length=1, max_length=16)
-
-    @field_validator("scene_id")
-    @classmethod
-    def _id(cls, v: str | None) -> str | None:
-        if v is not None and not valid_scene_id(v):
-            raise ValueError(f"scene_id: {SCENE_ID_RULE}")
-        return v
-
-    # One rule for every number (shared.limits), the one the ground applies on the link.
-    @field_validator("gsd_m")
-    @classmethod
-    def _gsd(cls, v: float | None) -> float | None:
-        return None if v is None else limits.check_gsd(v, "gsd_m")
-
-    @field_validator("geotransform")
-    @classmethod
-    def _gt(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None:
-            limits.check_geotransform(v)  # 6 finite numbers of sane size, not singular
-        return v
-
-    @field_validator("crs")
-    @classmethod
-    def _crs(cls, v: str) -> str:
-        return limits.check_crs(v)
 
 
 def sniff(head: bytes) -> str | None:
@@ -118,8 +72,6 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         raise IntakeError(422, "metadata is nested too deeply") from None
     if not isinstance(raw, dict):
         raise IntakeError(422, "metadata must be a JSON object")
-    from onboard import stac_intake  # here: it builds on this module's SceneMetadata
-
     if stac_intake.looks_like_item(raw):
         return stac_intake.from_item(raw)
     try:
@@ -276,8 +228,6 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
             raise IntakeError(413, f"{w}x{h} pixels exceed the limit of {settings.max_pixels}")
         if kind != "tiff":
             check_decodable(tmp, kind, w, h, size, settings)
-        from onboard import stac_intake
-
         meta = stac_intake.complete(meta, tmp, kind, w, h)  # a STAC Item's size-bound fields
         try:  # GSD (the metadata's, else the file's), footprint, tile size: once, here
             job = resolve("", tmp, meta.model_dump(mode="json"), (w, h), rule,
