@@ -45,7 +45,6 @@ from shared.errors import public
 from shared.imageio import decodable_by_rows, header_size, read_rgb
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.codec import downlink_pixels, encode_tile
-from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
@@ -158,8 +157,7 @@ class SceneProcessor:
         # The pair's tables come with its counter's files (one bundle, loaded once).
         bundle = counter.bundle
         self.error_model = bundle.error_model
-        self.cfg = PipelineConfig(policy=settings.policy, conf_p=settings.conf_p,
-                                  conf_q=settings.conf_q)
+        self.cfg = settings.pipeline_config()
         self.rule = rule or TileRule.of(counter, self.cfg.adaptive_tiling,
                                         settings.max_tile_side())
         if self.cfg.policy == "value" and self.error_model is None:

@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         tuned = tune.choose(_workload(args, tuning, pipe, onboard, ground), args.tune_images,
                             fixed=_fixed(args))
         pipe.cfg = replace(pipe.cfg, **tuned["choices"])
+    # The configuration this run reports on, as the onboard service deploys it as is
+    # (TARGETFUSE_ONBOARD_PIPELINE_FILE).
+    pipe.cfg.save(out / "pipeline.json")
     w = _workload(args, images, pipe, onboard, ground)
     summary: dict = {
         "reported_on": {"images": args.images or "all images", "part": _part(args.images),
