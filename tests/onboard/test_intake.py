@@ -387,3 +387,17 @@ def test_an_interlaced_png_too_large_to_decode_whole_is_refused(tmp_path):
         accept(settings, db, io.BytesIO(bytes(data)), None)
     assert exc.value.status == 413 and "interlaced" in exc.value.message
     assert "GeoTIFF" in exc.value.message
+
+
+def test_a_scene_queued_before_jobs_were_resolved_is_resolved_when_claimed(tmp_path):
+    """A store from before the intake resolved jobs: the scene's job is made from its
+    record when claimed (unsized: the worker sizes it by the same rule)."""
+    settings, db = _intake(tmp_path)
+    db.add(SceneJob("old", "x.png", 0, 0), {"gsd_m": 0.5, "width": 640, "height": 480,
+                                           "format": "png", "classes": ["ship"]})
+    db.db.execute("UPDATE scenes SET job = NULL")
+    job = db.claim_next()
+    assert (job.scene_id, job.gsd_m, job.gsd_source, job.classes) == ("old", 0.5, "metadata",
+                                                                      ["ship"])
+    assert (job.width, job.height, job.tile_size) == (640, 480, None)
+    assert job.sized(TileRule(256, 0.5)).tiles == 6
