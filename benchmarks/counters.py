@@ -32,7 +32,7 @@ from lab.evaluation.evaluate import truth_objects
 from lab.evaluation.options import select_images
 from onboard.counter import OnboardCounter
 from shared.formats import read_dataset
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import MODELS_DIR
 
 
 def _tiles(images, counter, limit: int) -> np.ndarray:

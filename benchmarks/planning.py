@@ -24,13 +24,11 @@ import time
 import numpy as np
 
 from onboard.counter import OnboardCounter
-from shared.model_card import MODELS_DIR
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.scene import plan_scene
-from shared.pipeline.tiling import load_table
+from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 
 # Which functions' exclusive time counts as which part (matched on "file:function").
 PARTS = {
@@ -80,8 +78,10 @@ def profile_once(pixels: np.ndarray, counter: OnboardCounter, cfg: PipelineConfi
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    plan = plan_scene(pixels, "bench", count_fn, flops, natural, cfg, budget, joules, energy,
-                      tiling=tiling, error_model=error_model, input_size=counter.input_size)
+    plan = plan_scene(pixels, "bench",
+                      SceneCounter(count_fn, flops, natural, input_size=counter.input_size),
+                      SceneBudgets(budget, joules, energy), cfg, tiling=tiling,
+                      error_model=error_model)
     prof.disable()
     seconds = time.perf_counter() - t0
     shares: dict[str, float] = {}
@@ -111,9 +111,7 @@ def main() -> int:
     scenes = real_scenes(args.scenes)
     print(f"imagery: {source()}", flush=True)
     counter = OnboardCounter.shipped(args.model, threads=1)
-    err = MODELS_DIR / args.model / "error_model.json"
-    error_model = ErrorModel.load(err) if err.exists() else None
-    table = load_table(args.model, MODELS_DIR)
+    error_model, table = counter.bundle.error_model, counter.bundle.tiling
     tiling = table.lookup(0.5) if table else None
     cfg = PipelineConfig(policy="value" if error_model else "dynamic-conf")
     rows = []

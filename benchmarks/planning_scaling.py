@@ -26,13 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from onboard.counter import OnboardCounter
-from shared.model_card import MODELS_DIR
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.scene import plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 from shared.pipeline.tiles import prepare_tiles
 from shared.tile_grid import TileGrid
 
@@ -63,9 +61,10 @@ def plan_once(pixels: np.ndarray, counts, cfg, error_model, counter) -> dict:
     t0 = time.perf_counter()
     prep = prepare_tiles(pixels, TILE, cfg, counter.input_size)
     t1 = time.perf_counter()
-    plan = plan_scene(pixels, "scaling", count_fn, flops, TILE, cfg, budget, joules, energy,
-                      error_model=error_model, prepare=lambda s: prep,
-                      input_size=counter.input_size)
+    plan = plan_scene(pixels, "scaling",
+                      SceneCounter(count_fn, flops, TILE, input_size=counter.input_size),
+                      SceneBudgets(budget, joules, energy), cfg, error_model=error_model,
+                      prepare=lambda s: prep)
     t2 = time.perf_counter()
     return {"prepare_s": t1 - t0, "decide_s": t2 - t1, "inferences": plan.inferences,
             "downlinked": int((plan.decisions.action == DOWNLINK).sum())}
@@ -78,7 +77,7 @@ def main() -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     counter = OnboardCounter.shipped("objects", threads=1)
-    error_model = ErrorModel.load(MODELS_DIR / "objects" / "error_model.json")
+    error_model = counter.bundle.error_model
     cfg = PipelineConfig(policy="value")
     sizes = [int(s) for s in args.tiles.split(",")]
     big = mosaic(int(round(max(sizes) ** 0.5)) * TILE)

@@ -18,10 +18,10 @@ RUN python -m venv /opt/venv \
     && ! /opt/venv/bin/python -c "import lab" 2>/dev/null
 # The model pairs the ground service serves: build arg MODELS, pair names or "all" (every
 # shipped pair: the compose file's MODEL, default objects, picks one). Each pair's card
-# names the files the ground reads (shared/model_card.py: runtime_files).
+# names the files the ground reads (shared/model_export.py: runtime_files).
 ARG MODELS=all
 COPY models ./models
-RUN /opt/venv/bin/python -m shared.model_card ground ./models /app/models $MODELS
+RUN /opt/venv/bin/python -m shared.model_export ground ./models /app/models $MODELS
 
 FROM build AS lab-build
 COPY onboard ./onboard

@@ -14,10 +14,10 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install ./shared ./onboard \
 # pair, so that the compose file's MODEL, default objects, picks any without a rebuild).
 # Each pair's card names the files the onboard service reads (weights, fp32 ONNX,
 # confidence model) and the pair's tiling and error model come with them; no deep model,
-# no training checkpoint (shared/model_card.py: runtime_files).
+# no training checkpoint (shared/model_export.py: runtime_files).
 ARG MODELS=all
 COPY models ./models
-RUN /opt/venv/bin/python -m shared.model_card onboard ./models /app/models $MODELS
+RUN /opt/venv/bin/python -m shared.model_export onboard ./models /app/models $MODELS
 
 FROM python:3.11-slim
 # A numeric non-root user: needs no useradd in the base image.

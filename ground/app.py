@@ -27,7 +27,7 @@ from ground.store import StoreLost, open_store
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
-from shared.pipeline.error_model import ErrorModel
+from shared.model_bundle import PairFiles, load_error_model
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
 log = logging.getLogger("targetfuse.ground")
@@ -42,8 +42,7 @@ class Ground:
         self.counter = counter or GroundCounter.shipped(
             settings.model, settings.models_dir, threads=settings.threads,
             batch_size=settings.batch_size)
-        err = Path(settings.models_dir) / settings.model / "error_model.json"
-        self.error_model = ErrorModel.load(err) if err.exists() else None
+        self.error_model = load_error_model(PairFiles.of(settings.model, settings.models_dir))
         self.queue = open_queue(settings)
         gates: list = []
         self.server, self.grpc_port = create_server(settings, self.store, self.queue,
@@ -96,7 +95,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
                  "gRPC link end on %s:%s, model pair %r from %s, API keys file %s, link keys "
                  "file %s, store %s", settings.http_host, settings.http_port,
                  settings.grpc_host, parts["ground"].grpc_port, settings.model,
-                 Path(settings.models_dir) / settings.model,
+                 PairFiles.of(settings.model, settings.models_dir).folder,
                  settings.rest_keys_file() or "none (auth off)",
                  settings.sender_keys_file() or "none (auth off)",
                  "PostgreSQL" if settings.database_url else settings.db_path,

@@ -1,10 +1,11 @@
 """The ground counter: the deep PyTorch model, batched, optionally under bf16 autocast.
 
-Loading checks the weight file's sha256 against its model card (``shared.model_card``).
-Weights ship in float16 to keep the file small and are computed in float32 (or bf16 autocast
-on CPU / fp16 on CUDA when ``precision`` asks for it and the card says accuracy holds). The
-card's default precision applies only where the hardware computes it natively; elsewhere
-the default is fp32 (an explicit ``precision`` is always obeyed).
+Its files come from the pair's ``shared.model_bundle.ModelBundle``, which checks the weight
+file's sha256 against its model card. Weights ship in float16 to keep the file small and
+are computed in float32 (or bf16 autocast on CPU / fp16 on CUDA when ``precision`` asks for
+it and the card says accuracy holds). The card's default precision applies only where the
+hardware computes it natively; elsewhere the default is fp32 (an explicit ``precision`` is
+always obeyed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 
 from ground.nets.registry import build
 from shared.counting import TileCounter, TileOutputs
-from shared.model_card import ModelCard, card_path, load_card, verified_weights
+from shared.model_bundle import ModelBundle
+from shared.model_card import ModelCard
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -56,13 +58,16 @@ def rotation_mean(model: torch.nn.Module, x: torch.Tensor
 
 
 class GroundCounter(TileCounter):
-    def __init__(self, card_file: Path, batch_size: int = 16, precision: str | None = None,
-                 device: str | None = None, threads: int | None = None,
-                 tta: bool | None = None):
-        self.card_file = Path(card_file)
-        self.card = load_card(self.card_file)
+    def __init__(self, card_file: Path | ModelBundle, batch_size: int = 16,
+                 precision: str | None = None, device: str | None = None,
+                 threads: int | None = None, tta: bool | None = None):
+        """``card_file``: the pair's ground card, or its files already loaded (a
+        ``ModelBundle``: what the service shares with its aggregation)."""
+        self.bundle = card_file if isinstance(card_file, ModelBundle) else ModelBundle(card_file)
+        self.card_file = self.bundle.card_file
+        self.card = self.bundle.card
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = load_network(self.card, verified_weights(self.card, self.card_file))
+        self.model = load_network(self.card, self.bundle.weights)
         self.model.to(self.device)
         self.batch_size = batch_size
         self.precision = precision or self.card.extra.get("default_precision", "fp32")
@@ -81,7 +86,7 @@ class GroundCounter(TileCounter):
 
     @classmethod
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> GroundCounter:
-        return cls(card_path(name, "ground", models_dir), **kwargs)
+        return cls(ModelBundle.shipped(name, "ground", models_dir), **kwargs)
 
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device)

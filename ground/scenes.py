@@ -68,7 +68,7 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
     ground = {i: float(np.sum([v[k] for k in sel])) for i, v in class_ground.items()}
     agg = aggregate(action, onboard, reused, ground, contexts, discarded, uncounted)
     per_class = aggregate_classes(names, action, class_onboard, reused, class_ground,
-                                  contexts, discarded, uncounted)
+                                  contexts, discarded=discarded, uncounted=uncounted)
     onboard_only = float(np.nansum(onboard))  # what the satellite alone would report
     report.update({**agg.as_dict(), "onboard_total": round(onboard_only, 3),
                    "by_class": {c: {"total": round(per_class[c].total, 3),

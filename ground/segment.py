@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ground.counter import GroundCounter
     from ground.store import open_store
     from shared.logs import json_logging
-    from shared.pipeline.error_model import ErrorModel
+    from shared.model_bundle import PairFiles, load_error_model
 
     json_logging()
     settings = GroundSettings()
@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     store, queue = open_store(settings), open_queue(settings)
     counter = GroundCounter.shipped(settings.model, settings.models_dir,
                                     threads=settings.threads, batch_size=settings.batch_size)
-    err = Path(settings.models_dir) / settings.model / "error_model.json"
+    error_model = load_error_model(PairFiles.of(settings.model, settings.models_dir))
     worker = make_worker(settings.model_copy(update={"count_here": True}), store, counter,
-                         ErrorModel.load(err) if err.exists() else None, queue)
+                         error_model, queue)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

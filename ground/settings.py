@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.api_keys import keys_file
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import MODELS_DIR
 from shared.wire.tls import check_pair
 
 log = logging.getLogger("targetfuse.ground")

@@ -102,7 +102,8 @@ def tiles_geojson(store: Store, scene_id: str, crs: str = "wgs84") -> dict | Non
                             if c is not None and not np.isnan(c)}
         class_ground = {i: v for i, v in class_ground.items() if len(v) == len(names)}
         per_class_final = aggregate_classes(names, action, onboard_table, reused,
-                                            class_ground, contexts, "onboard", "context")
+                                            class_ground, contexts, discarded="onboard",
+                                            uncounted="context")
         for t in summary.tiles:
             decisions[t.index] = _decision(t)
             confidence[t.index] = round(t.confidence, 4) if t.HasField("confidence") else None

@@ -56,7 +56,7 @@ class Delivery:
 
 
 class NatsTileQueue:
-    def __init__(self, url: str, stream: str = DEFAULT_STREAM, prefix: str = DEFAULT_PREFIX,
+    def __init__(self, url: str, *, stream: str = DEFAULT_STREAM, prefix: str = DEFAULT_PREFIX,
                  durable: str = "counters", ack_wait_s: float = 60.0, max_deliver: int = 5,
                  timeout_s: float = 30.0, user: str | None = None,
                  password: str | None = None):

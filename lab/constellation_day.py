@@ -98,15 +98,11 @@ class Scenes:
     def __init__(self, size: int):
         from ground.counter import GroundCounter
         from onboard.counter import OnboardCounter
-        from shared.model_card import MODELS_DIR
-        from shared.pipeline.error_model import ErrorModel
-        from shared.pipeline.tiling import load_table
-
         self.size, self.sims = size, {}
         self.onboard = OnboardCounter.shipped("aircraft", batch_size=8)
         self.ground = GroundCounter.shipped("aircraft", threads=1)
-        self.model = ErrorModel.load(MODELS_DIR / "aircraft" / "error_model.json")
-        self.tiling = load_table("aircraft").lookup(0.5)
+        self.model = self.onboard.bundle.error_model
+        self.tiling = self.onboard.bundle.tiling.lookup(0.5)
 
     def sim(self, scene_id: str):
         if scene_id not in self.sims:

@@ -24,14 +24,8 @@ import torch
 
 from lab.nets import ARCHITECTURES, build, count_flops
 from lab.quantize import quantize_int8
-from shared.model_card import (
-    MODELS_DIR,
-    ModelCard,
-    card_path,
-    load_card,
-    sha256_of,
-    write_card,
-)
+from shared.model_bundle import MODELS_DIR, PairFiles, card_path
+from shared.model_card import ModelCard, load_card, sha256_of, write_card
 from shared.preprocess import NORMALISED_INPUT, RAW_INPUT, input_convention
 
 ONNX_OPSET = 17
@@ -249,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir, models_dir = Path(args.run), Path(args.models_dir)
     record, model, best = _load_run(run_dir)
     role = ARCHITECTURES[record["config"]["arch"]].role
-    out_dir = models_dir / record["name"]
+    out_dir = PairFiles.of(record["name"], models_dir).folder
     out_dir.mkdir(parents=True, exist_ok=True)
     if role == "ground":
         torch.save({k: v.half() if v.is_floating_point() else v

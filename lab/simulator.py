@@ -31,7 +31,7 @@ from shared.pipeline.config import PipelineConfig
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.scene import ScenePlan, plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, ScenePlan, plan_scene
 from shared.pipeline.throttling import BENT_PIPES
 from shared.pipeline.tiles import LazyTiles, PreparedTiles, prepare_tiles
 from shared.pipeline.tiling import TilingEntry
@@ -57,7 +57,7 @@ class SceneSimulator:
 
     def __init__(self, image: AnnotatedImage, onboard, ground, energy: EnergyModel | None = None,
                  tiling: TilingEntry | None = None, error_model: ErrorModel | None = None,
-                 pixels: np.ndarray | None = None, ground_only: float | None = None,
+                 *, pixels: np.ndarray | None = None, ground_only: float | None = None,
                  classes: list[str] | None = None):
         """``ground_only``: the deep counter's whole-scene total when already known;
         ``classes``: the classes counted (default every class the counters count)."""
@@ -143,11 +143,13 @@ class SceneSimulator:
         check_fraction("budget fraction", budget_fraction)
         check_fraction("energy fraction", energy_fraction)
         budget = budget_fraction * self.raw_bytes(cfg.raw_quality)
-        plan = plan_scene(self.pixels, self.image.image_id, self._count_fn, self.flops,
-                          self.natural, cfg, budget, energy_fraction * self.full_energy,
-                          self.energy, self.image.meta.footprint, self.tiling, cache,
-                          self.error_model, prepare=lambda s: self.prepared(s, cfg),
-                          input_size=self.onboard.input_size)
+        plan = plan_scene(self.pixels, self.image.image_id,
+                          SceneCounter(self._count_fn, self.flops, self.natural,
+                                       input_size=self.onboard.input_size),
+                          SceneBudgets(budget, energy_fraction * self.full_energy, self.energy),
+                          cfg, footprint=self.image.meta.footprint, tiling=self.tiling,
+                          cache=cache, error_model=self.error_model,
+                          prepare=lambda s: self.prepared(s, cfg))
         d = plan.decisions
         down = np.flatnonzero(d.action == 3)
         # The ground corrects each received count for its quality's known bias.

@@ -104,10 +104,10 @@ def _count_with_shipped_pair(airbus: Dataset, root: Path) -> None:
     import json
     import time
 
-    from shared.model_card import MODELS_DIR
+    from shared.model_bundle import MODELS_DIR, card_path
 
     split_file = MODELS_DIR / "splits" / "airbus_aircraft.json"
-    if not (MODELS_DIR / "aircraft" / "deep.json").exists() or not split_file.exists():
+    if not card_path("aircraft", "ground").exists() or not split_file.exists():
         print("4. No shipped aircraft counters under models/: counting skipped")
         return
     try:

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -37,6 +36,7 @@ from onboard.upload_limit import UploadLimit
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
+from shared.model_bundle import PairFiles
 
 log = logging.getLogger("targetfuse.onboard")
 
@@ -54,6 +54,8 @@ class Onboard:
                                               threads=settings.threads,
                                               variant=settings.precision)
         self.processor = SceneProcessor(settings, self.db, self.counter)
+        # How scenes are cut: the intake sizes each job by the rule the worker cuts by.
+        self.tile_rule = self.processor.rule
         self.worker = Worker(self.processor)
         self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
         creds = settings.link_credentials()
@@ -175,7 +177,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
         log.info("onboard service up: REST on http://%s:%s (OpenAPI page /docs), model pair "
                  "%r from %s, API keys file %s, link key file %s, ground target %s, data in %s",
                  settings.http_host, settings.http_port, settings.model,
-                 Path(settings.models_dir) / settings.model,
+                 PairFiles.of(settings.model, settings.models_dir).folder,
                  settings.rest_keys_file() or "none (auth off)",
                  settings.ground_key_file or "none", settings.ground_target, settings.data_dir,
                  extra={"http_port": settings.http_port, "model": settings.model})
@@ -207,7 +209,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     def submit(request: Request, file: Annotated[UploadFile, File()],
                metadata: Annotated[str | None, Form()] = None):
         scene_id = intake.accept(settings, ob().db, file.file, metadata, ob().counter.classes,
-                                 ob().processor.tile_size_for)
+                                 ob().tile_rule)
         ob().m_scenes.inc()
         return {"scene_id": scene_id, "status_url": str(request.url_for("scene",
                                                                          scene_id=scene_id))}

@@ -2,8 +2,9 @@
 
 The session is set up for a constrained flight computer: a configurable number of intra-op
 threads (default 1), one inter-op thread, sequential execution, and no spin-waiting (idle
-threads sleep instead of burning the energy budget). Loading checks the weight file's sha256
-against its model card. Each tile gets a count (the density sum) and a calibrated confidence
+threads sleep instead of burning the energy budget). The pair's files come from its
+``shared.model_bundle.ModelBundle``, which checks each against the sha256 its card
+records. Each tile gets a count (the density sum) and a calibrated confidence
 (``shared.confidence``).
 """
 
@@ -19,14 +20,8 @@ import onnxruntime as ort
 from onboard.kernel_choice import CANDIDATES, CHOICES, KernelChoice, calibration_tiles, choose
 from shared.confidence import ConfidenceModel, tile_features
 from shared.counting import TileCounter, TileOutputs, TileRun, run_tiles
-from shared.model_card import (
-    ModelCard,
-    ModelIntegrityError,
-    card_path,
-    load_card,
-    sha256_of,
-    verified_weights,
-)
+from shared.model_bundle import ModelBundle
+from shared.model_card import ModelCard
 from shared.preprocess import RAW_INPUT, prepare_tile
 
 
@@ -57,13 +52,16 @@ class OnboardResult:
 
 
 class OnboardCounter(TileCounter):
-    def __init__(self, card_file: Path, threads: int = 1, batch_size: int = 1,
+    def __init__(self, card_file: Path | ModelBundle, threads: int = 1, batch_size: int = 1,
                  variant: str = "deployed"):
-        """``variant``: "deployed" (the card's weights: int8 with exact kernels when
-        quantised), "fp32", "int8", "int8-exact", or "auto" (the fastest of those whose
-        counts agree with fp32 on this CPU, measured now: ``onboard.kernel_choice``)."""
-        self.card_file = Path(card_file)
-        self.card: ModelCard = load_card(self.card_file)
+        """``card_file``: the pair's onboard card, or its files already loaded (a
+        ``ModelBundle``: what the service shares with its planner). ``variant``: "deployed"
+        (the card's weights: int8 with exact kernels when quantised), "fp32", "int8",
+        "int8-exact", or "auto" (the fastest of those whose counts agree with fp32 on this
+        CPU, measured now: ``onboard.kernel_choice``)."""
+        self.bundle = card_file if isinstance(card_file, ModelBundle) else ModelBundle(card_file)
+        self.card_file = self.bundle.card_file
+        self.card: ModelCard = self.bundle.card
         self.threads = threads
         if variant not in ("deployed", *CHOICES):
             raise ValueError(f"variant must be one of deployed, {', '.join(CHOICES)}; "
@@ -78,45 +76,25 @@ class OnboardCounter(TileCounter):
             self.kernel_choice = choose({v: self._density_runner(self._session(v))
                                          for v in CANDIDATES},
                                         calibration_tiles(self.card.input_size,
-                                                          canary=self._canary(),
+                                                          canary=self.bundle.canary,
                                                           convention=self.input_convention))
             variant = self.kernel_choice.chosen
         self.variant = variant
         self.session = self._session(variant)
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
-        conf_name = self.card.extra.get("confidence")
-        self.confidence = None
-        if conf_name:
-            conf_file = self.card_file.parent / conf_name
-            expected = self.card.extra.get("confidence_sha256")
-            if expected and sha256_of(conf_file) != expected:
-                raise ModelIntegrityError(f"{conf_file}: sha256 does not match its card")
-            self.confidence = ConfidenceModel.load(conf_file)
+        self.confidence: ConfidenceModel | None = self.bundle.confidence
 
     @classmethod
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> OnboardCounter:
-        return cls(card_path(name, "onboard", models_dir), **kwargs)
+        return cls(ModelBundle.shipped(name, "onboard", models_dir), **kwargs)
 
     def _session(self, variant: str) -> ort.InferenceSession:
-        weights = verified_weights(self.card, self.card_file)
-        if variant == "fp32" and self.card.extra.get("fp32_onnx"):
-            weights = self.card_file.parent / self.card.extra["fp32_onnx"]
-            if sha256_of(weights) != self.card.extra.get("fp32_onnx_sha256"):
-                raise ModelIntegrityError(f"{weights}: sha256 does not match its card")
+        weights = self.bundle.weights
+        if variant == "fp32" and self.bundle.fp32_weights is not None:
+            weights = self.bundle.fp32_weights
         opts = session_options(self.threads, exact_int8=variant == "int8-exact")
         return ort.InferenceSession(str(weights), opts, providers=["CPUExecutionProvider"])
-
-    def _canary(self) -> np.ndarray | None:
-        """Real tiles shipped with the pair (``targetfuse ship``), checked against its card."""
-        name = self.card.extra.get("canary_tiles")
-        if not name:
-            return None
-        path = self.card_file.parent / name
-        if sha256_of(path) != self.card.extra.get("canary_tiles_sha256"):
-            raise ModelIntegrityError(f"{path}: sha256 does not match its card")
-        with np.load(path) as data:
-            return data["tiles"]
 
     @staticmethod
     def _density_runner(session: ort.InferenceSession):

@@ -9,8 +9,10 @@ its first bytes are a PNG, JPEG or TIFF (415); the header's pixel dimensions are
 pixels (413: a small file declaring a huge image is a decompression bomb) and, when it can
 only be decoded whole (interlaced PNG, progressive JPEG), under the memory-derived
 ``whole_decode_pixels`` (413, suggesting GeoTIFF: the others are decoded by strips); the
-file is complete (PNG IEND, JPEG end marker, the TIFF's last block: 400); the tiles it would
-be cut into fit one scene on the link (413); its pixels decode (``onboard.decodable``: a
+file is complete (PNG IEND, JPEG end marker, the TIFF's last block: 400); the scene's job
+resolves (``onboard.scene_job``: GSD from the metadata or the GeoTIFF's own georeference, and
+the tiles it would be cut into fit one scene on the link and the memory limit: 413); its
+pixels decode (``onboard.decodable``: a
 PNG's CRCs and its whole compressed stream, a JPEG at 1/8 scale: 400). Only then does the
 file move into the scene's folder and the scene get its record: the 202 answer comes after
 both are on disk.
@@ -25,67 +27,21 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from onboard import decodable
+from onboard import decodable, stac_intake
+from onboard.scene_job import SceneRefused, TileRule, resolve
+from onboard.scene_metadata import IntakeError, SceneMetadata
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
-from shared import limits
 from shared.errors import public
 from shared.imageio import decodable_by_rows, header_size
-from shared.pipeline.tiling import tiles_for
-from shared.scene_ids import RULE as SCENE_ID_RULE
-from shared.scene_ids import valid_scene_id
-from shared.tile_grid import MAX_TILES
 
 SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
-
-
-class IntakeError(Exception):
-    def __init__(self, status: int, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status, self.message, self.retry_after = status, message, retry_after
-
-
-class SceneMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scene_id: str | None = None
-    gsd_m: float | None = None  # shared.limits.GSD_M
-    capture_time: datetime | None = None
-    geotransform: list[float] | None = None
-    crs: str = "local"
-    # The classes to count (default: every class the counter counts).
-    classes: list[str] | None = Field(None, min_length=1, max_length=16)
-
-    @field_validator("scene_id")
-    @classmethod
-    def _id(cls, v: str | None) -> str | None:
-        if v is not None and not valid_scene_id(v):
-            raise ValueError(f"scene_id: {SCENE_ID_RULE}")
-        return v
-
-    # One rule for every number (shared.limits), the one the ground applies on the link.
-    @field_validator("gsd_m")
-    @classmethod
-    def _gsd(cls, v: float | None) -> float | None:
-        return None if v is None else limits.check_gsd(v, "gsd_m")
-
-    @field_validator("geotransform")
-    @classmethod
-    def _gt(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None:
-            limits.check_geotransform(v)  # 6 finite numbers of sane size, not singular
-        return v
-
-    @field_validator("crs")
-    @classmethod
-    def _crs(cls, v: str) -> str:
-        return limits.check_crs(v)
 
 
 def sniff(head: bytes) -> str | None:
@@ -116,8 +72,6 @@ def parse_metadata(text: str | None) -> SceneMetadata:
         raise IntakeError(422, "metadata is nested too deeply") from None
     if not isinstance(raw, dict):
         raise IntakeError(422, "metadata must be a JSON object")
-    from onboard import stac_intake  # here: it builds on this module's SceneMetadata
-
     if stac_intake.looks_like_item(raw):
         return stac_intake.from_item(raw)
     try:
@@ -235,29 +189,12 @@ def clear_incoming(settings: OnboardSettings) -> int:
     return removed
 
 
-def check_tiles(w: int, h: int, gsd: float | None, tile_size_for,
-                max_tile_side: int | None = None) -> None:
-    """A scene the link could not carry (more than ``MAX_TILES`` tiles at the tile size the
-    worker will cut at this GSD) is refused now, not after its 202."""
-    if tile_size_for is None:
-        return
-    size = tile_size_for(gsd)
-    if max_tile_side is not None and size > max_tile_side:
-        raise IntakeError(413, f"at {gsd:g} m/px a tile would be {size} px a side, more than "
-                               f"the {max_tile_side} px one tile may cost within the memory "
-                               "limit; resample the scene to a coarser GSD first")
-    n = tiles_for(w, h, size)
-    if n > MAX_TILES:
-        raise IntakeError(413, f"{w}x{h} pixels at {size} px tiles make {n} tiles, more than "
-                               f"the link carries for one scene ({MAX_TILES}); send it in "
-                               "parts")
-
-
 def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
            metadata: str | None, known_classes: list[str] | None = None,
-           tile_size_for=None) -> str:
+           rule: TileRule | None = None) -> str:
     """Validate and persist an upload; returns the scene id. Raises IntakeError.
-    ``tile_size_for(gsd)``: the tile size the worker cuts at (None: not checked)."""
+    ``rule``: how the worker cuts scenes (``onboard.scene_job``; None: the tile cap is not
+    checked here, the worker sizes the job)."""
     if db.queued() >= settings.queue_size:
         raise IntakeError(429, f"the work queue is full ({settings.queue_size} scenes); retry "
                           "later", retry_after=30)
@@ -291,10 +228,12 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
             raise IntakeError(413, f"{w}x{h} pixels exceed the limit of {settings.max_pixels}")
         if kind != "tiff":
             check_decodable(tmp, kind, w, h, size, settings)
-        from onboard import stac_intake
-
         meta = stac_intake.complete(meta, tmp, kind, w, h)  # a STAC Item's size-bound fields
-        check_tiles(w, h, meta.gsd_m, tile_size_for, settings.max_tile_side())
+        try:  # GSD (the metadata's, else the file's), footprint, tile size: once, here
+            job = resolve("", tmp, meta.model_dump(mode="json"), (w, h), rule,
+                          georeferenced_file=kind == "tiff")
+        except SceneRefused as exc:
+            raise IntakeError(413, str(exc)) from None
         try:
             decodable.check(tmp, kind)  # sizes are sane now: a bounded pass over the data
         except decodable.Undecodable as exc:
@@ -309,7 +248,8 @@ def accept(settings: OnboardSettings, db: ScenesDB, body: BinaryIO,
         record = {**meta.model_dump(mode="json"), "scene_id": scene_id, "width": w,
                   "height": h, "format": kind, "bytes": size}
         try:
-            added = db.add(scene_id, str(final), record, queue_size=settings.queue_size)
+            added = db.add(replace(job, scene_id=scene_id, path=str(final)), record,
+                           queue_size=settings.queue_size)
         except sqlite3.IntegrityError as exc:
             final.unlink(missing_ok=True)
             raise IntakeError(409, f"scene {scene_id} exists already") from exc

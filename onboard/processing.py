@@ -29,11 +29,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from onboard.counter import OnboardCounter
+from onboard.georeference import georeference_of
+from onboard.scene_job import SceneJob, TileRule, resolve
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared import limits
@@ -42,15 +45,12 @@ from shared.errors import public
 from shared.imageio import decodable_by_rows, header_size, read_rgb
 from shared.pipeline.budgets import full_onboard_energy, raw_tile_bytes
 from shared.pipeline.codec import downlink_pixels, encode_tile
-from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.quicklook import fitted
-from shared.pipeline.scene import ScenePlan, plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, ScenePlan, plan_scene
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
-from shared.pipeline.tiling import load_table
 from shared.preprocess import unknown_gsd_warning
 from shared.wire import link_pb2
 from shared.wire.chunks import tile_chunks
@@ -91,38 +91,10 @@ class RasterSource:
 
     def georeference(self) -> tuple[Footprint | None, float | None]:
         """The file's own footprint and GSD (metres, projected CRS only), when it has them."""
-        t = self.src.transform
-        if t.is_identity:
-            return None, None
-        crs = self.src.crs
-        fp = Footprint((t.c, t.a, t.b, t.f, t.d, t.e), crs.to_string() if crs else "local")
-        gsd = abs(t.a) if crs is not None and crs.is_projected and t.b == 0 else None
-        return fp, gsd
+        return georeference_of(self.src)
 
     def close(self) -> None:
         self.src.close()
-
-
-def checked_georeference(fp: Footprint | None, gsd: float | None
-                         ) -> tuple[Footprint | None, float | None, list[str]]:
-    """A file's own footprint and GSD through the rule every input meets
-    (``shared.limits``): what fails it is dropped with a warning instead of failing the
-    scene (the header is the file's, not the caller's: the scene is still counted)."""
-    said = []
-    if gsd is not None:
-        try:
-            limits.check_gsd(gsd, "the file's GSD")
-        except limits.OutOfRange as exc:
-            said.append(f"{exc}: ignored; the GSD is estimated from the image instead")
-            gsd = None
-    if fp is not None:
-        try:
-            limits.check_geotransform(fp.geotransform, "the file's geotransform")
-            limits.check_crs(fp.crs, "the file's CRS")
-        except limits.OutOfRange as exc:
-            said.append(f"{exc}: the scene is kept without a footprint")
-            fp = None
-    return fp, gsd, said
 
 
 def read_scene(path: Path):
@@ -177,17 +149,19 @@ def open_scene(path: Path, settings: OnboardSettings, scratch: Path) -> Iterator
 
 class SceneProcessor:
     def __init__(self, settings: OnboardSettings, db: ScenesDB, counter: OnboardCounter,
-                 energy: EnergyModel | None = None):
+                 energy: EnergyModel | None = None, rule: TileRule | None = None):
+        """``rule``: how scenes are cut (the one the intake sized their jobs by; default:
+        this counter's, with this configuration's adaptive tiling)."""
         self.settings, self.db, self.counter = settings, db, counter
         self.energy = energy or EnergyModel()
-        models = Path(settings.models_dir) / settings.model
-        self.tiling = load_table(settings.model, Path(settings.models_dir))
-        err = models / "error_model.json"
-        self.error_model = ErrorModel.load(err) if err.exists() else None
-        self.cfg = PipelineConfig(policy=settings.policy, conf_p=settings.conf_p,
-                                  conf_q=settings.conf_q)
+        # The pair's tables come with its counter's files (one bundle, loaded once).
+        bundle = counter.bundle
+        self.error_model = bundle.error_model
+        self.cfg = settings.pipeline_config()
+        self.rule = rule or TileRule.of(counter, self.cfg.adaptive_tiling,
+                                        settings.max_tile_side())
         if self.cfg.policy == "value" and self.error_model is None:
-            raise ValueError(f"the value policy needs {err}")
+            raise ValueError(f"the value policy needs {bundle.files.error_model}")
         self.cache = RevisitCache(max_bytes=settings.revisit_cache())
         self.scratch = Path(settings.data_dir) / "scratch"
         for leftover in self.scratch.glob("*.strips.tif"):  # a crash's, nothing refers to it
@@ -199,12 +173,6 @@ class SceneProcessor:
         self.schedule = settings.schedule()
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
-
-    def tile_size_for(self, gsd: float | None) -> int:
-        """The tile size scenes at this GSD are cut at: the calibrated one, else natural
-        (the energy budget may only make it larger)."""
-        entry = self.tiling.lookup(gsd) if self.tiling else None
-        return entry.tile_size if entry else self.counter.tile_size_for(gsd)
 
     def raw_bytes(self, pixels, natural: int, first: int, prepare) -> int:
         """``raw_tile_bytes`` of the scene; from the plan's own prepared tiles when the plan
@@ -219,7 +187,7 @@ class SceneProcessor:
                 prepare=None) -> tuple[float, float, int]:
         """Byte budget, energy budget (J) and natural tile size for a scene (``first``: the
         tile size planning starts at; ``prepare``: its memo of prepared tiles)."""
-        natural = self.counter.tile_size_for(gsd)
+        natural = self.rule.natural(gsd)
         raw = raw_tile_bytes(pixels, natural, self.cfg.raw_quality) if prepare is None \
             else self.raw_bytes(pixels, natural, first or natural, prepare)
         full = full_onboard_energy(pixels, natural, self.energy,
@@ -247,43 +215,51 @@ class SceneProcessor:
                       st.quicklook_max_budget_share * budget, block)
 
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
-        with open_scene(Path(path), self.settings, self.scratch) as pixels:
-            return self._process(scene_id, pixels, meta)
+        """Resolve a scene's job here (what the intake does for a queued one) and run it:
+        for callers that hand scenes straight to the processor."""
+        path = Path(path)
+        with open_scene(path, self.settings, self.scratch) as pixels:
+            job = resolve(scene_id, path, meta, (pixels.shape[1], pixels.shape[0]), self.rule,
+                          georeferenced_file=path.suffix.lower() in (".tif", ".tiff"))
+            return self._process(job, pixels)
 
-    def _process(self, scene_id: str, pixels, meta: dict) -> dict:
-        gsd = meta.get("gsd_m")
-        gsd_source = "metadata" if gsd else None
-        fp = Footprint(tuple(meta["geotransform"]), meta.get("crs", "local")) \
-            if meta.get("geotransform") else None
-        warnings = []
-        bad_file_gsd = False
-        if isinstance(pixels, RasterSource):
-            file_fp, file_gsd = pixels.georeference()
-            file_fp, file_gsd, said = checked_georeference(file_fp, file_gsd)
-            warnings += said
-            bad_file_gsd = bool(said) and file_gsd is None and not gsd
-            if not gsd and file_gsd:
-                gsd_source = "file"
-            fp, gsd = fp or file_fp, gsd or file_gsd
-        if not gsd and not bad_file_gsd:
-            warnings.append(unknown_gsd_warning(self.counter.card.model_gsd_m))
-        if not gsd and (self.settings.estimate_gsd or bad_file_gsd):
+    def run(self, job: SceneJob) -> dict:
+        """Plan a queued scene's job, downlink queued with it."""
+        with open_scene(Path(job.path), self.settings, self.scratch) as pixels:
+            if job.tile_size is None:  # not sized at intake (queued before jobs were)
+                job = replace(job, width=pixels.shape[1], height=pixels.shape[0])
+                job = job.sized(self.rule)
+            return self._process(job, pixels)
+
+    def with_gsd(self, job: SceneJob, pixels) -> SceneJob:
+        """The job with its GSD estimated from the image when nobody gave one and the
+        settings ask for it (or the file's own GSD was refused), sized again by the same
+        rule (the estimate may make more tiles than the intake saw: SceneRefused); the
+        warnings say what the GSD is and where it came from."""
+        said = list(job.warnings)
+        if not job.gsd_m and not job.file_gsd_refused:
+            said.append(unknown_gsd_warning(self.counter.card.model_gsd_m))
+        if not job.gsd_m and (self.settings.estimate_gsd or job.file_gsd_refused):
             # A file whose own header gives a GSD no sensor has: the image's estimate.
             from onboard.scale_estimate import estimate_gsd
 
             gsd = estimate_gsd(self.counter, pixels)[0]
             if gsd:
-                gsd_source = "estimated"
-                warnings = [w for w in warnings if not w.startswith("ground sample distance "
-                                                                     "unknown: tiles")]
-                warnings.append(f"ground sample distance unknown: estimated {gsd:g} m/px "
-                                "from the image (features closest to the counter's training "
-                                "imagery); give gsd_m when it is known")
-            elif bad_file_gsd:
-                warnings.append(unknown_gsd_warning(self.counter.card.model_gsd_m))
-        for w in warnings:
-            log.warning(w, extra={"scene_id": scene_id})
-        entry = self.tiling.lookup(gsd) if self.tiling else None
+                said = [w for w in said if not w.startswith("ground sample distance unknown: "
+                                                            "tiles")]
+                said.append(f"ground sample distance unknown: estimated {gsd:g} m/px from the "
+                            "image (features closest to the counter's training imagery); "
+                            "give gsd_m when it is known")
+                return replace(job, gsd_m=gsd, gsd_source="estimated",
+                               warnings=tuple(said)).sized(self.rule)
+            if job.file_gsd_refused:
+                said.append(unknown_gsd_warning(self.counter.card.model_gsd_m))
+        return replace(job, warnings=tuple(said))
+
+    def _process(self, job: SceneJob, pixels) -> dict:
+        job = self.with_gsd(job, pixels)
+        for w in job.warnings:
+            log.warning(w, extra={"scene_id": job.scene_id})
         prepared: dict[int, PreparedTiles] = {}
 
         def prepare(size: int) -> PreparedTiles:  # shared by the budgets and the plan
@@ -294,37 +270,32 @@ class SceneProcessor:
             return prepared[size]
 
         try:
-            return self._plan(scene_id, pixels, meta, gsd, gsd_source, fp, warnings, entry,
-                              prepare, prepared)
+            return self._plan(job, pixels, prepare, prepared)
         finally:
             for prep in prepared.values():
                 prep.close()
 
-    def _plan(self, scene_id: str, pixels, meta: dict, gsd: float | None,
-              gsd_source: str | None, fp: Footprint | None, warnings: list[str], entry,
-              prepare, prepared: dict[int, PreparedTiles]) -> dict:
-
-        natural = self.counter.tile_size_for(gsd)
-        first = entry.tile_size if entry and self.cfg.adaptive_tiling else natural
+    def _plan(self, job: SceneJob, pixels, prepare, prepared: dict[int, PreparedTiles]) -> dict:
+        gsd, first = job.gsd_m, job.tile_size
         t0 = time.perf_counter()
         budget, energy_j, natural = self.budgets(pixels, gsd, first, prepare)
         look, look_report = self.quicklook(pixels, budget, first)
         look_bytes = len(look[0]) if look else 0
         budget -= look_bytes
-        classes = list(meta.get("classes") or self.counter.classes)
+        classes = list(job.classes or self.counter.classes)
         channels = self.counter.channels(classes)
 
         def count_fn(i: int, tile: np.ndarray, size: int):
             return self.counter.count_tile(i, tile, size, channels)
 
-        plan = plan_scene(pixels, scene_id, count_fn,
-                          float(self.counter.card.flops_per_tile), natural, self.cfg, budget,
-                          energy_j, self.energy, fp, entry, self.cache, self.error_model,
-                          prepare=prepare, input_size=self.counter.input_size,
-                          n_classes=len(classes))
+        counting = SceneCounter(count_fn, float(self.counter.card.flops_per_tile), natural,
+                                input_size=self.counter.input_size, n_classes=len(classes))
+        plan = plan_scene(pixels, job.scene_id, counting,
+                          SceneBudgets(budget, energy_j, self.energy), self.cfg,
+                          footprint=job.footprint, tiling=self.rule.entry(gsd), cache=self.cache,
+                          error_model=self.error_model, prepare=prepare)
         self.inference_seconds += time.perf_counter() - t0
-        messages = self.messages(plan, pixels, meta, gsd, fp, classes,
-                                 gsd_source == "estimated", prepared.get(plan.tile_size),
+        messages = self.messages(plan, job, pixels, classes, prepared.get(plan.tile_size),
                                  quicklook=look)
         names = plan.decisions.names()
         reused = [n if not r else "reused" for n, r in zip(names, plan.reused, strict=True)]
@@ -350,13 +321,13 @@ class SceneProcessor:
                   "downlink_budget_bytes": int(plan.byte_budget) + look_bytes,
                   "downlink_bytes_planned": int(plan.decisions.bytes_used),
                   "quicklook": look_report,
-                  "gsd_m": gsd, "gsd_source": gsd_source, "warnings": warnings}
-        self.db.finish(scene_id, result, messages)
+                  "gsd_m": gsd, "gsd_source": job.gsd_source,
+                  "warnings": list(job.warnings)}
+        self.db.finish(job.scene_id, result, messages)
         return result
 
-    def messages(self, plan: ScenePlan, pixels: np.ndarray, meta: dict, gsd: float | None,
-                 fp: Footprint | None, classes: list[str] | None = None,
-                 gsd_estimated: bool = False, prepared: PreparedTiles | None = None,
+    def messages(self, plan: ScenePlan, job: SceneJob, pixels: np.ndarray,
+                 classes: list[str] | None = None, prepared: PreparedTiles | None = None,
                  quicklook: tuple[bytes, int, int] | None = None
                  ) -> Iterator[link_pb2.DownlinkMessage]:
         """The scene's outbox messages, made as they are consumed (the outbox inserts each
@@ -367,10 +338,14 @@ class SceneProcessor:
         summary = scene_summary(plan)
         if quicklook:  # the scene's browse image rides with its summary
             summary.quicklook, summary.quicklook_width, summary.quicklook_height = quicklook
-        header = scene_header(plan, gsd, fp, meta.get("capture_time"),
-                              f"{card.name}/{card.architecture}@{card.sha256[:12]}",
-                              f"{card.name}/deep", self.counter.input_size, self.cfg.policy,
-                              classes or self.counter.classes, gsd_estimated)
+        gsd = job.gsd_m
+        header = scene_header(plan, gsd, job.footprint, capture_time=job.capture_time,
+                              onboard_model=f"{card.name}/{card.architecture}"
+                                            f"@{card.sha256[:12]}",
+                              ground_model=f"{card.name}/deep",
+                              input_size=self.counter.input_size, policy=self.cfg.policy,
+                              classes=classes or self.counter.classes,
+                              gsd_estimated=job.gsd_source == "estimated")
         # What goes down meets the rule the ground checks it by (shared.limits): a number
         # out of range fails the scene here, with the reason, not at the ground.
         limits.check_header(header)
@@ -405,10 +380,10 @@ class Worker(threading.Thread):
             if job is None:
                 self._halt.wait(self.idle_s)
                 continue
-            scene_id, path, meta = job
+            scene_id = job.scene_id
             self.busy = True
             try:
-                self.processor.process(scene_id, path, meta)
+                self.processor.run(job)
                 log.info("scene processed", extra={"scene_id": scene_id})
             except Exception as exc:  # noqa: BLE001 (a bad scene must not stop the worker)
                 log.exception("scene failed", extra={"scene_id": scene_id})

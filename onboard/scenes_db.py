@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from onboard.link.outbox import Outbox
+from onboard.scene_job import SceneJob, queued_before_jobs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (
@@ -44,6 +45,8 @@ class ScenesDB:
         columns = {row[1] for row in self.db.query("PRAGMA table_info(scenes)")}
         if "attempts" not in columns:  # a store from before attempts were counted
             self.db.execute("ALTER TABLE scenes ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        if "job" not in columns:  # a store from before jobs were resolved at intake
+            self.db.execute("ALTER TABLE scenes ADD COLUMN job TEXT")
         with self.db.transaction() as cur:
             cur.execute("UPDATE scenes SET state = 'failed', error = ? WHERE state = "
                         "'processing' AND attempts >= ?",
@@ -63,20 +66,20 @@ class ScenesDB:
             with contextlib.suppress(OSError):  # not empty, or gone already
                 path.parent.rmdir()
 
-    def add(self, scene_id: str, path: str, meta: dict, queue_size: int | None = None) -> bool:
-        """Record a scene as queued; with ``queue_size``, only while fewer are waiting (the
-        check and the insert are one statement, so concurrent uploads cannot overfill the
-        queue). False when the queue is full."""
+    def add(self, job: SceneJob, meta: dict, queue_size: int | None = None) -> bool:
+        """Record a scene as queued, with its job and the metadata it was sent with; with
+        ``queue_size``, only while fewer are waiting (the check and the insert are one
+        statement, so concurrent uploads cannot overfill the queue). False when the queue
+        is full."""
+        row = (job.scene_id, job.path, json.dumps(meta), job.to_json(), time.time())
         if queue_size is None:
-            self.db.execute("INSERT INTO scenes (scene_id, state, path, meta, submitted_at) "
-                            "VALUES (?, 'queued', ?, ?, ?)",
-                            (scene_id, path, json.dumps(meta), time.time()))
+            self.db.execute("INSERT INTO scenes (scene_id, state, path, meta, job, "
+                            "submitted_at) VALUES (?, 'queued', ?, ?, ?, ?)", row)
             return True
         return self.db.execute(
-            "INSERT INTO scenes (scene_id, state, path, meta, submitted_at) SELECT ?, "
-            "'queued', ?, ?, ? WHERE (SELECT COUNT(*) FROM scenes WHERE state IN "
-            "('queued', 'processing')) < ?",
-            (scene_id, path, json.dumps(meta), time.time(), queue_size)) == 1
+            "INSERT INTO scenes (scene_id, state, path, meta, job, submitted_at) SELECT ?, "
+            "'queued', ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM scenes WHERE state IN "
+            "('queued', 'processing')) < ?", (*row, queue_size)) == 1
 
     def exists(self, scene_id: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM scenes WHERE scene_id = ?", (scene_id,)))
@@ -85,15 +88,18 @@ class ScenesDB:
         return self.db.query("SELECT COUNT(*) FROM scenes WHERE state IN "
                              "('queued', 'processing')")[0][0]
 
-    def claim_next(self) -> tuple[str, str, dict] | None:
+    def claim_next(self) -> SceneJob | None:
+        """The oldest queued scene's job, now ``processing``."""
         with self.db.transaction() as cur:
-            row = cur.execute("SELECT scene_id, path, meta FROM scenes WHERE state = "
+            row = cur.execute("SELECT scene_id, path, meta, job FROM scenes WHERE state = "
                               "'queued' ORDER BY submitted_at LIMIT 1").fetchone()
             if row is None:
                 return None
             cur.execute("UPDATE scenes SET state = 'processing', attempts = attempts + 1 "
                         "WHERE scene_id = ?", (row[0],))
-        return row[0], row[1], json.loads(row[2])
+        if row[3] is None:  # queued before jobs were resolved at intake
+            return queued_before_jobs(row[0], row[1], json.loads(row[2]))
+        return SceneJob.from_json(row[3])
 
     def release_unfinished(self) -> int:
         """On a clean stop: scenes being processed go back to the queue, their attempt not

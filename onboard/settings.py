@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.api_keys import keys_file, load_keys
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import MODELS_DIR
+from shared.pipeline.config import PipelineConfig
 from shared.pipeline.throttling import POLICIES
 from shared.wire.tls import channel_credentials, check_pair
 
@@ -74,6 +76,10 @@ class OnboardSettings(BaseSettings):
     # Budgets, scene-relative as in the simulator
     budget_fraction: float = Field(0.10, ge=0.0, le=10.0)
     energy_fraction: float = Field(1.0, ge=0.0, le=10.0)
+    # The pipeline (shared/pipeline/config.py): a configuration file as an experiment writes
+    # it (``targetfuse experiment``: pipeline.json beside its summary), deployed as is; the
+    # policy and confidence band below, when given, take precedence over the file's.
+    pipeline_file: Path | None = None
     policy: str = "value"
     conf_p: float = Field(0.0, ge=0.0, le=1.0)
     conf_q: float = Field(0.9, ge=0.0, le=1.0)
@@ -242,6 +248,22 @@ class OnboardSettings(BaseSettings):
         except (ValueError, TypeError) as exc:
             raise ValueError("contact_windows must be JSON like [[start, end], ...]") from exc
         return v
+
+    def pipeline_config(self) -> PipelineConfig:
+        """The configuration scenes are planned with: the pipeline file's (defaults without
+        one), with the policy and confidence band given here (or all three by default when
+        there is no file)."""
+        base = PipelineConfig.load(self.pipeline_file) if self.pipeline_file else \
+            PipelineConfig()
+        named = ("policy", "conf_p", "conf_q")
+        given = {k: getattr(self, k) for k in named
+                 if self.pipeline_file is None or k in self.model_fields_set}
+        return replace(base, **given)
+
+    @model_validator(mode="after")
+    def _pipeline(self) -> OnboardSettings:
+        self.pipeline_config()  # a file that does not load, or a band it breaks, stops here
+        return self
 
     def gdal_cache(self) -> int:
         """GDAL's block cache: 1/16 of the memory limit (GDAL's own default is 5 % of the

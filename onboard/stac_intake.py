@@ -4,7 +4,7 @@ The intake's ``metadata`` field may hold a STAC Item (a GeoJSON Feature with
 ``stac_version``) instead of the home-made metadata object. It is validated offline
 (``shared.stac_check``: pystac's core schema, and the extension fields read here; a
 malformed Item is a 422 naming the field), then read into the same
-:class:`~onboard.intake.SceneMetadata` the rest of the service knows:
+:class:`~onboard.scene_metadata.SceneMetadata` the rest of the service knows:
 
 - ``id`` -> ``scene_id`` (so the ground's STAC answer has the Item's id);
 - ``properties.datetime`` (else ``start_datetime``) -> ``capture_time``;
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
-from onboard.intake import IntakeError, SceneMetadata
+from onboard.scene_metadata import IntakeError, SceneMetadata
 from shared import limits
 from shared.geo import from_stac_transform
 from shared.scene_ids import RULE as SCENE_ID_RULE

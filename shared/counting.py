@@ -158,7 +158,7 @@ class TileCounter:
         natural = self.tile_size_for(scene_gsd)
         return count_scene(self.run_batch, pixels, tile_size or natural, self.card.input_size,
                            self.card.input_size / natural, self.batch_size,
-                           self.channels(classes), self.input_convention)
+                           channels=self.channels(classes), convention=self.input_convention)
 
 
 def scene_tiles(pixels: np.ndarray, tile_size: int) -> tuple[TileGrid, Iterator[np.ndarray]]:
@@ -175,7 +175,7 @@ def scene_inputs(pixels: np.ndarray, tile_size: int, input_size: int,
 
 
 def count_scene(run_batch: RunBatch, pixels: np.ndarray, tile_size: int, input_size: int,
-                scale: float, batch_size: int = 8, channels: Sequence[int] | None = None,
+                scale: float, batch_size: int = 8, *, channels: Sequence[int] | None = None,
                 convention: str = NORMALISED_INPUT) -> TileOutputs:
     """Count every tile of a scene held in memory."""
     grid, tiles = scene_tiles(pixels, tile_size)

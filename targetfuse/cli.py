@@ -42,7 +42,7 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
      "calibrate tile size and error model of a counter pair", ("lab", "torch")),
     ("calibrate-sources", "lab.evaluation.calibrate_sources",
      "fit a multi-class pair's error model on its sources' training tiles", ("lab", "torch")),
-    ("fit-count-scale", "lab.evaluation.count_scale",
+    ("fit-count-scale", "lab.count_scale",
      "fit each counter's per-class count scale on validation results", ("lab", "torch")),
     ("eval-ground-options", "lab.evaluation.ground_options",
      "score the ground counter's options (deep, shallow, TTA, blends)", ("lab", "torch")),

@@ -47,6 +47,9 @@ def copy(tmp_path):
     ("shared/pipeline/aggregation.py", "from shared.pipeline import scene", "Pipeline"),
     ("onboard/link/outbox.py", "import onboard.processing", "Onboard service"),
     ("ground/store.py", "from ground import counting", "Ground service"),
+    ("onboard/scene_metadata.py", "from onboard import stac_intake", "No cycles"),
+    ("lab/evaluation/report.py", "import lab.ship", "No cycles"),
+    ("shared/pipeline/quicklook.py", "from shared.pipeline import scene", "Pipeline"),
 ])
 def test_a_planted_violation_breaks_a_contract(copy, module, line, contract):
     path = copy / module
@@ -55,3 +58,21 @@ def test_a_planted_violation_breaks_a_contract(copy, module, line, contract):
     assert out.returncode != 0
     broken = [x for x in out.stdout.splitlines() if x.endswith("BROKEN")]
     assert any(contract in x for x in broken), out.stdout[-3000:]
+
+
+def test_every_package_is_layered_module_by_module():
+    """Each package of the tree is the container of an exhaustive layers contract: a new
+    module is refused until it is placed (lint-imports then checks every import of it)."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"]
+    covered = {c for k in contracts if k["type"] == "layers" and k.get("exhaustive")
+               for c in k.get("containers", [])}
+    packages = {".".join(p.parent.relative_to(ROOT).parts) for name in PACKAGES
+                for p in (ROOT / name).rglob("__init__.py")
+                if "__pycache__" not in p.parts and ".egg-info" not in str(p)}
+    with_modules = {p for p in packages if any(
+        f.suffix == ".py" and f.name != "__init__.py" or (f / "__init__.py").exists()
+        for f in (ROOT / p.replace(".", "/")).iterdir())}
+    assert with_modules - covered == set()

@@ -16,10 +16,8 @@ from onboard.counter import OnboardCounter
 from onboard.settings import OnboardSettings
 from shared.api_keys import Credentials
 from shared.imageio import encode
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import PairFiles, load_error_model, load_tiling
 from shared.pipeline.config import PipelineConfig
-from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.tiling import load_table
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +33,8 @@ def simulated_total(scene, budget):
 
     sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8),
                          GroundCounter.shipped("aircraft", threads=1),
-                         tiling=load_table("aircraft").lookup(0.5),
-                         error_model=ErrorModel.load(MODELS_DIR / "aircraft" /
-                                                     "error_model.json"))
+                         tiling=load_tiling(PairFiles.of("aircraft")).lookup(0.5),
+                         error_model=load_error_model(PairFiles.of("aircraft")))
     r = sim.run(PipelineConfig(policy="value"), budget, 1.0)
     return r, sim.raw_bytes(90)
 

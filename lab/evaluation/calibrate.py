@@ -26,6 +26,7 @@ from ground.counting import ground_count
 from lab.evaluation.evaluate import truth_objects
 from lab.evaluation.options import add_data_options, parse_classes, select_images
 from shared.counting import run_tiles
+from shared.model_bundle import PairFiles, load_tiling
 from shared.pipeline import tiling
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     f = TileSizeObjective(onboard, scenes, args.lam, ground)
     gsd = float(gsds.pop())
     if args.skip_tiling:
-        table = tiling.load_table(args.model, models_dir)
+        table = load_tiling(PairFiles.of(args.model, models_dir))
         entry = table.lookup(gsd) if table else None
         if entry is None:
             raise ValueError(f"no stored tile size for {args.model} at {gsd} m")
@@ -156,13 +157,14 @@ def run(args: argparse.Namespace) -> int:
     if args.store == "best":
         chosen = min(f.points, key=lambda k: f.points[k]["objective"])
     record["stored"] = args.store
-    table = tiling.load_table(args.model, models_dir) or tiling.TilingTable(args.model)
+    files = PairFiles.of(args.model, models_dir)
+    table = load_tiling(files) or tiling.TilingTable(args.model)
     table.put(tiling.TilingEntry(gsd, chosen, f.points[chosen]["objective"], args.lam,
                                  {str(k): v for k, v in sorted(f.points.items())},
                                  method=json.dumps({"search_answer": search.tile_size,
                                                     **record})))
     print(f"stored tile size {chosen} px ({args.store})")
-    print(f"wrote {table.save(tiling.table_path(args.model, models_dir))}")
+    print(f"wrote {table.save(files.tiling)}")
     if not args.skip_error_model:
         fit_and_save(args, models_dir, onboard, classes, chosen)
     return 0
@@ -175,7 +177,7 @@ def fit_and_save(args, models_dir: Path, onboard, classes, tile_size: int) -> No
     train, _ = _load(args, "train")
     model = fit_error_model(onboard, ground, train, classes, tile_size,
                             PipelineConfig().qualities, args.dedupe_iou, args.tiles_out)
-    path = models_dir / args.model / "error_model.json"
+    path = PairFiles.of(args.model, models_dir).error_model
     model.save(path)
     print(f"wrote {path}: {json.dumps(vars(model))}")
 

@@ -27,7 +27,8 @@ from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
 from lab.evaluation.sources import covered_images
-from shared.model_card import MODELS_DIR, card_path, load_card
+from shared.model_bundle import MODELS_DIR, PairFiles, card_path
+from shared.model_card import load_card
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.error_model import ErrorModel
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                            {"tiles": len(truth), "sources": sorted(parts), "part": args.part,
                             "tiles_per_source": args.tiles_per_source, "seed": args.seed,
                             "tile_size": "natural"})
-    path = Path(args.out) if args.out else models_dir / args.model / "error_model.json"
+    path = Path(args.out) if args.out else PairFiles.of(args.model, models_dir).error_model
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     print(f"wrote {path}: {json.dumps(vars(model))}")

@@ -29,7 +29,8 @@ from lab.evaluation.sources import covered_images
 from lab.nets import build
 from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.counting import count_scene
-from shared.model_card import MODELS_DIR, card_path, load_card
+from shared.model_bundle import MODELS_DIR, card_path
+from shared.model_card import load_card
 from shared.preprocess import tile_px
 from shared.tile_grid import true_counts
 

@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import MODELS_DIR
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -59,16 +59,16 @@ def pipeline_run(args: argparse.Namespace, name: str, models_dir: Path, gsd: flo
 
     from lab.evaluation.evaluate import PipelineRun
     from lab.simulator import check_fraction
+    from shared.model_bundle import PairFiles, load_tiling
     from shared.pipeline.config import PipelineConfig
     from shared.pipeline.error_model import ErrorModel
-    from shared.pipeline.tiling import load_table
 
     check_fraction("--budget-fraction", args.budget_fraction)
     check_fraction("--energy-fraction", args.energy_fraction)
     err_file = Path(args.error_model) if getattr(args, "error_model", None) else \
-        models_dir / name / "error_model.json"
+        PairFiles.of(name, models_dir).error_model
     error_model = ErrorModel.load(err_file) if err_file.exists() else None
-    table = load_table(name, models_dir)
+    table = load_tiling(PairFiles.of(name, models_dir))
     policy = args.policy or ("value" if error_model else "dynamic-conf")
     if policy == "value" and error_model is None:
         raise ValueError(f"the value policy needs {err_file} (run targetfuse calibrate)")

@@ -29,7 +29,7 @@ from lab.data.realdev import REAL_DEV, add_real_dev_option, load_real
 from lab.evaluation.evaluate import _jaccard_counts, truth_objects
 from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.confidence import auroc, expected_calibration_error, is_right
-from shared.model_card import MODELS_DIR
+from shared.model_bundle import MODELS_DIR
 from shared.tile_grid import true_counts
 
 ROLES = ("onboard", "ground")

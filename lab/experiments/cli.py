@@ -25,6 +25,7 @@ from lab.experiments.summaries import (
     treatment_summary,
 )
 from lab.experiments.workloads import dedup_workloads
+from shared.model_bundle import ERROR_MODEL_FILE
 
 SWEEPS = ("tiles", "budget", "conf", "energy", "compute-cost", "treatments", "dedup")
 
@@ -104,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         tuned = tune.choose(_workload(args, tuning, pipe, onboard, ground), args.tune_images,
                             fixed=_fixed(args))
         pipe.cfg = replace(pipe.cfg, **tuned["choices"])
+    # The configuration this run reports on, as the onboard service deploys it as is
+    # (TARGETFUSE_ONBOARD_PIPELINE_FILE).
+    pipe.cfg.save(out / "pipeline.json")
     w = _workload(args, images, pipe, onboard, ground)
     summary: dict = {
         "reported_on": {"images": args.images or "all images", "part": _part(args.images),
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "adaptive_tiling": pipe.cfg.adaptive_tiling,
         "tile_size": pipe.tiling.tile_size if pipe.tiling else None,
         "error_model": None if pipe.error_model is None else {
-            "file": args.error_model or f"models/{args.model}/error_model.json",
+            "file": args.error_model or f"models/{args.model}/{ERROR_MODEL_FILE}",
             "fit_on": pipe.error_model.fit_on}}
     if "tiles" in sweeps and pipe.tiling:
         rows = [{"tile_size": int(k), **v} for k, v in sorted(pipe.tiling.points.items(),

@@ -33,7 +33,7 @@ CHANNEL_OPTIONS = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_
 
 class LinkClient:
     def __init__(self, target: str, outbox: Outbox, bucket: TokenBucket,
-                 schedule: ContactSchedule | None = None, deadline_s: float = 30.0,
+                 schedule: ContactSchedule | None = None, *, deadline_s: float = 30.0,
                  batch: int = 64, clock: Callable[[], float] = time.time,
                  backoff_s: tuple[float, float] = (0.2, 10.0),
                  credentials: grpc.ChannelCredentials | None = None,

@@ -113,7 +113,7 @@ def passes(sat: Satellite, station: Station, start: float, end: float,
 def windows(sats: Iterable[Satellite], stations: Iterable[Station], start: float,
             end: float, min_elevation_deg: float = DEFAULT_MIN_ELEVATION_DEG,
             max_rate_bytes_s: float = DEFAULT_MAX_RATE_BYTES_S,
-            ref_range_km: float = DEFAULT_REF_RANGE_KM,
+            ref_range_km: float = DEFAULT_REF_RANGE_KM, *,
             step_s: float = 10.0) -> list[ContactWindow]:
     """Every satellite's windows with every station, sorted by start (then station)."""
     _check(start, end, min_elevation_deg, step_s)

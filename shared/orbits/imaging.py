@@ -111,7 +111,7 @@ def _distance_km(lat1, lon1, lat2, lon2):
 
 
 def captures(sats: list[Satellite], targets: list[Target], start: float, end: float,
-             windows: list[ContactWindow] = (), swath_km: float = DEFAULT_SWATH_KM,
+             windows: list[ContactWindow] = (), *, swath_km: float = DEFAULT_SWATH_KM,
              min_sun_elevation_deg: float = DEFAULT_MIN_SUN_ELEVATION_DEG,
              step_s: float = 5.0) -> list[Capture]:
     """Every capture of the span, in time order."""

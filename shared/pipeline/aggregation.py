@@ -126,7 +126,7 @@ def _extrapolate(counts: np.ndarray, action: np.ndarray, onboard: np.ndarray,
 
 def aggregate_classes(classes: list[str], action: np.ndarray, class_onboard: np.ndarray,
                       reused: np.ndarray, class_ground: dict[int, list[float]],
-                      contexts: np.ndarray | None = None, discarded: str = "onboard",
+                      contexts: np.ndarray | None = None, *, discarded: str = "onboard",
                       uncounted: str = "zero") -> dict[str, SceneTotal]:
     """``class_onboard``: (tiles, classes) onboard counts, NaN where none; ``class_ground``:
     tile index -> the ground's count per class. One :class:`SceneTotal` per class."""

@@ -1,10 +1,16 @@
 """The pipeline's settings for one run: policy, confidence band, JPEG qualities, tiling,
 deduplication and the treatment of tiles nobody counted; checked when built.
+
+A configuration is also a JSON file of these fields (``save``, ``load``; a field left out
+keeps its default): what an experiment writes for the configuration it ran, and what the
+onboard service deploys as is (its ``pipeline_file`` setting).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from shared.pipeline.aggregation import check_treatments
 from shared.pipeline.selection import check_thresholds
@@ -42,6 +48,29 @@ class PipelineConfig:
         if self.k_max < 1:
             raise ValueError(f"k_max must be >= 1, got {self.k_max}")
         check_treatments(self.discarded, self.uncounted)
+
+    def save(self, path: Path | str) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> PipelineConfig:
+        """The configuration a file holds; ValueError naming what is wrong with it."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a pipeline configuration: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: a pipeline configuration is a JSON object")
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown pipeline fields {sorted(unknown)}")
+        if "qualities" in raw:
+            raw["qualities"] = tuple(raw["qualities"])
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
     @property
     def sends_resized(self) -> bool:

@@ -157,7 +157,7 @@ def rms_lower_bound(lut: np.ndarray, sa: BlockStats, sb: BlockStats) -> float:
 
 
 def _within(a: np.ndarray, b: np.ndarray, qa: np.ndarray, qb: np.ndarray, rms_tol: float,
-            local_tol: float, sa: BlockStats | None = None,
+            local_tol: float, *, sa: BlockStats | None = None,
             sb: BlockStats | None = None) -> bool:
     """``residual(a, b)`` within both tolerances; the local one only computed when the RMS
     passes (most pairs of different tiles fail on it), and the RMS only when the blocks'
@@ -178,7 +178,7 @@ def _within(a: np.ndarray, b: np.ndarray, qa: np.ndarray, qb: np.ndarray, rms_to
 
 
 def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
-                   local_tol: float = LOCAL_TOL, qa: np.ndarray | None = None,
+                   local_tol: float = LOCAL_TOL, *, qa: np.ndarray | None = None,
                    qb: np.ndarray | None = None, sa: BlockStats | None = None,
                    sb: BlockStats | None = None) -> bool:
     """Do grey thumbnails ``a`` and ``b`` show the same ground with the same objects?
@@ -189,8 +189,8 @@ def near_duplicate(a: np.ndarray, b: np.ndarray, rms_tol: float = RMS_TOL,
     qb = grey_quantiles(b) if qb is None else qb
     # Both ways: the grey-level mapping is one-directional, the answer must not be (the
     # second only when the first passes).
-    return _within(a, b, qa, qb, rms_tol, local_tol, sa, sb) and \
-        _within(b, a, qb, qa, rms_tol, local_tol, sb, sa)
+    return _within(a, b, qa, qb, rms_tol, local_tol, sa=sa, sb=sb) and \
+        _within(b, a, qb, qa, rms_tol, local_tol, sa=sb, sb=sa)
 
 
 SILHOUETTE_SAMPLE = 1000
@@ -373,7 +373,7 @@ class RevisitCache:
         return fp is not None and fp.geotransform[2] == 0 and fp.geotransform[4] == 0
 
     def add(self, scene_id: str, fp: Footprint | None, mosaic_thumb: np.ndarray,
-            mosaic_density: np.ndarray, valid: np.ndarray, px: float,
+            mosaic_density: np.ndarray, valid: np.ndarray, px: float, *,
             confidence: np.ndarray | None = None,
             class_shares: np.ndarray | None = None) -> None:
         if not self.usable(fp):

@@ -33,7 +33,7 @@ from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.selection import ACCEPT, DISCARD
 from shared.pipeline.throttling import BENT_PIPES, PAPER_POLICIES, throttle
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
-from shared.pipeline.tiling import TilingEntry, affordable_size
+from shared.pipeline.tiling import TilingEntry, affordable_size, first_tile_size
 from shared.tile_grid import TileGrid
 
 # count_fn(tile index, tile pixels, tile size) -> (count, confidence, density map), optionally
@@ -67,16 +67,41 @@ class ScenePlan:
         return self.grid.tile_size
 
 
-def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_tile: float,
-               natural_tile: int, cfg: PipelineConfig, byte_budget: float, energy_j: float,
-               energy: EnergyModel | None = None, footprint: Footprint | None = None,
-               tiling: TilingEntry | None = None, cache: dedup.RevisitCache | None = None,
-               error_model: ErrorModel | None = None,
-               prepare: Callable[[int], PreparedTiles] | None = None,
-               input_size: int | None = None, n_classes: int | None = None) -> ScenePlan:
-    """``prepare(tile_size)`` may supply the prepared tiles (the simulator memoises them);
-    ``n_classes``: how many per-class counts ``count_fn`` gives (the width of the class
-    table even when no tile of this scene is counted here: every one reused from a revisit)."""
+@dataclass(frozen=True)
+class SceneCounter:
+    """How a plan counts tiles: the counter's answer (``count_fn``), its cost in FLOPs per
+    tile, the natural tile size at the scene's GSD, the counter's input size (tiles are
+    prepared at it; None: at their own size) and how many per-class counts ``count_fn``
+    gives (the width of the class table even when no tile of this scene is counted here:
+    every one reused from a revisit; None: one)."""
+
+    count_fn: CountFn
+    flops_per_tile: float
+    natural_tile: int
+    input_size: int | None = None
+    n_classes: int | None = None
+
+
+@dataclass(frozen=True)
+class SceneBudgets:
+    """What a scene may spend: downlink bytes and energy (J), priced by ``energy``."""
+
+    byte_budget: float
+    energy_j: float
+    energy: EnergyModel | None = None
+
+
+def plan_scene(pixels: np.ndarray, scene_id: str, counter: SceneCounter,
+               budgets: SceneBudgets, cfg: PipelineConfig, *,
+               footprint: Footprint | None = None, tiling: TilingEntry | None = None,
+               cache: dedup.RevisitCache | None = None, error_model: ErrorModel | None = None,
+               prepare: Callable[[int], PreparedTiles] | None = None) -> ScenePlan:
+    """``tiling``: the calibrated entry at the scene's GSD; ``cache``: the revisit cache;
+    ``prepare(tile_size)`` may supply the prepared tiles (the simulator memoises them)."""
+    count_fn, flops_per_tile, natural_tile = \
+        counter.count_fn, counter.flops_per_tile, counter.natural_tile
+    input_size, n_classes = counter.input_size, counter.n_classes
+    byte_budget, energy_j, energy = budgets.byte_budget, budgets.energy_j, budgets.energy
     energy = energy or EnergyModel()
     h, w = pixels.shape[:2]
     ledger = EnergyLedger(energy_j)
@@ -88,9 +113,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             if s not in prepared:
                 prepared[s] = prepare_tiles(pixels, s, cfg, input_size)
             return prepared[s]
-    tile_size = natural_tile
-    if cfg.adaptive_tiling:
-        tile_size = tiling.tile_size if tiling else natural_tile
+    tile_size = first_tile_size(natural_tile, tiling, cfg.adaptive_tiling)
     cheapest = min(cfg.qualities) if cfg.policy == "value" else cfg.raw_quality
     first_sizes = prepare(tile_size).sizes[cheapest]
     if not len(first_sizes) or byte_budget < int(first_sizes.min()):
@@ -159,8 +182,9 @@ def plan_scene(pixels: np.ndarray, scene_id: str, count_fn: CountFn, flops_per_t
             continue  # uncounted: energy spent (the bent pipe counts nothing onboard)
         count(i)
     if remember:
-        _remember(cache, scene_id, footprint, grid, thumbs, densities, px, conf,
-                  _shares(np.array([rows[i] for i in counted])) if counted else None)
+        _remember(cache, scene_id, footprint, grid, thumbs, densities, px, confidence=conf,
+                  class_shares=_shares(np.array([rows[i] for i in counted])) if counted
+                  else None)
     # Reused tiles may still go down: deduplication saves inference energy, and a reused
     # count is no surer than the count it copies.
     candidates = Candidates(onboard, conf, sizes)
@@ -236,7 +260,7 @@ def _slot(grid: TileGrid, t, thumb: np.ndarray, px: float) -> np.ndarray:
 
 
 def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, grid: TileGrid,
-              thumbs: list[np.ndarray], densities: dict[int, np.ndarray], px: float,
+              thumbs: list[np.ndarray], densities: dict[int, np.ndarray], px: float, *,
               confidence: np.ndarray | None = None,
               class_shares: np.ndarray | None = None) -> None:
     """Put this scene's thumbnails and counted tiles' densities (already at thumbnail
@@ -255,4 +279,5 @@ def _remember(cache: dedup.RevisitCache, scene_id: str, footprint: Footprint, gr
             valid[y:y + th.shape[0], x:x + th.shape[1]] = True
             if confidence is not None:
                 conf[y:y + th.shape[0], x:x + th.shape[1]] = confidence[t.index]
-    cache.add(scene_id, footprint, thumb, dens, valid, px, conf, class_shares)
+    cache.add(scene_id, footprint, thumb, dens, valid, px, confidence=conf,
+              class_shares=class_shares)

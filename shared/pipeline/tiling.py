@@ -124,6 +124,14 @@ class TilingTable:
         return cls(raw["counter"], [TilingEntry(**e) for e in raw.get("entries", [])])
 
 
+def first_tile_size(natural: int, entry: TilingEntry | None, adaptive: bool) -> int:
+    """The tile size a scene is first cut at: the calibrated one for its GSD when adaptive
+    tiling is on and the table has one, else the natural size. The one rule the intake's tile
+    cap, the onboard worker and the planner all cut by (the planner may then only make tiles
+    larger, ``affordable_size``, so a scene under the cap stays under it)."""
+    return entry.tile_size if adaptive and entry is not None else natural
+
+
 def tiles_for(width: int, height: int, tile_size: int) -> int:
     return math.ceil(width / tile_size) * math.ceil(height / tile_size)
 
@@ -147,14 +155,3 @@ def affordable_size(entry: TilingEntry | None, default: int, width: int, height:
         if err < best_err:
             best, best_err = s, err
     return best
-
-
-def table_path(name: str, models_dir: Path | None = None) -> Path:
-    from shared.model_card import MODELS_DIR
-
-    return (models_dir or MODELS_DIR) / name / "tiling.json"
-
-
-def load_table(name: str, models_dir: Path | None = None) -> TilingTable | None:
-    path = table_path(name, models_dir)
-    return TilingTable.load(path) if path.exists() else None

@@ -107,7 +107,8 @@ def value_policy(c: Candidates, budget: int, quality: int,
             action[j], q[j] = DOWNLINK, qs[o]
             used += int(c.sizes[qs[o]][j])
     if fill:
-        used = _fill(c, pool, values, on_err, qs, budget, used, action, q)
+        used = _fill(c, pool, values, on_err, qs, budget=budget, used=used, action=action,
+                     q=q)
     return Decisions(action, q, used)
 
 
@@ -124,7 +125,7 @@ def expected_error(c: Candidates, d: Decisions, error_model: ErrorModel) -> floa
     return total
 
 
-def _fill(c: Candidates, pool, values, on_err, qs, budget, used, action, q) -> int:
+def _fill(c: Candidates, pool, values, on_err, qs, *, budget, used, action, q) -> int:
     """Bytes of a contact window that go unused are lost: spend what the knapsack left (its
     byte units round sizes up), first raising the quality of chosen tiles (largest gain
     first), then sending the other tiles (largest expected onboard error first), each only

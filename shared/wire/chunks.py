@@ -21,7 +21,7 @@ class ChunkError(ValueError):
 
 
 def tile_chunks(scene_id: str, tile_index: int, row: int, col: int, data: bytes,
-                quality: int, codec: int = link_pb2.JPEG, sent_gsd_m: float = 0.0,
+                quality: int, *, codec: int = link_pb2.JPEG, sent_gsd_m: float = 0.0,
                 resized: bool = True, chunk_bytes: int = CHUNK_BYTES,
                 onboard_count: float | None = None, confidence: float | None = None,
                 ) -> list[link_pb2.TileChunk]:

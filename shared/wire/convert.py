@@ -20,7 +20,7 @@ _TO_WIRE = {ACCEPT: link_pb2.ACCEPTED, DOWNLINK: link_pb2.DOWNLINKED,
             DISCARD: link_pb2.DISCARDED, UNCOUNTED: link_pb2.UNCOUNTED}
 
 
-def scene_header(plan, gsd_m: float | None, footprint: Footprint | None,
+def scene_header(plan, gsd_m: float | None, footprint: Footprint | None, *,
                  capture_time: str | None, onboard_model: str, ground_model: str,
                  input_size: int, policy: str, classes: list[str] | None = None,
                  gsd_estimated: bool = False) -> link_pb2.SceneHeader:

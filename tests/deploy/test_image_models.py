@@ -3,12 +3,12 @@ image that serves it: static, no Docker needed.
 
 Each Dockerfile is read stage by stage: what ends up under the image's models folder is
 worked out from its ``COPY`` lines (from the build context or from another stage) and its
-``RUN python -m shared.model_card ROLE SRC DEST PAIRS`` lines (the pairs' runtime files, read
+``RUN python -m shared.model_export ROLE SRC DEST PAIRS`` lines (the pairs' runtime files, read
 from their cards, with ``ARG`` defaults and compose build args substituted). Each compose
 service's image is the one a service builds under that name; the pair it serves is its
 ``TARGETFUSE_*_MODEL`` (``${VAR:-default}`` resolved to the default), else the settings
 class's default; the files it needs are the ones its card names
-(``shared.model_card.runtime_files``), so the check follows a retrained pair whatever its
+(``shared.model_export.runtime_files``), so the check follows a retrained pair whatever its
 files are called. A planted image that lacks the default pair fails the check."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import yaml
 
 from ground.settings import GroundSettings
 from onboard.settings import OnboardSettings
-from shared.model_card import runtime_files, shipped_pairs
+from shared.model_bundle import shipped_pairs
+from shared.model_export import runtime_files
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
@@ -107,7 +108,7 @@ def models_in_image(dockerfile: Path, target: str | None, build_args: dict[str, 
                             if dest.endswith("/") else dest
                         if (MODELS / rel).is_file() and not ignored(src):
                             held.setdefault(key or "/", set()).add(rel)
-            elif m := re.search(r"python -m shared\.model_card (\w+) (\S+) (\S+) (.+)$", line):
+            elif m := re.search(r"python -m shared\.model_export (\w+) (\S+) (\S+) (.+)$", line):
                 role, src, dest = m.group(1), m.group(2), m.group(3)
                 pairs = resolve(m.group(4), args).split()
                 have = held.get("./" + src.strip("./").rstrip("/"), set())

@@ -87,10 +87,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
     from lab.synth import SceneConfig, generate_scene
     from onboard.counter import OnboardCounter
     from shared.imageio import encode
-    from shared.model_card import MODELS_DIR
+    from shared.model_bundle import PairFiles, load_error_model, load_tiling
     from shared.pipeline.config import PipelineConfig
-    from shared.pipeline.error_model import ErrorModel
-    from shared.pipeline.tiling import load_table
 
     prefix = namespaces
     subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply", "--dev",
@@ -128,9 +126,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
             p.wait(30)
     sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8),
                          GroundCounter.shipped("aircraft", threads=1),
-                         tiling=load_table("aircraft").lookup(0.5),
-                         error_model=ErrorModel.load(MODELS_DIR / "aircraft" /
-                                                     "error_model.json"))
+                         tiling=load_tiling(PairFiles.of("aircraft")).lookup(0.5),
+                         error_model=load_error_model(PairFiles.of("aircraft")))
     expected = sim.run(PipelineConfig(policy="value"), 0.2, 1.0)
     assert live["total"] == pytest.approx(expected.total, abs=1e-3)
     assert live["provenance"] == expected.tiles_by_provenance

@@ -46,6 +46,42 @@ def test_local_dependencies_follow_the_layers_and_only_the_ground_side_has_torch
         assert has_torch == (folder in ("ground", "lab")), folder
 
 
+# Imports a distribution may make without declaring them: shared.limits reads a CRS with
+# whichever of pyproj (the ground's) and rasterio (onboard's) the service it runs in has.
+OPTIONAL = {"shared": {"pyproj", "rasterio"}}
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def declared(folder: str) -> set[str]:
+    """The distributions ``folder``'s code may import: its own dependencies and, through the
+    local distributions it depends on, theirs."""
+    local = {"targetfuse-" + f: f for f in FOLDERS}
+    names = set()
+    for dep in project(folder)["project"]["dependencies"]:
+        name = _canonical(dep.split("==")[0].split("[")[0])
+        names |= declared(local[name]) if name in local else {name}
+    return names
+
+
+def test_each_distribution_declares_what_its_code_imports():
+    grimp = pytest.importorskip("grimp")
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    graph = grimp.build_graph(*FOLDERS, include_external_packages=True)
+    for folder in FOLDERS:
+        allowed = declared(folder)
+        imported = {i.split(".")[0] for m in graph.find_descendants(folder) | {folder}
+                    for i in graph.find_modules_directly_imported_by(m)}
+        missing = sorted(t for t in imported - set(FOLDERS) - sys.stdlib_module_names
+                         - OPTIONAL.get(folder, set())
+                         if not {_canonical(d) for d in dists.get(t, [t])} & allowed)
+        assert not missing, f"{folder} imports {missing}, which its pyproject.toml lacks"
+
+
 def build_wheels(folders, tmp: Path) -> Path:
     """Wheels of the given folders, built from copies (the tree stays clean), unpacked into
     one directory: what an image's pip install puts in site-packages."""

@@ -40,8 +40,9 @@ def test_ground_total_equals_the_simulators(tmp_path, policy, energy):
     assert (plan.decisions.action == DOWNLINK).any()
     store = SQLiteStore(tmp_path / "g.db")
     msgs = [link_pb2.DownlinkMessage(header=scene_header(
-                plan, 0.5, scene.meta.footprint, scene.meta.capture_time, "aircraft/shallow",
-                "aircraft/deep", on.input_size, policy)),
+                plan, 0.5, scene.meta.footprint, capture_time=scene.meta.capture_time,
+                onboard_model="aircraft/shallow", ground_model="aircraft/deep",
+                input_size=on.input_size, policy=policy)),
             link_pb2.DownlinkMessage(summary=scene_summary(plan))]
     for i in np.flatnonzero(plan.decisions.action == DOWNLINK):
         t = plan.grid.tile(int(i))

@@ -22,15 +22,14 @@ def errors():
     from lab.simulator import SceneSimulator
     from lab.synth import SceneConfig, generate_scene
     from onboard.counter import OnboardCounter
-    from shared.model_card import MODELS_DIR
+    from shared.model_bundle import PairFiles, load_error_model, load_tiling
     from shared.pipeline.config import PipelineConfig
-    from shared.pipeline.error_model import ErrorModel
-    from shared.pipeline.tiling import load_table
 
     onboard = OnboardCounter.shipped("aircraft", batch_size=8)
     ground = GroundCounter.shipped("aircraft", threads=1)
-    model = ErrorModel.load(MODELS_DIR / "aircraft" / "error_model.json")
-    tiling = load_table("aircraft").lookup(0.5)
+    pair = PairFiles.of("aircraft")
+    model = load_error_model(pair)
+    tiling = load_tiling(pair).lookup(0.5)
     out: dict = {}
     for seed in range(6):
         scene = generate_scene(SceneConfig(width=1536, height=1536, gsd_m=0.5,

@@ -14,7 +14,9 @@ from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter, session_options
 from shared.annotations import Dataset
 from shared.formats import read_dataset, write_dataset
-from shared.model_card import ModelIntegrityError, card_path
+from shared.model_bundle import card_path
+from shared.model_card import ModelIntegrityError
+from shared.pipeline.config import PipelineConfig
 from targetfuse.cli import main
 
 pytestmark = pytest.mark.slow
@@ -150,6 +152,8 @@ def test_calibrate_eval_and_experiment_run_the_pipeline(shipped, tmp_path):
     assert summary["reported_on"]["part"] == "test" and summary["tuned_on"]["part"] == "val"
     chosen = summary["tuned_on"]["choices"]
     assert summary["policy"] == chosen["policy"]
+    deployed = PipelineConfig.load(exp / "pipeline.json")  # what a service deploys as is
+    assert {k: getattr(deployed, k) for k in chosen} == chosen
     best = min(summary["tuned_on"]["scores"], key=lambda s: s["mean_relative_cmae"])
     assert (best["policy"], best["uncounted"]) == (chosen["policy"], chosen["uncounted"])
     point = summary["budget"]["points"][0]

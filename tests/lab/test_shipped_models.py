@@ -9,7 +9,8 @@ from lab.nets import build, count_flops
 from lab.ship import PARITY_TOLERANCE
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter
-from shared.model_card import MODELS_DIR, card_path, load_card, sha256_of
+from shared.model_bundle import MODELS_DIR, card_path
+from shared.model_card import load_card, sha256_of
 
 PAIRS = sorted(p.name for p in MODELS_DIR.iterdir()
                if (p / "shallow.json").exists() and (p / "deep.json").exists())

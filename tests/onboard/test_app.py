@@ -126,6 +126,38 @@ def test_bad_uploads_get_the_right_4xx_and_change_nothing(tmp_path, ground, scen
         if (tmp_path / "onboard" / "scenes").exists() else True
 
 
+def sparse_geotiff(path, side: int, gsd_m: float):
+    """A ``side`` x ``side`` RGB GeoTIFF in UTM at ``gsd_m`` whose blocks are all unwritten
+    (GDAL's sparse files: they read as zeros), so a 900 MP scene is a few kB on disk and in
+    memory: the georeference is in the file only."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", width=side, height=side, count=3,
+                       dtype="uint8", crs="EPSG:32631", tiled=True, blockxsize=512,
+                       blockysize=512, compress="deflate", sparse_ok=True,
+                       transform=Affine(gsd_m, 0, 500000.0, 0, -gsd_m, 4500000.0)):
+        pass
+    return path
+
+
+def test_a_scene_georeferenced_in_its_file_only_is_sized_by_that_gsd_at_intake(tmp_path,
+                                                                              ground):
+    """30k x 30k at 2 m/px with no GSD in the metadata: cut at the GSD the worker uses (the
+    file's), it makes 469 x 469 = 219,961 tiles, past the link's 40,000 for one scene, and
+    is refused before its 202 (at the counter's own GSD it would have looked like 13,924)."""
+    _, port = ground
+    tif = sparse_geotiff(tmp_path / "big.tif", 30_000, 2.0)
+    assert tif.stat().st_size < 1 << 20
+    with TestClient(create_app(onboard_settings(tmp_path, port), start=False)) as client:
+        r = client.post("/v1/scenes", files={"file": ("big.tif", tif.read_bytes(),
+                                                      "image/tiff")},
+                        data={"metadata": json.dumps({"scene_id": "big"})})
+        assert r.status_code == 413, r.text
+        assert "219961 tiles" in r.json()["detail"] and "40000" in r.json()["detail"]
+        assert client.get("/v1/scenes/big").status_code == 404
+
+
 def test_limits_and_a_full_queue(tmp_path, ground, scene_png):
     _, port = ground
     small = onboard_settings(tmp_path, port, max_upload_bytes=4096, queue_size=1)

@@ -46,7 +46,7 @@ def test_a_cog_is_read_one_native_tile_window_at_a_time(tmp_path, monkeypatch):
     counter = OnboardCounter.shipped(settings.model)
     box = Outbox(tmp_path / "o.db")
     proc = SceneProcessor(settings, ScenesDB(box), counter)
-    size = proc.tile_size_for(0.5)  # the tiling's native size at this GSD
+    size = proc.rule.first(0.5)  # the tiling's native size at this GSD
     cog, pixels = make_cog(tmp_path, size)
     check = subprocess.run([str(RIO), "cogeo", "validate", str(cog)], capture_output=True,
                            text=True, timeout=60)

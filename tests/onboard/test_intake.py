@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from onboard.intake import IntakeError, parse_metadata
+from onboard.scene_job import SceneJob, TileRule
 
 
 @pytest.mark.parametrize("scene_id", ["okid\n", "<b>x</b>", "-leading", "a" * 129, "a/b"])
@@ -136,9 +137,9 @@ def test_a_scene_that_keeps_killing_the_service_is_failed_not_retried(tmp_path):
 
     path = tmp_path / "o.db"
     db = ScenesDB(Outbox(path))
-    db.add("bomb", "x.png", {})
+    db.add(SceneJob("bomb", "x.png", 0, 0), {})
     for _ in range(MAX_ATTEMPTS):
-        assert db.claim_next()[0] == "bomb"
+        assert db.claim_next().scene_id == "bomb"
         db = ScenesDB(Outbox(path))  # the process died mid-scene and restarted
     assert db.get("bomb")["state"] == "failed"
     assert "stopped while processing" in db.get("bomb")["error"]
@@ -197,7 +198,7 @@ def test_a_four_band_8_bit_geotiff_is_accepted_and_read_as_rgb(tmp_path):
                        dtype="uint8") as dst:
         dst.write(np.stack([np.full((32, 32), v, np.uint8) for v in (10, 20, 30, 40)]))
     sid = accept(settings, db, io.BytesIO(path.read_bytes()), None)
-    src = RasterSource(Path(db.claim_next()[1]))
+    src = RasterSource(Path(db.claim_next().path))
     assert sid and src[0:2, 0:2].tolist() == [[[10, 20, 30]] * 2] * 2  # NIR left out
 
 
@@ -290,9 +291,9 @@ def test_a_clean_stop_does_not_use_up_an_attempt(tmp_path):
 
     path = tmp_path / "o.db"
     db = ScenesDB(Outbox(path))
-    db.add("long", "x.png", {})
+    db.add(SceneJob("long", "x.png", 0, 0), {})
     for _ in range(MAX_ATTEMPTS + 2):
-        assert db.claim_next()[0] == "long"
+        assert db.claim_next().scene_id == "long"
         assert db.release_unfinished() == 1  # stopped cleanly mid-scene
         db = ScenesDB(Outbox(path))
     assert db.get("long")["state"] == "queued"
@@ -307,17 +308,14 @@ def test_a_scene_cut_into_more_tiles_than_the_link_carries_is_refused_at_intake(
 
     settings, db = _intake(tmp_path)
     png = encode(np.zeros((4000, 4000, 3), np.uint8), ".png")
-    seen = []
+    rule = TileRule(input_size=32, model_gsd_m=0.05)  # 16 px tiles at 0.1 m, 32 unknown
 
-    def tiles_of(gsd):
-        seen.append(gsd)
-        return 16  # 250 x 250 tiles
-
-    with pytest.raises(IntakeError) as exc:
-        accept(settings, db, io.BytesIO(png), json.dumps({"gsd_m": 0.1}), None, tiles_of)
+    with pytest.raises(IntakeError) as exc:  # 250 x 250 tiles
+        accept(settings, db, io.BytesIO(png), json.dumps({"gsd_m": 0.1}), None, rule)
     assert exc.value.status == 413 and str(MAX_TILES) in exc.value.message
-    assert seen == [0.1] and db.queued() == 0
-    assert accept(settings, db, io.BytesIO(png), None, None, lambda gsd: 32)  # 15,625 tiles
+    assert db.queued() == 0
+    assert accept(settings, db, io.BytesIO(png), None, None, rule)  # 15,625 tiles
+    assert db.claim_next().tiles == 125 * 125
 
 
 def _big(tmp_path, name: str, **kw):
@@ -389,3 +387,17 @@ def test_an_interlaced_png_too_large_to_decode_whole_is_refused(tmp_path):
         accept(settings, db, io.BytesIO(bytes(data)), None)
     assert exc.value.status == 413 and "interlaced" in exc.value.message
     assert "GeoTIFF" in exc.value.message
+
+
+def test_a_scene_queued_before_jobs_were_resolved_is_resolved_when_claimed(tmp_path):
+    """A store from before the intake resolved jobs: the scene's job is made from its
+    record when claimed (unsized: the worker sizes it by the same rule)."""
+    settings, db = _intake(tmp_path)
+    db.add(SceneJob("old", "x.png", 0, 0), {"gsd_m": 0.5, "width": 640, "height": 480,
+                                           "format": "png", "classes": ["ship"]})
+    db.db.execute("UPDATE scenes SET job = NULL")
+    job = db.claim_next()
+    assert (job.scene_id, job.gsd_m, job.gsd_source, job.classes) == ("old", 0.5, "metadata",
+                                                                      ["ship"])
+    assert (job.width, job.height, job.tile_size) == (640, 480, None)
+    assert job.sized(TileRule(256, 0.5)).tiles == 6

@@ -59,11 +59,10 @@ def test_a_stac_item_with_a_nan_bbox_is_refused_before_its_202(tmp_path):
 
 
 def test_a_gsd_too_fine_for_a_tile_to_fit_memory_is_refused_at_the_door(tmp_path):
-    from onboard.intake import check_tiles
+    from onboard.scene_job import SceneRefused, TileRule
 
-    with pytest.raises(IntakeError) as exc:
-        check_tiles(30000, 30000, 0.01, lambda gsd: round(256 * 0.5 / gsd), 4096)
-    assert exc.value.status == 413 and "a tile would be 12800 px" in exc.value.message
+    with pytest.raises(SceneRefused, match="a tile would be 12800 px"):
+        TileRule(256, 0.5, max_tile_side=4096).check(30000, 30000, 0.01)
 
 
 def test_a_file_header_gsd_no_sensor_has_is_a_warning_and_an_estimate(tmp_path):

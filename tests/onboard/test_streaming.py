@@ -15,7 +15,7 @@ from onboard.settings import OnboardSettings
 from shared.imageio import read_rgb, write_rgb
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.scene import plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 
 GSD = 2.0  # the counter's natural tile at 2 m is 64 px: many small tiles, quickly counted
 TRANSFORM = [500000.0, GSD, 0.0, 4500000.0, 0.0, -GSD]
@@ -57,10 +57,12 @@ def test_the_streamed_plan_equals_the_whole_scene_plan(tmp_path, scene, counter)
         def count_fn(i, tile, size):
             return counter.count_tile(i, tile, size)
 
-        plans.append(plan_scene(pixels, "s", count_fn, float(counter.card.flops_per_tile),
-                                64, PipelineConfig(policy="dynamic-conf"), 200_000, 1e9,
-                                EnergyModel(), fp, None, RevisitCache(),
-                                input_size=counter.input_size))
+        plans.append(plan_scene(pixels, "s",
+                                SceneCounter(count_fn, float(counter.card.flops_per_tile), 64,
+                                             input_size=counter.input_size),
+                                SceneBudgets(200_000, 1e9, EnergyModel()),
+                                PipelineConfig(policy="dynamic-conf"), footprint=fp, tiling=None,
+                                cache=RevisitCache()))
     streamed, whole = plans
     assert len(streamed.grid) == 384
     assert src.largest_window_px <= 64 * 64  # never more than one tile's window in memory

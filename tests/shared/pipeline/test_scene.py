@@ -12,7 +12,7 @@ from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK, UNCOUNTED
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
-from shared.pipeline.scene import plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 
 from .test_dedup import relit, textured, with_object
 
@@ -46,8 +46,10 @@ def test_exact_duplicates_are_counted_once_and_look_alikes_are_not_reused():
     noisy = np.clip(base + np.random.default_rng(1).normal(0, 2, base.shape), 0, 255)
     scene = scene_of([base, noisy.astype(np.uint8), look_alike, textured(8)])
     calls = []
-    plan = plan_scene(scene, "s", count_fn(calls), FLOPS, 256, PipelineConfig(
-        policy="onboard-only"), 0, 10.0, ENERGY)
+    plan = plan_scene(scene, "s", SceneCounter(count_fn(calls), FLOPS, 256),
+                      SceneBudgets(0, 10.0, ENERGY),
+                      PipelineConfig(
+        policy="onboard-only"))
     assert plan.inferences == 3 and len(calls) == 3
     assert plan.reused.tolist() == [True, False, False, False] or \
         plan.reused.tolist() == [False, True, False, False]
@@ -56,8 +58,10 @@ def test_exact_duplicates_are_counted_once_and_look_alikes_are_not_reused():
 
 def test_energy_runs_out_and_tiles_stay_uncounted():
     scene = scene_of([textured(s) for s in range(4)])
-    plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
-        policy="onboard-only", dedup=False), 0, 2.5, ENERGY)
+    plan = plan_scene(scene, "s", SceneCounter(count_fn([]), FLOPS, 256),
+                      SceneBudgets(0, 2.5, ENERGY),
+                      PipelineConfig(
+        policy="onboard-only", dedup=False))
     assert plan.inferences == 2
     assert plan.decisions.action.tolist()[2:] == [UNCOUNTED, UNCOUNTED]
     assert plan.ledger.total <= 2.5
@@ -68,16 +72,16 @@ def test_a_revisit_is_taken_from_the_cache_by_footprint():
     fp = Footprint((500.0, 0.5, 0.0, 900.0, 0.0, -0.5))
     cache = RevisitCache()
     cfg = PipelineConfig(policy="onboard-only")
-    first = plan_scene(scene, "t0", count_fn([]), FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
-                       cache=cache)
+    first = plan_scene(scene, "t0", SceneCounter(count_fn([]), FLOPS, 256),
+                       SceneBudgets(0, 10.0, ENERGY), cfg, footprint=fp, cache=cache)
     assert first.inferences == 4
     # The same ground 16 px later, re-lit: the interior tile (0, 0) lies on earlier ground.
     shifted = np.zeros_like(scene)
     shifted[:-16, :-16] = scene[16:, 16:]
     fp2 = Footprint((500.0 + 8.0, 0.5, 0.0, 900.0 - 8.0, 0.0, -0.5))
     calls = []
-    second = plan_scene(relit(shifted, 3), "t1", count_fn(calls), FLOPS, 256, cfg, 0, 10.0,
-                        ENERGY, fp2, cache=cache)
+    second = plan_scene(relit(shifted, 3), "t1", SceneCounter(count_fn(calls), FLOPS, 256),
+                        SceneBudgets(0, 10.0, ENERGY), cfg, footprint=fp2, cache=cache)
     assert second.reused[0] and second.reused_from[0] == "scene:t0"
     assert 0 not in calls
     assert second.onboard[0] == pytest.approx(first.onboard[0], abs=0.2)
@@ -88,13 +92,13 @@ def test_a_scene_too_large_for_the_revisit_cache_keeps_no_mosaic_state():
     fp = Footprint((500.0, 0.5, 0.0, 900.0, 0.0, -0.5))
     cfg = PipelineConfig(policy="onboard-only")
     roomy = RevisitCache()
-    kept = plan_scene(scene, "t0", count_fn([]), FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
-                      cache=roomy)
+    kept = plan_scene(scene, "t0", SceneCounter(count_fn([]), FLOPS, 256),
+                      SceneBudgets(0, 10.0, ENERGY), cfg, footprint=fp, cache=roomy)
     assert len(roomy) == 1 and len(kept.densities) == 4
     assert all(d.shape == (64, 64) for d in kept.densities.values())  # thumbnail-sized
     small = RevisitCache(max_bytes=roomy.nbytes - 1)
-    skipped = plan_scene(scene, "t0", count_fn([]), FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
-                         cache=small)
+    skipped = plan_scene(scene, "t0", SceneCounter(count_fn([]), FLOPS, 256),
+                         SceneBudgets(0, 10.0, ENERGY), cfg, footprint=fp, cache=small)
     assert len(small) == 0 and not skipped.densities
     assert np.array_equal(skipped.onboard, kept.onboard)
 
@@ -103,8 +107,10 @@ def test_downlink_budget_and_energy_reserve_hold():
     scene = scene_of([textured(s) for s in range(4)])
     energy = EnergyModel(j_per_flop=1e-9, radio_w=8.0, downlink_bps=1.28e6,
                          capture_j_per_mpx=0.0)  # 1 J per 20,000 bytes
-    plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
-        policy="low-conf-first", dedup=False), 30000, 3.5, energy)
+    plan = plan_scene(scene, "s", SceneCounter(count_fn([]), FLOPS, 256),
+                      SceneBudgets(30000, 3.5, energy),
+                      PipelineConfig(
+        policy="low-conf-first", dedup=False))
     # 3.5 J: the downlink reserve (1.5 J for 30 kB) is set aside first, then counting gets
     # what is left: two inferences.
     assert plan.inferences == 2
@@ -119,8 +125,10 @@ def test_partial_edge_tiles_neither_lose_nor_double_count():
     spots = [(10, 10), (580, 10), (10, 500), (585, 512), (240, 240), (300, 270)]
     for x, y in spots:
         scene[y:y + 8, x:x + 8] = 255
-    plan = plan_scene(scene, "edges", count_fn([]), FLOPS, 256, PipelineConfig(
-        policy="onboard-only", dedup=False), 0, 100.0, ENERGY)
+    plan = plan_scene(scene, "edges", SceneCounter(count_fn([]), FLOPS, 256),
+                      SceneBudgets(0, 100.0, ENERGY),
+                      PipelineConfig(
+        policy="onboard-only", dedup=False))
     assert len(plan.grid) == 9 and plan.grid.tile(8).width == 600 - 512
     assert plan.onboard.sum() == len(spots)
 
@@ -133,15 +141,19 @@ def test_class_counts_ride_with_the_count_and_near_duplicates_copy_them():
         n = float(painted(tile))
         return n, 0.9, np.full((64, 64), n / 4096, np.float32), np.array([n, 0.0, 0.5])
 
-    plan = plan_scene(scene, "s", per_class, FLOPS, 256, PipelineConfig(
-        policy="onboard-only"), 0, 10.0, ENERGY)
+    plan = plan_scene(scene, "s", SceneCounter(per_class, FLOPS, 256),
+                      SceneBudgets(0, 10.0, ENERGY),
+                      PipelineConfig(
+        policy="onboard-only"))
     table = plan.class_counts()
     assert table.shape == (4, 3)
     assert plan.reused.sum() == 1
     assert table[0].tolist() == table[1].tolist() == [1.0, 0.0, 0.5]
     # A count function without class counts gives one column equal to the count.
-    single = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
-        policy="onboard-only"), 0, 10.0, ENERGY)
+    single = plan_scene(scene, "s", SceneCounter(count_fn([]), FLOPS, 256),
+                        SceneBudgets(0, 10.0, ENERGY),
+                        PipelineConfig(
+        policy="onboard-only"))
     assert single.class_counts()[:, 0].tolist() == single.onboard.tolist()
 
 
@@ -156,8 +168,9 @@ def test_energy_kept_for_a_downlink_that_does_not_happen_goes_back_to_counting()
                          capture_j_per_mpx=0.0, aggregate_j_per_tile=0.0)
     worse_ground = ErrorModel([0.0, 0.0, 0.0, 0.0], {"50": [5.0, 0.0], "75": [5.0, 0.0],
                                                      "90": [5.0, 0.0]}, 1.0)
-    plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(dedup=False),
-                      100_000, 4.0, energy, error_model=worse_ground)
+    plan = plan_scene(scene, "s", SceneCounter(count_fn([]), FLOPS, 256),
+                      SceneBudgets(100_000, 4.0, energy), PipelineConfig(dedup=False),
+                      error_model=worse_ground)
     assert plan.decisions.bytes_used == 0
     assert plan.inferences == 4 and not np.isnan(plan.onboard).any()
     assert not (plan.decisions.action == UNCOUNTED).any()
@@ -167,8 +180,10 @@ def test_no_energy_is_kept_for_a_window_no_tile_fits():
     scene = scene_of([textured(s) for s in range(4)])
     energy = EnergyModel(j_per_flop=1e-9, radio_w=10.0, downlink_bps=8e6,
                          capture_j_per_mpx=0.0, aggregate_j_per_tile=0.0)
-    plan = plan_scene(scene, "s", count_fn([]), FLOPS, 256, PipelineConfig(
-        policy="dynamic-conf", dedup=False), 10, 4.0, energy)
+    plan = plan_scene(scene, "s", SceneCounter(count_fn([]), FLOPS, 256),
+                      SceneBudgets(10, 4.0, energy),
+                      PipelineConfig(
+        policy="dynamic-conf", dedup=False))
     assert plan.byte_budget == 0 and plan.inferences == 4
 
 
@@ -184,8 +199,9 @@ def test_a_capture_whose_every_tile_is_a_revisit_keeps_a_column_per_class():
         n = float(painted(tile))
         return n, 0.9, np.full((64, 64), n / 4096, np.float32), np.array([n / 2, 0.0, n / 2])
 
-    plans = [plan_scene(scene, f"t{k}", per_class, FLOPS, 256, cfg, 0, 10.0, ENERGY, fp,
-                        cache=cache, n_classes=3) for k in range(3)]
+    plans = [plan_scene(scene, f"t{k}", SceneCounter(per_class, FLOPS, 256, n_classes=3),
+                        SceneBudgets(0, 10.0, ENERGY), cfg, footprint=fp, cache=cache)
+             for k in range(3)]
     assert plans[1].reused.all() or plans[2].reused.all()
     for plan in plans:
         table = plan.class_counts()

@@ -10,7 +10,7 @@ from shared.pipeline import dedup
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
-from shared.pipeline.scene import plan_scene
+from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 from shared.pipeline.tiles import SpillStore, prepare_tiles
 from shared.preprocess import prepare_tile
 
@@ -71,9 +71,10 @@ def test_kept_inputs_and_thumbnails_plan_exactly_as_reading_again(tmp_path, tile
             return preps[size]
 
         calls = []
-        plan = plan_scene(src, "s", counter(input_size, calls), 1e9, tile_size, cfg,
-                          40_000, 1e3, ENERGY, error_model=err, prepare=prepare,
-                          input_size=input_size)
+        plan = plan_scene(src, "s",
+                          SceneCounter(counter(input_size, calls), 1e9, tile_size,
+                                       input_size=input_size),
+                          SceneBudgets(40_000, 1e3, ENERGY), cfg, error_model=err, prepare=prepare)
         plans.append((plan, calls))
         reads.append(src.reads)
         for prep in preps.values():

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from lab.data.realdev import add_real_dev_option
-from shared.model_card import MODELS_DIR, card_path, load_card, write_card
+from shared.model_bundle import MODELS_DIR, card_path
+from shared.model_card import load_card, write_card
 
 GRID = np.exp(np.linspace(np.log(0.5), np.log(4.0), 401))
 MIN_OBJECTS = 10
