@@ -5,13 +5,14 @@ Each pass fetches a batch of "tile ready" deliveries (``ground.tile_queue``), re
 tiles from the store (one already counted is skipped: a redelivery after a worker died
 between its commit and its acknowledgement), counts them with the same counting step as the
 embedded worker (``ground.counting.count_tiles``), commits the counts (the first committed
-count of a tile stands) and then acknowledges. A pass that raises naks its deliveries for
-redelivery; a tile tried ``max_deliver`` times without a count is quarantined: it gets no
-count (NaN, as an undecodable tile does), is logged with the reason, and its message is
-terminated, so one poison tile cannot loop forever or hold back the queue. Its tries are the
-more of its message's deliveries and its failed commits, which the store keeps with the tile
-(``record_count_failures``): a re-announced tile is a new message, and NATS 2.9 sometimes
-reports a nak'd message's redelivery as its first delivery.
+count of a tile stands) and then acknowledges. A batch that fails is tried again tile by
+tile, so only a tile that fails alone is charged a try and nak'd for redelivery; a tile
+tried ``max_deliver`` times without a count is quarantined: it gets no count (NaN, as an
+undecodable tile does), is logged with the reason, and its message is terminated, so one
+poison tile cannot loop forever, hold back the queue or take good tiles with it. Its tries
+are the more of its message's deliveries and its failed commits, which the store keeps
+with the tile (``record_count_failures``): a re-announced tile is a new message, and NATS
+2.9 sometimes reports a nak'd message's redelivery as its first delivery.
 
 A sweep (``republish_lost``) re-announces tiles committed more than ``lost_after_s`` ago and
 still uncounted: a station that committed a tile and then failed to publish it (NATS down)
@@ -38,6 +39,11 @@ def count_deliveries(store: Store, counter, queue: NatsTileQueue, deliveries: li
     try:
         counted = count_tiles(store, counter, tiles, error_model)
     except Exception as exc:  # noqa: BLE001 - these tiles, not the queue behind them
+        if len(deliveries) > 1:
+            # One poison tile must not charge its batch-mates a try (fetched with it every
+            # time, they would be quarantined with it): each tile again, alone.
+            return sum(count_deliveries(store, counter, queue, [d], error_model)
+                       for d in deliveries)
         failed = store.record_count_failures([(d.scene_id, d.tile_index) for d in deliveries])
         for d in deliveries:
             # The tries so far: this message's deliveries (a worker that died mid-count

@@ -29,17 +29,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from lab.faults import free_port
-from lab.live import dev_nats, dev_postgres, fresh_database, get_json, post_scene, stop_processes
+from lab.live import dev_nats, dev_postgres, fresh_database, get_json, post_scene
+from lab.segment import (
+    Processes,
+    fresh_stream,
+    open_queue,
+    segment_env,
+    start_station,
+    start_worker,
+)
 from shared.api_keys import Credentials
 from shared.paths import PROJECT_ROOT
 
@@ -97,53 +101,6 @@ def scene_pngs(per_satellite: int, size: int) -> dict[str, bytes]:
                                seed=300 + k, image_id=f"live-{k}")
         out[f"live-{k}"] = encode(scene.load_pixels(), ".png")
     return out
-
-
-class Processes:
-    """The segment's processes by name, each logging to ``folder/<name>.log``."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.procs, self.specs = folder, {}, {}
-
-    def start(self, name: str, command: str, env: dict, ready: str | Path) -> None:
-        self.specs[name] = (command, env, ready)
-        log = (self.folder / f"{name}.log").open("ab")
-        exe = str(Path(sys.executable).with_name(command))
-        self.procs[name] = subprocess.Popen([exe], env=env, stdout=log, stderr=log,
-                                            cwd=self.folder)
-
-    def wait_ready(self, timeout_s: float = 180.0) -> None:
-        deadline = time.time() + timeout_s
-        for name, (_, _, ready) in self.specs.items():
-            while not self._ready(ready):
-                if self.procs[name].poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"{name} did not start: see {self.folder}/{name}.log")
-                time.sleep(0.2)
-
-    def ready(self, name: str) -> bool:
-        return self._ready(self.specs[name][2])
-
-    @staticmethod
-    def _ready(ready) -> bool:
-        if isinstance(ready, Path):
-            return ready.exists()
-        try:
-            return bool(get_json(ready))
-        except OSError:
-            return False
-
-    def kill(self, name: str) -> None:
-        self.procs[name].send_signal(signal.SIGKILL)
-        self.procs[name].wait(30)
-
-    def restart(self, name: str) -> None:
-        command, env, ready = self.specs[name]
-        if isinstance(ready, Path):
-            ready.unlink(missing_ok=True)
-        self.start(name, command, env, ready)
-
-    def stop(self) -> None:
-        stop_processes(self.procs.values(), 60)
 
 
 def reference_totals(pngs: dict[str, bytes], work: Path) -> dict[str, dict]:
@@ -257,7 +214,6 @@ class Faults:
 def live(work: Path, admin: str, nats_url: str, factor: float = 80.0, pass_kb: float = 50.0,
          per_satellite: int = 2, size: int = 1536, hours: float = 6.5, down_s: float = 15.0,
          lead_s: float = 60.0, timeout_s: float = 900.0) -> dict:
-    from ground.tile_queue import NatsTileQueue
     from shared.orbits.plan import write_plan
 
     pngs = scene_pngs(per_satellite, size)
@@ -265,25 +221,15 @@ def live(work: Path, admin: str, nats_url: str, factor: float = 80.0, pass_kb: f
     plan = work / "contact_plan.json"
     write_plan(plan, windows, compressed_by=factor)
     url, drop = fresh_database(admin, "tf_live")
-    stream = f"TFLIVE_{uuid.uuid4().hex[:8].upper()}"
+    stream = fresh_stream("TFLIVE")
     creds = Credentials.make(work / "keys", satellites=len(sats))
     ports = {n: (free_port(), free_port()) for n in STATIONS}
-    segment = {**os.environ, "TARGETFUSE_GROUND_DATABASE_URL": url,
-               "TARGETFUSE_GROUND_NATS_URL": nats_url, "TARGETFUSE_GROUND_NATS_STREAM": stream,
-               "TARGETFUSE_GROUND_NATS_ACK_WAIT_S": str(ACK_WAIT_S),
-               "TARGETFUSE_GROUND_MODEL": "aircraft", "TARGETFUSE_GROUND_THREADS": "1",
-               **creds.env()}
+    segment = {**os.environ, **segment_env(url, nats_url, stream, ACK_WAIT_S), **creds.env()}
     procs = Processes(work)
     for name, (http, grpc) in ports.items():
-        procs.start(f"station-{name}", "targetfuse-ground", {
-            **segment, "TARGETFUSE_GROUND_COUNT_HERE": "false",
-            "TARGETFUSE_GROUND_DB_PATH": str(work / name / "ground.db"),
-            "TARGETFUSE_GROUND_HTTP_PORT": str(http), "TARGETFUSE_GROUND_GRPC_PORT": str(grpc)},
-            f"http://127.0.0.1:{http}/readyz")
+        start_station(procs, f"station-{name}", segment, work / name / "ground.db", http, grpc)
     for i in (1, 2):
-        procs.start(f"worker-{i}", "targetfuse-ground-worker", {
-            **segment, "TARGETFUSE_GROUND_WORKER_HEARTBEAT": str(work / f"worker-{i}.alive")},
-            work / f"worker-{i}.alive")
+        start_worker(procs, f"worker-{i}", segment)
     sat_ports = {}
     targets = json.dumps({n: f"127.0.0.1:{g}" for n, (_, g) in ports.items()})
     for n, sat in enumerate(sats, 1):
@@ -302,7 +248,7 @@ def live(work: Path, admin: str, nats_url: str, factor: float = 80.0, pass_kb: f
             "TARGETFUSE_ONBOARD_LINK_DEADLINE_S": "5",
             "TARGETFUSE_ONBOARD_LINK_BURST_BYTES": "4000"},
             f"http://127.0.0.1:{sat_ports[sat]}/readyz")
-    queue = NatsTileQueue(nats_url, stream=stream, prefix=f"{stream.lower()}.tiles")
+    queue = open_queue(nats_url, stream)
     t0 = time.time()
     events, samples = [], []
     try:

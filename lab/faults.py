@@ -17,7 +17,8 @@ time limit), what is left behind (upload files, partial chunks, outbox bytes of 
 scenes), and 5xx answers. ``targetfuse faults`` writes the figures to
 ``docs/reliability/faults.json``; ``targetfuse report-reliability`` renders them into
 ``docs/RELIABILITY.md`` (a test checks the two agree); ``tests/reliability/test_faults.py``
-runs the suite and asserts every figure is zero.
+runs the suite and asserts every figure is zero. ``targetfuse faults --segment`` runs the
+ground segment's faults on the same stack instead (``lab.segment_faults``).
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ class Stack:
                 raise RuntimeError(f"{side} did not start: see {self.folder / side}.log")
             time.sleep(0.2)
 
+    def start_all(self) -> None:
+        self.start("ground")
+        self.start("onboard")
+
     def signal(self, side: str, sig: int) -> None:
         self.procs[side].send_signal(sig)
         if sig in (signal.SIGKILL, signal.SIGTERM):
@@ -165,6 +170,14 @@ class Stack:
         stop_processes(self.procs.values(), 30)
         self.relay.close()
 
+    def ground_rows(self) -> tuple[int, int]:
+        """Partial chunks the ground still holds, and its tile rows of the scene."""
+        with sqlite3.connect(self.folder / "ground" / "ground.db") as g:
+            chunks = g.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            rows = g.execute("SELECT COUNT(*) FROM tiles WHERE scene_id = ?",
+                             (SCENE_ID,)).fetchone()[0]
+        return chunks, rows
+
     def get(self, side: str, path: str) -> dict | None:
         try:
             return get_json(self.url(side, path), self.keys.rest_key)
@@ -173,6 +186,12 @@ class Stack:
             return None
         except OSError:
             return None  # down (on purpose)
+
+    def settled(self, g: dict | None, o: dict | None) -> bool:
+        """Nothing left to do: every tile received counted, the scene complete on the
+        ground, and done onboard."""
+        return bool(g and g.get("complete") and g["tiles_counted"] == g["tiles_received"]
+                    and o and o["state"] in ("delivered", "refused", "failed"))
 
     def ground_report(self) -> dict | None:
         return self.get("ground", f"/v1/scenes/{SCENE_ID}")
@@ -301,10 +320,7 @@ def leftovers(stack: Stack) -> dict[str, int]:
     onboard = stack.folder / "onboard"
     files = [p for p in (onboard / "incoming").glob("*")] + \
         [p for p in (onboard / "scenes").rglob("*") if p.is_file()]
-    with sqlite3.connect(stack.folder / "ground" / "ground.db") as g:
-        chunks = g.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        rows = g.execute("SELECT COUNT(*) FROM tiles WHERE scene_id = ?",
-                         (SCENE_ID,)).fetchone()[0]
+    chunks, rows = stack.ground_rows()
     with sqlite3.connect(onboard / "onboard.db") as o:
         unfreed = o.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE "
                             "scene_id IN (SELECT scene_id FROM confirmations WHERE state = "
@@ -314,45 +330,56 @@ def leftovers(stack: Stack) -> dict[str, int]:
             "resent": resent}
 
 
-def run_scenario(name: str, work: Path, png: bytes, reference: dict | None,
-                 timeout_s: float = 180.0) -> dict:
-    fault, cut_every, _ = SCENARIOS[name]
-    stack = Stack(work / name.replace(" ", "-").replace("/", ""), cut_every)
-    t0 = time.time()
+def drive(stack: Stack, png: bytes, fault: Callable[[Stack], None], timeout_s: float
+          ) -> tuple[bool, dict, dict]:
+    """Start the stack, submit the scene, inject the fault and wait for the scene to be
+    complete and counted on the ground and settled onboard: (settled in time, the ground's
+    report, the onboard record). The stack is stopped afterwards."""
     try:
-        stack.start("ground")
-        stack.start("onboard")
+        stack.start_all()
         post_scene(stack.url("onboard", "/v1/scenes"), png,
                    {"scene_id": SCENE_ID, "gsd_m": 0.5}, key=stack.keys.rest_key)
         fault(stack)
 
-        def settled() -> bool:
-            g, o = stack.ground_report(), stack.onboard_record()
-            return bool(g and g.get("complete") and g["tiles_counted"] == g["tiles_received"]
-                        and o and o["state"] in ("delivered", "refused", "failed"))
-
-        done = stack.wait(settled, timeout_s, 0.2)
-        g, o = stack.ground_report() or {}, stack.onboard_record() or {}
+        done = stack.wait(lambda: stack.settled(stack.ground_report(),
+                                                stack.onboard_record()), timeout_s, 0.2)
+        return done, stack.ground_report() or {}, stack.onboard_record() or {}
     finally:
         stack.stop()
-    left = leftovers(stack)
+
+
+def base_row(stack: Stack, name: str, when: str, t0: float, done: bool, g: dict, o: dict,
+             left: dict) -> dict:
+    """What every run measures, embedded or segment."""
     planned = (o.get("result") or {}).get("tiles_by_decision", {}).get("downlinked", 0)
     received = g.get("tiles_received", 0)
-    ref_total = reference["total"] if reference else g.get("total")
-    total = g.get("total")
-    over = total is not None and ref_total is not None and total > ref_total + 1e-3
-    return {"scenario": name, "when": SCENARIOS[name][2], "seconds": round(time.time() - t0, 1),
+    return {"scenario": name, "when": when, "seconds": round(time.time() - t0, 1),
             "tiles_downlinked": planned, "tiles_received": received,
             "lost": max(planned - received, 0),
-            "counted_twice": int(over) + max(left["tile_rows"] - planned, 0),
             "stuck": int(not done or o.get("state") != "delivered"),
-            "total": total, "total_matches_reference": total is not None and ref_total is
-            not None and abs(total - ref_total) <= 1e-3,
             "left_behind": {k: left[k] for k in ("files", "chunks", "outbox_bytes")},
             # parts the ground had lost or refused, sent again after the scene's confirmation
             "parts_resent": left["resent"],
             "server_errors": stack.server_errors, "relay_cuts": stack.relay.cuts,
             "onboard_state": o.get("state")}
+
+
+def run_scenario(name: str, work: Path, png: bytes, reference: dict | None,
+                 timeout_s: float = 180.0) -> dict:
+    fault, cut_every, when = SCENARIOS[name]
+    stack = Stack(work / name.replace(" ", "-").replace("/", ""), cut_every)
+    t0 = time.time()
+    done, g, o = drive(stack, png, fault, timeout_s)
+    left = leftovers(stack)
+    row = base_row(stack, name, when, t0, done, g, o, left)
+    ref_total = reference["total"] if reference else g.get("total")
+    total = g.get("total")
+    over = total is not None and ref_total is not None and total > ref_total + 1e-3
+    row.update({"counted_twice": int(over) + max(left["tile_rows"] - row["tiles_downlinked"],
+                                                 0),
+                "total": total, "total_matches_reference": total is not None and ref_total is
+                not None and abs(total - ref_total) <= 1e-3})
+    return row
 
 
 def run_suite(work: Path, names: list[str] | None = None) -> dict:
@@ -379,11 +406,19 @@ def run_suite(work: Path, names: list[str] | None = None) -> dict:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from lab.live import dev_nats, dev_postgres
+
     p = sub.add_parser("faults", help="run the fault-injection suite (docs/RELIABILITY.md)")
     p.add_argument("--out", default=str(RESULTS.parent),
                    help=f"folder to write {RESULTS.name} into (default: docs/reliability)")
     p.add_argument("--work", default="out/faults", help="scratch folder for the stores")
     p.add_argument("--scenarios", default=None, help="comma-separated names (default: all)")
+    p.add_argument("--segment", action="store_true",
+                   help="the ground segment's faults instead (a station and workers on "
+                        "PostgreSQL and NATS): segment_faults.json")
+    p.add_argument("--postgres", default=dev_postgres(),
+                   help="with --segment: an admin URL (a database per run is made there)")
+    p.add_argument("--nats", default=dev_nats(), help="with --segment: a NATS JetStream URL")
     p.set_defaults(func=run)
 
 
@@ -392,6 +427,10 @@ def run(args: argparse.Namespace) -> int:
 
     from lab.out_folder import out_folder
 
+    if args.segment:
+        from lab.segment_faults import run_segment
+
+        return run_segment(args)
     out = out_folder(args.out, RESULTS.name) / RESULTS.name
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -399,10 +438,14 @@ def run(args: argparse.Namespace) -> int:
     result = run_suite(work, names)
     out.write_text(json.dumps(result, indent=1) + "\n")
     for r in result["scenarios"]:
-        print(f"  {r['scenario']:34s} lost {r['lost']} twice {r['counted_twice']} stuck "
-              f"{r['stuck']} left {sum(r['left_behind'].values())} 5xx {r['server_errors']} "
-              f"({r['seconds']} s)")
+        print_row(r)
     t = result["totals"]
     print(f"  bad inputs: {t['bad_inputs_clear_4xx']} of {t['bad_inputs']} a clear 4xx; "
           f"wrote {out}")
     return 0
+
+
+def print_row(r: dict) -> None:
+    print(f"  {r['scenario']:38s} lost {r['lost']} twice {r['counted_twice']} stuck "
+          f"{r['stuck']} left {sum(r['left_behind'].values())} 5xx {r['server_errors']} "
+          f"({r['seconds']} s)")

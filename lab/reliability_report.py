@@ -1,7 +1,8 @@
 """``targetfuse report-reliability``: the figures of ``docs/RELIABILITY.md``, from the suite.
 
-``targetfuse faults`` leaves ``docs/reliability/faults.json``; this renders, between
-``<!-- NAME:begin/end -->`` markers, the suite's totals, one row per fault scenario and one
+``targetfuse faults`` leaves ``docs/reliability/faults.json`` and ``targetfuse faults
+--segment`` ``docs/reliability/segment_faults.json``; this renders, between
+``<!-- NAME:begin/end -->`` markers, each suite's totals, one row per fault scenario and one
 per bad input. ``--check`` fails when the document differs from what the results give (a
 test runs it), so no figure in it is typed by hand.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from lab.evaluation.report import add_report_command
 from lab.faults import RESULTS
+from lab.segment_faults import SEGMENT_RESULTS
 from shared.paths import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "RELIABILITY.md"
@@ -33,19 +35,29 @@ def totals_table(r: dict) -> str:
         f"{t['server_errors']} | {t['bad_inputs_clear_4xx']} of {t['bad_inputs']} |"])
 
 
-def scenarios_table(r: dict) -> str:
-    rows = ["| fault | when | tiles sent / received | lost | twice | stuck | left behind "
-            "(files, chunks, outbox bytes) | total = reference | connections cut | parts resent "
-            "after confirmation | seconds |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+def fault_table(r: dict, more: list[str], cells) -> str:
+    """One row per run: what every run measures, then the ``more`` columns (``cells`` of
+    a run), then its seconds."""
+    heads = ["fault", "when", "tiles sent / received", "lost", "twice", "stuck", *more,
+             "seconds"]
+    rows = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for s in r["scenarios"]:
-        left = s["left_behind"]
-        rows.append(f"| {s['scenario']} | {s['when']} | {s['tiles_downlinked']} / "
-                    f"{s['tiles_received']} | {s['lost']} | {s['counted_twice']} | "
-                    f"{s['stuck']} | {left['files']}, {left['chunks']}, "
-                    f"{left['outbox_bytes']} | {'yes' if s['total_matches_reference'] else 'no'}"
-                    f" | {s['relay_cuts']} | {s['parts_resent']} | {s['seconds']:.0f} |")
+        cols = [s["scenario"], s["when"], f"{s['tiles_downlinked']} / {s['tiles_received']}",
+                s["lost"], s["counted_twice"], s["stuck"], *cells(s), f"{s['seconds']:.0f}"]
+        rows.append("| " + " | ".join(str(c) for c in cols) + " |")
     return "\n".join(rows)
+
+
+def yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def scenarios_table(r: dict) -> str:
+    return fault_table(r, ["left behind (files, chunks, outbox bytes)", "total = reference",
+                           "connections cut", "parts resent after confirmation"],
+                       lambda s: [", ".join(str(v) for v in s["left_behind"].values()),
+                                  yes(s["total_matches_reference"]), s["relay_cuts"],
+                                  s["parts_resent"]])
 
 
 def bad_inputs_table(r: dict) -> str:
@@ -66,10 +78,40 @@ def bad_inputs_table(r: dict) -> str:
     return "\n".join(rows)
 
 
+def segment_totals_table(r: dict) -> str:
+    t, s = r["totals"], r["segment"]
+    return "\n".join([
+        f"{t['runs']} runs on the same scene, its ground {s['stations']} station and "
+        f"{s['workers']} counting workers on {s['store']} and {s['queue']} (ack wait "
+        f"{s['ack_wait_s']:g} s, a tile quarantined after {s['max_deliver']} tries):",
+        "",
+        "| tiles lost | tiles counted twice | scenes stuck | left behind (files, chunks, "
+        "outbox bytes, queue) | 5xx answers | tiles whose count differs from the fault-free "
+        "run's | good tiles quarantined |",
+        "|---|---|---|---|---|---|---|",
+        f"| {t['lost']} | {t['counted_twice']} | {t['stuck']} | {t['left_behind']} | "
+        f"{t['server_errors']} | {t['counts_differing']} | {t['innocent_quarantined']} |"])
+
+
+def segment_scenarios_table(r: dict) -> str:
+    def quarantined(s: dict) -> str:
+        q = ", ".join(f"tile {i}" for i in s["quarantined"]) or "none"
+        return q + (f" ({s['poison_tries']} tries)" if s["poisoned"] else "")
+    return fault_table(r, ["counts = reference", "quarantined (poison tile's tries)",
+                           "redeliveries", "left in queue"],
+                       lambda s: [yes(s["counts_match_reference"]), quarantined(s),
+                                  s["redeliveries"], s["left_in_queue"]])
+
+
 def tables(results: Path = RESULTS) -> dict[str, str]:
+    """The embedded suite's tables from ``results``, and the segment's from the
+    ``segment_faults.json`` beside it (each suite is run, and committed, on its own)."""
     r = json.loads(Path(results).read_text())
+    segment = json.loads(Path(results).with_name(SEGMENT_RESULTS.name).read_text())
     return {"reliability-totals": totals_table(r), "reliability-faults": scenarios_table(r),
-            "reliability-bad-inputs": bad_inputs_table(r)}
+            "reliability-bad-inputs": bad_inputs_table(r),
+            "reliability-segment-totals": segment_totals_table(segment),
+            "reliability-segment-faults": segment_scenarios_table(segment)}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -165,6 +165,33 @@ def test_a_tile_whose_commit_keeps_failing_is_quarantined_not_retried_forever(
     assert store.count_uncounted() == 0 and q.fetch(1, timeout_s=2) == []
 
 
+class _OneTileFails(_CommitsFail):
+    """Only tile 0's real counts fail to commit (the poison); the others' go through."""
+
+    def set_counts(self, counts):
+        if any(c[1] == 0 and c[2] == c[2] for c in counts):
+            raise RuntimeError("injected: tile 0's count could not be committed")
+        self._store.set_counts(counts)
+
+
+def test_a_poison_tile_fetched_with_good_ones_charges_them_nothing(store, queue_factory,
+                                                                    counter, jpeg_tile):
+    """Fetched in one batch with the poison tile every time, good tiles were charged its
+    failures and quarantined with it; now the failed batch is counted again tile by tile."""
+    q = queue_factory(max_deliver=2)
+    commit_scene(store, "mates", [jpeg_tile(2000, seed=50 + i) for i in range(3)],
+                 announcer(q))
+    flaky = _OneTileFails(store)
+    for _ in range(2):
+        deliveries = fetch_some(q, 3)
+        assert 0 in [d.tile_index for d in deliveries]
+        count_deliveries(flaky, counter, q, deliveries)
+    counts = store.ground_counts("sat-1:mates")
+    assert counts[0][0] != counts[0][0]  # the poison tile quarantined
+    assert all(counts[i][0] == counts[i][0] for i in (1, 2)), counts  # the others counted
+    assert store.count_uncounted() == 0 and q.fetch(3, timeout_s=2) == []
+
+
 def test_a_re_announced_tile_keeps_its_failed_tries(store, queue_factory, counter, jpeg_tile):
     q = queue_factory(max_deliver=2)
     commit_scene(store, "again", [jpeg_tile(2000, seed=31)], announcer(q))
