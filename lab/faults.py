@@ -405,32 +405,12 @@ def run_suite(work: Path, names: list[str] | None = None) -> dict:
                        "bad_inputs_clear_4xx": sum(c["clear_4xx"] for c in bad["cases"])}}
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    from lab.live import dev_nats, dev_postgres
-
-    p = sub.add_parser("faults", help="run the fault-injection suite (docs/RELIABILITY.md)")
-    p.add_argument("--out", default=str(RESULTS.parent),
-                   help=f"folder to write {RESULTS.name} into (default: docs/reliability)")
-    p.add_argument("--work", default="out/faults", help="scratch folder for the stores")
-    p.add_argument("--scenarios", default=None, help="comma-separated names (default: all)")
-    p.add_argument("--segment", action="store_true",
-                   help="the ground segment's faults instead (a station and workers on "
-                        "PostgreSQL and NATS): segment_faults.json")
-    p.add_argument("--postgres", default=dev_postgres(),
-                   help="with --segment: an admin URL (a database per run is made there)")
-    p.add_argument("--nats", default=dev_nats(), help="with --segment: a NATS JetStream URL")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def run_embedded(args: argparse.Namespace) -> int:
+    """``targetfuse faults`` on the embedded deployment (``lab.fault_suite`` dispatches)."""
     import shutil
 
     from lab.out_folder import out_folder
 
-    if args.segment:
-        from lab.segment_faults import run_segment
-
-        return run_segment(args)
     out = out_folder(args.out, RESULTS.name) / RESULTS.name
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)

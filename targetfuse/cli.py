@@ -53,7 +53,7 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("report-readme", "lab.readme_report",
      "regenerate (or check) the README's headline table from the experiments' results",
      ("lab",)),
-    ("faults", "lab.faults", "run the fault-injection suite (docs/RELIABILITY.md)",
+    ("faults", "lab.fault_suite", "run the fault-injection suite (docs/RELIABILITY.md)",
      ("lab", "torch")),
     ("report-reliability", "lab.reliability_report",
      "regenerate (or check) the figures of docs/RELIABILITY.md", ("lab", "torch")),
