@@ -5,7 +5,8 @@ Shallow (onboard): exported to ONNX (TorchScript exporter, ``dynamo=False``, dyn
 taking normalised float32 tiles or, with ``--raw-input``, raw uint8 RGB tiles (N, S, S, 3)
 normalised inside the graph (the card's ``extra.input`` says which:
 ``shared.preprocess``), checked against PyTorch, statically quantised to int8
-(the deployed file; ``quantize.py``),
+(``quantize.py``; the default where it counts the canary tiles as fp32 does, else fp32: the
+card's ``deployed_variant``),
 then its confidence model is fit on the int8 model's outputs (logistic regression on
 the training split's tiles, isotonic calibration on the validation split) and saved beside it.
 The shallow PyTorch weights ship too (``shallow.pt``, for parity checks and fine-tuning; the
@@ -263,8 +264,9 @@ def run(args: argparse.Namespace) -> int:
                                      convention=RAW_INPUT if raw else NORMALISED_INPUT)
     int8_path = quantize_int8(onnx_path, out_dir / "shallow.int8.onnx", calibration)
     canary = save_canary(calibration, out_dir / "canary.npz")
-    # The deployed onboard model is the int8 one: ~1.7x faster on one thread at the same
-    # counting accuracy (benchmarks/counters.py); the fp32 export stays for parity checks.
+    # The deployed onboard model is the int8 one where it keeps fp32's counts on the canary
+    # tiles (``deployed_variant``; ~1.7x faster on one thread for the earlier counters,
+    # benchmarks/counters.py), else fp32; the other export stays for parity checks.
     card = _card(record, model, role, int8_path.name, best)
     card.extra.update({"onnx_opset": ONNX_OPSET, "quantization": "int8 static QDQ, per channel",
                        "fp32_onnx": onnx_path.name, "fp32_onnx_sha256": sha256_of(onnx_path),
@@ -273,10 +275,22 @@ def run(args: argparse.Namespace) -> int:
                        "torch_weights_sha256": sha256_of(out_dir / "shallow.pt"),
                        "canary_tiles": canary.name, "canary_tiles_sha256": sha256_of(canary)})
     path = write_card(card, card_path(record["name"], role, models_dir))
+    card.extra["deployed_variant"] = deployed_variant(path)
+    write_card(card, path)
     _fit_and_attach_confidence(record, card, path, model)
     print(f"shipped {int8_path} ({int8_path.stat().st_size} bytes; fp32 {onnx_path.name} "
           f"{onnx_path.stat().st_size} bytes), card {path}")
     return 0
+
+
+def deployed_variant(card_file: Path) -> str:
+    """"int8-exact" when the int8 model counts the canary tiles as fp32 does (within the
+    start-up choice's tolerances, ``onboard.kernel_choice``), else "fp32": what the counter
+    runs by default and what evaluation scores (a service may still choose by measurement)."""
+    from onboard.counter import OnboardCounter
+
+    choice = OnboardCounter(card_file, variant="auto").kernel_choice
+    return "int8-exact" if choice and "int8-exact" in choice.qualified else "fp32"
 
 
 def save_canary(calibration: np.ndarray, path: Path, count: int = 8) -> Path:

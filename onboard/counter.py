@@ -56,9 +56,9 @@ class OnboardCounter(TileCounter):
                  variant: str = "deployed"):
         """``card_file``: the pair's onboard card, or its files already loaded (a
         ``ModelBundle``: what the service shares with its planner). ``variant``: "deployed"
-        (the card's weights: int8 with exact kernels when quantised), "fp32", "int8",
-        "int8-exact", or "auto" (the fastest of those whose counts agree with fp32 on this
-        CPU, measured now: ``onboard.kernel_choice``)."""
+        (the card's ``deployed_variant``, else int8 with exact kernels when quantised),
+        "fp32", "int8", "int8-exact", or "auto" (the fastest of those whose counts agree with
+        fp32 on this CPU, measured now: ``onboard.kernel_choice``)."""
         self.bundle = card_file if isinstance(card_file, ModelBundle) else ModelBundle(card_file)
         self.card_file = self.bundle.card_file
         self.card: ModelCard = self.bundle.card
@@ -68,7 +68,9 @@ class OnboardCounter(TileCounter):
                              f"got {variant!r}")
         quantised = bool(self.card.extra.get("fp32_onnx"))
         if variant == "deployed":
-            variant = "int8-exact" if quantised else "fp32"
+            # The card says when its int8 model missed fp32's counts at export (``ship``).
+            variant = self.card.extra.get("deployed_variant") or \
+                ("int8-exact" if quantised else "fp32")
         if not quantised and variant != "fp32":
             variant = "fp32"  # an fp32-only card has nothing else to choose from
         self.kernel_choice: KernelChoice | None = None

@@ -50,6 +50,9 @@ def test_cards_weights_and_integrity(shipped):
     assert ground.card.flops_per_tile >= 10 * onboard.card.flops_per_tile
     parity = onboard.card.metrics["onnx_parity"]
     assert parity["count_abs"] < PARITY_TOLERANCE["count_abs"]
+    # Export measured whether the int8 model keeps fp32's counts; the default runs that.
+    assert onboard.card.extra["deployed_variant"] in ("int8-exact", "fp32")
+    assert onboard.variant == onboard.card.extra["deployed_variant"]
     weights = models / "aircraft" / "deep.pt"
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF

@@ -76,3 +76,29 @@ def test_confidence_falls_for_tiles_far_from_the_training_features():
     plain = model.predict(x[200:210])
     assert (model.predict(x[200:210], far) <= 0.2 * plain + 1e-12).all()
     assert np.allclose(model.predict(x[200:210], None), plain)
+
+
+def test_tiles_counting_objects_get_their_own_regime(tmp_path):
+    """Idle tiles are right when a cue is low, busy ones when it is high: one regression
+    ranks busy tiles backwards; the busy regime ranks them right, and survives a save."""
+    rng = np.random.default_rng(1)
+    count, cue = FEATURE_NAMES.index("count"), FEATURE_NAMES.index("spread")
+
+    def data(n):
+        x = rng.normal(size=(n, len(FEATURE_NAMES)))
+        busy = rng.random(n) < 0.3
+        x[:, count] = np.where(busy, rng.uniform(1, 5, n), rng.uniform(0, 0.3, n))
+        y = np.where(busy, x[:, cue] + 0.3 * rng.normal(size=n) > 0,
+                     x[:, cue] + 0.3 * rng.normal(size=n) < 1.0)
+        return x, y, busy
+
+    tx, ty, _ = data(4000)
+    vx, vy, _ = data(2000)
+    ex, ey, eb = data(2000)
+    one = fit_confidence(tx, ty, vx, vy, busy_from=None)
+    two = fit_confidence(tx, ty, vx, vy)
+    assert one.busy is None and two.busy is not None
+    assert auroc(one.predict(ex)[eb], ey[eb]) < 0.5
+    assert auroc(two.predict(ex)[eb], ey[eb]) > 0.9
+    loaded = ConfidenceModel.load(two.save(tmp_path / "c.json"))
+    assert np.allclose(loaded.predict(ex), two.predict(ex))

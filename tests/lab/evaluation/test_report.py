@@ -12,13 +12,13 @@ RESULT = {"sources": [{"source": "s", "tiles": 4, "jaccard": {"onboard": 0.5, "g
                                             "onboard": {"relative_cmae": 0.2,
                                                         "tile_mae": 0.4},
                                             "ground": {"relative_cmae": 0.1,
-                                                       "tile_mae": 0.2}}}}]}
+                                                       "tile_mae": 0.2, "total": 66.0}}}}]}
 
 
 def test_tables_say_which_targets_are_met():
     table = per_class_table(RESULT)
-    assert "| `s` | ship | 2 | 60 | 20.0 % | 10.0 % | 0.400 | 0.200 | -50 % |" in table
-    assert "CMAE met, tile MAE met" in table
+    assert "| `s` | ship | 2 | 60 | 20.0 % | 10.0 % | 1.10x | 0.400 | 0.200 | -50 % |" in table
+    assert "CMAE met, total met, tile MAE met" in table
 
 
 def test_render_replaces_only_between_markers():
