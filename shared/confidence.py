@@ -38,7 +38,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 FEATURE_NAMES = ["count", "log_count", "frac", "peak_share", "spread", "border_share",
@@ -75,6 +74,8 @@ def tile_features(density: np.ndarray, mask_logits: np.ndarray) -> np.ndarray:
 
 
 def _peaks(d: np.ndarray) -> int:
+    import cv2  # here: the services' --help and settings load this module without OpenCV
+
     if d.max() <= 1e-4:
         return 0
     local_max = d >= cv2.dilate(d.astype(np.float32), np.ones((5, 5), np.uint8))
