@@ -122,6 +122,8 @@ def test_nobody_else_gets_in(nats, who):
 def test_a_station_cannot_publish_outside_its_subjects(nats):
     """Garbage on another subject, or the workers' acknowledgements, are refused (the
     server answers a permissions violation; JetStream never stores them)."""
+    import asyncio
+
     import nats as nats_py
 
     url, password = nats
@@ -138,6 +140,12 @@ def test_a_station_cannot_publish_outside_its_subjects(nats):
             for subject in ("other.subject", "$JS.ACK.x.y.1.1.1.1.1"):
                 await nc.publish(subject, b"garbage")
             await nc.flush()
+            # The server's -ERR comes back on its own schedule (after the flush's PONG under
+            # load): wait for both before closing.
+            for _ in range(50):
+                if len(errors) >= 2:
+                    break
+                await asyncio.sleep(0.1)
             await nc.close()
             return errors
         errors = station._call(elsewhere())
