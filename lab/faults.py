@@ -294,7 +294,7 @@ def no_fault(stack: Stack) -> None:
 
 # The relay cuts every connection after this many bytes: a few tile chunks per connection.
 # Over TLS each connection also carries a handshake and the reconciliation calls first; at
-# 20,000 bytes a 15-18 kB tile no longer fit one connection and the link made no progress
+# 20,000 bytes a tile's part no longer fit one connection and the link made no progress
 # (a part larger than one connection carries never gets through: chunks are 256 kB).
 CUT_EVERY = 40_000
 SCENARIOS: dict[str, tuple[Callable[[Stack], None], int | None, str]] = {

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,10 @@ class ConfidenceModel:
         z = (np.asarray(features, float) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.coef) + self.intercept)))
 
+    @cached_property
+    def _busy_model(self) -> ConfidenceModel | None:
+        return None if self.busy is None else ConfidenceModel(**self.busy)
+
     def calibrated(self, features: np.ndarray) -> np.ndarray:
         return np.clip(np.interp(self.score(features), self.iso_x, self.iso_y), 0.0, 1.0)
 
@@ -111,9 +116,9 @@ class ConfidenceModel:
         tiles whose features lie far from the training imagery's (``embedding`` given)."""
         features = np.asarray(features, float)
         p = self.calibrated(features)
-        if self.busy is not None and len(features):
+        if self._busy_model is not None and len(features):
             busy = features[:, FEATURE_NAMES.index("count")] >= self.busy_from
-            p = np.where(busy, ConfidenceModel(**self.busy).calibrated(features), p)
+            p = np.where(busy, self._busy_model.calibrated(features), p)
         if embedding is None or self.ood_mean is None:
             return p
         return p * self.familiarity(embedding)

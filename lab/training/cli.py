@@ -78,8 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count-weight", type=float, default=0.1,
                    help="weight of the tile count loss beside the density MSE")
     p.add_argument("--init-from", default=None,
-                   help="start from this checkpoint's weights (a run's best.pt or a warm start "
-                        "under models/warm/): fine-tuning or going on across sessions")
+                   help="start from this checkpoint's weights (a run's best.pt, a warm start "
+                        "saved by save_warm_start, or a shipped state dict such as "
+                        "models/objects/shallow.pt): fine-tuning or going on across sessions")
     p.add_argument("--teacher", default=None,
                    help="a training run folder or warm start file (the ground counter's) whose "
                         "weights the counter learns from on every crop (distillation)")

@@ -62,6 +62,22 @@ def find_images(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def image_label_pairs(root: Path, label_dir: str, fmt: str | None = None
+                      ) -> list[tuple[Path, str, Path]]:
+    """(image file, image id, its label file) for every image under ``ROOT/images``, the
+    label file at the same relative path under ``ROOT/label_dir`` with a ``.txt`` suffix (it
+    need not exist: an image without objects). With ``fmt``, a missing label folder is an
+    error naming the format."""
+    image_dir, labels = root / "images", root / label_dir
+    if fmt is not None and not labels.is_dir():
+        raise FileNotFoundError(f"{fmt}: no {label_dir}/ folder in {root}")
+    pairs = []
+    for path in find_images(image_dir):
+        rel = path.relative_to(image_dir)
+        pairs.append((path, rel.as_posix(), (labels / rel).with_suffix(".txt")))
+    return pairs
+
+
 def load_sidecar(root: Path) -> dict[str, Any]:
     path = root / SIDECAR
     if not path.exists():

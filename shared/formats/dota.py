@@ -17,9 +17,9 @@ from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
 from shared.formats.base import (
     AnnotationFormatError,
     check_in_image,
-    find_images,
     fmt_num,
     four_corners,
+    image_label_pairs,
     load_sidecar,
     make_meta,
     output_name,
@@ -33,18 +33,13 @@ LABEL_DIR = "labelTxt"
 
 def read(root: Path) -> Dataset:
     sidecar = load_sidecar(root)
-    image_dir, label_dir = root / "images", root / LABEL_DIR
-    if not label_dir.is_dir():
-        raise FileNotFoundError(f"dota: no {LABEL_DIR}/ folder in {root}")
     images = []
-    for path in find_images(image_dir):
-        rel = path.relative_to(image_dir)
-        label_path = (label_dir / rel).with_suffix(".txt")
+    for path, image_id, label_path in image_label_pairs(root, LABEL_DIR, "dota"):
         header: dict[str, object] = {}
         rows: list[tuple[int, list[str]]] = []
         if label_path.exists():
             header, rows = _split_header(label_path)
-        meta = make_meta(rel.as_posix(), path, sidecar, **header)
+        meta = make_meta(image_id, path, sidecar, **header)
         objects = []
         for line_no, fields in rows:
             coords = [parse_float(v, label_path, line_no, f"coordinate {i + 1}")

@@ -25,9 +25,9 @@ from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
 from shared.formats.base import (
     AnnotationFormatError,
     check_in_image,
-    find_images,
     fmt_num,
     four_corners,
+    image_label_pairs,
     load_sidecar,
     make_meta,
     output_name,
@@ -46,14 +46,9 @@ _FIELDS = 14
 
 def read(root: Path) -> Dataset:
     sidecar = load_sidecar(root)
-    image_dir, label_dir = root / "images", root / LABEL_DIR
-    if not label_dir.is_dir():
-        raise FileNotFoundError(f"vedai: no {LABEL_DIR}/ folder in {root}")
     images = []
-    for path in find_images(image_dir):
-        rel = path.relative_to(image_dir)
-        meta = make_meta(rel.as_posix(), path, sidecar)
-        label_path = (label_dir / rel).with_suffix(".txt")
+    for path, image_id, label_path in image_label_pairs(root, LABEL_DIR, "vedai"):
+        meta = make_meta(image_id, path, sidecar)
         objects = _read_labels(label_path, meta) if label_path.exists() else []
         images.append(AnnotatedImage(meta, objects, path=path))
     names = sorted({o.class_name for img in images for o in img.objects})

@@ -18,7 +18,7 @@ from shared.annotations import AnnotatedImage, Dataset, ImageMeta, ObjectAnnotat
 from shared.formats.base import (
     AnnotationFormatError,
     check_in_image,
-    find_images,
+    image_label_pairs,
     load_sidecar,
     make_meta,
     output_name,
@@ -38,13 +38,9 @@ def read_layout(root: Path, fmt: str, class_names: list[str],
     """Read every image under ROOT/images with its label file; ``parsers`` maps the number
     of coordinate values on a line to the function that turns them into a polygon."""
     sidecar = load_sidecar(root)
-    image_dir, label_dir = root / "images", root / "labels"
     images = []
-    for path in find_images(image_dir):
-        rel = path.relative_to(image_dir)
-        image_id = rel.as_posix()
+    for path, image_id, label_path in image_label_pairs(root, "labels"):
         meta = make_meta(image_id, path, sidecar)
-        label_path = (label_dir / rel).with_suffix(".txt")
         objects = []
         if label_path.exists():
             objects = _read_labels(label_path, meta, class_names, parsers)
