@@ -49,7 +49,7 @@ def receive(store: Store, msg: link_pb2.DownlinkMessage, sender: str = "",
             on_commit=None, work=None) -> link_pb2.Ack:
     """Store one part from ``sender`` (the authenticated name; "" when anonymous), under the
     scene's key for that sender (``ground.store.scene_key``: another sender's scene of the
-    same id is another scene); ``on_commit(key, tile_index)`` after a tile is newly
+    same id is another scene); ``on_commit(key, tile_index, sha256_hex)`` after a tile is newly
     committed (the segment's "tile ready" announcement); ``work(width, height, sent_gsd,
     resized)``: the counter inputs a tile would cost (``shared.limits.check_tile_work``),
     raising OutOfRange beyond the bound. Every number is checked by ``shared.limits`` before
@@ -119,7 +119,7 @@ def _receive_chunk(store: Store, c: link_pb2.TileChunk, sender: str,
     if store.commit_tile(c, data, key):  # another station may have committed it just now
         store.log_bytes(c.total_size)
         if on_commit is not None:
-            on_commit(key, c.tile_index)
+            on_commit(key, c.tile_index, c.sha256.hex())
     return Ack(scene_id=c.scene_id, status=Ack.COMMITTED, tile_index=c.tile_index)
 
 
@@ -129,9 +129,9 @@ def announcer(queue):
     if queue is None:
         return None
 
-    def announce(scene_id: str, tile_index: int) -> None:
+    def announce(scene_id: str, tile_index: int, digest: str) -> None:
         try:
-            queue.publish(scene_id, tile_index)
+            queue.publish(scene_id, tile_index, digest)
         except Exception:  # noqa: BLE001
             log.exception("could not announce tile %s/%s; the sweep will", scene_id,
                           tile_index)

@@ -1,8 +1,13 @@
 """The ground segment's counting queue on NATS JetStream: "tile ready" work, pulled by workers.
 
 A station publishes one message per committed tile (subject ``<prefix>.ready``, payload
-``{"scene_id", "tile_index"}``, ``Nats-Msg-Id`` = ``scene:tile`` so JetStream drops a
-duplicate published within its window, e.g. the same tile committed through two stations).
+``{"scene_id", "tile_index"}``, ``Nats-Msg-Id`` = ``scene:tile:<the tile's sha256>`` so
+JetStream drops a duplicate published within its window, e.g. the same tile committed
+through two stations). The digest is in the id so that nobody without the tile can take its
+id first: with ``scene:tile`` alone, a message published ahead under that id made JetStream
+drop the real announcement as a duplicate (the tile waited for the sweep, 149 s). The
+sweep's re-announcements carry no id (a tile announced twice is counted once: the worker
+skips a tile already counted).
 The stream keeps work-queue retention: a message leaves it when a worker acknowledges it.
 Counting workers share one durable pull consumer: each fetch hands a batch to one worker; a
 worker acknowledges only after the counts are committed, so a worker that dies mid-count
@@ -136,11 +141,13 @@ class NatsTileQueue:
         tiles announced while it was missing must be announced again: ``recreated``)."""
         return bool(self._call(self._ensure_stream()))
 
-    def publish(self, scene_id: str, tile_index: int) -> None:
+    def publish(self, scene_id: str, tile_index: int, digest: str | None = None) -> None:
         """Announce a committed tile; returns once JetStream has stored the message (the
-        stream made again first when it is missing)."""
+        stream made again first when it is missing). With ``digest`` (the tile's sha256,
+        hex) a second announcement of the same tile within the duplicate window is dropped;
+        without, it is always stored (the sweep's re-announcements)."""
         body = json.dumps({"scene_id": scene_id, "tile_index": tile_index}).encode()
-        headers = {"Nats-Msg-Id": f"{scene_id}:{tile_index}"}
+        headers = {"Nats-Msg-Id": f"{scene_id}:{tile_index}:{digest}"} if digest else None
 
         async def publish():
             from nats.js.errors import NoStreamResponseError

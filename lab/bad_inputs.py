@@ -33,7 +33,7 @@ from shared.wire import link_pb2, link_pb2_grpc
 from shared.wire.tls import channel_credentials
 
 _PATHLIKE = ("/tmp", "/work", "/home", "site-packages", ".py")
-OVERSIZED = "upload over the size limit (2 MiB over a 1 MiB limit)"
+OVERSIZED = "upload over the size limit (2 MiB over it)"
 
 
 def _multipart(file: bytes, metadata: str | None) -> tuple[bytes, str]:
@@ -102,8 +102,9 @@ def _tiff(path: Path, dtype: str, count: int = 3) -> bytes:
     return path.read_bytes()
 
 
-def uploads(folder: Path) -> list[tuple[str, bytes, str | None]]:
-    """(what, file bytes, metadata text) of each bad upload."""
+def uploads(folder: Path, limit_bytes: int) -> list[tuple[str, bytes, str | None]]:
+    """(what, file bytes, metadata text) of each bad upload, for an intake that takes at
+    most ``limit_bytes``."""
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
     png, jpeg = encode(pixels, ".png"), encode(pixels, ".jpg")
@@ -141,7 +142,7 @@ def uploads(folder: Path) -> list[tuple[str, bytes, str | None]]:
             "geotransform": [0, 0.5, 0, 0, 0, -0.5], "crs": "EPSG:999999"})),
         ("a STAC Item with a bbox of NaN", png, _stac_nan_bbox()),
         ("a class the counter does not count", png, json.dumps({"classes": ["tank"]})),
-        (OVERSIZED, png + b"\x00" * (2 << 20), ok),
+        (OVERSIZED, png + b"\x00" * (limit_bytes + (2 << 20)), ok),
     ]
 
 
@@ -225,6 +226,61 @@ def wire_parts() -> list[tuple[str, str, list[link_pb2.DownlinkMessage]]]:
     ]
 
 
+def play_uploads(url: str, key: str, folder: Path, limit_bytes: int
+                 ) -> tuple[list[dict], int]:
+    """Each of ``uploads`` posted to an onboard intake at ``url``: its case (clear: a 4xx
+    with a reason that shows no path), and the 5xx answers."""
+    cases, server_errors = [], 0
+    for what, data, meta in uploads(folder, limit_bytes):
+        post = _post_expecting if what == OVERSIZED else _post
+        status, text = post(url, key, data, meta)
+        detail = json.loads(text).get("detail", "") if text.startswith("{") else ""
+        server_errors += status >= 500
+        cases.append({"interface": "onboard REST", "input": what, "status": status,
+                      "clear_4xx": 400 <= status < 500 and bool(detail) and not any(
+                          p in str(detail) for p in _PATHLIKE)})
+    return cases, server_errors
+
+
+def play_wire_parts(grpc_port: int, keys: Credentials, other_key: str) -> list[dict]:
+    """Each of ``wire_parts`` sent to a link end by an authenticated satellite (the one of
+    ``keys``), after the satellite known by ``other_key`` started "w-theirs": its case
+    (clear: REJECTED with a reason)."""
+    channel = grpc.secure_channel(f"127.0.0.1:{grpc_port}", channel_credentials(keys.tls.ca))
+    stub = link_pb2_grpc.DownlinkStub(channel)
+    sat = (("authorization", f"Bearer {keys.satellite_file.read_text().strip()}"),)
+    # The other satellite starts "w-theirs" first: this one's header for it is forged.
+    list(stub.Send(iter([_header("w-theirs")]), timeout=30,
+                   metadata=(("authorization", f"Bearer {other_key}"),)))
+    cases = []
+    try:
+        for what, _, msgs in wire_parts():
+            for seq, m in enumerate(msgs, 1):
+                m.seq = seq
+            acks = list(stub.Send(iter(msgs), timeout=60, metadata=sat))
+            last = acks[-1]
+            cases.append({"interface": "ground link", "input": what,
+                          "status": link_pb2.Ack.Status.Name(last.status),
+                          "clear_4xx": last.status == link_pb2.Ack.REJECTED and
+                          bool(last.error)})
+    finally:
+        channel.close()
+    return cases
+
+
+def broken_routes(ground_url: str, rest_key: str, listing: dict | None) -> int:
+    """How many of each listed scene's routes (report, STAC Item, tiles GeoJSON) answer a
+    5xx."""
+    broken = 0
+    for row in (listing or {}).get("scenes", []):
+        for route in ("", "/stac", "/tiles.geojson"):
+            try:
+                get_json(f"{ground_url}/v1/scenes/{row['key']}{route}", rest_key)
+            except urllib.error.HTTPError as exc:
+                broken += exc.code >= 500
+    return broken
+
+
 def run_bad_inputs(folder: Path) -> dict:
     from ground.app import create_app as ground_app
     from ground.settings import GroundSettings
@@ -244,34 +300,11 @@ def run_bad_inputs(folder: Path) -> dict:
                                  max_upload_bytes=1 << 20, **keys.onboard())
     onboard = Service(onboard_app(o_settings))
     o_port = onboard.start()
-    cases, server_errors = [], 0
     try:
         url = f"http://127.0.0.1:{o_port}/v1/scenes"
-        for what, data, meta in uploads(folder / "inputs"):
-            post = _post_expecting if what == OVERSIZED else _post
-            status, text = post(url, keys.rest_key, data, meta)
-            detail = json.loads(text).get("detail", "") if text.startswith("{") else ""
-            server_errors += status >= 500
-            cases.append({"interface": "onboard REST", "input": what, "status": status,
-                          "clear_4xx": 400 <= status < 500 and bool(detail) and not any(
-                              p in str(detail) for p in _PATHLIKE)})
-        channel = grpc.secure_channel(f"127.0.0.1:{g_app.state.grpc_port}",
-                                      channel_credentials(keys.tls.ca))
-        stub = link_pb2_grpc.DownlinkStub(channel)
-        sat = (("authorization", f"Bearer {keys.satellite_file.read_text().strip()}"),)
-        # The other satellite starts "w-theirs" first: this one's header for it is forged.
-        list(stub.Send(iter([_header("w-theirs")]), timeout=30,
-                       metadata=(("authorization", f"Bearer {'o' * 32}"),)))
-        for what, _, msgs in wire_parts():
-            for seq, m in enumerate(msgs, 1):
-                m.seq = seq
-            acks = list(stub.Send(iter(msgs), timeout=60, metadata=sat))
-            last = acks[-1]
-            cases.append({"interface": "ground link", "input": what,
-                          "status": link_pb2.Ack.Status.Name(last.status),
-                          "clear_4xx": last.status == link_pb2.Ack.REJECTED and
-                          bool(last.error)})
-        channel.close()
+        cases, server_errors = play_uploads(url, keys.rest_key, folder / "inputs",
+                                            o_settings.max_upload_bytes)
+        cases += play_wire_parts(g_app.state.grpc_port, keys, "o" * 32)
         # Still working: a good scene goes through, the ground still counts and lists.
         good, text = _post(url, keys.rest_key, encode(np.random.default_rng(3).integers(
             0, 256, (512, 512, 3), dtype=np.uint8), ".png"), json.dumps({"scene_id": "good",
@@ -279,15 +312,8 @@ def run_bad_inputs(folder: Path) -> dict:
         ready = get_json(f"http://127.0.0.1:{g_port}/readyz")
         listing = get_json(f"http://127.0.0.1:{g_port}/v1/scenes", keys.rest_key)
         # Every scene's every route still answers (none a 5xx after the numbers sent).
-        routes_ok = listing is not None
-        for row in (listing or {}).get("scenes", []):
-            for route in ("", "/stac", "/tiles.geojson"):
-                try:
-                    get_json(f"http://127.0.0.1:{g_port}/v1/scenes/{row['key']}{route}",
-                             keys.rest_key)
-                except urllib.error.HTTPError as exc:
-                    if exc.code >= 500:
-                        routes_ok, server_errors = False, server_errors + 1
+        broken = broken_routes(f"http://127.0.0.1:{g_port}", keys.rest_key, listing)
+        routes_ok, server_errors = listing is not None and not broken, server_errors + broken
     finally:
         onboard.stop()
         ground.stop()

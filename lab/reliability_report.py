@@ -71,10 +71,18 @@ def bad_inputs_table(r: dict) -> str:
              "forged_scene_kept_its_owner": "the scene a forged part aimed at keeps its "
                                             "owner",
              "ground_routes_answer": "every scene's every ground route answers without a "
-                                     "5xx"}
+                                     "5xx",
+             "queue_empty_after": "the queue is empty",
+             "squatted_id_held_nothing_back": "a scene whose first tile's id was taken "
+                                              "on the queue beforehand is counted at once"}
     rows += ["", "After them: " + "; ".join(
         f"{text}: {'yes' if b[k] else 'no'}" for k, text in after.items() if k in b) +
         f"; inputs left behind: {b['left_behind']}."]
+    if "squatted_scene" in b:
+        q = b["squatted_scene"]
+        rows[-1] += (f" The squatted scene: {q['tiles_counted']} of {q['tiles_received']} "
+                     f"tiles counted, the longest {q['longest_count_wait_s']:g} s after its "
+                     "commit.")
     return "\n".join(rows)
 
 
@@ -90,7 +98,11 @@ def segment_totals_table(r: dict) -> str:
         "run's | good tiles quarantined |",
         "|---|---|---|---|---|---|---|",
         f"| {t['lost']} | {t['counted_twice']} | {t['stuck']} | {t['left_behind']} | "
-        f"{t['server_errors']} | {t['counts_differing']} | {t['innocent_quarantined']} |"])
+        f"{t['server_errors']} | {t['counts_differing']} | {t['innocent_quarantined']} |",
+        "", f"and {t['bad_inputs']} bad inputs against it (onboard uploads, link parts, queue "
+        f"messages): {t['bad_inputs_clear_4xx']} answered with a clear 4xx, REJECTED or "
+        f"taken off the queue; {t['bad_inputs_left_behind']} left behind, "
+        f"{t['bad_inputs_server_errors']} 5xx."])
 
 
 def segment_scenarios_table(r: dict) -> str:
@@ -111,7 +123,8 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
     return {"reliability-totals": totals_table(r), "reliability-faults": scenarios_table(r),
             "reliability-bad-inputs": bad_inputs_table(r),
             "reliability-segment-totals": segment_totals_table(segment),
-            "reliability-segment-faults": segment_scenarios_table(segment)}
+            "reliability-segment-faults": segment_scenarios_table(segment),
+            "reliability-segment-bad-inputs": bad_inputs_table(segment)}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ground.settings import GroundSettings
 from lab.faults import (
     RESULTS,
     SCENE_ID,
@@ -43,7 +42,6 @@ from lab.faults import (
     kill_ground_mid_downlink,
     leftovers,
     no_fault,
-    scene_png,
 )
 from lab.faults import _mid_downlink as mid_downlink
 from lab.live import fresh_database
@@ -268,58 +266,3 @@ def run_scenario(name: str, work: Path, png: bytes, admin: str, nats_url: str,
         "left_in_queue": queue["pending"] + queue["ack_pending"],
         "events": stack.events})
     return row
-
-
-def run_segment_suite(work: Path, admin: str, nats_url: str,
-                      names: list[str] | None = None) -> dict:
-    png = scene_png()
-    reference = run_scenario("no fault", work, png, admin, nats_url, None)
-    rows = [reference] + [run_scenario(n, work, png, admin, nats_url, reference)
-                          for n in names or list(SCENARIOS) if n != "no fault"]
-    return {"segment": {"stations": 1, "workers": 2, "store": "PostgreSQL",
-                        "queue": "NATS JetStream", "ack_wait_s": ACK_WAIT_S,
-                        "max_deliver": GroundSettings.model_fields["nats_max_deliver"].default},
-            "scenarios": rows,
-            "totals": {"runs": len(rows), "lost": sum(r["lost"] for r in rows),
-                       "counted_twice": sum(r["counted_twice"] for r in rows),
-                       "stuck": sum(r["stuck"] for r in rows),
-                       "left_behind": sum(sum(r["left_behind"].values()) + r["left_in_queue"]
-                                          for r in rows),
-                       "server_errors": sum(r["server_errors"] for r in rows),
-                       "innocent_quarantined": sum(len(r["innocent_quarantined"])
-                                                   for r in rows),
-                       "counts_differing": sum(len(r["tiles_differing"]) for r in rows)}}
-
-
-def run_segment(args) -> int:
-    """``targetfuse faults --segment``: exits 2, saying why, without PostgreSQL or NATS; 1
-    when a run lost, doubled or stranded anything."""
-    import json
-    import shutil
-
-    from lab.faults import print_row
-    from lab.out_folder import out_folder
-    from lab.segment import missing
-
-    if reason := missing(args.postgres, args.nats):
-        print(f"the segment's fault suite cannot run: {reason}")
-        return 2
-    names = args.scenarios.split(",") if args.scenarios else None
-    unknown = [n for n in names or [] if n not in SCENARIOS]
-    if unknown:
-        raise ValueError(f"no segment scenario {unknown}; there are {list(SCENARIOS)}")
-    out = out_folder(args.out, SEGMENT_RESULTS.name) / SEGMENT_RESULTS.name
-    work = Path(args.work) / "segment"
-    shutil.rmtree(work, ignore_errors=True)
-    result = run_segment_suite(work, args.postgres, args.nats, names)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    for r in result["scenarios"]:
-        print_row(r)
-        print(f"      quarantined {r['quarantined']} (poisoned {r['poisoned']}, tries "
-              f"{r['poison_tries']}), redeliveries {r['redeliveries']}, left in queue "
-              f"{r['left_in_queue']}, counts = reference: {r['counts_match_reference']}"
-              + "".join(f"; {e}" for e in r["events"]))
-    t = result["totals"]
-    print(f"wrote {out}")
-    return int(bool(t["lost"] or t["counted_twice"] or t["stuck"] or
-                    t["innocent_quarantined"] or t["counts_differing"]))

@@ -80,8 +80,8 @@ def wait_counted(store, n, timeout_s=60):
 def test_an_announcement_is_delivered_once_and_again_only_when_not_acknowledged(
         queue_factory):
     q = queue_factory()
-    q.publish("s", 3)
-    q.publish("s", 3)  # the same tile through a second station: one message
+    q.publish("s", 3, "ab12")
+    q.publish("s", 3, "ab12")  # the same tile through a second station: one message
     assert q.pending() == 1
     first = fetch_some(q)
     assert [(d.scene_id, d.tile_index, d.attempts) for d in first] == [("s", 3, 1)]
@@ -90,6 +90,25 @@ def test_an_announcement_is_delivered_once_and_again_only_when_not_acknowledged(
     assert [(d.tile_index, d.attempts) for d in again] == [(3, 2)]
     again[0].ack()
     assert q.fetch(8, timeout_s=0.5) == [] and q.pending() == 0
+
+
+def test_an_id_taken_first_holds_back_no_announcement(store, queue_factory, jpeg_tile):
+    """Issue 26, finding 9: a message published ahead under a tile's id (``scene:tile``)
+    made JetStream drop the station's real announcement as a duplicate, and the tile waited
+    for the sweep (149 s). The id now holds the tile's digest, which nobody without the tile
+    knows; the sweep's re-announcements hold none, so they are never dropped."""
+    import json
+
+    station = queue_factory()
+    body = json.dumps({"scene_id": "sat-1:taken", "tile_index": 0}).encode()
+    for forged in ("sat-1:taken:0", "sat-1:taken:0:"):
+        station._call(station._js.publish(station.subject, body,
+                                          headers={"Nats-Msg-Id": forged}))
+    commit_scene(store, "taken", [jpeg_tile(2000, seed=43)], announcer(station))
+    assert station.pending() == 3, "the real announcement was dropped as a duplicate"
+    station.publish("sat-1:taken", 0)
+    station.publish("sat-1:taken", 0)  # the sweep's: never dropped
+    assert station.pending() == 5
 
 
 def test_two_workers_count_every_tile_once(store, queue_factory, counter, jpeg_tile):
