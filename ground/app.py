@@ -85,6 +85,7 @@ class Ground:
 def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     settings = settings or GroundSettings()
     parts: dict = {}
+    rules = settings.aggregation()  # how every scene's total treats tiles nobody counted
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -150,7 +151,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         out, want = [], wanted(classes)
         for sid in g().store.scene_ids():
             try:
-                r = scene_report(g().store, sid, classes=want)
+                r = scene_report(g().store, sid, classes=want, rules=rules)
             except ValueError:
                 continue  # not counted for a class asked for
             row = {k: r.get(k) for k in ("scene_id", "key", "sender", "classes", "total",
@@ -164,7 +165,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def scene(scene_id: str, classes: str | None = None):
         key = resolve(scene_id)
         try:
-            r = scene_report(g().store, key, classes=wanted(classes))
+            r = scene_report(g().store, key, classes=wanted(classes), rules=rules)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if r is None:
@@ -191,7 +192,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
             raise HTTPException(404, f"no quicklook of scene {scene_id}")
         return Response(summary.quicklook, media_type="image/jpeg")
 
-    add_stac_routes(app, lambda: g().store, resolve)  # the scene as a STAC Item and GeoJSON
+    # the scene as a STAC Item and GeoJSON, its totals by the same rules
+    add_stac_routes(app, lambda: g().store, resolve, rules)
 
     @app.get("/v1/link", responses=documented(401, 422))
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.api_keys import keys_file
 from shared.model_bundle import MODELS_DIR
+from shared.pipeline.aggregation import AggregationRules, Discarded, Uncounted
 from shared.wire.tls import check_pair
 
 log = logging.getLogger("targetfuse.ground")
@@ -69,6 +70,19 @@ class GroundSettings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
+    # How a scene's total treats the tiles the satellite did not count for it
+    # (shared/pipeline/aggregation.py): a discarded tile (below conf_p) adds its onboard
+    # count ("onboard") or nothing ("zero"); an uncounted one (energy ran out, not sent) the
+    # mean of the measured tiles of its context ("context") or nothing ("zero"). An
+    # experiment's choice is its pipeline.json's "discarded" and "uncounted" (the satellite
+    # plans the same under either: they are the ground's estimate, not sent with the scene).
+    # Applied whenever a scene is read: a change re-reports every stored scene.
+    discarded_tiles: Discarded = "onboard"
+    uncounted_tiles: Uncounted = "context"  # "context" or "zero", as said above
+
+    def aggregation(self) -> AggregationRules:
+        """The rules every scene's total (report, GeoJSON, STAC Item) is aggregated by."""
+        return AggregationRules(self.discarded_tiles, self.uncounted_tiles)
 
     def nats_password(self) -> str | None:
         if self.nats_password_file is None:
