@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` builds the FastAPI app (tests call it directly); starting it starts
 the worker and the link client threads, stopping it stops them. Routes are thin: intake
-logic is in ``onboard.intake``, processing in ``onboard.processing``, the link in
+logic is in ``onboard.intake``, processing in ``onboard.processing`` (fed by
+``onboard.worker``), the link in
 ``onboard.link``.
 """
 
@@ -29,10 +30,11 @@ from onboard.counter import OnboardCounter
 from onboard.link.client import LinkClient
 from onboard.link.outbox import Outbox
 from onboard.link.ratelimit import TokenBucket
-from onboard.processing import SceneProcessor, Worker
+from onboard.processing import SceneProcessor
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from onboard.upload_limit import UploadLimit
+from onboard.worker import Worker
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
