@@ -30,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from onboard.contact_plan import contact_schedule
 from onboard.counter import OnboardCounter
 from onboard.downlink_messages import scene_messages
+from onboard.link.windows import ContactSchedule
 from onboard.link_budgets import LinkBudgets, Prepare
 from onboard.scene_job import SceneJob, TileRule, resolve, with_estimated_gsd
 from onboard.scene_pixels import open_scene
@@ -48,9 +50,12 @@ log = logging.getLogger("targetfuse.onboard.processing")
 
 class SceneProcessor:
     def __init__(self, settings: OnboardSettings, db: ScenesDB, counter: OnboardCounter,
-                 energy: EnergyModel | None = None, rule: TileRule | None = None):
+                 energy: EnergyModel | None = None, rule: TileRule | None = None, *,
+                 schedule: ContactSchedule | None = None):
         """``rule``: how scenes are cut (the one the intake sized their jobs by; default:
-        this counter's, with this configuration's adaptive tiling)."""
+        this counter's, with this configuration's adaptive tiling); ``schedule``: the
+        contact schedule budgets are capped by (the service's, read at start; default: the
+        settings', read now)."""
         self.settings, self.db, self.counter = settings, db, counter
         self.energy = energy or EnergyModel()
         # The pair's tables come with its counter's files (one bundle, loaded once).
@@ -69,7 +74,7 @@ class SceneProcessor:
         # scene (1.4-1.7 s on the flight computer's one core).
         import sklearn.cluster  # noqa: F401
         import sklearn.metrics  # noqa: F401
-        self.schedule = settings.schedule()
+        self.schedule = schedule if schedule is not None else contact_schedule(settings)
         self.budgets = LinkBudgets(settings, self.cfg, self.rule, counter, self.energy,
                                    self.schedule,
                                    queued_bytes=lambda: db.outbox.stats()["bytes_queued"])
