@@ -42,7 +42,7 @@ from pathlib import Path
 PARTS = {
     "inference": ("InferenceSession", "inference_collection.py:run", "counter.py:run_batch",
                   "onnxruntime_pybind11_state.run"),
-    "decode and read": ("DatasetReaderBase", "processing.py:__getitem__", "ascontiguousarray",
+    "decode and read": ("DatasetReaderBase", "scene_pixels.py:__getitem__", "ascontiguousarray",
                         "imdecode", "read_rgb", "strips.py", "tiles.py:get", "tiles.py:put",
                         "pread", "pwrite"),
     "descriptors and thumbnails": ("dedup.py:descriptor", "dedup.py:_log_hu",

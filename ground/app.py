@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-from ground import map_assets
+from ground import map_assets, startup
 from ground.link_server import create_server
 from ground.scenes import scene_report
 from ground.segment import make_worker, open_queue
@@ -85,6 +85,9 @@ class Ground:
 def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     settings = settings or GroundSettings()
     parts: dict = {}
+    rules = settings.aggregation()  # how every scene's total treats tiles nobody counted
+    # The REST keys file, made now at first start: read below, before the service serves.
+    rest_keys = startup.rest_keys_file(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -96,8 +99,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
                  "file %s, store %s", settings.http_host, settings.http_port,
                  settings.grpc_host, parts["ground"].grpc_port, settings.model,
                  PairFiles.of(settings.model, settings.models_dir).folder,
-                 settings.rest_keys_file() or "none (auth off)",
-                 settings.sender_keys_file() or "none (auth off)",
+                 rest_keys or "none (auth off)",
+                 startup.sender_keys_file(settings) or "none (auth off)",
                  "PostgreSQL" if settings.database_url else settings.db_path,
                  extra={"http_port": settings.http_port,
                         "grpc_port": parts["ground"].grpc_port, "model": settings.model})
@@ -107,7 +110,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     # /docs: the OpenAPI document as a page that asks for the key (shared/api_page.py).
     app = FastAPI(title="targetfuse ground", lifespan=lifespan, docs_url=None, redoc_url=None)
     # Keys read now: a missing or empty keys file stops the service before it serves.
-    app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
+    app.add_middleware(ApiKeys, keys=load_keys(rest_keys),
                        public=frozenset({"/healthz", "/readyz", "/", "/docs",
                                          *map_assets.PUBLIC}))
     map_assets.add_routes(app)  # the dashboard's map library and script
@@ -150,7 +153,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         out, want = [], wanted(classes)
         for sid in g().store.scene_ids():
             try:
-                r = scene_report(g().store, sid, classes=want)
+                r = scene_report(g().store, sid, classes=want, rules=rules)
             except ValueError:
                 continue  # not counted for a class asked for
             row = {k: r.get(k) for k in ("scene_id", "key", "sender", "classes", "total",
@@ -164,7 +167,7 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def scene(scene_id: str, classes: str | None = None):
         key = resolve(scene_id)
         try:
-            r = scene_report(g().store, key, classes=wanted(classes))
+            r = scene_report(g().store, key, classes=wanted(classes), rules=rules)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if r is None:
@@ -191,7 +194,8 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
             raise HTTPException(404, f"no quicklook of scene {scene_id}")
         return Response(summary.quicklook, media_type="image/jpeg")
 
-    add_stac_routes(app, lambda: g().store, resolve)  # the scene as a STAC Item and GeoJSON
+    # the scene as a STAC Item and GeoJSON, its totals by the same rules
+    add_stac_routes(app, lambda: g().store, resolve, rules)
 
     @app.get("/v1/link", responses=documented(401, 422))
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):

@@ -23,6 +23,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from ground import startup
 from ground.link_auth import LinkAuth
 from ground.settings import GroundSettings
 from ground.store import Store, StoreLost, scene_key
@@ -269,7 +270,7 @@ def create_server(settings: GroundSettings, store: Store, tile_queue=None, count
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
-    auth = LinkAuth(load_named_keys(settings.sender_keys_file()))
+    auth = LinkAuth(load_named_keys(startup.sender_keys_file(settings)))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
                          options=opts, interceptors=[auth])
     checker = health.HealthServicer()
@@ -296,7 +297,7 @@ def create_server(settings: GroundSettings, store: Store, tile_queue=None, count
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     saturation(False)
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    files = settings.link_tls_files()
+    files = startup.link_tls_files(settings)
     creds = server_credentials(*files) if files is not None else None
     port = server.add_secure_port(address, creds) if creds is not None else \
         server.add_insecure_port(address)

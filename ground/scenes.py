@@ -4,6 +4,14 @@
 (``counting``) with the same ``aggregate`` the simulator uses, so partial totals are visible
 before the link delivers all. Per class too (``by_class``), and restricted to the classes a
 reader asks for (``classes``: the total then covers those only).
+
+How the total treats the tiles nobody counted (discarded, uncounted) is the ground's setting
+(``GroundSettings.aggregation``; the pipeline's defaults unless told), not something the scene
+carries: nothing the satellite decides depends on it (its plan, budgets and downlink are the
+same under either treatment), and the ground aggregates every time a scene is read, from the
+decisions it stored, so one rule covers every satellite's scenes, old and new, and changing
+it needs nothing sent again. An experiment's choice (its pipeline.json's ``discarded`` and
+``uncounted``) is deployed by setting the ground's two to the same.
 """
 
 from __future__ import annotations
@@ -11,7 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from ground.store import Store
-from shared.pipeline.aggregation import aggregate, aggregate_classes
+from shared.pipeline.aggregation import (
+    DEFAULT_RULES,
+    AggregationRules,
+    aggregate,
+    aggregate_classes,
+)
 from shared.preprocess import unknown_gsd_warning
 from shared.wire.convert import summary_arrays, summary_class_counts
 
@@ -22,10 +35,10 @@ def scene_classes(header) -> list[str]:
     return list(header.classes) or [UNNAMED]
 
 
-def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
-                 uncounted: str = "context", classes: list[str] | None = None) -> dict | None:
+def scene_report(store: Store, scene_id: str, classes: list[str] | None = None, *,
+                 rules: AggregationRules = DEFAULT_RULES) -> dict | None:
     """``classes``: report only these of the scene's classes (a ValueError for a class the
-    scene was not counted for)."""
+    scene was not counted for); ``rules``: how discarded and uncounted tiles count."""
     header = store.header(scene_id)
     if header is None:
         return None
@@ -66,9 +79,11 @@ def scene_report(store: Store, scene_id: str, discarded: str = "onboard",
     # The requested classes' tile counts (all of them: the scene's own totals).
     onboard = _sum_columns(class_onboard[:, sel])
     ground = {i: float(np.sum([v[k] for k in sel])) for i, v in class_ground.items()}
-    agg = aggregate(action, onboard, reused, ground, contexts, discarded, uncounted)
+    agg = aggregate(action, onboard, reused, ground, contexts, rules.discarded,
+                    rules.uncounted)
     per_class = aggregate_classes(names, action, class_onboard, reused, class_ground,
-                                  contexts, discarded=discarded, uncounted=uncounted)
+                                  contexts, discarded=rules.discarded,
+                                  uncounted=rules.uncounted)
     onboard_only = float(np.nansum(onboard))  # what the satellite alone would report
     report.update({**agg.as_dict(), "onboard_total": round(onboard_only, 3),
                    "by_class": {c: {"total": round(per_class[c].total, 3),

@@ -52,13 +52,14 @@ class NoCounting:
 def open_queue(settings: GroundSettings):
     if not settings.nats_url:
         return None
+    from ground import startup
     from ground.tile_queue import NatsTileQueue
 
     return NatsTileQueue(settings.nats_url, stream=settings.nats_stream,
                          prefix=f"{settings.nats_stream.lower()}.tiles",
                          ack_wait_s=settings.nats_ack_wait_s,
                          max_deliver=settings.nats_max_deliver,
-                         user=settings.nats_user, password=settings.nats_password())
+                         user=settings.nats_user, password=startup.nats_password(settings))
 
 
 def make_worker(settings: GroundSettings, store, counter, error_model, queue):

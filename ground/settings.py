@@ -1,20 +1,21 @@
 """The ground service's settings: one typed class, read from ``TARGETFUSE_GROUND_*``
-environment variables (or given directly), validated when built."""
+environment variables (or given directly), validated when built.
+
+They only validate: building them checks each value and that the values fit together, and
+reads and writes no file (the keys files, TLS files and NATS password are read, or made at
+first start, when the service starts: ``ground.startup``).
+"""
 
 from __future__ import annotations
 
-import logging
-import socket
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.api_keys import keys_file
 from shared.model_bundle import MODELS_DIR
+from shared.pipeline.aggregation import AggregationRules, Discarded, Uncounted
 from shared.wire.tls import check_pair
-
-log = logging.getLogger("targetfuse.ground")
 
 
 class GroundSettings(BaseSettings):
@@ -69,38 +70,19 @@ class GroundSettings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
+    # How a scene's total treats the tiles the satellite did not count for it
+    # (shared/pipeline/aggregation.py): a discarded tile (below conf_p) adds its onboard
+    # count ("onboard") or nothing ("zero"); an uncounted one (energy ran out, not sent) the
+    # mean of the measured tiles of its context ("context") or nothing ("zero"). An
+    # experiment's choice is its pipeline.json's "discarded" and "uncounted" (the satellite
+    # plans the same under either: they are the ground's estimate, not sent with the scene).
+    # Applied whenever a scene is read: a change re-reports every stored scene.
+    discarded_tiles: Discarded = "onboard"
+    uncounted_tiles: Uncounted = "context"  # "context" or "zero", as said above
 
-    def nats_password(self) -> str | None:
-        if self.nats_password_file is None:
-            return None
-        try:
-            return self.nats_password_file.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read the NATS password file: {exc.strerror}") from None
-
-    def rest_keys_file(self) -> Path | None:
-        return keys_file(self.api_keys_file, self.auth, self.db_path.parent / "api-keys",
-                         "operator")
-
-    def sender_keys_file(self) -> Path | None:
-        return keys_file(self.link_keys_file, self.auth, self.db_path.parent / "link-keys",
-                         "satellite")
-
-    def link_tls_files(self) -> tuple[Path, Path, Path | None] | None:
-        """The link's certificate, key and client CA: the configured ones, else (TLS on)
-        the ones made at first start in ``tls/`` beside the database; None: plaintext."""
-        if not self.link_tls:
-            log.warning("link_tls=false: the link is plaintext (link keys and tiles cross it "
-                        "in clear)")
-            return None
-        if self.tls_cert_file is not None:
-            return self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file
-        from shared.wire.link_pki import make_link_pki
-
-        hosts = tuple(h for h in (self.grpc_host, socket.gethostname())
-                      if h not in ("0.0.0.0", "::", ""))
-        pki = make_link_pki(self.db_path.parent / "tls", hosts)
-        return pki.cert, pki.key, None
+    def aggregation(self) -> AggregationRules:
+        """The rules every scene's total (report, GeoJSON, STAC Item) is aggregated by."""
+        return AggregationRules(self.discarded_tiles, self.uncounted_tiles)
 
     @model_validator(mode="after")
     def _tls(self) -> GroundSettings:

@@ -8,7 +8,8 @@ GeoJSON 2008 did), else null; its properties are flat, so GIS tools can style by
 tile), ``provenance`` (where its final count came from), ``confidence``, ``ground_counted``,
 the final count per class under the class's name (plus ``total``), and the onboard count
 per class under ``onboard:<class>`` (plus ``onboard_total``). Counts are aggregated by
-``ground.scenes.scene_report``'s rules, so the features add up to the scene's totals.
+``ground.scenes.scene_report``'s rules (the ground's setting, ``rules``), so the features add
+up to the scene's totals.
 
 ``stac_item`` is a STAC 1.1 Item (made with pystac) for the scene: its footprint as geometry
 (WGS84, null when unknown), ``datetime`` the capture time (else when the ground first heard
@@ -36,7 +37,7 @@ from ground.scenes import scene_classes, scene_report
 from ground.store import Store
 from shared import geo
 from shared.errors import documented
-from shared.pipeline.aggregation import aggregate_classes
+from shared.pipeline.aggregation import DEFAULT_RULES, AggregationRules, aggregate_classes
 from shared.wire import link_pb2
 from shared.wire.convert import summary_arrays, summary_class_counts
 
@@ -76,15 +77,16 @@ def _r(v) -> float | None:
     return None if v is None or np.isnan(v) else round(float(v), 3)
 
 
-def tiles_geojson(store: Store, scene_id: str, crs: str = "wgs84") -> dict | None:
+def tiles_geojson(store: Store, scene_id: str, crs: str = "wgs84", *,
+                  rules: AggregationRules = DEFAULT_RULES) -> dict | None:
     """The scene's tiles as a FeatureCollection (None: no such scene). ``crs``: "wgs84" or
-    "scene"."""
+    "scene"; ``rules``: how discarded and uncounted tiles count."""
     if crs not in ("wgs84", "scene"):
         raise ValueError(f"crs must be wgs84 or scene, not {crs!r}")
     header = store.header(scene_id)
     if header is None:
         return None
-    report = scene_report(store, scene_id)
+    report = scene_report(store, scene_id, rules=rules)
     names = scene_classes(header)
     g = header.grid
     fp = _footprint(header)
@@ -102,8 +104,9 @@ def tiles_geojson(store: Store, scene_id: str, crs: str = "wgs84") -> dict | Non
                             if c is not None and not np.isnan(c)}
         class_ground = {i: v for i, v in class_ground.items() if len(v) == len(names)}
         per_class_final = aggregate_classes(names, action, onboard_table, reused,
-                                            class_ground, contexts, discarded="onboard",
-                                            uncounted="context")
+                                            class_ground, contexts,
+                                            discarded=rules.discarded,
+                                            uncounted=rules.uncounted)
         for t in summary.tiles:
             decisions[t.index] = _decision(t)
             confidence[t.index] = round(t.confidence, 4) if t.HasField("confidence") else None
@@ -151,8 +154,9 @@ def _when(header, store: Store, scene_id: str) -> tuple[datetime, bool]:
 
 
 def stac_item(store: Store, scene_id: str, self_href: str | None = None,
-              labels_href: str = "tiles.geojson") -> dict | None:
-    """The scene as a STAC Item dict (None: no such scene)."""
+              labels_href: str = "tiles.geojson", *,
+              rules: AggregationRules = DEFAULT_RULES) -> dict | None:
+    """The scene as a STAC Item dict (None: no such scene); its totals by ``rules``."""
     import warnings
 
     import pystac
@@ -172,7 +176,7 @@ def stac_item(store: Store, scene_id: str, self_href: str | None = None,
     header = store.header(scene_id)
     if header is None:
         return None
-    report = scene_report(store, scene_id)
+    report = scene_report(store, scene_id, rules=rules)
     names = scene_classes(header)
     g = header.grid
     fp = _footprint(header)
@@ -218,19 +222,20 @@ def stac_item(store: Store, scene_id: str, self_href: str | None = None,
     return d
 
 
-def write(store: Store, scene_id: str, folder: Path) -> tuple[Path, Path]:
+def write(store: Store, scene_id: str, folder: Path,
+          rules: AggregationRules = DEFAULT_RULES) -> tuple[Path, Path]:
     """``<folder>/<scene_id>.json`` (the Item) and ``<scene_id>.tiles.geojson`` beside it,
     the Item's labels asset pointing at it by a relative href."""
     folder = Path(folder)
-    collection = tiles_geojson(store, scene_id)
+    collection = tiles_geojson(store, scene_id, rules=rules)
     if collection is None:
         raise ValueError(f"no scene {scene_id} in the store")
     folder.mkdir(parents=True, exist_ok=True)
     labels = folder / f"{scene_id}.tiles.geojson"
     labels.write_text(json.dumps(collection))
     item_path = folder / f"{scene_id}.json"
-    item_path.write_text(json.dumps(stac_item(store, scene_id, labels_href=labels.name),
-                                    indent=1))
+    item_path.write_text(json.dumps(stac_item(store, scene_id, labels_href=labels.name,
+                                              rules=rules), indent=1))
     return item_path, labels
 
 
@@ -238,9 +243,11 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-def add_routes(app, store, resolve=lambda scene: scene) -> None:
+def add_routes(app, store, resolve=lambda scene: scene,
+               rules: AggregationRules = DEFAULT_RULES) -> None:
     """``GET /v1/scenes/{id}/stac`` and ``/v1/scenes/{id}/tiles.geojson`` on ``app``;
-    ``store()`` gives the service's store, ``resolve(id)`` the key of the scene meant."""
+    ``store()`` gives the service's store, ``resolve(id)`` the key of the scene meant,
+    ``rules`` how its totals treat discarded and uncounted tiles."""
     @app.get("/v1/scenes/{scene_id}/stac", response_class=GeoJSONResponse,
              responses=documented(401, 404))
     def scene_stac(scene_id: str, request: Request):
@@ -248,7 +255,7 @@ def add_routes(app, store, resolve=lambda scene: scene) -> None:
         tiles' GeoJSON."""
         labels = str(request.url_for("scene_tiles_geojson", scene_id=scene_id))
         item = stac_item(store(), resolve(scene_id), self_href=str(request.url),
-                         labels_href=labels)
+                         labels_href=labels, rules=rules)
         if item is None:
             raise HTTPException(404, f"no scene {scene_id}")
         return GeoJSONResponse(item)
@@ -259,7 +266,7 @@ def add_routes(app, store, resolve=lambda scene: scene) -> None:
         """Every tile as a GeoJSON Feature: its outline (WGS84, or the scene's CRS with
         ``crs=scene``; null when the footprint is unknown) and its counts per class, onboard
         and final, decision, confidence and provenance."""
-        collection = tiles_geojson(store(), resolve(scene_id), crs)
+        collection = tiles_geojson(store(), resolve(scene_id), crs, rules=rules)
         if collection is None:
             raise HTTPException(404, f"no scene {scene_id}")
         return GeoJSONResponse(collection)

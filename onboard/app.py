@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` builds the FastAPI app (tests call it directly); starting it starts
 the worker and the link client threads, stopping it stops them. Routes are thin: intake
-logic is in ``onboard.intake``, processing in ``onboard.processing``, the link in
+logic is in ``onboard.intake``, processing in ``onboard.processing`` (fed by
+``onboard.worker``), the link in
 ``onboard.link``.
 """
 
@@ -24,15 +25,16 @@ from prometheus_client import (
     generate_latest,
 )
 
-from onboard import intake
+from onboard import intake, startup
 from onboard.counter import OnboardCounter
 from onboard.link.client import LinkClient
 from onboard.link.outbox import Outbox
 from onboard.link.ratelimit import TokenBucket
-from onboard.processing import SceneProcessor, Worker
+from onboard.processing import SceneProcessor
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from onboard.upload_limit import UploadLimit
+from onboard.worker import Worker
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
@@ -42,10 +44,12 @@ log = logging.getLogger("targetfuse.onboard")
 
 
 class Onboard:
-    """The service's parts, wired together."""
+    """The service's parts, wired together; ``started_with``: what the service read and
+    made from its settings at start (``onboard.startup``; default: read now)."""
 
-    def __init__(self, settings: OnboardSettings):
+    def __init__(self, settings: OnboardSettings, started_with: startup.Startup | None = None):
         self.settings = settings
+        start = started_with if started_with is not None else startup.start(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(settings.data_dir / "onboard.db")
         self.db = ScenesDB(self.outbox)
@@ -53,16 +57,19 @@ class Onboard:
         self.counter = OnboardCounter.shipped(settings.model, settings.models_dir,
                                               threads=settings.threads,
                                               variant=settings.precision)
-        self.processor = SceneProcessor(settings, self.db, self.counter)
+        # One schedule for the budgets and the link (a replayed plan starts once).
+        self.schedule = start.schedule()
+        self.processor = SceneProcessor(settings, self.db, self.counter,
+                                        schedule=self.schedule)
         # How scenes are cut: the intake sizes each job by the rule the worker cuts by.
         self.tile_rule = self.processor.rule
         self.worker = Worker(self.processor)
         self.bucket = TokenBucket(settings.link_rate_bytes_s, settings.link_burst_bytes)
-        creds = settings.link_credentials()
         self.link = LinkClient(settings.ground_target, self.outbox, self.bucket,
-                               settings.schedule(), deadline_s=settings.link_deadline_s,
-                               credentials=creds, server_name=settings.ground_tls_server_name,
-                               key=settings.ground_key(),
+                               self.schedule, deadline_s=settings.link_deadline_s,
+                               credentials=start.link_credentials,
+                               server_name=settings.ground_tls_server_name,
+                               key=start.ground_key,
                                station_targets=settings.station_target_map())
         if not settings.link_tls:
             log.warning("link_tls=false: the link is plaintext (the link key and tiles "
@@ -167,18 +174,21 @@ def open_seconds(schedule, t0: float, t1: float) -> float:
 
 def create_app(settings: OnboardSettings | None = None, start: bool = True) -> FastAPI:
     settings = settings or OnboardSettings()
+    # What the settings name on disk, read (and the keys file made) now: a missing or bad
+    # file (keys, TLS, contact plan) stops the service before it serves, named.
+    started_with = startup.start(settings)
     parts: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        parts["onboard"] = Onboard(settings)
+        parts["onboard"] = Onboard(settings, started_with)
         if start:
             parts["onboard"].start()
         log.info("onboard service up: REST on http://%s:%s (OpenAPI page /docs), model pair "
                  "%r from %s, API keys file %s, link key file %s, ground target %s, data in %s",
                  settings.http_host, settings.http_port, settings.model,
                  PairFiles.of(settings.model, settings.models_dir).folder,
-                 settings.rest_keys_file() or "none (auth off)",
+                 started_with.rest_keys_file or "none (auth off)",
                  settings.ground_key_file or "none", settings.ground_target, settings.data_dir,
                  extra={"http_port": settings.http_port, "model": settings.model})
         yield
@@ -191,7 +201,7 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     body_limit = settings.max_upload_bytes + (1 << 20)
     app.add_middleware(UploadLimit, limit=body_limit, paths=frozenset({"/v1/scenes"}))
     # Keys read now: a missing or empty keys file stops the service before it serves.
-    app.add_middleware(ApiKeys, keys=load_keys(settings.rest_keys_file()),
+    app.add_middleware(ApiKeys, keys=load_keys(started_with.rest_keys_file),
                        public=frozenset({"/healthz", "/readyz", "/docs"}))
 
     def ob() -> Onboard:

@@ -2,7 +2,7 @@
 
 The intake reads it when it resolves a scene (``onboard.scene_job``), so a file georeferenced
 only in itself is sized by its real GSD before the 202; the worker's window reader
-(``onboard.processing.RasterSource``) reports the same for the scene it opened.
+(``onboard.scene_pixels.RasterSource``) reports the same for the scene it opened.
 """
 
 from __future__ import annotations

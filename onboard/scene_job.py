@@ -5,8 +5,8 @@
 1. the GSD and where it came from: the metadata's (``"metadata"``), else a GeoTIFF's own
    georeference in a projected CRS (``"file"``, through ``shared.limits``: a value no sensor
    has is dropped with a warning and the scene marked for an estimate), else unknown; the
-   worker may then estimate it from the pixels (``"estimated"``: it needs the counter) and
-   sizes the job again by the same rule;
+   worker may then estimate it from the pixels (``with_estimated_gsd``, ``"estimated"``: it
+   needs the counter and the pixels) and sizes the job again by the same rule;
 2. the footprint: the metadata's, else the file's;
 3. the tile size the scene is first cut at, by the one rule (``TileRule.first``: the tiling
    table's calibrated size at this GSD with adaptive tiling, else the natural size, the
@@ -25,7 +25,7 @@ from pathlib import Path
 from onboard.georeference import checked_georeference, file_georeference
 from shared.annotations import Footprint
 from shared.pipeline.tiling import TilingEntry, TilingTable, first_tile_size, tiles_for
-from shared.preprocess import tile_px
+from shared.preprocess import tile_px, unknown_gsd_warning
 from shared.tile_grid import MAX_TILES
 
 GSD_SOURCES = ("metadata", "file", "estimated")
@@ -132,6 +132,34 @@ def resolve(scene_id: str, path: Path | str, meta: dict, size: tuple[int, int],
                    meta.get("classes"), meta.get("capture_time"), warnings=tuple(said),
                    file_gsd_refused=refused)
     return job.sized(rule) if rule is not None else job
+
+
+def with_estimated_gsd(job: SceneJob, pixels, counter, rule: TileRule, estimate: bool
+                       ) -> SceneJob:
+    """The job with its GSD estimated from the image (``counter``'s features closest to its
+    training imagery: ``onboard.scale_estimate``) when nobody gave one and ``estimate`` (the
+    settings' ``estimate_gsd``) asks for it, or the file's own GSD was refused; sized again
+    by ``rule`` (the estimate may make more tiles than the intake saw: SceneRefused). The
+    warnings say what the GSD is and where it came from."""
+    said = list(job.warnings)
+    if not job.gsd_m and not job.file_gsd_refused:
+        said.append(unknown_gsd_warning(counter.card.model_gsd_m))
+    if not job.gsd_m and (estimate or job.file_gsd_refused):
+        # A file whose own header gives a GSD no sensor has: the image's estimate.
+        from onboard.scale_estimate import estimate_gsd
+
+        gsd = estimate_gsd(counter, pixels)[0]
+        if gsd:
+            said = [w for w in said if not w.startswith("ground sample distance unknown: "
+                                                        "tiles")]
+            said.append(f"ground sample distance unknown: estimated {gsd:g} m/px from the "
+                        "image (features closest to the counter's training imagery); "
+                        "give gsd_m when it is known")
+            return replace(job, gsd_m=gsd, gsd_source="estimated",
+                           warnings=tuple(said)).sized(rule)
+        if job.file_gsd_refused:
+            said.append(unknown_gsd_warning(counter.card.model_gsd_m))
+    return replace(job, warnings=tuple(said))
 
 
 def queued_before_jobs(scene_id: str, path: str, meta: dict) -> SceneJob:

@@ -1,11 +1,16 @@
 """The onboard service's settings: one typed class, read from ``TARGETFUSE_ONBOARD_*``
-environment variables (or given directly), validated when built."""
+environment variables (or given directly), validated when built.
+
+They only validate: building them checks each value and that the values fit together, and
+reads no contact plan, keys or certificate and writes no file (what needs the disk is done
+when the service starts: ``onboard.startup``). The one file read is the pipeline
+configuration's, a few hundred bytes, so a bad one is refused as a bad setting.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -13,15 +18,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.api_keys import keys_file, load_keys
 from shared.model_bundle import MODELS_DIR
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.throttling import POLICIES
-from shared.wire.tls import channel_credentials, check_pair
-
-# The most windows one satellite's schedule holds (a repeated plan): about 30 years of
-# passes every 15 minutes, a few tens of MB.
-MAX_PLAN_WINDOWS = 1_000_000
+from shared.wire.tls import check_pair
 
 
 class OnboardSettings(BaseSettings):
@@ -122,20 +122,6 @@ class OnboardSettings(BaseSettings):
     # queued. 0: the next window alone (a scene's tiles go down in the first pass after it).
     plan_horizon_s: float = Field(0.0, ge=0.0, allow_inf_nan=False)
 
-    def rest_keys_file(self) -> Path | None:
-        return keys_file(self.api_keys_file, self.auth, self.data_dir / "api-keys", "operator")
-
-    def ground_key(self) -> bytes | None:
-        """The key the link presents (the file's last key), None without a file."""
-        keys = load_keys(self.ground_key_file)
-        return keys[-1] if keys else None
-
-    def link_credentials(self):
-        """The link's gRPC channel credentials: TLS trusting ground_tls_ca_file (else the
-        system's CAs); None (plaintext) only with link_tls=false."""
-        return channel_credentials(self.ground_tls_ca_file, self.tls_cert_file,
-                                   self.tls_key_file, plaintext=not self.link_tls)
-
     @model_validator(mode="after")
     def _tls(self) -> OnboardSettings:
         check_pair(self.tls_cert_file, self.tls_key_file, "onboard")
@@ -165,40 +151,9 @@ class OnboardSettings(BaseSettings):
         if self.contact_windows or self.contact_period_s is not None:
             raise ValueError("give one contact schedule: contact_plan_file, contact_windows "
                              "or contact_period_s")
-        self.plan_windows()  # a bad plan, or one without this satellite, fails at start
+        # The plan itself is read and checked when the service starts
+        # (onboard.contact_plan): a bad plan, or one without this satellite, fails there.
         return self
-
-    def plan_windows(self, now: float | None = None) -> list:
-        """This satellite's windows of the contact plan, made fit for one radio (and
-        replayed from ``now``, default the present, when the settings say so)."""
-        from shared.orbits.plan import plan_span, read_plan, replayed, single_radio
-
-        try:
-            meta, windows = read_plan(self.contact_plan_file)
-        except OSError as exc:
-            raise ValueError(f"contact_plan_file: cannot read {self.contact_plan_file}: "
-                             f"{exc.strerror}") from None
-        names = sorted({w.satellite for w in windows})
-        sat = self.contact_plan_satellite
-        if sat is None:
-            if len(names) != 1:
-                raise ValueError(f"contact_plan_file has {len(names)} satellites: name this "
-                                 f"one with contact_plan_satellite (one of {names[:20]})")
-            sat = names[0]
-        mine = single_radio(windows, sat)
-        if not mine:
-            raise ValueError(f"contact_plan_file has no window for satellite {sat!r} "
-                             f"(it has {names[:20]})")
-        if len(mine) * self.contact_plan_repeat > MAX_PLAN_WINDOWS:
-            raise ValueError(f"contact_plan_repeat {self.contact_plan_repeat} makes "
-                             f"{len(mine) * self.contact_plan_repeat:,} windows of this "
-                             f"satellite; at most {MAX_PLAN_WINDOWS:,}")
-        if self.contact_plan_replay_lead_s is not None:
-            # One start for every satellite of the plan, so their passes keep their order.
-            at = (time.time() if now is None else now) + self.contact_plan_replay_lead_s
-            mine = replayed(mine, plan_span(meta, windows), at, self.contact_plan_speedup,
-                            self.contact_plan_repeat)
-        return mine
 
     @field_validator("station_targets")
     @classmethod
@@ -289,16 +244,3 @@ class OnboardSettings(BaseSettings):
         to 9 bytes a pixel, a progressive JPEG's coefficients included) in 9/16 of the
         memory limit, the rest for the service; and ``max_decoded_pixels``."""
         return min(self.max_decoded_pixels, self.memory_limit_bytes // 16)
-
-    def schedule(self):
-        from onboard.link.windows import ContactSchedule
-
-        if self.contact_plan_file is not None:
-            return ContactSchedule.from_plan(self.plan_windows(), self.contact_plan_shift_s)
-        if self.contact_windows:
-            return ContactSchedule(windows=tuple(tuple(map(float, p)) for p in
-                                                 json.loads(self.contact_windows)))
-        if self.contact_period_s is not None:
-            return ContactSchedule(period_s=self.contact_period_s,
-                                   duration_s=self.contact_duration_s)
-        return ContactSchedule.always()

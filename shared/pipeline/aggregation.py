@@ -28,6 +28,7 @@ is linear in the counts, so the class totals add up to the scene's total.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -35,8 +36,10 @@ from shared.pipeline.decisions import DOWNLINK, UNCOUNTED
 from shared.pipeline.selection import ACCEPT, DISCARD
 
 PROVENANCE = ("accepted", "downlinked", "reused", "discarded", "uncounted")
-DISCARD_TREATMENTS = ("onboard", "zero")
-UNCOUNTED_TREATMENTS = ("zero", "context")
+Discarded = Literal["onboard", "zero"]
+Uncounted = Literal["zero", "context"]
+DISCARD_TREATMENTS: tuple[str, ...] = get_args(Discarded)
+UNCOUNTED_TREATMENTS: tuple[str, ...] = get_args(Uncounted)
 
 
 @dataclass
@@ -61,6 +64,22 @@ def check_treatments(discarded: str, uncounted: str) -> None:
     if uncounted not in UNCOUNTED_TREATMENTS:
         raise ValueError(f"uncounted-tile treatment must be one of {UNCOUNTED_TREATMENTS}, "
                          f"got {uncounted!r}")
+
+
+@dataclass(frozen=True)
+class AggregationRules:
+    """How a scene's total treats the tiles nobody counted for it: what the simulator reads
+    from a ``PipelineConfig`` and the ground from its settings. The defaults are the
+    pipeline's (and the ground's)."""
+
+    discarded: Discarded = "onboard"
+    uncounted: Uncounted = "context"
+
+    def __post_init__(self) -> None:
+        check_treatments(self.discarded, self.uncounted)
+
+
+DEFAULT_RULES = AggregationRules()
 
 
 def aggregate(action: np.ndarray, onboard: np.ndarray, reused: np.ndarray,

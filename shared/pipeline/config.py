@@ -3,7 +3,9 @@ deduplication and the treatment of tiles nobody counted; checked when built.
 
 A configuration is also a JSON file of these fields (``save``, ``load``; a field left out
 keeps its default): what an experiment writes for the configuration it ran, and what the
-onboard service deploys as is (its ``pipeline_file`` setting).
+onboard service deploys as is (its ``pipeline_file`` setting). Of these, ``discarded`` and
+``uncounted`` are how a scene's total is aggregated, which nothing onboard reads: deployed,
+they are the ground's settings (``discarded_tiles``, ``uncounted_tiles``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Built block by block (a scene read window by window is never decoded whole): eac
 the scene is shrunk (area averaging) into its place in a canvas whose long side is
 ``long_side`` pixels, and the canvas is encoded as JPEG. Its bytes go down with the scene's
 summary and count against the scene's byte budget before any tile is chosen
-(``onboard.processing``); it is left out when it would take more than its share of the
+(``onboard.link_budgets``); it is left out when it would take more than its share of the
 budget."""
 
 from __future__ import annotations

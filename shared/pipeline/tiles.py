@@ -32,8 +32,8 @@ class LazyTiles(Sequence):
     """A scene's tiles, cropped from its pixels when asked for.
 
     ``pixels`` is anything with ``shape`` and 2-D slicing that returns an RGB array: a numpy
-    array, or a reader that fetches only the window asked for (``onboard.processing``'s
-    GeoTIFF source), so a large scene never has to be in memory whole."""
+    array, or a reader that fetches only the window asked for (a GeoTIFF's:
+    ``onboard.scene_pixels.RasterSource``), so a large scene never has to be in memory whole."""
 
     def __init__(self, grid: TileGrid, pixels):
         self.grid, self.pixels = grid, pixels

@@ -158,6 +158,7 @@ def test_the_constellation_profile_is_two_stations_two_workers_three_satellites(
 def test_the_constellation_satellites_fly_their_real_plan_to_both_stations():
     import json
 
+    from onboard.contact_plan import plan_windows
     from shared.orbits.plan import read_plan
 
     profile = {n: s for n, s in SERVICES.items() if "constellation" in s.get("profiles", [])}
@@ -178,7 +179,7 @@ def test_the_constellation_satellites_fly_their_real_plan_to_both_stations():
             k[len("TARGETFUSE_ONBOARD_"):].lower(): v for k, v in env.items()
             if k.startswith("TARGETFUSE_ONBOARD_CONTACT_PLAN")
             and not k.endswith("_FILE")}, contact_plan_file=plan)
-        mine = settings.plan_windows(now=0.0)
+        mine = plan_windows(settings, now=0.0)
         assert {w.station for w in mine} == {"Kiruna", "Svalbard"}
         assert mine[-1].end > 12 * 3600  # replayed for half a day of the stack or more
         flown.add(settings.contact_plan_satellite)

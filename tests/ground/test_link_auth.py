@@ -11,11 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ground import startup
 from ground.link_server import create_server
 from ground.settings import GroundSettings
 from ground.store import SQLiteStore
 from onboard.app import create_app as onboard_app
 from onboard.settings import OnboardSettings
+from onboard.startup import ground_key
 from shared.api_keys import Credentials, load_named_keys
 from shared.wire import link_pb2, link_pb2_grpc
 
@@ -100,12 +102,13 @@ def test_authentication_is_on_by_default(tmp_path):
     """Settings that name no keys file: each service makes one (owner-only) at first start
     and refuses requests without its key; only auth=false opens them."""
     g = GroundSettings(db_path=tmp_path / "g" / "ground.db")
-    link_keys = g.sender_keys_file()
+    link_keys = startup.sender_keys_file(g)
     assert link_keys == tmp_path / "g" / "link-keys"
     assert stat.S_IMODE(link_keys.stat().st_mode) == 0o600
     assert list(load_named_keys(link_keys).values()) == ["satellite"]
-    assert g.sender_keys_file() == link_keys  # made once, then kept
-    assert GroundSettings(auth=False, db_path=tmp_path / "x.db").sender_keys_file() is None
+    assert startup.sender_keys_file(g) == link_keys  # made once, then kept
+    assert startup.sender_keys_file(GroundSettings(auth=False, db_path=tmp_path / "x.db")) \
+        is None
     settings = OnboardSettings(data_dir=tmp_path / "o", ground_target="127.0.0.1:1",
                                model="aircraft")
     with TestClient(onboard_app(settings, start=False)) as client:
@@ -120,7 +123,7 @@ def test_credentials_make_a_matching_set(tmp_path):
     sat_key = creds.satellite_file.read_text().strip().encode()
     assert load_named_keys(creds.link_file) == {sat_key: "satellite-1"}
     assert Credentials.make(tmp_path / "k").rest_key == creds.rest_key  # kept, not remade
-    assert OnboardSettings(**creds.onboard(), data_dir=tmp_path).ground_key() == sat_key
+    assert ground_key(OnboardSettings(**creds.onboard(), data_dir=tmp_path)) == sat_key
 
 
 def test_credentials_for_a_constellation_give_each_satellite_its_own_key(tmp_path):

@@ -203,7 +203,8 @@ def test_a_geotiff_is_read_window_by_window_with_the_same_result(tmp_path, scene
 
     from onboard.counter import OnboardCounter
     from onboard.link.outbox import Outbox
-    from onboard.processing import RasterSource, SceneProcessor
+    from onboard.processing import SceneProcessor
+    from onboard.scene_pixels import RasterSource
     from onboard.scenes_db import ScenesDB
     from shared.imageio import read_rgb
 

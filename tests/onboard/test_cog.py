@@ -15,7 +15,8 @@ from rasterio.transform import Affine
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter
 from onboard.link.outbox import Outbox
-from onboard.processing import RasterSource, SceneProcessor
+from onboard.processing import SceneProcessor
+from onboard.scene_pixels import RasterSource
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 

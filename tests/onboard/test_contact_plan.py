@@ -14,6 +14,7 @@ from ground.settings import GroundSettings
 from ground.store import SQLiteStore
 from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app
+from onboard.contact_plan import contact_schedule
 from onboard.link.client import LinkClient
 from onboard.link.outbox import Outbox
 from onboard.link.ratelimit import TokenBucket
@@ -142,7 +143,8 @@ def test_each_window_sends_to_its_own_station(tmp_path, jpeg_tile):
             station_targets=json.dumps({n: grounds[n][2] for n in ("Svalbard", "Kiruna")}))
         now = [100.0]
         box = Outbox(tmp_path / "o.db")
-        client = LinkClient(settings.ground_target, box, TokenBucket(1e7), settings.schedule(),
+        client = LinkClient(settings.ground_target, box, TokenBucket(1e7),
+                            contact_schedule(settings),
                             deadline_s=10, clock=lambda: now[0],
                             station_targets=settings.station_target_map())
         for t, scene in ((100.0, "over-svalbard"), (1100.0, "over-kiruna"),

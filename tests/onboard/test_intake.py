@@ -190,7 +190,7 @@ def test_a_four_band_8_bit_geotiff_is_accepted_and_read_as_rgb(tmp_path):
     import rasterio
 
     from onboard.intake import accept
-    from onboard.processing import RasterSource
+    from onboard.scene_pixels import RasterSource
 
     settings, db = _intake(tmp_path)
     path = tmp_path / "rgbn.tif"

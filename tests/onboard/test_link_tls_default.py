@@ -12,11 +12,13 @@ import pytest
 
 from ground.link_server import create_server
 from ground.settings import GroundSettings
+from ground.startup import link_tls_files
 from ground.store import SQLiteStore
 from onboard.link.client import LinkClient
 from onboard.link.outbox import Outbox
 from onboard.link.ratelimit import TokenBucket
 from onboard.settings import OnboardSettings
+from onboard.startup import link_credentials
 from shared.wire import link_pb2
 from shared.wire.link_pki import LinkPki
 
@@ -52,27 +54,28 @@ def test_a_ground_given_no_certificates_makes_its_own_and_speaks_only_tls(tmp_pa
         with pytest.raises(grpc.RpcError):  # a plaintext sender is refused
             _send(tmp_path, port, "plain", None)
         with pytest.raises(grpc.RpcError):  # so is one trusting only the system's CAs
-            _send(tmp_path, port, "system", OnboardSettings(auth=False).link_credentials())
+            _send(tmp_path, port, "system",
+                  link_credentials(OnboardSettings(auth=False)))
         satellite = OnboardSettings(auth=False, ground_tls_ca_file=pki.ca)
-        assert _send(tmp_path, port, "trusted", satellite.link_credentials()) == 1
+        assert _send(tmp_path, port, "trusted", link_credentials(satellite)) == 1
         assert store.header("trusted") is not None and store.header("plain") is None
     finally:
         server.stop(None).wait()
         store.close()
     before = {p: p.read_bytes() for p in pki.files()}
-    GroundSettings(auth=False, db_path=settings.db_path).link_tls_files()
+    link_tls_files(GroundSettings(auth=False, db_path=settings.db_path))
     assert {p: p.read_bytes() for p in pki.files()} == before  # kept: satellites trust it
 
 
 def test_plaintext_only_with_the_explicit_setting(tmp_path):
     assert OnboardSettings().link_tls and GroundSettings().link_tls  # TLS unless told
-    assert OnboardSettings(auth=False).link_credentials() is not None
+    assert link_credentials(OnboardSettings(auth=False)) is not None
     settings = GroundSettings(auth=False, link_tls=False, grpc_host="127.0.0.1", grpc_port=0,
                               db_path=tmp_path / "ground" / "ground.db")
     server, store, port = _serve(settings)
     try:
         assert not (tmp_path / "ground" / "tls").exists()
-        plain = OnboardSettings(auth=False, link_tls=False).link_credentials()
+        plain = link_credentials(OnboardSettings(auth=False, link_tls=False))
         assert plain is None and _send(tmp_path, port, "plain", plain) == 1
     finally:
         server.stop(None).wait()

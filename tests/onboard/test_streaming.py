@@ -9,7 +9,8 @@ import pytest
 from lab.synth.scene import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter
 from onboard.link.outbox import Outbox
-from onboard.processing import RasterSource, SceneProcessor, open_scene, strip_decoded
+from onboard.processing import SceneProcessor
+from onboard.scene_pixels import RasterSource, open_scene, strip_decoded
 from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.imageio import read_rgb, write_rgb
@@ -175,7 +176,8 @@ def test_the_raw_bytes_budgets_are_fractions_of_come_from_the_plans_own_tiles(tm
         return prepare_tiles(pixels, size, proc.cfg, counter.input_size)
 
     expected = raw_tile_bytes(pixels, 64, proc.cfg.raw_quality)
-    assert proc.raw_bytes(pixels, 64, 64, prepare) == expected and calls == [64]
-    assert proc.raw_bytes(pixels, 64, 128, prepare) == expected and calls == [64]  # own pass
-    assert proc.raw_bytes(pixels, 512, 512, prepare) == raw_tile_bytes(  # sent resized
+    assert proc.budgets.raw_bytes(pixels, 64, 64, prepare) == expected and calls == [64]
+    # from the scene's own pass when planning starts at another size
+    assert proc.budgets.raw_bytes(pixels, 64, 128, prepare) == expected and calls == [64]
+    assert proc.budgets.raw_bytes(pixels, 512, 512, prepare) == raw_tile_bytes(  # sent resized
         pixels, 512, proc.cfg.raw_quality) and calls == [64]

@@ -3,6 +3,7 @@ imaging plan whose captures come before the passes that take them down."""
 
 import json
 
+from onboard.contact_plan import contact_schedule
 from onboard.settings import OnboardSettings
 from shared.orbits.plan import read_plan
 from targetfuse import cli
@@ -32,8 +33,8 @@ def test_plans_for_a_generated_constellation(tmp_path, tle_text, capsys):
     assert len(meta["satellites"]) == 12 and meta["pattern"]["planes_per_satellite"] == 6
     assert {w.station for w in windows} == {"Svalbard", "Matera"}
     assert len({w.satellite for w in windows}) == 12  # every satellite sees Svalbard
-    schedule = OnboardSettings(contact_plan_file=out / "contact_plan.json",
-                               contact_plan_satellite="SSO-A/P1S0").schedule()
+    schedule = contact_schedule(OnboardSettings(contact_plan_file=out / "contact_plan.json",
+                                                contact_plan_satellite="SSO-A/P1S0"))
     first = schedule.windows[0]
     assert schedule.window(first[0]).station in ("Svalbard", "Matera")
     imaging = json.loads((out / "imaging_plan.json").read_text())

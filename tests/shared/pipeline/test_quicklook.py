@@ -9,7 +9,7 @@ from shared.pipeline.quicklook import fitted, quicklook
 
 
 class Windows:
-    """A scene only readable by windows (as onboard.processing.RasterSource): records the
+    """A scene only readable by windows (as onboard.scene_pixels.RasterSource): records the
     largest window read."""
 
     def __init__(self, pixels):

@@ -20,7 +20,7 @@ ENERGY = EnergyModel(j_per_flop=1e-9, radio_w=0.0, capture_j_per_mpx=0.0)
 
 
 class Windowed:
-    """A scene read window by window (as ``onboard.processing.RasterSource``), counting
+    """A scene read window by window (as ``onboard.scene_pixels.RasterSource``), counting
     its reads."""
 
     def __init__(self, pixels):
