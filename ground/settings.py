@@ -69,6 +69,19 @@ class GroundSettings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
+    # The uplink (ground/uplink.py): signed update bundles served to the satellites from
+    # uplink_dir (None: "uplink" beside the database; `targetfuse uplink build` writes
+    # there), signed with the Ed25519 key uplink_signing_key_file (None: made at first start
+    # beside the database, uplink-signing.key, with the public key the satellites need,
+    # uplink-signing.pub).
+    uplink_dir: Path | None = None
+    uplink_signing_key_file: Path | None = None
+
+    def uplink_folder(self) -> Path:
+        return self.uplink_dir or self.db_path.parent / "uplink"
+
+    def uplink_key_path(self) -> Path:
+        return self.uplink_signing_key_file or self.db_path.parent / "uplink-signing.key"
 
     def nats_password(self) -> str | None:
         if self.nats_password_file is None:

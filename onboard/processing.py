@@ -173,6 +173,10 @@ class SceneProcessor:
         self.schedule = settings.schedule()
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
+        # The uplink (onboard/bundles.py): its keeper applies a staged bundle between
+        # scenes (updates.between_scenes) and sets the version in force, sent in each header.
+        self.updates = None
+        self.bundle_version = 0
 
     def raw_bytes(self, pixels, natural: int, first: int, prepare) -> int:
         """``raw_tile_bytes`` of the scene; from the plan's own prepared tiles when the plan
@@ -257,6 +261,8 @@ class SceneProcessor:
         return replace(job, warnings=tuple(said))
 
     def _process(self, job: SceneJob, pixels) -> dict:
+        if self.updates is not None:  # before the scene, never during it
+            self.updates.between_scenes()
         job = self.with_gsd(job, pixels)
         for w in job.warnings:
             log.warning(w, extra={"scene_id": job.scene_id})
@@ -345,7 +351,8 @@ class SceneProcessor:
                               ground_model=f"{card.name}/deep",
                               input_size=self.counter.input_size, policy=self.cfg.policy,
                               classes=classes or self.counter.classes,
-                              gsd_estimated=job.gsd_source == "estimated")
+                              gsd_estimated=job.gsd_source == "estimated",
+                              bundle_version=self.bundle_version)
         # What goes down meets the rule the ground checks it by (shared.limits): a number
         # out of range fails the scene here, with the reason, not at the ground.
         limits.check_header(header)
