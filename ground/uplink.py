@@ -112,8 +112,12 @@ class BundleShelf:
 
     def bundles(self) -> list[ShelvedBundle]:
         """Every bundle that verifies, oldest version first."""
-        found = [self._open(p) for p in self.folder.iterdir()
-                 if BUNDLE_FILE.fullmatch(p.name)]
+        try:
+            paths = [p for p in self.folder.iterdir() if BUNDLE_FILE.fullmatch(p.name)]
+        except OSError as exc:  # the folder removed under a running ground: none to offer
+            log.error("uplink folder %s: %s", self.folder, exc.strerror)
+            return []
+        found = [self._open(p) for p in paths]
         return sorted((b for b in found if b is not None), key=lambda b: b.version)
 
     def newest_for(self, sender: str) -> ShelvedBundle | None:

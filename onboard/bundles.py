@@ -127,6 +127,9 @@ class BundleKeeper:
             str(version) not in self.state["refused"]
 
     def _refuse(self, version: int, reason: str) -> None:
+        # One printable line (what onnxruntime says may span lines): reported to the ground,
+        # whose rule for the report refuses control characters.
+        reason = " ".join("".join(c if c.isprintable() else " " for c in reason).split())
         log.error("uplink bundle %s refused: %s; bundle %s stays in force", version, reason,
                   self.version, extra={"bundle_version": version})
         refused = self.state["refused"]
@@ -362,7 +365,8 @@ class BundleKeeper:
                 except BundleError as exc:
                     log.error("uplink bundle %s on disk fails its checks (%s): rolling back",
                               version, exc, extra={"bundle_version": version})
-                    self.state["refused"][str(version)] = {"reason": f"at start: {exc}"[:1000],
+                    self.state["refused"][str(version)] = {"reason": " ".join(
+                        f"at start: {exc}".split())[:1000],
                                                            "at": time.time()}
                     continue
                 self.state.update(in_force=version,

@@ -84,6 +84,7 @@ class UplinkPuller:
         if window is None:
             return "closed"
         in_force, refused, reason = self.keeper.report()
+        reason = "".join(c for c in reason if c.isprintable())  # the ground's rule for it
         meta = self.link.metadata
         with self.link.open_channel(self.link.target_at(now)) as channel:
             stub = link_pb2_grpc.UplinkStub(channel)

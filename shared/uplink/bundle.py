@@ -376,8 +376,8 @@ def open_bundle(blob: bytes, public_key) -> OpenedBundle:
         by_name[f.name] = bytes(f.data)
     expected = {e.name: e for e in manifest.files}
     if set(by_name) != set(expected):
-        raise BundleError(f"the files {sorted(by_name)[:8]} are not the manifest's "
-                          f"{sorted(expected)}")
+        raise BundleError(f"the files {[n[:64] for n in sorted(by_name)[:8]]} are not the "
+                          f"manifest's {sorted(expected)}")
     files = {}
     for name, data in by_name.items():
         entry = expected[name]

@@ -202,3 +202,13 @@ def test_rollback_puts_the_previous_bundle_back(onboard):
     assert proc.cfg.conf_q == 0.7 and proc.bundle_version == 1 and not keeper.wants(2)
     assert keeper.rollback() == 0  # then the shipped files
     assert proc.cfg.conf_q == 0.9 and proc.bundle_version == 0
+
+
+def test_a_refusal_is_reported_as_one_printable_line(onboard):
+    _, keeper, _ = onboard
+    keeper._refuse(9, "onnxruntime says:\n  bad node\x00 here")
+    assert keeper.report() == (0, 9, "onnxruntime says: bad node here")
+    from shared import limits
+
+    limits.check_offer_request(link_pb2.OfferRequest(
+        in_force=0, refused=9, refused_reason=keeper.report()[2]))  # the ground's rule

@@ -165,3 +165,28 @@ def test_the_onboard_api_shows_the_bundle_in_force_and_the_transfer(tmp_path, gr
         assert body["enabled"] and body["in_force"] == 0 and body["refused"] == {}
         assert body["transfer"]["bytes_per_window"] == 1 << 20
         assert client.get("/v1/link", headers=key).json()["counter"]["bundle_version"] == 0
+
+
+def test_a_transfer_cut_mid_stream_resumes_from_the_bytes_held(tmp_path, ground, monkeypatch):
+    import ground.uplink as ground_uplink
+
+    creds, port, servicer = ground
+    blob = publish(creds, servicer.shelf, 1)
+    proc, uplink, box = satellite(tmp_path, creds, port, budget=1 << 20)
+    real = ground_uplink.blob_chunks
+
+    def cut(*args, **kwargs):  # the link drops after the first chunk (of 50 kB here)
+        chunks = real(*args, **kwargs, chunk_bytes=50_000)
+        yield next(chunks)
+        raise ConnectionError("link lost")
+
+    monkeypatch.setattr(ground_uplink, "blob_chunks", cut)
+    with pytest.raises(grpc.RpcError):
+        uplink.puller.pull_once()
+    assert uplink.puller.partial.offset == 50_000  # the first chunk is kept
+    monkeypatch.setattr(ground_uplink, "blob_chunks", real)
+    assert uplink.puller.pull_once() == "staged"
+    assert uplink.puller.bytes_received == len(blob)  # the rest only
+    proc.updates.between_scenes()
+    assert proc.bundle_version == 1
+    box.close()
