@@ -3,11 +3,14 @@ is refused with the reason."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared import limits
 from shared.api_keys import Credentials
@@ -185,3 +188,23 @@ def test_the_key_sets_give_the_ground_its_key_and_the_satellites_the_public_half
     assert env["TARGETFUSE_ONBOARD_UPLINK_PUBLIC_KEY_FILE"] == str(creds.uplink.public)
     assert load_public_key(creds.uplink.public).public_bytes_raw() == \
         load_private_key(creds.uplink.private).public_key().public_bytes_raw()
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=12), inner, max_size=6), max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["format", "version", "created", "model",
+                                        "model_sha256", "satellites", "files", "canary",
+                                        "note", "other"]), _json))
+def test_any_manifest_is_read_or_refused_with_a_bundle_error(raw):
+    with contextlib.suppress(BundleError):  # read, or refused: nothing else
+        Manifest.from_bytes(json.dumps(raw).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_bytes_are_opened_or_refused_with_a_bundle_error(blob):
+    with pytest.raises(BundleError):
+        open_bundle(blob, Ed25519PrivateKey.generate().public_key())
