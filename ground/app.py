@@ -24,6 +24,7 @@ from ground.segment import make_worker, open_queue
 from ground.settings import GroundSettings
 from ground.stac import add_routes as add_stac_routes
 from ground.store import StoreLost, open_store
+from ground.uplink import uplink_report
 from shared.api_keys import ApiKeys, load_keys
 from shared.api_page import api_page
 from shared.errors import documented
@@ -45,9 +46,11 @@ class Ground:
         self.error_model = load_error_model(PairFiles.of(settings.model, settings.models_dir))
         self.queue = open_queue(settings)
         gates: list = []
+        uplinks: list = []
         self.server, self.grpc_port = create_server(settings, self.store, self.queue,
-                                                    self.counter, gates)
+                                                    self.counter, gates, uplinks)
         self.gate = gates[0]
+        self.uplink = uplinks[0]  # signed bundles for the satellites (ground.uplink)
         self.worker = make_worker(settings, self.store, self.counter, self.error_model,
                                   self.queue)
         self.started = time.time()
@@ -96,12 +99,14 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
         app.state.grpc_port = parts["ground"].grpc_port
         log.info("ground service up: REST and dashboard on http://%s:%s (OpenAPI page /docs), "
                  "gRPC link end on %s:%s, model pair %r from %s, API keys file %s, link keys "
-                 "file %s, store %s", settings.http_host, settings.http_port,
+                 "file %s, store %s, uplink bundles in %s (signed by %s)",
+                 settings.http_host, settings.http_port,
                  settings.grpc_host, parts["ground"].grpc_port, settings.model,
                  PairFiles.of(settings.model, settings.models_dir).folder,
                  rest_keys or "none (auth off)",
                  startup.sender_keys_file(settings) or "none (auth off)",
                  "PostgreSQL" if settings.database_url else settings.db_path,
+                 settings.uplink_folder(), settings.uplink_key_path(),
                  extra={"http_port": settings.http_port,
                         "grpc_port": parts["ground"].grpc_port, "model": settings.model})
         yield
@@ -201,6 +206,13 @@ def create_app(settings: GroundSettings | None = None, counter=None) -> FastAPI:
     def link(window_s: Annotated[float, Query(gt=0, le=366 * 86400)] = 3600.0):
         since = time.time() - window_s
         return {"bytes_by_time": [[round(t, 3), b] for t, b in g().store.link_log(since)]}
+
+    @app.get("/v1/uplink", responses=documented(401))
+    def uplink():
+        """The update bundles this ground offers the satellites (``targetfuse uplink
+        build``), and each satellite's bundle in force: from its newest scene's header, and
+        as it reported it (with the last bundle it refused, and why) at its last contact."""
+        return uplink_report(g().store, g().uplink)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs_page():

@@ -27,6 +27,7 @@ from ground import startup
 from ground.link_auth import LinkAuth
 from ground.settings import GroundSettings
 from ground.store import Store, StoreLost, scene_key
+from ground.uplink import UplinkServicer
 from shared import limits
 from shared.api_keys import load_named_keys
 from shared.pipeline.codec import decode_tile, tile_size_of
@@ -260,12 +261,15 @@ class DownlinkServicer(link_pb2_grpc.DownlinkServicer):
 
 
 def create_server(settings: GroundSettings, store: Store, tile_queue=None, counter=None,
-                  gate_out: list | None = None) -> tuple[grpc.Server, int]:
+                  gate_out: list | None = None, uplink_out: list | None = None
+                  ) -> tuple[grpc.Server, int]:
     """The gRPC server (not started) and the port it is bound to; with ``tile_queue``
     (``ground.tile_queue``), each newly committed tile is announced on it; with ``counter``
     (the ground counter), a tile that would cost it more than
     ``shared.limits.MAX_INPUTS_PER_TILE`` inputs is rejected before it is stored.
-    ``gate_out``: a list the stream gate is appended to (readiness reads it)."""
+    ``gate_out``: a list the stream gate is appended to (readiness reads it); the uplink
+    (``ground.uplink``: signed bundles for the satellites to pull) is served beside the
+    downlink, its servicer appended to ``uplink_out``."""
     opts = [("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
@@ -294,6 +298,10 @@ def create_server(settings: GroundSettings, store: Store, tile_queue=None, count
             return limits.check_tile_work(w, h, sent_gsd, resized, size, gsd)
     link_pb2_grpc.add_DownlinkServicer_to_server(
         DownlinkServicer(store, auth, tile_queue, gate, work), server)
+    uplink = UplinkServicer.of(settings, auth)
+    link_pb2_grpc.add_UplinkServicer_to_server(uplink, server)
+    if uplink_out is not None:
+        uplink_out.append(uplink)
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     saturation(False)
     address = f"{settings.grpc_host}:{settings.grpc_port}"

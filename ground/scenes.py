@@ -62,6 +62,8 @@ def scene_report(store: Store, scene_id: str, classes: list[str] | None = None, 
               "tiles": header.grid.rows * header.grid.cols,
               "tile_size": header.grid.tile_size, "gsd_m": gsd,
               "gsd_estimated": bool(gsd and header.gsd_estimated), "warnings": warnings,
+              # the uplink bundle whose calibration chose its tiles (0: the shipped files)
+              "bundle_version": header.bundle_version,
               "summary_received": summary is not None,
               "tiles_received": len(received),
               "tiles_counted": sum(1 for c, _ in received.values() if c is not None)}

@@ -80,6 +80,20 @@ class GroundSettings(BaseSettings):
     discarded_tiles: Discarded = "onboard"
     uncounted_tiles: Uncounted = "context"  # "context" or "zero", as said above
 
+    # The uplink (ground/uplink.py): signed update bundles served to the satellites from
+    # uplink_dir (None: "uplink" beside the database; `targetfuse uplink build` writes
+    # there), signed with the Ed25519 key uplink_signing_key_file (None: made at first start
+    # beside the database, uplink-signing.key, with the public key the satellites need,
+    # uplink-signing.pub).
+    uplink_dir: Path | None = None
+    uplink_signing_key_file: Path | None = None
+
+    def uplink_folder(self) -> Path:
+        return self.uplink_dir or self.db_path.parent / "uplink"
+
+    def uplink_key_path(self) -> Path:
+        return self.uplink_signing_key_file or self.db_path.parent / "uplink-signing.key"
+
     def aggregation(self) -> AggregationRules:
         """The rules every scene's total (report, GeoJSON, STAC Item) is aggregated by."""
         return AggregationRules(self.discarded_tiles, self.uncounted_tiles)

@@ -118,6 +118,7 @@ class Store(Protocol):
     def ground_counts(self, scene_id: str) -> dict[int, tuple[float | None, int]]: ...
     def ground_class_counts(self, scene_id: str) -> dict[int, list[float]]: ...
     def scene_ids(self) -> list[str]: ...
+    def bundle_versions(self) -> list[tuple[str, str, float, int]]: ...
     def log_bytes(self, n: int) -> None: ...
     def link_log(self, since: float) -> list[tuple[float, int]]: ...
 
@@ -281,6 +282,18 @@ class SQLStore:
 
     def scene_ids(self) -> list[str]:
         return [r[0] for r in self._read("SELECT scene_id FROM scenes ORDER BY received_at")]
+
+    def bundle_versions(self) -> list[tuple[str, str, float, int]]:
+        """Per sender, its newest scene (by arrival): sender, scene id, when its header
+        arrived, and the uplink bundle version in force when it was planned (the header's)."""
+        rows = self._read("SELECT sender, COALESCE(name, scene_id), received_at, header FROM "
+                          "scenes s WHERE received_at = (SELECT MAX(received_at) FROM scenes t "
+                          "WHERE t.sender = s.sender) ORDER BY sender")
+        seen: dict[str, tuple[str, str, float, int]] = {}
+        for sender, name, at, header in rows:
+            seen.setdefault(sender, (sender, name, at, link_pb2.SceneHeader.FromString(
+                bytes(header)).bundle_version))
+        return list(seen.values())
 
     def log_bytes(self, n: int) -> None:
         self._write("INSERT INTO link_log (at, bytes) VALUES (?, ?)", (time.time(), n))

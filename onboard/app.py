@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from onboard import intake, startup
+from onboard.bundles import Uplink
 from onboard.counter import OnboardCounter
 from onboard.link.client import LinkClient
 from onboard.link.outbox import Outbox
@@ -71,6 +72,8 @@ class Onboard:
                                server_name=settings.ground_tls_server_name,
                                key=start.ground_key,
                                station_targets=settings.station_target_map())
+        # Update bundles from the ground, applied between scenes (onboard/bundles.py).
+        self.uplink = Uplink(settings, self.link, self.processor)
         if not settings.link_tls:
             log.warning("link_tls=false: the link is plaintext (the link key and tiles "
                         "cross it in clear)")
@@ -106,10 +109,12 @@ class Onboard:
     def start(self) -> None:
         self.worker.start()
         self._link_thread.start()
+        self.uplink.start()
 
     def stop(self) -> None:
         self.worker.stop()
         self._stop.set()
+        self.uplink.stop()
         for thread in (self.worker, self._link_thread):
             if thread.ident is not None:
                 thread.join(10)
@@ -123,6 +128,7 @@ class Onboard:
         them (absent when forced by the ``precision`` setting)."""
         choice = self.counter.kernel_choice
         return {"model": self.settings.model, "precision": self.counter.variant,
+                "bundle_version": self.processor.bundle_version,
                 "kernel_choice": None if choice is None else choice.as_dict()}
 
     def link_state(self) -> dict:
@@ -253,6 +259,12 @@ def create_app(settings: OnboardSettings | None = None, start: bool = True) -> F
     @app.get("/v1/link", responses=documented(401))
     def link():
         return ob().link_state()
+
+    @app.get("/v1/uplink", responses=documented(401))
+    def uplink():
+        """The update bundle in force (0: the shipped files), the previous and a staged one,
+        those refused and why, and the transfer: bytes held, the budget left this window."""
+        return ob().uplink.state()
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs_page():

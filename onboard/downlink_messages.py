@@ -33,11 +33,13 @@ from shared.wire.convert import scene_header, scene_summary
 def scene_messages(plan: ScenePlan, job: SceneJob, pixels, counter: OnboardCounter,
                    policy: str, *, classes: list[str] | None = None,
                    prepared: PreparedTiles | None = None,
-                   quicklook: tuple[bytes, int, int] | None = None
+                   quicklook: tuple[bytes, int, int] | None = None, bundle_version: int = 0
                    ) -> Iterator[link_pb2.DownlinkMessage]:
     """The scene's outbox messages, made as they are consumed; a downlinked tile's pixels
     come from ``prepared``'s kept inputs where they are there (not read from the scene
-    again). ``policy``: the one that planned it; ``classes``: default the counter's."""
+    again). ``policy``: the one that planned it; ``classes``: default the counter's;
+    ``bundle_version``: the uplinked bundle in force when it was planned (0: the shipped
+    files), so the ground knows which calibration chose each tile."""
     card = counter.card
     summary = scene_summary(plan)
     if quicklook:  # the scene's browse image rides with its summary
@@ -47,7 +49,8 @@ def scene_messages(plan: ScenePlan, job: SceneJob, pixels, counter: OnboardCount
                           onboard_model=f"{card.name}/{card.architecture}@{card.sha256[:12]}",
                           ground_model=f"{card.name}/deep", input_size=counter.input_size,
                           policy=policy, classes=classes or counter.classes,
-                          gsd_estimated=job.gsd_source == "estimated")
+                          gsd_estimated=job.gsd_source == "estimated",
+                          bundle_version=bundle_version)
     # What goes down meets the rule the ground checks it by (shared.limits): a number out
     # of range fails the scene here, with the reason, not at the ground.
     limits.check_header(header)

@@ -80,6 +80,10 @@ class SceneProcessor:
                                    queued_bytes=lambda: db.outbox.stats()["bytes_queued"])
         self.inference_seconds = 0.0
         self.on_tiles = None  # callback(decision names), e.g. metrics
+        # The uplink (onboard/bundles.py): its keeper applies a staged bundle between
+        # scenes (updates.between_scenes) and sets the version in force, sent in each header.
+        self.updates = None
+        self.bundle_version = 0
 
     def process(self, scene_id: str, path: str, meta: dict) -> dict:
         """Resolve a scene's job here (what the intake does for a queued one) and run it:
@@ -99,6 +103,8 @@ class SceneProcessor:
             return self._process(job, pixels)
 
     def _process(self, job: SceneJob, pixels) -> dict:
+        if self.updates is not None:  # before the scene, never during it
+            self.updates.between_scenes()
         job = with_estimated_gsd(job, pixels, self.counter, self.rule,
                                  self.settings.estimate_gsd)
         for w in job.warnings:
@@ -141,7 +147,7 @@ class SceneProcessor:
         self.inference_seconds += time.perf_counter() - t0
         messages = scene_messages(plan, job, pixels, self.counter, self.cfg.policy,
                                   classes=classes, prepared=prepared.get(plan.tile_size),
-                                  quicklook=look)
+                                  quicklook=look, bundle_version=self.bundle_version)
         if self.on_tiles:
             self.on_tiles(decision_names(plan))
         result = scene_result(plan, job, classes, quicklook_bytes=look_bytes,

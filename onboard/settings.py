@@ -117,6 +117,14 @@ class OnboardSettings(BaseSettings):
     # window with a station not named here goes to ground_target.
     station_targets: str | None = None
     link_deadline_s: float = Field(30.0, gt=0)
+    # The uplink (onboard/bundles.py): update bundles signed by the ground (calibration,
+    # error model, thresholds, a new counter), verified with the ground's Ed25519 public key
+    # (its uplink-signing.pub; None: no uplink, the shipped files stay in force), pulled
+    # inside contact windows at most uplink_bytes_per_window a window (an always-open link:
+    # an hour; 0: no uplink), asked for every uplink_poll_s while a window is open.
+    uplink_public_key_file: Path | None = None
+    uplink_bytes_per_window: int = Field(1 << 20, ge=0)
+    uplink_poll_s: float = Field(60.0, gt=0, le=86_400, allow_inf_nan=False)
     # How far ahead the throttle looks: a scene is planned against the bytes of the current
     # (or next) window and of every window opening within this many seconds, less what is
     # queued. 0: the next window alone (a scene's tiles go down in the first pass after it).

@@ -23,6 +23,7 @@ from pathlib import Path
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.uplink.keys import SigningKey, make_signing_key
 from shared.wire.link_pki import LinkPki, make_link_pki
 
 log = logging.getLogger("targetfuse.auth")
@@ -131,7 +132,9 @@ class ApiKeys:
 class Credentials:
     """A matching set of key files for one ground and its satellites, as the demo and the
     compose file's ``keys`` step make them: one operator key for both services' REST routes,
-    one link key the satellite presents and the ground knows it by."""
+    one link key the satellite presents and the ground knows it by, the link's CA and the
+    ground's certificate, and the ground's uplink signing key (its public half for the
+    satellites: ``shared.uplink``)."""
 
     folder: Path
     rest_key: str
@@ -152,13 +155,19 @@ class Credentials:
     def tls(self) -> LinkPki:  # the link's CA and the ground's certificate (link_pki)
         return LinkPki(self.folder)
 
+    @property
+    def uplink(self) -> SigningKey:  # the ground's Ed25519 key pair (shared.uplink.keys)
+        return SigningKey(self.folder / "uplink-signing.key")
+
     def ground(self) -> dict:
         return {"api_keys_file": self.rest_file, "link_keys_file": self.link_file,
-                "tls_cert_file": self.tls.cert, "tls_key_file": self.tls.key}
+                "tls_cert_file": self.tls.cert, "tls_key_file": self.tls.key,
+                "uplink_signing_key_file": self.uplink.private}
 
     def onboard(self) -> dict:
         return {"api_keys_file": self.rest_file, "ground_key_file": self.satellite_file,
-                "ground_tls_ca_file": self.tls.ca}
+                "ground_tls_ca_file": self.tls.ca,
+                "uplink_public_key_file": self.uplink.public}
 
     def env(self) -> dict[str, str]:
         """The same as environment variables, for services started as processes (and
@@ -170,6 +179,8 @@ class Credentials:
                 "TARGETFUSE_GROUND_TLS_CERT_FILE": str(self.tls.cert),
                 "TARGETFUSE_GROUND_TLS_KEY_FILE": str(self.tls.key),
                 "TARGETFUSE_ONBOARD_GROUND_TLS_CA_FILE": str(self.tls.ca),
+                "TARGETFUSE_GROUND_UPLINK_SIGNING_KEY_FILE": str(self.uplink.private),
+                "TARGETFUSE_ONBOARD_UPLINK_PUBLIC_KEY_FILE": str(self.uplink.public),
                 "TARGETFUSE_API_KEY": self.rest_key}
 
     def satellite_key_file(self, n: int) -> Path:
@@ -196,6 +207,7 @@ class Credentials:
             if not path.exists():
                 _write_private(path, text)
         make_link_pki(folder, hosts)
+        make_signing_key(creds.uplink.private)
         return cls(folder, load_keys(creds.rest_file)[0].decode())
 
 
@@ -242,4 +254,5 @@ if __name__ == "__main__":
     print(f"keys in {made.folder}: {made.rest_file.name}, {made.link_file.name}, "
           + ", ".join(made.satellite_key_file(n).name for n in range(1, count + 1))
           + f", nats-users.conf and its users' passwords; the link's CA {made.tls.ca.name} "
-          f"and the ground's certificate {made.tls.cert.name}")
+          f"and the ground's certificate {made.tls.cert.name}; the uplink signing key "
+          f"{made.uplink.private.name} and its public key {made.uplink.public.name}")

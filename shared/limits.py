@@ -168,6 +168,7 @@ def check_header(h) -> None:
         check_gsd(h.gsd_m, "header gsd_m")
     if h.input_size > MAX_INPUT_SIZE:
         raise OutOfRange(f"header input_size must be at most {MAX_INPUT_SIZE}")
+    check_bundle_version(h.bundle_version, "header bundle_version", zero=True)
     if h.HasField("footprint"):
         check_geotransform(h.footprint.geotransform, "header footprint geotransform")
         check_crs(h.footprint.crs, "header footprint crs")
@@ -299,3 +300,71 @@ def valid_key(key: str) -> bool:
     sender, _, scene = key.rpartition(":")
     return SCENE_ID.fullmatch(scene) is not None and (
         not _ or SENDER.fullmatch(sender) is not None)
+
+
+# --- the uplink (ground -> satellite): update bundles (shared.uplink), checked by the
+# satellite on every message it pulls and by the ground on every request ------------------
+
+# One serialised update bundle: calibration and error model are tens to hundreds of kB, the
+# shipped onboard counter 0.9 MB (int8) or 2.9 MB (fp32); room for a counter ten times larger.
+MAX_BUNDLE_BYTES = 32 << 20
+MAX_BUNDLE_VERSION = (1 << 31) - 1
+UPLINK_CHUNK_BYTES = 256 << 10  # of one BundleChunk's data, as the downlink's tile chunks
+MAX_MANIFEST_BYTES = 64 << 10
+MAX_REASON = 1024  # a refusal's reason, reported back to the ground
+
+
+def check_bundle_version(value: object, what: str = "bundle version",
+                         zero: bool = False) -> int:
+    """A bundle version: an integer in [1, MAX_BUNDLE_VERSION] (0 too when ``zero``: none /
+    the shipped files)."""
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not (0 if zero else 1) <= value <= MAX_BUNDLE_VERSION:
+        raise OutOfRange(f"{what} must be an integer in [{0 if zero else 1}, "
+                         f"{MAX_BUNDLE_VERSION}], got {value!r}")
+    return value
+
+
+def check_offer_request(r) -> None:
+    """An ``OfferRequest`` (the ground checks what a satellite reports)."""
+    check_bundle_version(r.in_force, "offer request in_force", zero=True)
+    check_bundle_version(r.refused, "offer request refused", zero=True)
+    _text(r.refused_reason, "offer request refused_reason", MAX_REASON)
+
+
+def check_offer(o) -> None:
+    """A ``BundleOffer`` (the satellite checks what the ground offers): version 0 offers
+    nothing; else a size within ``MAX_BUNDLE_BYTES`` and a 32-byte sha256."""
+    check_bundle_version(o.version, "offer version", zero=True)
+    if o.version == 0:
+        if o.size or o.sha256:
+            raise OutOfRange("an offer of no bundle (version 0) carries no size or sha256")
+        return
+    if not 1 <= o.size <= MAX_BUNDLE_BYTES:
+        raise OutOfRange(f"offer size must be 1-{MAX_BUNDLE_BYTES} bytes, got {o.size}")
+    if len(o.sha256) != 32:
+        raise OutOfRange("offer sha256 must be 32 bytes")
+
+
+def check_fetch_request(r, size: int) -> None:
+    """A ``FetchRequest`` against the size of the bundle it names (the ground's check)."""
+    check_bundle_version(r.version, "fetch version")
+    if r.offset > size:
+        raise OutOfRange(f"fetch offset {r.offset} is past the bundle's {size} bytes")
+    if r.max_bytes < 1:
+        raise OutOfRange("fetch max_bytes must be at least 1")
+
+
+def check_bundle_chunk(c, offer, offset: int) -> None:
+    """A ``BundleChunk`` against the offer it answers and the offset the satellite holds up
+    to: the same version, size and sha256, the next bytes in order, at most
+    ``UPLINK_CHUNK_BYTES`` of them, none past the end."""
+    if c.version != offer.version or c.total_size != offer.size or c.sha256 != offer.sha256:
+        raise OutOfRange("bundle chunk disagrees with the offer on version, size or sha256")
+    if c.offset != offset:
+        raise OutOfRange(f"bundle chunk at {c.offset}, expected the bytes from {offset}")
+    if not 1 <= len(c.data) <= UPLINK_CHUNK_BYTES:
+        raise OutOfRange(f"bundle chunk data must be 1-{UPLINK_CHUNK_BYTES} bytes, got "
+                         f"{len(c.data)}")
+    if c.offset + len(c.data) > c.total_size:
+        raise OutOfRange("bundle chunk runs past the bundle's size")

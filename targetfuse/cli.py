@@ -80,6 +80,9 @@ SERVICE_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("ground-worker", "ground.segment",
      "run one counting worker of the ground segment (PostgreSQL store, NATS queue)",
      ("ground", "torch")),
+    ("uplink", "ground.uplink_cli", "build and sign an uplink bundle (calibration, error "
+     "model, thresholds, a new onboard counter) for the satellites; list the bundles held",
+     ("ground",)),
     ("stac", "ground.stac_cli", "write scenes of a ground store as STAC Items with their "
      "GeoJSON of tile counts (offline; no service running)", ("ground",)),
 ]

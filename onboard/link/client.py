@@ -77,6 +77,11 @@ class LinkClient:
             return grpc.insecure_channel(target, options=self.options)
         return grpc.secure_channel(target, self.credentials, options=self.options)
 
+    def open_channel(self, target: str) -> grpc.Channel:
+        """A channel to ``target`` as the downlink's: its TLS and options (the uplink's
+        calls go over the same link, with the same key: ``metadata``)."""
+        return self._channel(target)
+
     def drain_once(self) -> int:
         """One connection; returns how many parts the ground acknowledged. Its time counts
         to ``busy_s`` when it had something to do (parts to send, or scenes whose delivery

@@ -23,7 +23,8 @@ _TO_WIRE = {ACCEPT: link_pb2.ACCEPTED, DOWNLINK: link_pb2.DOWNLINKED,
 def scene_header(plan, gsd_m: float | None, footprint: Footprint | None, *,
                  capture_time: str | None, onboard_model: str, ground_model: str,
                  input_size: int, policy: str, classes: list[str] | None = None,
-                 gsd_estimated: bool = False) -> link_pb2.SceneHeader:
+                 gsd_estimated: bool = False, bundle_version: int = 0
+                 ) -> link_pb2.SceneHeader:
     g = plan.grid
     h = link_pb2.SceneHeader(
         scene_id=plan.scene_id, grid=link_pb2.TileGrid(width=g.width, height=g.height,
@@ -31,7 +32,8 @@ def scene_header(plan, gsd_m: float | None, footprint: Footprint | None, *,
                                                        cols=g.cols),
         capture_time=capture_time or "", onboard_model=onboard_model,
         ground_model=ground_model, input_size=input_size, policy=policy,
-        classes=list(classes or []), gsd_estimated=bool(gsd_m) and gsd_estimated)
+        classes=list(classes or []), gsd_estimated=bool(gsd_m) and gsd_estimated,
+        bundle_version=bundle_version)
     if gsd_m:
         h.gsd_m = gsd_m
     if footprint is not None:

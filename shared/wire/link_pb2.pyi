@@ -54,7 +54,7 @@ class TileGrid(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., tile_size: _Optional[int] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
 
 class SceneHeader(_message.Message):
-    __slots__ = ("scene_id", "grid", "gsd_m", "footprint", "capture_time", "onboard_model", "ground_model", "input_size", "policy", "classes", "gsd_estimated")
+    __slots__ = ("scene_id", "grid", "gsd_m", "footprint", "capture_time", "onboard_model", "ground_model", "input_size", "policy", "classes", "gsd_estimated", "bundle_version")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     GRID_FIELD_NUMBER: _ClassVar[int]
     GSD_M_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class SceneHeader(_message.Message):
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     GSD_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     grid: TileGrid
     gsd_m: float
@@ -77,7 +78,8 @@ class SceneHeader(_message.Message):
     policy: str
     classes: _containers.RepeatedScalarFieldContainer[str]
     gsd_estimated: bool
-    def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ..., gsd_estimated: _Optional[bool] = ...) -> None: ...
+    bundle_version: int
+    def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ..., gsd_estimated: _Optional[bool] = ..., bundle_version: _Optional[int] = ...) -> None: ...
 
 class TileDecision(_message.Message):
     __slots__ = ("index", "decision", "onboard_count", "confidence", "reused_from", "quality", "context", "class_counts")
@@ -210,3 +212,65 @@ class CommittedReply(_message.Message):
     summary: bool
     tiles: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, scene_id: _Optional[str] = ..., header: _Optional[bool] = ..., summary: _Optional[bool] = ..., tiles: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class BundleFile(_message.Message):
+    __slots__ = ("name", "data")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    data: bytes
+    def __init__(self, name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UpdateBundle(_message.Message):
+    __slots__ = ("manifest", "signature", "files")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    manifest: bytes
+    signature: bytes
+    files: _containers.RepeatedCompositeFieldContainer[BundleFile]
+    def __init__(self, manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., files: _Optional[_Iterable[_Union[BundleFile, _Mapping]]] = ...) -> None: ...
+
+class OfferRequest(_message.Message):
+    __slots__ = ("in_force", "refused", "refused_reason")
+    IN_FORCE_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
+    in_force: int
+    refused: int
+    refused_reason: str
+    def __init__(self, in_force: _Optional[int] = ..., refused: _Optional[int] = ..., refused_reason: _Optional[str] = ...) -> None: ...
+
+class BundleOffer(_message.Message):
+    __slots__ = ("version", "size", "sha256")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    size: int
+    sha256: bytes
+    def __init__(self, version: _Optional[int] = ..., size: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+
+class FetchRequest(_message.Message):
+    __slots__ = ("version", "offset", "max_bytes")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    offset: int
+    max_bytes: int
+    def __init__(self, version: _Optional[int] = ..., offset: _Optional[int] = ..., max_bytes: _Optional[int] = ...) -> None: ...
+
+class BundleChunk(_message.Message):
+    __slots__ = ("version", "total_size", "sha256", "offset", "data")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    total_size: int
+    sha256: bytes
+    offset: int
+    data: bytes
+    def __init__(self, version: _Optional[int] = ..., total_size: _Optional[int] = ..., sha256: _Optional[bytes] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...

@@ -141,3 +141,121 @@ class Downlink:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class UplinkStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Offer = channel.unary_unary(
+                '/targetfuse.v1.Uplink/Offer',
+                request_serializer=targetfuse_dot_v1_dot_link__pb2.OfferRequest.SerializeToString,
+                response_deserializer=targetfuse_dot_v1_dot_link__pb2.BundleOffer.FromString,
+                _registered_method=True)
+        self.Fetch = channel.unary_stream(
+                '/targetfuse.v1.Uplink/Fetch',
+                request_serializer=targetfuse_dot_v1_dot_link__pb2.FetchRequest.SerializeToString,
+                response_deserializer=targetfuse_dot_v1_dot_link__pb2.BundleChunk.FromString,
+                _registered_method=True)
+
+
+class UplinkServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Offer(self, request, context):
+        """The newest bundle the ground holds for the calling satellite; the request reports what
+        the satellite has in force (and what it refused last).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Fetch(self, request, context):
+        """The bundle's bytes from an offset, in chunks, at most max_bytes in all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_UplinkServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Offer': grpc.unary_unary_rpc_method_handler(
+                    servicer.Offer,
+                    request_deserializer=targetfuse_dot_v1_dot_link__pb2.OfferRequest.FromString,
+                    response_serializer=targetfuse_dot_v1_dot_link__pb2.BundleOffer.SerializeToString,
+            ),
+            'Fetch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Fetch,
+                    request_deserializer=targetfuse_dot_v1_dot_link__pb2.FetchRequest.FromString,
+                    response_serializer=targetfuse_dot_v1_dot_link__pb2.BundleChunk.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'targetfuse.v1.Uplink', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('targetfuse.v1.Uplink', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Uplink:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Offer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/targetfuse.v1.Uplink/Offer',
+            targetfuse_dot_v1_dot_link__pb2.OfferRequest.SerializeToString,
+            targetfuse_dot_v1_dot_link__pb2.BundleOffer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fetch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/targetfuse.v1.Uplink/Fetch',
+            targetfuse_dot_v1_dot_link__pb2.FetchRequest.SerializeToString,
+            targetfuse_dot_v1_dot_link__pb2.BundleChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -47,8 +47,10 @@ def test_local_dependencies_follow_the_layers_and_only_the_ground_side_has_torch
 
 
 # Imports a distribution may make without declaring them: shared.limits reads a CRS with
-# whichever of pyproj (the ground's) and rasterio (onboard's) the service it runs in has.
-OPTIONAL = {"shared": {"pyproj", "rasterio"}}
+# whichever of pyproj (the ground's) and rasterio (onboard's) the service it runs in has;
+# shared.uplink.parity runs a new onboard counter with onnxruntime (onboard's; the ground's
+# `targetfuse uplink build --onnx` where it is installed, else it says to install it).
+OPTIONAL = {"shared": {"pyproj", "rasterio", "onnxruntime"}}
 
 
 def _canonical(name: str) -> str:
