@@ -1,7 +1,7 @@
 """Counter speed and accuracy variants, measured in one run (these machines are noisy).
 
 - Onboard: the fp32 ONNX export against the deployed int8 model (static QDQ quantisation,
-  ``lab/quantize.py``, calibrated on training tiles by ``targetfuse ship``), one thread.
+  ``lab/shipping/quantize.py``, calibrated on training tiles by ``targetfuse ship``), one thread.
 - Ground: the deep counter in fp32 against bf16 autocast on CPU (fp16 on CUDA when present).
 
 For each pair: milliseconds per tile on one thread (median of interleaved repeats over the

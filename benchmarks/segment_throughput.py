@@ -31,7 +31,7 @@ def measure(workers: int, tiles: int, admin: str, nats_url: str, model: str) -> 
     from ground.link_server import announcer, receive
     from ground.store import PostgresStore
     from ground.tile_queue import NatsTileQueue
-    from lab.live import fresh_database
+    from lab.services.live import fresh_database
     from shared.imageio import encode
     from shared.wire import link_pb2
     from shared.wire.chunks import tile_chunks
@@ -104,7 +104,7 @@ def plot_queue(rows: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    from lab.live import dev_nats, dev_postgres
+    from lab.services.live import dev_nats, dev_postgres
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", default="1,2")

@@ -30,7 +30,7 @@ from shared.api_keys import Credentials  # noqa: E402
 
 SUBMIT = """
 import json, sys, time
-from lab.live import get_json, post_scene
+from lab.services.live import get_json, post_scene
 manifest, timeout = json.load(open(sys.argv[1])), float(sys.argv[2])
 window_start = float(sys.argv[3])
 deadline = time.time() + timeout

@@ -52,7 +52,7 @@ print(json.dumps({"bytes": box.stats()["bytes_sent"], "payload": total, "seconds
 
 SUBMIT = """
 import json, sys, time
-from lab.live import get_json, post_scene, wait_until_up
+from lab.services.live import get_json, post_scene, wait_until_up
 png, sid, timeout = open(sys.argv[1], "rb").read(), sys.argv[2], float(sys.argv[3])
 deadline = time.time() + timeout
 wait_until_up("http://127.0.0.1:8080/healthz", timeout)  # the onboard service is starting

@@ -1,9 +1,10 @@
 """The research tooling: everything neither service runs in flight.
 
-Data (``data``: real-dev datasets, splits, label cleaning, drawing, the ``data`` commands),
-synthetic scenes (``synth``), the onboard architecture and the full registry (``nets``),
-training (``training``), shipping (``ship``, ``quantize``), the offline simulator
-(``simulator``), evaluation and pipeline calibration (``evaluation``), the experiments and
-their plots (``experiments``), the tour (``tour``) and the live demo (``demo``, ``live``).
-It imports the services and ``shared``; they never import it.
+Data (``data``: real-dev datasets, splits, label cleaning, drawing, the ``data`` commands and
+the tour), synthetic scenes (``synth``), the counters' networks (``models``), training
+(``training``), shipping them under ``models/`` (``shipping``), the offline simulator
+(``simulator``), evaluation and pipeline calibration (``evaluation``), the experiments, their
+plots and reports (``experiments``), the services run live on this machine and the demo
+(``services``), the fault-injection suite (``reliability``) and the constellation
+(``constellation``). It imports the services and ``shared``; they never import it.
 """

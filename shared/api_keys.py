@@ -171,7 +171,7 @@ class Credentials:
 
     def env(self) -> dict[str, str]:
         """The same as environment variables, for services started as processes (and
-        ``TARGETFUSE_API_KEY``, the REST key ``lab.live``'s clients send by default)."""
+        ``TARGETFUSE_API_KEY``, the REST key ``lab.services.live``'s clients send by default)."""
         return {"TARGETFUSE_GROUND_API_KEYS_FILE": str(self.rest_file),
                 "TARGETFUSE_GROUND_LINK_KEYS_FILE": str(self.link_file),
                 "TARGETFUSE_ONBOARD_API_KEYS_FILE": str(self.rest_file),

@@ -7,8 +7,8 @@ given, e.g. by adaptive tiling), each resized by ``scene_gsd / model_gsd`` so ob
 the size the counter learnt, and zero-padded to the input size when it is a partial edge tile
 or the scaled tile is smaller. Pixels are normalised per channel: by the caller
 (``NORMALISED_INPUT``, float32 (3, S, S)) or, for an ONNX counter exported with its input
-convention ``RAW_INPUT`` (``lab/ship.py``), inside the graph, which then takes the uint8 RGB
-canvas (S, S, 3) as it is (no float copy, transposition or arithmetic per tile in numpy).
+convention ``RAW_INPUT`` (``lab/shipping/ship.py``), inside the graph, which then takes the uint8
+RGB canvas (S, S, 3) as it is (no float copy, transposition or arithmetic per tile in numpy).
 """
 
 from __future__ import annotations

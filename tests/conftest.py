@@ -49,7 +49,7 @@ def postgres_url():
         import psycopg
     except ImportError:
         pytest.skip("psycopg is not installed (the ground's dependencies)")
-    from lab.live import dev_postgres, fresh_database
+    from lab.services.live import dev_postgres, fresh_database
 
     admin = dev_postgres()
     try:
@@ -71,7 +71,7 @@ def nats_url():
     import socket
     from urllib.parse import urlsplit
 
-    from lab.live import dev_nats
+    from lab.services.live import dev_nats
 
     url = dev_nats()
     u = urlsplit(url)
@@ -131,11 +131,11 @@ TIERS = {
         "tests/shared/orbits/test_contacts.py::test_real_sentinel2_and_a_12_satellite":
             "twelve satellites' passes",
         "tests/shared/pipeline/test_accuracy_properties.py": "hypothesis over whole plans",
-        "tests/lab/test_shipped_models.py::test_onnx_and_pytorch_agree_on_scene_tiles":
+        "tests/lab/shipping/test_shipped_models.py::test_onnx_and_pytorch_agree_on_scene_tiles":
             "runs both counters on scenes",
         "tests/test_import_contracts.py::test_a_planted_violation_breaks_a_contract":
             "runs lint-imports once per planted violation",
-        "tests/lab/test_constellation_day.py": "simulates days of a constellation",
+        "tests/lab/constellation/test_day.py": "simulates days of a constellation",
         "tests/targetfuse/test_cli.py::test_help_imports_no_heavy_module":
             "a fresh interpreter per command",
         "tests/test_docs_commands.py::test_every_command_of_the_page_exists":

@@ -199,7 +199,7 @@ def test_the_readme_is_short_and_its_headline_is_generated():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 120
     from lab.evaluation.report import render
-    from lab.readme_report import tables
+    from lab.experiments.readme import tables
 
     assert render(text, tables()) == text, "run targetfuse report-readme"
     for page in re.findall(r"\]\((docs/[^)#]+)\)", text):

@@ -48,7 +48,7 @@ def copy(tmp_path):
     ("onboard/link/outbox.py", "import onboard.processing", "Onboard service"),
     ("ground/store.py", "from ground import counting", "Ground service"),
     ("onboard/scene_metadata.py", "from onboard import stac_intake", "No cycles"),
-    ("lab/evaluation/report.py", "import lab.ship", "No cycles"),
+    ("lab/evaluation/report.py", "import lab.shipping.ship", "No cycles"),
     ("shared/pipeline/quicklook.py", "from shared.pipeline import scene", "Pipeline"),
 ])
 def test_a_planted_violation_breaks_a_contract(copy, module, line, contract):

@@ -8,7 +8,7 @@ import pytest
 
 from ground.app import create_app as ground_app
 from ground.settings import GroundSettings
-from lab.live import Service, get_json, post_scene
+from lab.services.live import Service, get_json, post_scene
 from lab.simulator import SceneSimulator
 from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app as onboard_app
@@ -52,7 +52,7 @@ def wait_complete(o_port, g_port, sid, timeout=180):
 @pytest.fixture(autouse=True)
 def keys(tmp_path, monkeypatch):
     """Authentication on, as by default: the services' keys, and the operator's REST key in
-    the environment, where ``lab.live``'s requests take it from."""
+    the environment, where ``lab.services.live``'s requests take it from."""
     creds = Credentials.make(tmp_path / "keys")
     monkeypatch.setenv("TARGETFUSE_API_KEY", creds.rest_key)
     return creds

@@ -25,7 +25,7 @@ from shapely.ops import unary_union
 
 from ground.app import create_app as ground_app
 from ground.settings import GroundSettings
-from lab.live import Service, get_json
+from lab.services.live import Service, get_json
 from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app as onboard_app
 from onboard.settings import OnboardSettings

@@ -26,7 +26,7 @@ from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
 from lab.evaluation.evaluate import truth_objects
 from lab.evaluation.sources import covered_images
-from lab.nets import build
+from lab.models.nets import build
 from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.counting import count_scene
 from shared.model_bundle import MODELS_DIR, card_path

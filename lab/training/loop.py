@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ground.nets.layers import DENSITY_SCALE, OUTPUT_STRIDE
-from lab.nets import build
+from lab.models.nets import build
 from lab.training.data import Augment, CropStream, Scene
 from shared.counting import scene_tiles
 from shared.preprocess import prepare_tile

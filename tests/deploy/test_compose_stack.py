@@ -30,7 +30,7 @@ def test_compose_stack_counts_a_scene_through_a_shaped_link(tmp_path):
     cmd = compose_cmd()
     if cmd is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
         pytest.skip("no Docker engine answers (here: ../shared/tools/docker-local-base.sh)")
-    from lab.live import get_json, post_scene, wait_until_up
+    from lab.services.live import get_json, post_scene, wait_until_up
     from lab.synth import SceneConfig, generate_scene
     from shared.imageio import encode
 

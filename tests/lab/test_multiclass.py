@@ -12,7 +12,7 @@ import pytest
 from ground.app import create_app as ground_app
 from ground.counter import GroundCounter
 from ground.settings import GroundSettings
-from lab.live import Service, get_json, post_scene
+from lab.services.live import Service, get_json, post_scene
 from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app as onboard_app
 from onboard.counter import OnboardCounter

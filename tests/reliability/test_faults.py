@@ -1,4 +1,4 @@
-"""The fault-injection suite (``lab.faults``): both services as processes, one fault per
+"""The fault-injection suite (``lab.reliability.faults``): both services as processes, one fault per
 run, and bad inputs against running services. Every figure must read zero, every bad input
 a clear 4xx or a REJECTED with its reason; and docs/RELIABILITY.md must agree with the
 suite's committed results."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from lab.evaluation.report import render
-from lab.faults import RESULTS, SCENARIOS, run_suite
-from lab.reliability_report import DOC, tables
+from lab.reliability.faults import RESULTS, SCENARIOS, run_suite
+from lab.reliability.report import DOC, tables
 
 
 @pytest.mark.slow

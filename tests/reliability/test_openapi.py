@@ -11,7 +11,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from ground.app import create_app as ground_app
 from ground.settings import GroundSettings
-from lab.live import Service
+from lab.services.live import Service
 from onboard.app import create_app as onboard_app
 from onboard.settings import OnboardSettings
 from shared.api_keys import Credentials

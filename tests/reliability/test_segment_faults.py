@@ -1,5 +1,5 @@
-"""The fault suite on the ground segment (``lab.segment_faults``): a station and counting
-workers on PostgreSQL and NATS, as processes. One case live (the poison tile: the most the
+"""The fault suite on the ground segment (``lab.reliability.segment_faults``): a station and
+counting workers on PostgreSQL and NATS, as processes. One case live (the poison tile: the most the
 segment's queue logic must get right, and short), and the committed results of every case
 (``docs/reliability/segment_faults.json``, what docs/RELIABILITY.md shows) must read zero.
 Skips without PostgreSQL or NATS."""
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from lab.fault_suite import run_segment_suite
-from lab.segment_faults import SCENARIOS, SEGMENT_RESULTS
+from lab.reliability.cli import run_segment_suite
+from lab.reliability.segment_faults import SCENARIOS, SEGMENT_RESULTS
 
 
 def check(row: dict) -> None:
@@ -24,8 +24,8 @@ def check(row: dict) -> None:
 
 @pytest.mark.integration
 def test_a_poison_tile_is_quarantined_and_every_other_tile_counted(tmp_path, nats_url):
-    from lab.live import dev_postgres
-    from lab.segment import missing
+    from lab.services.live import dev_postgres
+    from lab.services.segment import missing
 
     if reason := missing(dev_postgres(), nats_url):
         pytest.skip(reason)
@@ -54,9 +54,9 @@ def test_bad_inputs_against_the_segment_are_refused_and_leave_nothing(tmp_path, 
     on PostgreSQL and NATS, plus messages no station publishes put on the queue, and a
     message squatting on the id of a tile about to come (finding 9: its scene waited 138 s
     for the sweep before the fix; now its tiles are counted at once)."""
-    from lab.live import dev_postgres
-    from lab.segment import missing
-    from lab.segment_bad_inputs import run_segment_bad_inputs
+    from lab.reliability.segment_bad_inputs import run_segment_bad_inputs
+    from lab.services.live import dev_postgres
+    from lab.services.segment import missing
 
     if reason := missing(dev_postgres(), nats_url):
         pytest.skip(reason)

@@ -195,7 +195,7 @@ def test_a_counter_trains_against_a_teacher_run(tmp_path):
 
 
 def test_a_warm_start_carries_a_run_into_a_later_one(tmp_path):
-    from lab.nets import build
+    from lab.models.nets import build
     from lab.training.loop import load_teacher, save_warm_start, start_from
 
     scenes = [load_scene(_scene_image(seed=s), 1.0, None) for s in range(2)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.live import Service, get_json, post_scene
+from lab.services.live import Service, get_json, post_scene
 from shared.api_keys import Credentials
 from shared.imageio import encode
 

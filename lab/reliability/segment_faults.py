@@ -1,8 +1,8 @@
 """The fault suite on the ground segment: a station and two counting workers on a fresh
 PostgreSQL database and JetStream stream, one fault each run (``targetfuse faults --segment``).
 
-The stack is the embedded suite's (``lab.faults.Stack``: the onboard service as a process,
-the link through the relay, the same scene), with its ground a station (``lab.segment``:
+The stack is the embedded suite's (``faults.Stack``: the onboard service as a process,
+the link through the relay, the same scene), with its ground a station (``lab.services.segment``:
 ``count_here`` off, its store PostgreSQL, each committed tile announced on NATS) and the
 counting done by ``targetfuse-ground-worker`` processes. The faults are the segment's own:
 
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.faults import (
+from lab.reliability.faults import (
     RESULTS,
     SCENE_ID,
     Stack,
@@ -43,9 +43,9 @@ from lab.faults import (
     leftovers,
     no_fault,
 )
-from lab.faults import _mid_downlink as mid_downlink
-from lab.live import fresh_database
-from lab.segment import Processes, fresh_stream, open_queue, segment_env, start_worker
+from lab.reliability.faults import _mid_downlink as mid_downlink
+from lab.services.live import fresh_database
+from lab.services.segment import Processes, fresh_stream, open_queue, segment_env, start_worker
 
 SEGMENT_RESULTS = RESULTS.with_name("segment_faults.json")
 ACK_WAIT_S = 10.0  # short, so a killed worker's tiles come back within a short run

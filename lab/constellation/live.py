@@ -34,9 +34,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.faults import free_port
-from lab.live import dev_nats, dev_postgres, fresh_database, get_json, post_scene
-from lab.segment import (
+from lab.services.live import (
+    dev_nats,
+    dev_postgres,
+    free_port,
+    fresh_database,
+    get_json,
+    post_scene,
+)
+from lab.services.segment import (
     Processes,
     fresh_stream,
     open_queue,
@@ -60,7 +66,7 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
     faster, rates scaled so a median pass carries ``pass_bytes``."""
     from dataclasses import replace
 
-    from lab.contact_plan import orbits_root, plan_start
+    from lab.constellation.contact_plan import orbits_root, plan_start
     from shared.orbits import contacts
     from shared.orbits.plan import replayed
     from shared.orbits.stations import load_stations
@@ -108,7 +114,7 @@ def reference_totals(pngs: dict[str, bytes], work: Path) -> dict[str, dict]:
     satellite with the link always open, the same scenes and budget."""
     from ground.app import create_app as ground_app
     from ground.settings import GroundSettings
-    from lab.live import Service
+    from lab.services.live import Service
     from onboard.app import create_app as onboard_app
     from onboard.settings import OnboardSettings
 

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from lab.evaluation.report import add_report_command
-from lab.faults import RESULTS
-from lab.segment_faults import SEGMENT_RESULTS
+from lab.reliability.faults import RESULTS
+from lab.reliability.segment_faults import SEGMENT_RESULTS
 from shared.paths import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "RELIABILITY.md"

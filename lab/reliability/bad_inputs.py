@@ -1,7 +1,7 @@
 """Bad inputs against running services: every one a clear 4xx (or a REJECTED with its
 reason on the link), nothing of it left behind, and the services still working after.
 
-Both services run live on loopback (``lab.live.Service``, authentication on). The onboard
+Both services run live on loopback (``lab.services.live.Service``, authentication on). The onboard
 REST intake gets corrupt, truncated, oversized, decompression-bomb and wrong-type images,
 malformed metadata and numbers no scene has (``shared.limits``); the ground's link gets
 malformed and hostile parts from an authenticated sender (an empty or bomb tile, random
@@ -9,7 +9,7 @@ bytes, an unknown decision, a part for another satellite's scene, a script for a
 summary far too long, counts of inf or 1e308, unknown CRSs, a 1e300 geotransform, a tile
 whose counting would cost thousands of inputs). Afterwards: no upload
 file, scene row, stored part or partial chunk of any of them remains; a good scene still goes
-through; the ground's counting worker is still counting. Part of ``lab.faults``'s suite.
+through; the ground's counting worker is still counting. Part of ``lab.reliability.faults``'s suite.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from lab.live import Service, get_json
+from lab.services.live import Service, get_json
 from shared.api_keys import Credentials
 from shared.imageio import encode
 from shared.wire import link_pb2, link_pb2_grpc

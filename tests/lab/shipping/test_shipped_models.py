@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ground.counter import GroundCounter
-from lab.nets import build, count_flops
-from lab.ship import PARITY_TOLERANCE
+from lab.models.nets import build, count_flops
+from lab.shipping.ship import PARITY_TOLERANCE
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter
 from shared.model_bundle import MODELS_DIR, card_path

@@ -8,8 +8,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lab.nets import build
-from lab.ship import PARITY_TOLERANCE, export_onnx, onnx_parity
+from lab.models.nets import build
+from lab.shipping.ship import PARITY_TOLERANCE, export_onnx, onnx_parity
 from onboard.counter import OnboardCounter
 from onboard.kernel_choice import calibration_tiles
 from shared.model_card import ModelCard, write_card

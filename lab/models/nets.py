@@ -3,7 +3,7 @@
 ``shallow-*`` (onboard): MobileNetV2-style inverted residual blocks (depthwise separable
 convolutions), a dilated last stage for context at 1/8, and a light decoder that merges the
 1/4 features back in. Hundreds of MFLOPs per 256 px tile. The onboard service never runs
-this code: it runs the ONNX export (``lab.ship``); the definition lives with the tooling
+this code: it runs the ONNX export (``lab.shipping.ship``); the definition lives with the tooling
 that trains and exports it.
 """
 
@@ -98,10 +98,10 @@ ARCHITECTURES: dict[str, registry.Architecture] = {
 
 def build(name: str, config: dict | None = None, pretrained: bool = False) -> nn.Module:
     """Any architecture training knows (onboard and ground) by its registry name;
-    ``pretrained``: its trunk starts from ImageNet weights (``lab.pretrained``)."""
+    ``pretrained``: its trunk starts from ImageNet weights (``lab.models.pretrained``)."""
     model = registry.build(name, config, ARCHITECTURES)
     if pretrained:
-        from lab.pretrained import init_pretrained
+        from lab.models.pretrained import init_pretrained
 
         init_pretrained(model)
     return model

@@ -1,4 +1,4 @@
-"""The simulated day's link and ground model (lab.constellation_day): FIFO over one radio's
+"""The simulated day's link and ground model (lab.constellation.day): FIFO over one radio's
 passes, a tile cut by a pass's end sent again whole through the next station and counted
 once, workers first in first out; and a tiny day through the real planning and counters."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.constellation_day import Item, Radio, Scenes, simulate
+from lab.constellation.day import Item, Radio, Scenes, simulate
 from shared.orbits.imaging import Capture
 from shared.orbits.plan import ContactWindow
 

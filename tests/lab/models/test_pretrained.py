@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from ground.nets.efficientnet_lite import LiteTrunk, effnet_fpn
-from lab.nets import build
-from lab.pretrained import _tf_names, init_pretrained, lite_state_dict
+from lab.models.nets import build
+from lab.models.pretrained import _tf_names, init_pretrained, lite_state_dict
 
 
 @pytest.mark.parametrize("variant", ["lite0", "lite2"])

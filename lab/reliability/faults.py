@@ -18,7 +18,7 @@ scenes), and 5xx answers. ``targetfuse faults`` writes the figures to
 ``docs/reliability/faults.json``; ``targetfuse report-reliability`` renders them into
 ``docs/RELIABILITY.md`` (a test checks the two agree); ``tests/reliability/test_faults.py``
 runs the suite and asserts every figure is zero. ``targetfuse faults --segment`` runs the
-ground segment's faults on the same stack instead (``lab.segment_faults``).
+ground segment's faults on the same stack instead (``lab.reliability.segment_faults``).
 """
 
 from __future__ import annotations
@@ -39,18 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.live import get_json, post_scene, stop_processes
+from lab.services.live import free_port, get_json, post_scene, stop_processes
 from shared.api_keys import Credentials
 from shared.paths import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "docs" / "reliability" / "faults.json"
 SCENE_ID = "faulty"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Relay(threading.Thread):
@@ -394,7 +388,7 @@ def run_suite(work: Path, names: list[str] | None = None) -> dict:
     reference = run_scenario("no fault", work, png, None)
     rows = [reference] + [run_scenario(n, work, png, reference) for n in names
                           if n != "no fault"]
-    from lab.bad_inputs import run_bad_inputs
+    from lab.reliability.bad_inputs import run_bad_inputs
 
     bad = run_bad_inputs(work / "bad-inputs")
     return {"scene": {"id": SCENE_ID, "pixels": "1536 x 1536 synthetic airport, 0.5 m",
@@ -412,7 +406,7 @@ def run_suite(work: Path, names: list[str] | None = None) -> dict:
 
 
 def run_embedded(args: argparse.Namespace) -> int:
-    """``targetfuse faults`` on the embedded deployment (``lab.fault_suite`` dispatches)."""
+    """``targetfuse faults`` on the embedded deployment (``lab.reliability.cli`` dispatches)."""
     import shutil
 
     from lab.out_folder import out_folder

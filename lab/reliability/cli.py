@@ -1,8 +1,8 @@
 """``targetfuse faults``: the fault-injection suite's command, over either deployment: the
-embedded one (``lab.faults``: one onboard and one ground service on SQLite) or, with
-``--segment``, the ground segment (``lab.segment_faults``: a station and workers on PostgreSQL
+embedded one (``faults``: one onboard and one ground service on SQLite) or, with
+``--segment``, the ground segment (``segment_faults``: a station and workers on PostgreSQL
 and NATS), after which the bad inputs are played against the running segment
-(``lab.segment_bad_inputs``). Its own module so that neither suite imports the other's entry
+(``segment_bad_inputs``). Its own module so that neither suite imports the other's entry
 point, and the segment's runs and its bad inputs are put together here.
 """
 
@@ -13,11 +13,11 @@ import json
 import shutil
 from pathlib import Path
 
-from lab.faults import RESULTS
+from lab.reliability.faults import RESULTS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from lab.live import dev_nats, dev_postgres
+    from lab.services.live import dev_nats, dev_postgres
 
     p = sub.add_parser("faults", help="run the fault-injection suite (docs/RELIABILITY.md)")
     p.add_argument("--out", default=str(RESULTS.parent),
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.segment:
         return run_segment(args)
-    from lab.faults import run_embedded
+    from lab.reliability.faults import run_embedded
 
     return run_embedded(args)
 
@@ -44,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
 def run_segment_suite(work: Path, admin: str, nats_url: str,
                       names: list[str] | None = None, bad_inputs: bool = True) -> dict:
     """The segment's fault runs (``names``, default all) after the fault-free one, then
-    (``bad_inputs``) the bad inputs against a running segment (``lab.segment_bad_inputs``)."""
+    (``bad_inputs``) the bad inputs against a running segment
+    (``lab.reliability.segment_bad_inputs``)."""
     from ground.settings import GroundSettings
-    from lab.faults import scene_png
-    from lab.segment_bad_inputs import run_segment_bad_inputs
-    from lab.segment_faults import ACK_WAIT_S, SCENARIOS, run_scenario
+    from lab.reliability.faults import scene_png
+    from lab.reliability.segment_bad_inputs import run_segment_bad_inputs
+    from lab.reliability.segment_faults import ACK_WAIT_S, SCENARIOS, run_scenario
 
     png = scene_png()
     reference = run_scenario("no fault", work, png, admin, nats_url, None)
@@ -78,10 +79,10 @@ def run_segment_suite(work: Path, admin: str, nats_url: str,
 def run_segment(args) -> int:
     """``targetfuse faults --segment``: exits 2, saying why, without PostgreSQL or NATS; 1
     when a run lost, doubled or stranded anything."""
-    from lab.faults import print_row
     from lab.out_folder import out_folder
-    from lab.segment import missing
-    from lab.segment_faults import SCENARIOS, SEGMENT_RESULTS
+    from lab.reliability.faults import print_row
+    from lab.reliability.segment_faults import SCENARIOS, SEGMENT_RESULTS
+    from lab.services.segment import missing
 
     if reason := missing(args.postgres, args.nats):
         print(f"the segment's fault suite cannot run: {reason}")

@@ -1,12 +1,12 @@
 """Starting the ground segment's processes on this machine: stations and counting workers on
 a fresh PostgreSQL database and a fresh JetStream stream.
 
-``constellation-live`` and the fault suite's segment mode (``lab.segment_faults``) both start
-them this way, so the two run the segment as it is deployed: a station is
-``targetfuse-ground`` with ``count_here`` off (a link end and REST, writing to PostgreSQL and
-announcing each committed tile on NATS), a worker is ``targetfuse-ground-worker`` (ready once
-its heartbeat file appears). ``Processes`` keeps each one's command and environment so a
-killed one can be started again as it was.
+``constellation-live`` and the fault suite's segment mode
+(``lab.reliability.segment_faults``) both start them this way, so the two run the segment as
+it is deployed: a station is ``targetfuse-ground`` with ``count_here`` off (a link end and
+REST, writing to PostgreSQL and announcing each committed tile on NATS), a worker is
+``targetfuse-ground-worker`` (ready once its heartbeat file appears). ``Processes`` keeps
+each one's command and environment so a killed one can be started again as it was.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lab.live import fresh_database, get_json, stop_processes
+from lab.services.live import fresh_database, get_json, stop_processes
 
 
 class Processes:

@@ -16,7 +16,7 @@ from shared.orbits.tle import load_tles
 
 def test_the_shipped_orbit_data_is_the_default_and_has_its_provenance(monkeypatch):
     monkeypatch.delenv("TARGETFUSE_ORBITS", raising=False)
-    assert orbits_root() == SHIPPED and SHIPPED.is_relative_to(Path(__file__).parents[2])
+    assert orbits_root() == SHIPPED and SHIPPED.is_relative_to(Path(__file__).parents[3])
     sats = load_tles(SHIPPED / "sentinel2.tle")
     provenance = (SHIPPED / "PROVENANCE.md").read_text()
     assert "CelesTrak" in provenance
@@ -27,7 +27,7 @@ def test_the_shipped_orbit_data_is_the_default_and_has_its_provenance(monkeypatc
     names = {s.name for s in load_stations(SHIPPED / "ground_stations.csv")}
     for name in names:
         assert name in provenance
-    from lab.constellation_live import STATIONS
+    from lab.constellation.live import STATIONS
     assert set(STATIONS) <= names
 
 
@@ -53,7 +53,7 @@ def test_plan_contacts_runs_from_the_shipped_data(monkeypatch, tmp_path, capsys)
 def test_a_station_file_without_the_station_to_kill_is_refused(monkeypatch, tmp_path):
     """With home-made files lacking Kiruna the live run's station kill cannot happen: it
     says so at once instead of running without it."""
-    from lab.constellation_live import compressed_plan
+    from lab.constellation.live import compressed_plan
 
     (tmp_path / "sentinel2.tle").write_text((SHIPPED / "sentinel2.tle").read_text())
     rows = (SHIPPED / "ground_stations.csv").read_text().splitlines()
@@ -65,7 +65,7 @@ def test_a_station_file_without_the_station_to_kill_is_refused(monkeypatch, tmp_
 
 
 def test_the_live_summary_says_which_faults_were_injected():
-    from lab.constellation_live import summarise
+    from lab.constellation.live import summarise
 
     events = [(1.0, "6 scenes posted"), (5.0, "worker-1 killed (SIGKILL) while 3 tiles were "
                                               "fetched and unacknowledged")]
@@ -81,7 +81,7 @@ def test_the_live_summary_says_which_faults_were_injected():
 def test_no_user_command_reads_the_shared_folder_by_default():
     """``../shared`` is optional: only the real-dev data commands (opt-in, --real-dev) and
     the opt-in tests look there."""
-    root = Path(__file__).parents[2]
+    root = Path(__file__).parents[3]
     offenders = []
     for path in [*root.glob("lab/*.py"), *root.glob("onboard/**/*.py"),
                  *root.glob("ground/**/*.py"), *root.glob("shared/**/*.py")]:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from ground.counter import GroundCounter
-from lab.nets import build
-from lab.ship import PARITY_TOLERANCE, export_onnx, onnx_parity
+from lab.models.nets import build
+from lab.shipping.ship import PARITY_TOLERANCE, export_onnx, onnx_parity
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter, session_options
 from shared.annotations import Dataset

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+
+
+def free_port() -> int:
+    """A loopback port free now (for a service started as a process to bind)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _auth(key: str | None) -> dict:

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.nets import ARCHITECTURES, build, count_flops
-from lab.quantize import quantize_int8
+from lab.models.nets import ARCHITECTURES, build, count_flops
+from lab.shipping.quantize import quantize_int8
 from shared.model_bundle import MODELS_DIR, PairFiles, card_path
 from shared.model_card import ModelCard, load_card, sha256_of, write_card
 from shared.preprocess import NORMALISED_INPUT, RAW_INPUT, input_convention

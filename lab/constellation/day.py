@@ -229,7 +229,7 @@ def _ground(rows, radios, samples, windows, stations, end, workers, worker_rate)
 
 def plan_day(hours: float, drain_h: float, planes: int, stations: list[str],
              max_rate: float = 1e6):
-    from lab.contact_plan import orbits_root, plan_start
+    from lab.constellation.contact_plan import orbits_root, plan_start
     from shared.orbits import contacts, imaging
     from shared.orbits.stations import load_stations
     from shared.orbits.tle import load_tles, walker_pattern

@@ -1,8 +1,8 @@
-"""Bad inputs against the ground segment: the embedded suite's battery (``lab.bad_inputs``)
+"""Bad inputs against the ground segment: the embedded suite's battery (``bad_inputs``)
 played against a station and a counting worker on PostgreSQL and NATS, plus what only the
 segment has, its queue.
 
-The stack is the segment fault suite's (``lab.segment_faults.SegmentStack``: the onboard
+The stack is the segment fault suite's (``lab.reliability.segment_faults.SegmentStack``: the onboard
 service, a station, one worker, all processes), with a second satellite's link key known to
 the station. In order:
 
@@ -30,10 +30,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from lab.bad_inputs import broken_routes, play_uploads, play_wire_parts
-from lab.faults import SCENE_ID, scene_png
-from lab.live import post_scene
-from lab.segment_faults import SegmentStack
+from lab.reliability.bad_inputs import broken_routes, play_uploads, play_wire_parts
+from lab.reliability.faults import SCENE_ID, scene_png
+from lab.reliability.segment_faults import SegmentStack
+from lab.services.live import post_scene
 
 QUEUE_WAIT_S = 15.0  # a bad message must be off the queue within this (the worker polls 1 s)
 # The squatted scene's tiles must be counted this soon after their commit: the worker's

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lab.constellation_report import DOC, RESULTS, live_table, tables
+from lab.constellation.report import DOC, RESULTS, live_table, tables
 from lab.evaluation.report import render
 
 
@@ -42,7 +42,7 @@ def test_a_changed_result_changes_the_live_table():
 
 
 def test_the_compressed_plan_replays_both_stations_from_now():
-    from lab.constellation_live import STATIONS, compressed_plan
+    from lab.constellation.live import STATIONS, compressed_plan
 
     now = time.time()
     windows, sats = compressed_plan(80.0, 50_000.0, 30.0, 6.5)
@@ -58,7 +58,7 @@ def test_a_total_differing_in_its_last_digits_is_no_tile_counted_twice():
     """Issue 26, finding 11: a 0.002 difference in one total was reported as a tile counted
     twice (and the run exited 1). Counts are compared: tiles counted against tiles planned;
     totals to the object, and any that differ are named."""
-    from lab.constellation_live import summarise
+    from lab.constellation.live import summarise
 
     pngs = {"s1": b"", "s2": b""}
     owner = {"s1": "sat-1", "s2": "sat-2"}

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ground.nets.layers import OUTPUT_STRIDE
-from lab.nets import ARCHITECTURES, build, count_flops
+from lab.models.nets import ARCHITECTURES, build, count_flops
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))

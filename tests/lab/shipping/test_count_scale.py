@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lab.count_scale import fit_role, fit_scale, relative_cmae
+from lab.shipping.count_scale import fit_role, fit_scale, relative_cmae
 
 
 def _result(part: str, pred: list[float], truth: list[int]) -> dict:

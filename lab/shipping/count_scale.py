@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                                                "part": "val", "applied": not args.dry_run,
                                                "fits": fitted}, indent=1) + "\n")
     if args.refit_confidence and not args.dry_run:
-        from lab.ship import refit_confidence
+        from lab.shipping.ship import refit_confidence
 
         refit_confidence(card_path(args.model, "onboard", models_dir),
                          Path(args.splits_dir) if args.splits_dir else None, args.real_dev)
