@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from ground.counter import GroundCounter
+from lab.data.formats import read_dataset
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.evaluation.evaluate import truth_objects
 from lab.evaluation.options import select_images
 from onboard.counter import OnboardCounter
-from shared.formats import read_dataset
 from shared.model_bundle import MODELS_DIR
 
 

@@ -123,12 +123,12 @@ TIERS = {
             "trains three times",
         "tests/lab/training/test_training.py::test_multi_class_training_validates":
             "trains",
-        "tests/shared/orbits/test_imaging.py": "propagates orbits for days",
-        "tests/shared/orbits/test_cli.py::test_the_real_sentinel2_day_over_svalbard":
+        "tests/lab/constellation/orbits/test_imaging.py": "propagates orbits for days",
+        "tests/lab/constellation/orbits/test_cli.py::test_the_real_sentinel2_day_over_svalbard":
             "a day of real passes",
-        "tests/shared/orbits/test_cli.py::test_plans_for_a_generated_constellation":
+        "tests/lab/constellation/orbits/test_cli.py::test_plans_for_a_generated_constellation":
             "twelve satellites' passes",
-        "tests/shared/orbits/test_contacts.py::test_real_sentinel2_and_a_12_satellite":
+        "tests/lab/constellation/orbits/test_contacts.py::test_real_sentinel2_and_a_12_satellite":
             "twelve satellites' passes",
         "tests/shared/pipeline/test_accuracy_properties.py": "hypothesis over whole plans",
         "tests/lab/shipping/test_shipped_models.py::test_onnx_and_pytorch_agree_on_scene_tiles":

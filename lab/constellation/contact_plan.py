@@ -1,11 +1,11 @@
 """``targetfuse plan-contacts``: a contact plan and an imaging plan for a span of time.
 
 It reads real TLEs and ground stations (by default the copy shipped in
-``shared/orbits/data``, see its PROVENANCE.md, or ``$TARGETFUSE_ORBITS``), optionally
+``lab/constellation/orbits/data``, see its PROVENANCE.md, or ``$TARGETFUSE_ORBITS``), optionally
 spreads them into a larger constellation (``--planes`` x ``--per-plane`` per real
-satellite, the pattern of ``shared/orbits/tle.py``),
-computes every contact window (``shared/orbits/contacts.py``) and every capture of the
-targets (``shared/orbits/imaging.py``), and writes ``contact_plan.json`` (the file the
+satellite, the pattern of ``lab/constellation/orbits/tle.py``),
+computes every contact window (``lab/constellation/orbits/contacts.py``) and every capture of the
+targets (``lab/constellation/orbits/imaging.py``), and writes ``contact_plan.json`` (the file the
 onboard service's ``contact_plan_file`` setting reads) and ``imaging_plan.json``. It prints
 passes, contact minutes and bytes per station, and captures per satellite.
 """
@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.orbits import orbits_root
+from lab.constellation.orbits import orbits_root
 
 
 def plan_start(value: str | None, sats) -> float:
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
                        help="contact windows and captures from orbits (offline)")
     p.add_argument("--tle", default=None,
                    help="TLE file (default: sentinel2.tle in $TARGETFUSE_ORBITS, else the "
-                        "copy shipped in shared/orbits/data)")
+                        "copy shipped in lab/constellation/orbits/data)")
     p.add_argument("--stations", default=None,
                    help="ground stations CSV (default: ground_stations.csv beside the TLEs)")
     p.add_argument("--station", action="append", default=None,
@@ -64,10 +64,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from shared.orbits import contacts, imaging
+    from lab.constellation.orbits import contacts, imaging
+    from lab.constellation.orbits.stations import load_stations
+    from lab.constellation.orbits.tle import load_tles, walker_pattern
     from shared.orbits.plan import iso, write_plan
-    from shared.orbits.stations import load_stations
-    from shared.orbits.tle import load_tles, walker_pattern
 
     if not args.hours > 0:
         raise ValueError(f"--hours must be > 0, got {args.hours}")
@@ -98,7 +98,7 @@ def run(args) -> int:
               "tle_file": str(tle),
               "pattern": None if sats is real else {
                   "planes_per_satellite": args.planes, "per_plane": args.per_plane,
-                  "doc": "shared/orbits/tle.py: RAAN shifted 360/planes per plane, mean "
+                  "doc": "lab/constellation/orbits/tle.py: RAAN shifted 360/planes per plane, mean "
                          "anomaly 360/per_plane per slot, sgp4init"}}
     write_plan(out / "contact_plan.json", windows, **common,
                stations=[vars(s) for s in stations],

@@ -1,6 +1,6 @@
 """``targetfuse simulate-day``: a constellation's day, offline and time-compressed.
 
-Orbits and plans from ``shared.orbits`` (the real Sentinel-2 TLEs spread into ``--planes``
+Orbits and plans from ``orbits`` (the real Sentinel-2 TLEs spread into ``--planes``
 planes, the real stations): every contact window of the day and every capture of the
 targets. Airports are simulated (a generated airport scene per capture, seeded by its id,
 truth by construction, counted by the shipped ``aircraft`` pair through ``lab.simulator``:
@@ -230,9 +230,9 @@ def _ground(rows, radios, samples, windows, stations, end, workers, worker_rate)
 def plan_day(hours: float, drain_h: float, planes: int, stations: list[str],
              max_rate: float = 1e6):
     from lab.constellation.contact_plan import orbits_root, plan_start
-    from shared.orbits import contacts, imaging
-    from shared.orbits.stations import load_stations
-    from shared.orbits.tle import load_tles, walker_pattern
+    from lab.constellation.orbits import contacts, imaging
+    from lab.constellation.orbits.stations import load_stations
+    from lab.constellation.orbits.tle import load_tles, walker_pattern
 
     root = orbits_root()
     real = load_tles(root / "sentinel2.tle")

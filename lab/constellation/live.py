@@ -4,7 +4,7 @@ Three satellites (``targetfuse-onboard``), two stations (``targetfuse-ground`` w
 ``count_here`` off: link ends and REST only) and two counting workers
 (``targetfuse-ground-worker``), each its own process, on a fresh PostgreSQL database and a
 fresh JetStream stream. The satellites fly the real Sentinel-2A/B/C over Svalbard and Kiruna:
-their contact plan is computed from the TLEs (``shared.orbits``), from 17.2 hours after the
+their contact plan is computed from the TLEs (``orbits``), from 17.2 hours after the
 TLE epoch's midnight, where each orbit passes over Kiruna (about 10 minutes) and then
 Svalbard (about 3), and time-compressed (``--factor``: a pass of 10 minutes lasts 10/factor
 minutes here), with each window's rate
@@ -67,10 +67,10 @@ def compressed_plan(factor: float, pass_bytes: float, lead_s: float, hours: floa
     from dataclasses import replace
 
     from lab.constellation.contact_plan import orbits_root, plan_start
-    from shared.orbits import contacts
+    from lab.constellation.orbits import contacts
+    from lab.constellation.orbits.stations import load_stations
+    from lab.constellation.orbits.tle import load_tles
     from shared.orbits.plan import replayed
-    from shared.orbits.stations import load_stations
-    from shared.orbits.tle import load_tles
 
     root = orbits_root()
     sats = load_tles(root / "sentinel2.tle")

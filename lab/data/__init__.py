@@ -1,4 +1,4 @@
-"""Real and generated datasets as the tooling uses them: the real-dev sources, splits by group
-and look-alike place, duplicate-label merging, drawing, and the ``targetfuse data``
-commands.
+"""Real and generated datasets as the tooling uses them: the annotation formats' readers and
+writers (``formats``), the real-dev sources, splits by group and look-alike place,
+duplicate-label merging, drawing, the ``targetfuse data`` commands and the tour.
 """

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lab.data.formats import FORMATS, read_dataset, write_dataset
 from lab.data.realdev import add_real_dev_option
 from lab.data.splits import split_images
 from shared.annotations import Dataset
-from shared.formats import FORMATS, read_dataset, write_dataset
 from shared.tile_grid import TileGrid, true_counts
 
 

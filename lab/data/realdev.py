@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.data.formats import read_dataset
 from shared.annotations import Dataset
-from shared.formats import read_dataset
 from shared.paths import PROJECT_ROOT
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.data.formats import read_dataset, write_dataset
 from lab.data.label_cleaning import merge_duplicates
 from lab.data.realdev import REAL_DEV, add_real_dev_option, load_real, real_dev_root
 from lab.data.splits import split_images
 from lab.data.visualize import save
 from shared.annotations import Dataset
-from shared.formats import read_dataset, write_dataset
 from shared.tile_grid import TileGrid, true_counts
 
 TILE = 256

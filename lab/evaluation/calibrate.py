@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args, part):
-    from shared.formats import read_dataset
+    from lab.data.formats import read_dataset
 
     classes = parse_classes(args.classes)
     ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)

@@ -36,9 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ground.counter import GroundCounter
+    from lab.data.formats import read_dataset
     from lab.evaluation.evaluate import PIPELINE_KEYS, evaluate
     from onboard.counter import OnboardCounter
-    from shared.formats import read_dataset
 
     classes = parse_classes(args.classes)
     ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)

@@ -81,8 +81,8 @@ def _fixed(args: argparse.Namespace) -> set[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ground.counter import GroundCounter
+    from lab.data.formats import read_dataset
     from onboard.counter import OnboardCounter
-    from shared.formats import read_dataset
 
     sweeps = [s.strip() for s in args.sweeps.split(",") if s.strip()]
     unknown = set(sweeps) - set(SWEEPS)

@@ -313,8 +313,8 @@ def _calibration_tiles(record: dict, input_size: int, count: int = 128,
                        convention: str = RAW_INPUT) -> np.ndarray:
     """Counter inputs from the training split, for int8 activation ranges, in the export's
     input ``convention``."""
+    from lab.data.formats import read_dataset
     from shared.counting import scene_inputs
-    from shared.formats import read_dataset
     from shared.preprocess import tile_px
 
     if record.get("sources"):
@@ -381,11 +381,11 @@ def refit_confidence(card_file: Path, splits_dir: Path | None = None,
 
 def _fit_and_attach_confidence(record: dict, card: ModelCard, card_file: Path,
                                model: torch.nn.Module) -> None:
+    from lab.data.formats import read_dataset
     from lab.data.label_cleaning import DEFAULT_IOU
     from lab.evaluation.evaluate import tile_training_data
     from onboard.counter import OnboardCounter
     from shared.confidence import auroc, expected_calibration_error, fit_confidence
-    from shared.formats import read_dataset
 
     counter = OnboardCounter(card_file)
     dedupe = record.get("dedupe_iou", DEFAULT_IOU)

@@ -200,9 +200,9 @@ def run(args: argparse.Namespace) -> int:
         return run_sources(args)
     if not args.fmt or not args.classes:
         raise ValueError("--data needs --format and --classes")
+    from lab.data.formats import read_dataset
     from lab.training.data import load_scene
     from lab.training.loop import train
-    from shared.formats import read_dataset
 
     classes = {c.strip() for c in args.classes.split(",") if c.strip()}
     ds = read_dataset(args.data, args.fmt, gsd_m=args.gsd)

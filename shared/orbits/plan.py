@@ -3,7 +3,7 @@
 A plan (written by ``targetfuse plan-contacts``) lists contact windows for every
 satellite and station: start and end (UNIX seconds, and ISO 8601 for people), the station,
 the maximum elevation, and the link rate (bytes/s): the mean over the pass of the
-elevation-dependent rate (``shared/orbits/contacts.py`` says which model), so that
+elevation-dependent rate (``lab/constellation/orbits/contacts.py`` says which model), so that
 ``rate * duration`` is what the pass can carry, plus the peak rate and those bytes.
 
 A satellite has one radio: where two stations see it at once (Svalbard and Kiruna often

@@ -37,6 +37,16 @@ def test_every_package_folder_is_listed_in_its_distribution():
     assert root["tool"]["setuptools"]["packages"] == ["targetfuse"]
 
 
+def test_the_lab_distribution_carries_the_orbit_data():
+    """The constellation commands read the shipped orbit data by default (no ``../shared``):
+    the lab's wheel carries every file of it."""
+    data = project("lab")["tool"]["setuptools"]["package-data"]["lab.constellation.orbits"]
+    folder = ROOT / "lab" / "constellation" / "orbits"
+    carried = {p.relative_to(folder).as_posix() for pattern in data for p in folder.glob(pattern)}
+    assert {"targets.json", "data/sentinel2.tle", "data/ground_stations.csv",
+            "data/PROVENANCE.md"} <= carried
+
+
 def test_local_dependencies_follow_the_layers_and_only_the_ground_side_has_torch():
     for folder in FOLDERS:
         deps = [d.split("==")[0] for d in project(folder)["project"]["dependencies"]]
@@ -165,10 +175,9 @@ def test_the_onboard_service_starts_from_its_own_wheels(tmp_path):
     assert facts["file"].startswith(str(tmp_path / "site"))
     assert set(facts["absent"]) == {"lab", "targetfuse", "ground"}
     assert facts["torch"] is False and facts["healthz"] == 200
-    # The shared wheel carries the orbit data the constellation commands read by default.
-    orbits = tmp_path / "site" / "shared" / "orbits" / "data"
-    assert {"sentinel2.tle", "ground_stations.csv", "PROVENANCE.md"} <= \
-        {p.name for p in orbits.iterdir()}
+    # The orbits are the tooling's: the shared wheel holds the contact plan's format alone.
+    assert {p.name for p in (tmp_path / "site" / "shared" / "orbits").glob("*.py")} == \
+        {"__init__.py", "plan.py"}
 
 
 @pytest.mark.slow

@@ -12,13 +12,13 @@ import pytest
 from ground.app import create_app as ground_app
 from ground.counter import GroundCounter
 from ground.settings import GroundSettings
+from lab.data.formats import write_dataset
 from lab.services.live import Service, get_json, post_scene
 from lab.synth import SceneConfig, generate_scene
 from onboard.app import create_app as onboard_app
 from onboard.counter import OnboardCounter
 from onboard.settings import OnboardSettings
 from shared.annotations import Dataset
-from shared.formats import write_dataset
 from shared.imageio import encode
 from targetfuse.cli import main
 

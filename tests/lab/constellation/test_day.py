@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lab.constellation.day import Item, Radio, Scenes, simulate
-from shared.orbits.imaging import Capture
+from lab.constellation.orbits.imaging import Capture
 from shared.orbits.plan import ContactWindow
 
 

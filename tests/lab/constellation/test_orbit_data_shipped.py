@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.orbits import SHIPPED, orbits_root
-from shared.orbits.stations import load_stations
-from shared.orbits.tle import load_tles
+from lab.constellation.orbits import SHIPPED, orbits_root
+from lab.constellation.orbits.stations import load_stations
+from lab.constellation.orbits.tle import load_tles
 
 
 def test_the_shipped_orbit_data_is_the_default_and_has_its_provenance(monkeypatch):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from shared.formats import read_dataset
+from lab.data.formats import read_dataset
 from shared.imageio import read_rgb
 from targetfuse.cli import main
 

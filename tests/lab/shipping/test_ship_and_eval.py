@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from ground.counter import GroundCounter
+from lab.data.formats import read_dataset, write_dataset
 from lab.models.nets import build
 from lab.shipping.ship import PARITY_TOLERANCE, export_onnx, onnx_parity
 from lab.synth import SceneConfig, generate_scene
 from onboard.counter import OnboardCounter, session_options
 from shared.annotations import Dataset
-from shared.formats import read_dataset, write_dataset
 from shared.model_bundle import card_path
 from shared.model_card import ModelIntegrityError
 from shared.pipeline.config import PipelineConfig

@@ -13,8 +13,7 @@ import xml.etree.ElementTree as ET
 import xml.parsers.expat
 from pathlib import Path
 
-from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
-from shared.formats.base import (
+from lab.data.formats.base import (
     AnnotationFormatError,
     check_in_image,
     find_images,
@@ -25,6 +24,7 @@ from shared.formats.base import (
     parse_int,
     write_sidecar,
 )
+from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
 from shared.imageio import write_rgb
 
 IMAGE_DIR, ANNOTATION_DIR = "JPEGImages", "Annotations"

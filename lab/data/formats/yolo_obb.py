@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from shared.annotations import Dataset, ImageMeta, ObjectAnnotation
-from shared.formats.base import four_corners
-from shared.formats.yolo_layout import (
+from lab.data.formats.base import four_corners
+from lab.data.formats.yolo_layout import (
     find_yaml,
     norm,
     parse_box,
@@ -24,6 +23,7 @@ from shared.formats.yolo_layout import (
     write_layout,
     yaml_class_names,
 )
+from shared.annotations import Dataset, ImageMeta, ObjectAnnotation
 
 DEFAULT_YAML = "dataset.yaml"
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
-from shared.formats.base import (
+from lab.data.formats.base import (
     AnnotationFormatError,
     check_in_image,
     find_images,
@@ -26,6 +25,7 @@ from shared.formats.base import (
     output_name,
     write_sidecar,
 )
+from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
 from shared.imageio import write_rgb
 
 HEADER = ["id", "image_id", "geometry", "class"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shared.formats import AnnotationFormatError, read_dataset
+from lab.data.formats import AnnotationFormatError, read_dataset
 
 YAML = "path: .\nnames:\n  0: plane\n  1: ship\n  2: large vehicle\n"
 

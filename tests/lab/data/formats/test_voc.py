@@ -1,6 +1,6 @@
 import pytest
 
-from shared.formats import AnnotationFormatError, read_dataset
+from lab.data.formats import AnnotationFormatError, read_dataset
 
 XML = """<?xml version="1.0"?>
 <annotation>

@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 import numpy as np
 from skyfield.api import EarthSatellite, load, wgs84
 
+from lab.constellation.orbits.stations import Station
+from lab.constellation.orbits.tle import Satellite
 from shared.orbits.plan import ContactWindow
-from shared.orbits.stations import Station
-from shared.orbits.tle import Satellite
 
 EARTH_RADIUS_KM = 6371.0
 DEFAULT_MIN_ELEVATION_DEG = 10.0

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from skyfield.api import EarthSatellite, wgs84
 
-from shared.orbits import contacts, imaging
-from shared.orbits.imaging import Target
+from lab.constellation.orbits import contacts, imaging
+from lab.constellation.orbits.imaging import Target
 
 from .orbit_fixtures import START, SVALBARD
 

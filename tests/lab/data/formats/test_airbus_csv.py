@@ -1,6 +1,6 @@
 import pytest
 
-from shared.formats import AnnotationFormatError, read_dataset
+from lab.data.formats import AnnotationFormatError, read_dataset
 
 HEADER = "id,image_id,geometry,class\n"
 

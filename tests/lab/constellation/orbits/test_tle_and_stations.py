@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sgp4.api import jday
 
-from shared.orbits.stations import load_stations, parse_stations
-from shared.orbits.tle import load_tles, parse_tles, walker_pattern
+from lab.constellation.orbits.stations import load_stations, parse_stations
+from lab.constellation.orbits.tle import load_tles, parse_tles, walker_pattern
 
 
 def test_generated_tles_read_back_with_their_elements(sats):

@@ -8,9 +8,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from shared.orbits import contacts
-from shared.orbits.stations import load_stations
-from shared.orbits.tle import load_tles, walker_pattern
+from lab.constellation.orbits import contacts
+from lab.constellation.orbits.stations import load_stations
+from lab.constellation.orbits.tle import load_tles, walker_pattern
 
 from .orbit_fixtures import MASPALOMAS, START, SVALBARD
 

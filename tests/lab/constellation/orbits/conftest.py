@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.orbits.tle import parse_tles
+from lab.constellation.orbits.tle import parse_tles
 
 from .orbit_fixtures import ORBITS, sso_tle
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.formats import AnnotationFormatError, read_dataset
+from lab.data.formats import AnnotationFormatError, read_dataset
 
 
 def _yolo(tmp_path, make_image):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shared.formats import AnnotationFormatError, read_dataset
+from lab.data.formats import AnnotationFormatError, read_dataset
 
 # cx cy angle class is_contained is_occluded x1 x2 x3 x4 y1 y2 y3 y4
 CAR = "20 15 0.0 1 1 0 10 30 30 10 10 10 20 20\n"

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from shared.annotations import AnnotatedImage, Dataset, ImageMeta, ObjectAnnotation
-from shared.formats.base import (
+from lab.data.formats.base import (
     AnnotationFormatError,
     check_in_image,
     image_label_pairs,
@@ -26,6 +25,7 @@ from shared.formats.base import (
     parse_int,
     write_sidecar,
 )
+from shared.annotations import AnnotatedImage, Dataset, ImageMeta, ObjectAnnotation
 from shared.imageio import write_rgb
 
 # Given the label file, line number, normalised values and image metadata, a parser returns

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
-from shared.formats.base import (
+from lab.data.formats.base import (
     AnnotationFormatError,
     check_in_image,
     fmt_num,
@@ -26,6 +25,7 @@ from shared.formats.base import (
     parse_float,
     write_sidecar,
 )
+from shared.annotations import AnnotatedImage, Dataset, ObjectAnnotation
 from shared.imageio import write_rgb
 
 LABEL_DIR = "labelTxt"

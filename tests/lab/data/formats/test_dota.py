@@ -1,6 +1,6 @@
 import pytest
 
-from shared.formats import AnnotationFormatError, read_dataset
+from lab.data.formats import AnnotationFormatError, read_dataset
 
 
 def _dataset(tmp_path, make_image, label: str):

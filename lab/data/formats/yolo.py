@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.annotations import Dataset, ImageMeta, ObjectAnnotation
-from shared.formats.base import AnnotationFormatError
-from shared.formats.yolo_layout import (
+from lab.data.formats.base import AnnotationFormatError
+from lab.data.formats.yolo_layout import (
     norm,
     parse_box,
     read_layout,
     write_layout,
     yaml_class_names,
 )
+from shared.annotations import Dataset, ImageMeta, ObjectAnnotation
 
 NAMES_FILE = "classes.names"
 YAML_FILE = "data.yaml"

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.data.formats import airbus_csv, dota, vedai, voc, yolo, yolo_obb
+from lab.data.formats.base import AnnotationFormatError
 from shared.annotations import Dataset
-from shared.formats import airbus_csv, dota, vedai, voc, yolo, yolo_obb
-from shared.formats.base import AnnotationFormatError
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from lab.data.formats import FORMATS, get_format, read_dataset, write_dataset
 from shared.annotations import AnnotatedImage, Dataset, Footprint, ImageMeta, ObjectAnnotation
-from shared.formats import FORMATS, get_format, read_dataset, write_dataset
 
 
 def _rotated_rect(cx, cy, w, h, deg):

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from skyfield.api import EarthSatellite, wgs84
 
-from shared.orbits.contacts import EARTH_RADIUS_KM, timescale, to_time
+from lab.constellation.orbits.contacts import EARTH_RADIUS_KM, timescale, to_time
+from lab.constellation.orbits.tle import Satellite
 from shared.orbits.plan import ContactWindow, iso
-from shared.orbits.tle import Satellite
 
 DEFAULT_SWATH_KM = 290.0
 DEFAULT_MIN_SUN_ELEVATION_DEG = 10.0
@@ -67,9 +67,9 @@ class Capture:
 
 def load_targets(path: Path | str | None = None) -> list[Target]:
     """The targets of a JSON file (by default the shipped ``targets.json``)."""
-    where = str(path) if path else "shared/orbits/targets.json"
+    where = str(path) if path else "lab/constellation/orbits/targets.json"
     text = Path(path).read_text(encoding="utf-8") if path else \
-        resources.files("shared.orbits").joinpath("targets.json").read_text(encoding="utf-8")
+        resources.files("lab.constellation.orbits").joinpath("targets.json").read_text(encoding="utf-8")
     try:
         rows = json.loads(text)["targets"]
         targets = [Target(str(r["name"]), str(r["code"]), str(r["kind"]),
