@@ -20,7 +20,7 @@ exclusive time; the profiler's own overhead inflates the parts with many small c
         --out docs/performance/onboard.json
 
 Results merge into ``--out`` by (format, size), so runs can add rows;
-``benchmarks/report.py`` writes ``docs/PERFORMANCE.md`` from them.
+``targetfuse report-performance`` writes ``docs/PERFORMANCE.md`` from them.
 """
 
 from __future__ import annotations

@@ -49,6 +49,9 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
      "score the ground counter's options (deep, shallow, TTA, blends)", ("lab", "torch")),
     ("experiment", "lab.experiments.cli", "pipeline sweeps: CSV and PNG plots",
      ("lab", "torch")),
+    ("link-experiment", "lab.experiments.link",
+     "link experiments over kernel shaping: CMAE, goodput and time per rate and policy "
+     "(root: network namespaces, tc)", ("lab", "torch")),
     ("report-experiments", "lab.experiments.report",
      "regenerate (or check) the tables of docs/EXPERIMENTS.md", ("lab", "torch")),
     ("report-readme", "lab.experiments.readme",
@@ -69,6 +72,8 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
      "stations vs one", ("lab",)),
     ("report-constellation", "lab.constellation.report",
      "regenerate (or check) the figures of docs/CONSTELLATION.md", ("lab",)),
+    ("report-performance", "lab.performance.report",
+     "regenerate (or check) the tables of docs/PERFORMANCE.md", ("lab",)),
 ]
 # The services parse their own arguments (``--help`` lists the environment variables that
 # configure them): ``targetfuse onboard ARGS`` is ``targetfuse-onboard ARGS``.

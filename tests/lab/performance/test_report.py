@@ -1,17 +1,11 @@
 """docs/PERFORMANCE.md's tables are generated from the benchmarks' result files, and agree."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from lab.evaluation.report import render
-
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("perf_report", ROOT / "benchmarks" / "report.py")
-report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(report)
+from lab.performance import report
 
 
 def _onboard(rss20k: float, share: float) -> dict:
@@ -70,4 +64,4 @@ def test_performance_document_agrees_with_the_result_files():
     if not list(report.RESULTS.glob("*.json")):
         pytest.skip(f"no benchmark results under {report.RESULTS}")
     text = report.DOC.read_text()
-    assert render(text, report.tables()) == text, "run `benchmarks/report.py`"
+    assert render(text, report.tables()) == text, "run `targetfuse report-performance`"

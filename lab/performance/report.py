@@ -1,27 +1,27 @@
-"""The tables of ``docs/PERFORMANCE.md``, from the benchmarks' result files.
+"""``targetfuse report-performance``: the tables of ``docs/PERFORMANCE.md``, from the
+benchmarks' result files.
 
-Each benchmark writes its figures to a JSON file under ``docs/performance/``
-(``onboard_scenes.py`` -> ``onboard.json``, ``planning_scaling.py`` -> ``planning.json``,
-``ground_throughput.py`` -> ``ground.json``); this renders them between
-``<!-- NAME:begin/end -->`` markers: the targets (met or missed, by how much), onboard time
-and inference's share of it, where onboard time goes, peak memory by format and scene size,
-planning time against tiles, and ground throughput against the raw forward. ``--check``
-fails when the document differs from what the files give (a test runs it), so no figure in
-the document is typed by hand.
-
-    .venv/bin/python benchmarks/report.py [--check]
+Each benchmark (``benchmarks/``) writes its figures to a JSON file under
+``docs/performance/`` (``onboard_scenes.py`` -> ``onboard.json``, ``planning_scaling.py`` ->
+``planning.json``, ``ground_throughput.py`` -> ``ground.json``, ``link_goodput.py --json``
+-> ``link.json``); this renders them between ``<!-- NAME:begin/end -->`` markers: the targets
+(met or missed, by how much), onboard time and inference's share of it, where onboard time
+goes, peak memory by format and scene size, planning time against tiles, and ground
+throughput against the raw forward. ``--check`` fails when the document differs from what
+the files give (a test runs it), so no figure in the document is typed by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "PERFORMANCE.md"
-RESULTS = ROOT / "docs" / "performance"
+from lab.evaluation.report import add_report_command
+from shared.paths import PROJECT_ROOT
+
+DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
+RESULTS = PROJECT_ROOT / "docs" / "performance"
 
 INFERENCE_SHARE_MIN = 0.90
 RSS_LIMIT_MB = 1024.0
@@ -187,28 +187,6 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
     return out
 
 
-def main() -> int:
-    sys.path.insert(0, str(ROOT))
-    from lab.evaluation.report import render
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--doc", default=str(DOC))
-    p.add_argument("--results", default=str(RESULTS))
-    p.add_argument("--check", action="store_true", help="fail when the document is stale")
-    args = p.parse_args()
-    doc = Path(args.doc)
-    text = doc.read_text()
-    new = render(text, tables(Path(args.results)))
-    if args.check:
-        if new != text:
-            print(f"{doc} differs from its result files; run benchmarks/report.py")
-            return 1
-        print(f"{doc} agrees with its result files")
-        return 0
-    doc.write_text(new)
-    print(f"wrote {doc}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    add_report_command(sub, "report-performance", "tables of docs/PERFORMANCE.md", DOC,
+                       RESULTS, tables)

@@ -1,14 +1,17 @@
-"""Link experiments over real kernel shaping: the live services in two network namespaces.
+"""``targetfuse link-experiment``: link experiments over real kernel shaping, the live
+services in two network namespaces.
 
 For each throttling policy and each link rate: create the namespaces (``deploy/netns.sh``),
 shape the onboard side with ``deploy/shape.sh`` (tbf for the rate; netem also applies delay
 and loss where the kernel has it), start ``targetfuse-ground`` and ``targetfuse-onboard``
 inside them, open one contact window of ``--window-s`` seconds (the onboard throttle plans
-each scene with the bytes the window can still carry at that rate), submit the scenes, and
-record per run: CMAE against the annotated truth, bytes delivered, goodput, and the time until
-the ground had counted everything. Writes ``link_experiment.csv`` and ``link_experiment.png``.
+each scene with the bytes the window can still carry at that rate), submit the scenes (this
+module's ``submit``, run inside the onboard namespace as ``python -m lab.experiments.link``),
+and record per run: CMAE against the annotated truth, bytes delivered, goodput, and the time
+until the ground had counted everything. Writes ``link_experiment.csv`` and
+``link_experiment.png`` into ``--out``. Needs root (namespaces, tc).
 
-    sudo .venv/bin/python deploy/link_experiment.py --rates 0.5mbit,1mbit,2mbit,8mbit \\
+    sudo .venv/bin/targetfuse link-experiment --rates 0.5mbit,1mbit,2mbit,8mbit \\
         --out docs/link-experiment
 """
 
@@ -24,45 +27,51 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from shared.api_keys import Credentials  # noqa: E402
-
-SUBMIT = """
-import json, sys, time
+from lab.data.realdev import add_real_dev_option
+from lab.out_folder import out_folder
 from lab.services.live import get_json, post_scene
-manifest, timeout = json.load(open(sys.argv[1])), float(sys.argv[2])
-window_start = float(sys.argv[3])
-deadline = time.time() + timeout
-while True:
-    try:
-        if get_json("http://127.0.0.1:8080/healthz") and get_json("http://192.0.2.2:8081/healthz"):
-            break
-    except OSError:
-        pass
-    assert time.time() < deadline, "services did not start"
-    time.sleep(0.2)
-for s in manifest:
-    post_scene("http://127.0.0.1:8080/v1/scenes", open(s["png"], "rb").read(),
-               {"scene_id": s["id"], "gsd_m": s["gsd"]})
-out, pending = {}, {s["id"] for s in manifest}
-t0 = window_start  # times count from the contact window's opening
-while pending and time.time() < deadline:
-    for sid in list(pending):
+from shared.api_keys import Credentials
+from shared.paths import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
+ONBOARD_URL = "http://127.0.0.1:8080"  # seen from the onboard namespace
+GROUND_URL = "http://192.0.2.2:8081"  # the ground's end of the veth pair
+
+
+def submit(manifest: list[dict], timeout: float, window_start: float) -> dict:
+    """Inside the onboard namespace: wait for both services, post every scene of
+    ``manifest`` to the onboard intake, and poll the ground until each is complete or the
+    time is up; per scene its total, seconds from the contact window's opening and whether
+    it completed, and the bytes the onboard link sent."""
+    deadline = time.time() + timeout
+    while True:
         try:
-            g = get_json(f"http://192.0.2.2:8081/v1/scenes/{sid}")
+            if get_json(f"{ONBOARD_URL}/healthz") and get_json(f"{GROUND_URL}/healthz"):
+                break
         except OSError:
-            g = None
-        if g and g.get("complete"):
-            out[sid] = {"total": g["total"], "seconds": time.time() - t0, "complete": True}
-            pending.discard(sid)
-    time.sleep(0.2)
-for sid in pending:  # the window closed first: the ground's partial total
-    g = get_json(f"http://192.0.2.2:8081/v1/scenes/{sid}") or {}
-    out[sid] = {"total": g.get("total"), "seconds": time.time() - t0, "complete": False}
-link = get_json("http://127.0.0.1:8080/v1/link")
-print(json.dumps({"scenes": out, "bytes_sent": link["bytes_sent"]}))
-"""
+            pass
+        assert time.time() < deadline, "services did not start"
+        time.sleep(0.2)
+    for s in manifest:
+        post_scene(f"{ONBOARD_URL}/v1/scenes", Path(s["png"]).read_bytes(),
+                   {"scene_id": s["id"], "gsd_m": s["gsd"]})
+    out, pending = {}, {s["id"] for s in manifest}
+    t0 = window_start  # times count from the contact window's opening
+    while pending and time.time() < deadline:
+        for sid in list(pending):
+            try:
+                g = get_json(f"{GROUND_URL}/v1/scenes/{sid}")
+            except OSError:
+                g = None
+            if g and g.get("complete"):
+                out[sid] = {"total": g["total"], "seconds": time.time() - t0, "complete": True}
+                pending.discard(sid)
+        time.sleep(0.2)
+    for sid in pending:  # the window closed first: the ground's partial total
+        g = get_json(f"{GROUND_URL}/v1/scenes/{sid}") or {}
+        out[sid] = {"total": g.get("total"), "seconds": time.time() - t0, "complete": False}
+    link = get_json(f"{ONBOARD_URL}/v1/link")
+    return {"scenes": out, "bytes_sent": link["bytes_sent"]}
 
 
 def rate_bytes_s(rate: str) -> float:
@@ -146,7 +155,7 @@ def run_one(args, policy: str, rate: str, manifest: list[dict], work: Path) -> d
         man = work / "manifest.json"
         man.write_text(json.dumps(manifest))
         out = subprocess.run(["ip", "netns", "exec", f"{prefix}-onboard", sys.executable,
-                              "-c", SUBMIT, str(man),
+                              "-m", "lab.experiments.link", str(man),
                               str(args.startup_s + args.window_s + 30), str(start)],
                              capture_output=True, text=True, cwd=ROOT, env=env)
         if out.returncode:
@@ -194,8 +203,10 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("link-experiment",
+                       help="link experiments over kernel shaping: CMAE, goodput and time per "
+                            "rate and policy (root: network namespaces, tc)")
     p.add_argument("--rates", default="0.5mbit,1mbit,2mbit,8mbit")
     p.add_argument("--policies", default="value,dynamic-conf")
     p.add_argument("--delay", default=None, help="netem only, e.g. 40ms")
@@ -206,14 +217,18 @@ def main(argv=None) -> int:
     p.add_argument("--scenes", type=int, default=4, help="synthetic + Airbus val scenes")
     p.add_argument("--skip-synthetic", action="store_true",
                    help="real scenes only (when the real data are present)")
-    p.add_argument("--real-dev", default=None)
-    p.add_argument("--out", default="out/link-experiment")
-    args = p.parse_args(argv)
+    add_real_dev_option(p)
+    p.add_argument("--out", default="out/link-experiment",
+                   help="folder for link_experiment.csv and link_experiment.png")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
-        print("link_experiment.py: needs root (network namespaces, tc)", file=sys.stderr)
+        print("targetfuse link-experiment: needs root (network namespaces, tc)",
+              file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_folder(args.out, "link_experiment.csv and link_experiment.png")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         manifest = scenes(args, Path(tmp))
@@ -234,4 +249,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Inside the onboard namespace (run_one): MANIFEST TIMEOUT_S WINDOW_START; the result is
+    # the last line of stdout.
+    manifest_file, timeout_s, window_start = sys.argv[1:4]
+    result = submit(json.loads(Path(manifest_file).read_text()), float(timeout_s),
+                    float(window_start))
+    print(json.dumps(result))

@@ -1,0 +1,3 @@
+"""What the services cost, as ``docs/PERFORMANCE.md`` shows it: the tables rendered from the
+result files the benchmarks (``benchmarks/``) write under ``docs/performance/``
+(``report``: ``targetfuse report-performance``)."""
