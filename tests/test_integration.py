@@ -20,6 +20,9 @@ from shared.model_bundle import PairFiles, load_error_model, load_tiling
 from shared.pipeline.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
+# The service's default ("auto") picks int8 or fp32 by timing at start, differently under
+# load, and they count differently: live and simulated totals are compared on one choice.
+PRECISION = "fp32"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,8 @@ def scene():
 def simulated_total(scene, budget):
     from ground.counter import GroundCounter
 
-    sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8),
+    sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8,
+                                                       variant=PRECISION),
                          GroundCounter.shipped("aircraft", threads=1),
                          tiling=load_tiling(PairFiles.of("aircraft")).lookup(0.5),
                          error_model=load_error_model(PairFiles.of("aircraft")))
@@ -72,6 +76,7 @@ def start(tmp_path, grpc_port=0, **settings):
 
 def start_onboard(tmp_path, grpc_port, **settings):
     settings = {"budget_fraction": 0.2, "link_rate_bytes_s": 5e6, "model": "aircraft",
+                "precision": PRECISION,
                 **Credentials.make(tmp_path / "keys").onboard(), **settings}
     onboard = Service(onboard_app(OnboardSettings(
         data_dir=tmp_path / "onboard", ground_target=f"127.0.0.1:{grpc_port}", **settings)))

@@ -107,6 +107,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
            "TARGETFUSE_ONBOARD_BUDGET_FRACTION": "0.2",
            # the pair the simulator below counts with
            "TARGETFUSE_ONBOARD_MODEL": "aircraft", "TARGETFUSE_GROUND_MODEL": "aircraft",
+           # one precision on both sides of the comparison ("auto" picks by timing)
+           "TARGETFUSE_ONBOARD_PRECISION": "fp32",
            "TARGETFUSE_ONBOARD_LINK_RATE_BYTES_S": "10000000"}
     # The services' own commands, as their images' entry points run them.
     procs = [subprocess.Popen(in_ns(prefix, side, str(Path(sys.executable).with_name(
@@ -124,7 +126,8 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
             p.terminate()
         for p in procs:
             p.wait(30)
-    sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8),
+    sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8,
+                                                       variant="fp32"),
                          GroundCounter.shipped("aircraft", threads=1),
                          tiling=load_tiling(PairFiles.of("aircraft")).lookup(0.5),
                          error_model=load_error_model(PairFiles.of("aircraft")))
