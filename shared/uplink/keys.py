@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.private_file import write_private
 
 log = logging.getLogger("targetfuse.uplink")
 
@@ -30,16 +31,6 @@ class SigningKey:
         return self.private, self.public
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """A new file only its owner can read (an old one replaced, never left half-written)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def make_signing_key(private: Path) -> SigningKey:
     """The key pair at ``private`` (and ``<stem>.pub``): kept when both are there, else made
     and their paths logged."""
@@ -51,11 +42,11 @@ def make_signing_key(private: Path) -> SigningKey:
         return key
     key.private.parent.mkdir(parents=True, exist_ok=True)
     made = Ed25519PrivateKey.generate()
-    _write_private(key.private, made.private_bytes(
+    write_private(key.private, made.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     public = made.public_key()
-    _write_private(key.public, public.public_bytes(
+    write_private(key.public, public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     log.warning("no uplink signing key configured: made %s (the ground's; keep it there) and "
                 "its public key %s (give it to the satellites: their uplink_public_key_file), "

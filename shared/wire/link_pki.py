@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.private_file import write_private
 
 log = logging.getLogger("targetfuse.tls")
 
@@ -50,16 +51,6 @@ class LinkPki:
 
     def files(self) -> tuple[Path, ...]:
         return self.ca, self.ca_key, self.cert, self.key
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """A new file only its owner can read (an old one replaced, never left half-written)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _san(host: str):
@@ -127,7 +118,7 @@ def make_link_pki(folder: Path, hosts: tuple[str, ...] = ()) -> LinkPki:
     pem = serialization.Encoding.PEM
     for path, data in ((pki.ca_key, private(ca_key)), (pki.key, private(key)),
                        (pki.cert, cert.public_bytes(pem)), (pki.ca, ca.public_bytes(pem))):
-        _write_private(path, data)
+        write_private(path, data)
     log.warning("no link certificates configured: made a CA %s (give it to the satellites: "
                 "their ground_tls_ca_file) and the ground's certificate %s for %s; the link "
                 "runs TLS (link_tls=false for plaintext)", pki.ca, pki.cert, ", ".join(names))
