@@ -2,9 +2,9 @@
 
 The tables are generated from the JSON files ``targetfuse eval-sources`` writes (never typed
 in): per source and class, per source (mask and confidence), and what an unknown GSD costs.
-Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers; ``--write``
-replaces what is between them, ``--check`` fails when the file differs from what the
-results give (a test runs the check).
+Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers; the command
+(``add_report_command``, as every ``report-*`` command) replaces what is between them, or with
+``--check`` fails when the file differs from what the results give (a test runs the check).
 """
 
 from __future__ import annotations
@@ -298,12 +298,8 @@ def pair_tables(models_dir: Path, skip: Path) -> dict[str, str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report-counters",
-                       help="regenerate (or check) the counters' tables in models/README.md")
-    p.add_argument("--readme", default=str(README))
-    p.add_argument("--results", default=str(RESULTS))
-    p.add_argument("--check", action="store_true", help="fail when the README is stale")
-    p.set_defaults(func=run)
+    add_report_command(sub, "report-counters", "counters' tables in models/README.md", README,
+                       RESULTS, tables)
 
 
 def update_document(doc: Path, generated: dict[str, str], check: bool, command: str) -> int:
@@ -320,11 +316,6 @@ def update_document(doc: Path, generated: dict[str, str], check: bool, command: 
     doc.write_text(new)
     print(f"wrote {doc}")
     return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    return update_document(Path(args.readme), tables(Path(args.results)), args.check,
-                           "report-counters")
 
 
 def add_report_command(sub: argparse._SubParsersAction, name: str, what: str, doc: Path,
