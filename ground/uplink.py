@@ -194,7 +194,8 @@ class UplinkServicer(link_pb2_grpc.UplinkServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"bundle {b.version} changed; ask for the offer again")
         yield from blob_chunks(b.version, blob, request.offset,
-                               min(request.max_bytes, limits.MAX_BUNDLE_BYTES))
+                               min(request.max_bytes, limits.MAX_BUNDLE_BYTES),
+                               sha256=b.sha256)
 
 
 def uplink_report(store, servicer: UplinkServicer | None) -> dict:

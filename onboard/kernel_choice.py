@@ -26,14 +26,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from shared.uplink.parity import COUNT_TOLERANCE, MEAN_TOLERANCE
+
 log = logging.getLogger("targetfuse.onboard")
 
 CANDIDATES = ("int8", "int8-exact", "fp32")
 CHOICES = ("auto", *CANDIDATES)
-# Relative to a tile's count (at least 1 object): the saturating kernels were off by 0.25 of
-# 1.57 objects on one tile (see above); quantisation itself costs a few per cent.
-COUNT_TOLERANCE = 0.1
-MEAN_TOLERANCE = 0.03
+# COUNT_TOLERANCE, MEAN_TOLERANCE: relative to a tile's count (at least 1 object); the
+# saturating kernels were off by 0.25 of 1.57 objects on one tile (see above), quantisation
+# itself costs a few per cent. The same numbers hold an uplinked model to the ground's canary
+# counts, so they are defined once, there.
 
 
 @dataclass

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+# Relative to a tile's count (at least 1 object); onboard.kernel_choice holds int8 kernels to
+# fp32 by the same numbers (it imports them).
 COUNT_TOLERANCE = 0.1
 MEAN_TOLERANCE = 0.03
 

@@ -23,11 +23,13 @@ from shared.wire import link_pb2
 
 
 def blob_chunks(version: int, blob: bytes, offset: int, max_bytes: int,
-                chunk_bytes: int = limits.UPLINK_CHUNK_BYTES) -> Iterator[link_pb2.BundleChunk]:
-    """The chunks of ``blob`` from ``offset``, ``max_bytes`` at most in all."""
+                chunk_bytes: int = limits.UPLINK_CHUNK_BYTES, sha256: bytes | None = None
+                ) -> Iterator[link_pb2.BundleChunk]:
+    """The chunks of ``blob`` from ``offset``, ``max_bytes`` at most in all; ``sha256``: the
+    blob's, when the caller has it (the ground's shelf hashed it once when it opened it)."""
     if chunk_bytes < 1 or chunk_bytes > limits.UPLINK_CHUNK_BYTES:
         raise ValueError(f"chunk size must be 1-{limits.UPLINK_CHUNK_BYTES} bytes")
-    digest = hashlib.sha256(blob).digest()
+    digest = sha256 or hashlib.sha256(blob).digest()
     end = min(len(blob), offset + max_bytes)
     for at in range(offset, end, chunk_bytes):
         yield link_pb2.BundleChunk(version=version, total_size=len(blob), sha256=digest,
