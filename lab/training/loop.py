@@ -141,15 +141,35 @@ def save_warm_start(run_dir: str | Path, path: str | Path) -> Path:
     return Path(path)
 
 
+def shipped_card_for(weights: Path) -> dict:
+    """The model card beside a shipped weight file that names it (``torch_weights`` or
+    ``weights``)."""
+    for card_file in sorted(weights.parent.glob("*.json")):
+        try:
+            card = json.loads(card_file.read_text())
+        except (ValueError, OSError):
+            continue
+        if isinstance(card, dict) and "architecture" in card and weights.name in (
+                card.get("weights"), card.get("extra", {}).get("torch_weights")):
+            return card
+    raise ValueError(f"{weights}: no run config inside and no model card beside it names it")
+
+
 def load_teacher(source: str | Path) -> torch.nn.Module:
-    """The averaged weights of a training run's best checkpoint (a run folder) or of a warm
-    start file (``save_warm_start``), frozen."""
+    """The averaged weights of a training run's best checkpoint (a run folder), of a warm
+    start file (``save_warm_start``), or of a shipped pair's weights (``models/<name>/deep.pt``,
+    whose card beside it names the architecture), frozen."""
     source = Path(source)
     if source.is_dir():
         config = json.loads((source / "run.json").read_text())["config"]
         checkpoint = source / "best.pt"
     else:
-        config = torch.load(source, map_location="cpu", weights_only=False)["config"]
+        saved = torch.load(source, map_location="cpu", weights_only=False)
+        if "config" in saved:
+            config = saved["config"]
+        else:  # a shipped state dict: the card that names it holds the architecture
+            card = shipped_card_for(source)
+            config = {"arch": card["architecture"], "arch_config": card.get("arch_config", {})}
         checkpoint = source
     teacher = build(config["arch"], config["arch_config"])
     start_from(teacher, checkpoint)

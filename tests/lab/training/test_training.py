@@ -222,3 +222,21 @@ def test_training_leaves_subnormal_floats_working(tmp_path):
     tiny = np.array(np.finfo(np.float64).tiny)
     assert float(tiny / 2) > 0.0
     assert float(torch.tensor(1e-40, dtype=torch.float32) * 1.0) > 0.0
+
+
+def test_a_shipped_weight_file_is_a_teacher_through_the_card_beside_it(tmp_path):
+    import json
+
+    from lab.models.nets import build
+    from lab.training.loop import load_teacher
+
+    net = build("shallow-mbv2-small")
+    torch.save(net.state_dict(), tmp_path / "deep.pt")
+    with pytest.raises(ValueError, match="no model card"):
+        load_teacher(tmp_path / "deep.pt")
+    (tmp_path / "deep.json").write_text(json.dumps(
+        {"architecture": "shallow-mbv2-small", "arch_config": {}, "weights": "deep.pt"}))
+    teacher = load_teacher(tmp_path / "deep.pt")
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.allclose(teacher(x)[0], net.eval()(x)[0])
+    assert not any(p.requires_grad for p in teacher.parameters())
