@@ -2,7 +2,7 @@
 
 Two network namespaces joined by a veth pair (``deploy/netns.sh``), tbf at each rate on the
 onboard side (``deploy/shape.sh``), a ground link end in one namespace and the onboard link
-client in the other pushing a known payload (``deploy/netns_programs.py``). Prints, per
+client in the other pushing a known payload (``lab/services/netns_roles.py``). Prints, per
 rate, the payload bytes per second of sending and its ratio to the shaped rate (figures of
 one run: these machines are shared; a loaded machine reads lower). Needs root, ip and tc.
 
@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy"))
-from netns_programs import GROUND, SENDER  # noqa: E402
+ROLES = [sys.executable, "-m", "lab.services.netns_roles"]  # one program per namespace role
 
 from shared.api_keys import Credentials  # noqa: E402
 
@@ -45,13 +44,13 @@ def measure(prefix: str, rate: str, payload: int, work: Path) -> dict:
     subprocess.run(in_ns(prefix, "onboard", str(ROOT / "deploy/shape.sh"), "apply", "--dev",
                          f"{prefix}-ob0", "--rate", rate), check=True, capture_output=True)
     keys = {**os.environ, **Credentials.make(work / "keys", hosts=("192.0.2.2",)).env()}
-    ground = subprocess.Popen(in_ns(prefix, "ground", sys.executable, "-c", GROUND,
+    ground = subprocess.Popen(in_ns(prefix, "ground", *ROLES, "ground",
                                     str(work / f"g-{rate}.db"), "600"),
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=keys)
     try:
         if ground.stdout.readline().strip() != "ready":
             raise SystemExit("the ground link end did not start")
-        out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SENDER,
+        out = subprocess.run(in_ns(prefix, "onboard", *ROLES, "send",
                                    str(payload), str(work / f"o-{rate}.db")),
                              capture_output=True, text=True, cwd=ROOT, timeout=600, check=True,
                              env=keys)

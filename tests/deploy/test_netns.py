@@ -15,8 +15,7 @@ import pytest
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 RATE_BITS = 4_000_000  # 4 mbit/s = 500 kB/s
-sys.path.insert(0, str(ROOT / "deploy"))
-from netns_programs import GROUND, SENDER, SUBMIT  # noqa: E402
+ROLES = [sys.executable, "-m", "lab.services.netns_roles"]  # one program per namespace role
 
 from shared.api_keys import Credentials  # noqa: E402
 
@@ -61,13 +60,13 @@ def test_a_payload_crosses_the_shaped_link_whole(namespaces, tmp_path):
     assert shaped.returncode == 0, shaped.stderr
     assert "tbf" in shaped.stderr or "netem" in shaped.stderr
     keys = {**os.environ, **Credentials.make(tmp_path / "keys", hosts=("192.0.2.2",)).env()}
-    ground = subprocess.Popen(in_ns(prefix, "ground", sys.executable, "-c", GROUND,
+    ground = subprocess.Popen(in_ns(prefix, "ground", *ROLES, "ground",
                                     str(tmp_path / "g.db"), "120"),
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=keys)
     try:
         assert ground.stdout.readline().strip() == "ready"
         payload = 1_000_000
-        out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SENDER,
+        out = subprocess.run(in_ns(prefix, "onboard", *ROLES, "send",
                                    str(payload), str(tmp_path / "o.db")),
                              capture_output=True, text=True, cwd=ROOT, timeout=120, env=keys)
         assert out.returncode == 0, out.stderr
@@ -116,7 +115,7 @@ def test_services_in_namespaces_count_as_the_simulator(namespaces, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for side in ("ground", "onboard")]
     try:
-        out = subprocess.run(in_ns(prefix, "onboard", sys.executable, "-c", SUBMIT, str(png),
+        out = subprocess.run(in_ns(prefix, "onboard", *ROLES, "submit", str(png),
                                    "ns", "180"), capture_output=True, text=True, cwd=ROOT,
                              timeout=240, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
