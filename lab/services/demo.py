@@ -92,7 +92,8 @@ def run(out: str | Path = "out/demo", keep: bool = False,
           f"{o_settings.link_rate_bytes_s / 1e6:.1f} MB/s, downlink budget "
           f"{budget_fraction:.0%} of raw tile bytes per scene")
     try:
-        counter = OnboardCounter.shipped(o_settings.model)
+        # the onboard-only column counts with the pair the onboard service loaded
+        counter = OnboardCounter.shipped(o_settings.model, o_settings.models_dir)
         rows, warnings = [], []
         scenes = [s for s in sample_scenes() if s[4] in counter.classes]
         for sid, pixels, gsd, _, cls in scenes:
