@@ -112,7 +112,9 @@ def run(out: str | Path = "out/demo", keep: bool = False,
                     if ob["state"] in ("downlinking", "delivered") else None
                 if ob["state"] in ("failed", "refused"):
                     raise RuntimeError(f"{sid} {ob['state']}: {ob['error']}")
-                if gr and gr.get("complete"):
+                # the onboard's figures are final once the ground confirmed every part
+                # (its bytes count on acknowledgement, which can trail the ground's count)
+                if gr and gr.get("complete") and ob["state"] == "delivered":
                     break
                 if time.time() > deadline:
                     raise TimeoutError(f"{sid} not complete after {timeout_s} s")
