@@ -51,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dedupe-iou", type=float, default=DEFAULT_IOU)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tta", default=None, choices=["on", "off"])
+    p.add_argument("--zoom", type=float, default=1.0,
+                   help="count at this many times the counters' resolution (2: tiles of half "
+                        "the native pixels, upsampled; what a finer working GSD does)")
     p.add_argument("--no-ground", action="store_true",
                    help="score the onboard counter alone (e.g. a leave-one-source-out run "
                         "whose ground counter is not trained)")
@@ -70,11 +73,14 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                     root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU,
                     drop_gsd: bool = False, progress: bool = True,
                     splits_dir: Path = SPLITS_DIR, excluded: bool = False,
-                    estimate: bool = False) -> dict:
+                    estimate: bool = False, *, zoom: float = 1.0) -> dict:
     """``excluded``: score the imagery the class map leaves out of training instead (every
     split), e.g. NWPU's colour-infrared crops: imagery unlike anything trained on.
     ``estimate``: where an image has no GSD (or it is withheld), estimate it from the pixels
-    (``onboard.scale_estimate``) and count at the estimate."""
+    (``onboard.scale_estimate``) and count at the estimate. ``zoom``: count at ``zoom`` x the
+    counters' resolution (tiles of 1/zoom the native pixels, resized up to the input: what a
+    working GSD ``zoom`` times finer would do for small objects; an image without a GSD is
+    taken to be at the counters' own)."""
     class_map = class_map or load_class_map()
     classes = list(onboard.classes)
     ids = set(split_ids(source, splits_dir).get(part, []))
@@ -100,6 +106,8 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
 
             gsd = estimate_gsd(onboard, pixels)[0]
             estimates.append(gsd)
+        if zoom != 1.0:
+            gsd = (gsd or onboard.card.model_gsd_m) * zoom
         t0 = time.perf_counter()
         on = onboard.count(pixels, gsd, classes=covered)
         t1 = time.perf_counter()
@@ -163,7 +171,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
     result = {"source": source, "part": "excluded imagery" if excluded else part,
               "gsd": ("dropped" if drop_gsd else "as given") +
                      (", estimated where unknown" if estimate else ""),
-              "scene_gsd_m": REAL_DEV[source].gsd_m,
+              "scene_gsd_m": REAL_DEV[source].gsd_m, **({"zoom": zoom} if zoom != 1.0 else {}),
               "images": len(images), "tiles": n_tiles, "classes": per_class,
               "jaccard": {r: round(jac[r][0] / max(jac[r][1], 1.0), 4) for r in roles},
               "ms_per_tile": {r: round(1000 * seconds[r] / max(n_tiles, 1), 2)
@@ -206,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         r = evaluate_source(source, args.part, onboard, ground, root=args.real_dev,
                             dedupe_iou=args.dedupe_iou, drop_gsd=args.drop_gsd,
                             splits_dir=Path(args.splits_dir), excluded=args.excluded,
-                            estimate=args.estimate_gsd)
+                            estimate=args.estimate_gsd, zoom=args.zoom)
         results.append(r)
         for c, row in r["classes"].items():
             gr = row.get("ground", {"relative_cmae": None, "tile_mae": float("nan")})
