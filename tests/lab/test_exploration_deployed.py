@@ -59,6 +59,10 @@ def test_live_planning_explores_the_tiles_the_simulator_explores(tmp_path):
         png.write_bytes(encode(scene.pixels, ".png"))
         result = proc.process(f"s{seed}", str(png), {"gsd_m": 0.5})
         assert result["downlink_bytes_planned"] == int(plan.decisions.bytes_used)
+        assert result["exploration"]["tiles"] == np.flatnonzero(
+            plan.decisions.explored if plan.decisions.explored is not None else []).tolist()
+        assert [t["exploration"] for t in result["per_tile"]].count(True) == \
+            len(result["exploration"]["tiles"])
         parts = [p.message for p in box.pending(10_000) if p.scene_id == f"s{seed}"]
         [summary] = [m.summary for m in parts if m.WhichOneof("payload") == "summary"]
         expected = plan.decisions.explored if plan.decisions.explored is not None \
