@@ -26,7 +26,7 @@ from shared.pipeline.aggregation import (
     aggregate_classes,
 )
 from shared.preprocess import unknown_gsd_warning
-from shared.wire.convert import summary_arrays, summary_class_counts
+from shared.wire.convert import summary_arrays, summary_class_counts, summary_explored
 
 UNNAMED = "objects"  # the one class of a scene whose header names none
 
@@ -71,6 +71,8 @@ def scene_report(store: Store, scene_id: str, classes: list[str] | None = None, 
         report.update({"total": None, "complete": False})
         return report
     action, _, reused, contexts = summary_arrays(summary)
+    # An exploration tile is a downlinked tile: its ground count replaces the onboard one.
+    explored = summary_explored(summary)
     ground = {i: c for i, (c, _) in received.items() if c is not None and not np.isnan(c)}
     sel = [names.index(c) for c in wanted]
     class_onboard = summary_class_counts(summary, len(names))
@@ -96,10 +98,12 @@ def scene_report(store: Store, scene_id: str, classes: list[str] | None = None, 
                                 for c in wanted},
                    "energy_j": summary.energy_j, "downlink_bytes": summary.downlink_bytes,
                    "onboard_inferences": summary.onboard_inferences,
+                   "tiles_explored": int(explored.sum()),
                    "per_tile": [{"index": i, "provenance": p, "count": round(float(c), 3),
                                  "onboard": None if np.isnan(onboard[i]) else
                                  round(float(onboard[i]), 3),
-                                 "ground": ground.get(i)}
+                                 "ground": ground.get(i),
+                                 "exploration": bool(explored[i])}
                                 for i, (p, c) in enumerate(zip(agg.provenance, agg.tile_counts,
                                                                strict=True))]})
     return report

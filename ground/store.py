@@ -15,6 +15,10 @@ when only one sender used it, by its id (``resolve``).
 Every write is idempotent: a header, summary or tile sent twice (a resend after a lost
 acknowledgement) is stored once, so nothing is counted twice. Chunks of a tile are kept
 until the tile is complete, so a partial tile survives a restart too.
+
+Each committed tile keeps what the satellite said of it (its chunks' onboard count and
+confidence) beside the ground's count, and whether the satellite drew it for exploration
+(``explored_tiles``: the unbiased evidence a recalibration is fit on, ``ground.recalibrate``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ CREATE TABLE IF NOT EXISTS tiles (
     data BLOB NOT NULL, sha256 BLOB NOT NULL, committed_at REAL NOT NULL,
     ground_count REAL, counted_at REAL, class_counts TEXT,
     count_failures INTEGER NOT NULL DEFAULT 0,  -- counts that failed to commit (quarantine)
+    -- what the satellite said of the tile (its chunks'), beside the ground's count, and
+    -- whether it was drawn for exploration (shared/pipeline/exploration.py), not by value
+    onboard_count REAL, confidence REAL, exploration INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scene_id, tile_index)
 );
 CREATE INDEX IF NOT EXISTS tiles_uncounted ON tiles (counted_at) WHERE counted_at IS NULL;
@@ -83,6 +90,18 @@ MIGRATE_KEYS = [
 ]
 
 
+# Columns of ``tiles`` a store written before them lacks, as ALTER TABLE adds them.
+TILE_COLUMNS_ADDED = {
+    "class_counts": "TEXT",
+    "count_failures": "INTEGER NOT NULL DEFAULT 0",  # quarantine counts
+    "onboard_count": "REAL", "confidence": "REAL",  # exploration
+    "exploration": "INTEGER NOT NULL DEFAULT 0",
+}
+# Made once the columns are there (a store written before them has none to index).
+EXPLORED_INDEX = ("CREATE INDEX IF NOT EXISTS tiles_explored ON tiles (exploration) WHERE "
+                  "exploration = 1")
+
+
 @dataclass
 class StoredTile:
     scene_id: str
@@ -92,6 +111,21 @@ class StoredTile:
     sent_gsd_m: float
     data: bytes
     ground_count: float | None
+
+
+@dataclass(frozen=True)
+class ExploredTile:
+    """An exploration tile as the ground holds it: the satellite's onboard count and
+    confidence beside the ground's count (None until counted)."""
+
+    scene_id: str  # the scene's key (sender:id)
+    sender: str
+    tile_index: int
+    onboard_count: float | None
+    confidence: float | None
+    ground_count: float | None
+    quality: int
+    committed_at: float
 
 
 class Store(Protocol):
@@ -119,6 +153,8 @@ class Store(Protocol):
     def ground_class_counts(self, scene_id: str) -> dict[int, list[float]]: ...
     def scene_ids(self) -> list[str]: ...
     def bundle_versions(self) -> list[tuple[str, str, float, int]]: ...
+    def explored_tiles(self, sender: str | None = None, counted: bool = True
+                       ) -> list[ExploredTile]: ...
     def log_bytes(self, n: int) -> None: ...
     def link_log(self, since: float) -> list[tuple[float, int]]: ...
 
@@ -179,9 +215,13 @@ class SQLStore:
         with self.db.transaction() as cur:
             new = cur.execute(
                 "INSERT OR IGNORE INTO tiles (scene_id, tile_index, quality, resized, "
-                "sent_gsd_m, data, sha256, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "sent_gsd_m, data, sha256, committed_at, onboard_count, confidence, "
+                "exploration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, chunk.tile_index, chunk.quality, int(chunk.resized),
-                 chunk.sent_gsd_m, data, chunk.sha256, time.time())).rowcount
+                 chunk.sent_gsd_m, data, chunk.sha256, time.time(),
+                 chunk.onboard_count if chunk.HasField("onboard_count") else None,
+                 chunk.confidence if chunk.HasField("confidence") else None,
+                 int(chunk.exploration))).rowcount
             cur.execute("DELETE FROM chunks WHERE scene_id = ? AND tile_index = ?",
                         (key, chunk.tile_index))
         return bool(new)
@@ -295,6 +335,23 @@ class SQLStore:
                 bytes(header)).bundle_version))
         return list(seen.values())
 
+    def explored_tiles(self, sender: str | None = None, counted: bool = True
+                       ) -> list[ExploredTile]:
+        """The exploration tiles held (of one sender when named; ``counted``: only those
+        the ground has counted), oldest first: the evidence a recalibration is fit on."""
+        sql = ("SELECT t.scene_id, s.sender, t.tile_index, t.onboard_count, t.confidence, "
+               "t.ground_count, t.quality, t.committed_at FROM tiles t JOIN scenes s ON "
+               "s.scene_id = t.scene_id WHERE t.exploration = 1")
+        args: tuple = ()
+        if counted:
+            sql += " AND t.counted_at IS NOT NULL"
+        if sender is not None:
+            sql += " AND s.sender = ?"
+            args = (sender,)
+        return [ExploredTile(r[0], r[1], int(r[2]), r[3], r[4], r[5], int(r[6]), float(r[7]))
+                for r in self._read(sql + " ORDER BY t.committed_at, t.scene_id, "
+                                          "t.tile_index", args)]
+
     def log_bytes(self, n: int) -> None:
         self._write("INSERT INTO link_log (at, bytes) VALUES (?, ?)", (time.time(), n))
 
@@ -322,16 +379,15 @@ class SQLiteStore(SQLStore):
         self.path = Path(path)
         super().__init__(Database(path, SCHEMA))
         columns = {r[1] for r in self._read("PRAGMA table_info(tiles)")}
-        if "class_counts" not in columns:  # a store written before per-class counts
-            self._write("ALTER TABLE tiles ADD COLUMN class_counts TEXT")
+        for name, kind in TILE_COLUMNS_ADDED.items():  # a store written before them
+            if name not in columns:
+                self._write(f"ALTER TABLE tiles ADD COLUMN {name} {kind}")
+        self._write(EXPLORED_INDEX)
         scene_columns = {r[1] for r in self._read("PRAGMA table_info(scenes)")}
         if "sender" not in scene_columns:
             self._write("ALTER TABLE scenes ADD COLUMN sender TEXT NOT NULL DEFAULT ''")
         if "name" not in scene_columns:  # a store written before scene keys
             self._write("ALTER TABLE scenes ADD COLUMN name TEXT")
-        if "count_failures" not in columns:  # a store written before quarantine counts
-            self._write("ALTER TABLE tiles ADD COLUMN count_failures INTEGER NOT NULL "
-                        "DEFAULT 0")
         self.migrate_keys()
         self._identity = self._file_identity()
         self.lost: str | None = None
@@ -362,9 +418,10 @@ class PostgresStore(SQLStore):
         self.url = url
         super().__init__(PgDatabase(url, SCHEMA))
         # A database made before quarantine counts (under the schema's lock, as creation).
-        self.db.script("ALTER TABLE tiles ADD COLUMN IF NOT EXISTS count_failures INTEGER "
-                       "NOT NULL DEFAULT 0; ALTER TABLE scenes ADD COLUMN IF NOT EXISTS "
-                       "name TEXT")
+        self.db.script("".join(f"ALTER TABLE tiles ADD COLUMN IF NOT EXISTS {name} {kind}; "
+                               for name, kind in TILE_COLUMNS_ADDED.items())
+                       + "ALTER TABLE scenes ADD COLUMN IF NOT EXISTS name TEXT; "
+                       + EXPLORED_INDEX)
         self.migrate_keys()
 
     def check(self) -> None:

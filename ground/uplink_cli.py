@@ -6,9 +6,12 @@ counts on the pair's canary tiles (onnxruntime), signs the manifest with the gro
 Ed25519 key (made at first use, as the ground makes it at first start, when the default one
 is missing) and writes ``bundle-<version>.tfb`` into the ground's uplink folder, where the
 running ground offers it at the satellites' next contact (``ground.uplink``). ``list`` shows
-the bundles there that verify. Defaults follow the ground's settings
-(``TARGETFUSE_GROUND_*``: ``DB_PATH``, ``UPLINK_DIR``, ``UPLINK_SIGNING_KEY_FILE``). Also
-``python -m ground.uplink_cli`` where only the ground is installed (its image).
+the bundles there that verify. ``recalibrate`` refits a satellite's confidence calibration
+and onboard error model on its exploration tiles (``ground.recalibrate_cli``) and, with
+``--build``, signs what passed its checks into a bundle for that satellite. Defaults
+follow the ground's settings (``TARGETFUSE_GROUND_*``: ``DB_PATH``, ``UPLINK_DIR``,
+``UPLINK_SIGNING_KEY_FILE``). Also ``python -m ground.uplink_cli`` where only the ground is
+installed (its image).
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ls = verbs.add_parser("list", help="the bundles in the uplink folder that verify")
     _common(ls)
     ls.set_defaults(func=listing)
+    r = verbs.add_parser("recalibrate", help="refit a satellite's confidence and onboard "
+                                             "error model on its exploration tiles")
+    from ground.recalibrate_cli import add_arguments
+
+    add_arguments(r)
+    r.add_argument("--model", default=None, help="the model pair (default: the ground's)")
+    r.add_argument("--models-dir", type=Path, default=None)
+    _common(r)
+    r.set_defaults(func=recalibrate)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -139,6 +151,30 @@ def build(args: argparse.Namespace) -> int:
           f"{'; for ' + ', '.join(args.satellite) if args.satellite else ''}); the ground "
           "offers it at each satellite's next contact")
     return 0
+
+
+def recalibrate(args: argparse.Namespace) -> int:
+    """``uplink recalibrate`` (``ground.recalibrate_cli``); with ``--build``, the accepted
+    files signed into a bundle for the satellite."""
+    import json
+
+    from ground.recalibrate_cli import run
+
+    report, written = run(args, _settings())
+    print(json.dumps(report["satellite"], indent=1))
+    if not args.build:
+        return 0
+    if not written:
+        print(f"no bundle: {report['satellite']['reason']}")
+        return 0
+    sat = report["satellite"]
+    note = (f"recalibrated on {sat['tiles']} exploration tiles under bundle "
+            f"{sat['bundle_version']}")
+    return build(argparse.Namespace(
+        confidence=written.get("confidence"), error_model=written.get("error_model"),
+        onnx=None, thresholds=None, conf_p=None, conf_q=None, version=None,
+        satellite=[args.satellite], note=note, model=args.model, models_dir=args.models_dir,
+        for_model_sha256=None, key=args.key, dir=args.dir))
 
 
 def _convention(pair) -> str:

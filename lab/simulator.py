@@ -44,6 +44,12 @@ def check_fraction(name: str, value: float, upper: float = 10.0) -> float:
     return float(value)
 
 
+def baseline_config(cfg: PipelineConfig, policy: str, changes: dict) -> PipelineConfig:
+    """A baseline's settings at ``cfg``'s: its policy and changes, and no exploration (the
+    loop's bytes are the collaborative run's cost, never a baseline's)."""
+    return replace(cfg, policy=policy, **{"exploration_share": 0.0, **changes})
+
+
 @dataclass
 class RunResult:
     total: float
@@ -169,7 +175,7 @@ class SceneSimulator:
         underscores: ``onboard_only``, ``vanilla_resized``, ...)."""
         out = {}
         for name, (policy, changes) in BASELINES.items():
-            base = replace(cfg, policy=policy, **changes)
+            base = baseline_config(cfg, policy, changes)
             out[name.replace("-", "_")] = self.run(
                 base, 0.0 if policy == "onboard-only" else budget_fraction, energy_fraction)
         return out

@@ -6,7 +6,8 @@ the summary every tile's decision, counts and confidence, with the quicklook whe
 one. Both are checked against the limits the ground applies (``shared.limits``): a number out
 of range fails the scene here, with the reason, not at the ground. Each tile chosen for the
 downlink follows, resized to the counter's input (``prepared``'s kept input when it is there,
-so the scene is not read again), JPEG at the quality the plan chose, in checksummed chunks.
+so the scene is not read again), JPEG at the quality the plan chose, in checksummed chunks
+(an exploration tile's flagged, in its chunks as in the summary).
 
 Messages are made as they are consumed: the outbox inserts each as it comes, so a large
 scene's downlink is never in memory whole.
@@ -66,4 +67,5 @@ def scene_messages(plan: ScenePlan, job: SceneJob, pixels, counter: OnboardCount
         data = encode_tile(sent, q)
         yield from (link_pb2.DownlinkMessage(chunk=c) for c in tile_chunks(
             plan.scene_id, int(i), t.row, t.col, data, q, sent_gsd_m=sent_gsd,
-            onboard_count=float(plan.onboard[i]), confidence=float(plan.confidence[i])))
+            onboard_count=float(plan.onboard[i]), confidence=float(plan.confidence[i]),
+            exploration=plan.decisions.is_explored(int(i))))

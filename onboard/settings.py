@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.model_bundle import MODELS_DIR
 from shared.pipeline.config import PipelineConfig
+from shared.pipeline.exploration import MAX_SHARE
 from shared.pipeline.throttling import POLICIES
 from shared.wire.tls import check_pair
 
@@ -83,6 +84,11 @@ class OnboardSettings(BaseSettings):
     policy: str = "value"
     conf_p: float = Field(0.0, ge=0.0, le=1.0)
     conf_q: float = Field(0.9, ge=0.0, le=1.0)
+    # Exploration (shared/pipeline/exploration.py): this share of each scene's downlink bytes
+    # goes to tiles drawn at random among those accepted onboard, flagged on the wire, so the
+    # ground sees an unbiased sample of the onboard counter's errors (what a recalibration is
+    # fit on). 0: off; at most 0.2; 0.02-0.05 recommended (docs/PIPELINE.md, "Exploration").
+    exploration_share: float = Field(0.0, ge=0.0, le=MAX_SHARE, allow_inf_nan=False)
     # The quicklook (shared/pipeline/quicklook.py): a browse image of each scene, long side
     # quicklook_px (0: off; shrunk down to 64 px to fit), sent with the summary within the
     # scene's byte budget; left out when even the smallest would take more than
@@ -214,11 +220,11 @@ class OnboardSettings(BaseSettings):
 
     def pipeline_config(self) -> PipelineConfig:
         """The configuration scenes are planned with: the pipeline file's (defaults without
-        one), with the policy and confidence band given here (or all three by default when
-        there is no file)."""
+        one), with the policy, confidence band and exploration share given here (or all four
+        by default when there is no file)."""
         base = PipelineConfig.load(self.pipeline_file) if self.pipeline_file else \
             PipelineConfig()
-        named = ("policy", "conf_p", "conf_q")
+        named = ("policy", "conf_p", "conf_q", "exploration_share")
         given = {k: getattr(self, k) for k in named
                  if self.pipeline_file is None or k in self.model_fields_set}
         return replace(base, **given)

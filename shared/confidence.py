@@ -98,6 +98,9 @@ class ConfidenceModel:
     ood_power: float = 2.0
     busy: dict | None = None  # the regression and calibration of tiles counting objects
     busy_from: float = 0.5  # ... from this count on
+    # A monotone map {"x": [...], "y": [...]} applied last to the probability (familiarity
+    # included), fit on the ground from exploration tiles (ground.recalibrate): None, none.
+    recalibration: dict | None = None
 
     def score(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, float) - self.mean) / self.scale
@@ -119,9 +122,28 @@ class ConfidenceModel:
         if self._busy_model is not None and len(features):
             busy = features[:, FEATURE_NAMES.index("count")] >= self.busy_from
             p = np.where(busy, self._busy_model.calibrated(features), p)
-        if embedding is None or self.ood_mean is None:
-            return p
-        return p * self.familiarity(embedding)
+        if embedding is not None and self.ood_mean is not None:
+            p = p * self.familiarity(embedding)
+        return self.recalibrated(p)
+
+    def recalibrated(self, p: np.ndarray) -> np.ndarray:
+        """``p`` through the ground's recalibration map, when there is one."""
+        if self.recalibration is None:
+            return np.asarray(p, float)
+        r = self.recalibration
+        return np.clip(np.interp(p, r["x"], r["y"]), 0.0, 1.0)
+
+    def with_recalibration(self, x: list[float], y: list[float]) -> ConfidenceModel:
+        """This model with the map (x, y) applied after its own (composed with a map it
+        already has: evaluated on a fine grid of its input)."""
+        from dataclasses import replace
+
+        if self.recalibration is None:
+            return replace(self, recalibration={"x": list(map(float, x)),
+                                                "y": list(map(float, y))})
+        grid = np.unique(np.r_[np.linspace(0, 1, 201), self.recalibration["x"]])
+        mapped = np.clip(np.interp(self.recalibrated(grid), x, y), 0.0, 1.0)
+        return replace(self, recalibration={"x": grid.tolist(), "y": mapped.tolist()})
 
     def distance(self, embedding: np.ndarray) -> np.ndarray:
         z = (np.asarray(embedding, float) - self.ood_mean) @ np.asarray(self.ood_whiten)

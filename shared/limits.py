@@ -185,6 +185,9 @@ def check_header(h) -> None:
 _REUSED = re.compile(r"(tile:[0-9]{1,9}|scene:" + SCENE_ID.pattern + r")")
 
 
+_DOWNLINKED = 2  # link_pb2.DOWNLINKED (the messages are checked without importing them)
+
+
 def check_summary(s, header) -> None:
     """A ``SceneSummary`` against its scene's header: every tile once, in order, each count
     finite and within what a tile can hold, one class count per class."""
@@ -208,6 +211,9 @@ def check_summary(s, header) -> None:
             check_count(c, side, f"tile {t.index} class_counts")
         if t.quality > 100:
             raise OutOfRange(f"tile {t.index}: quality must be 0-100")
+        if t.exploration and t.decision != _DOWNLINKED:
+            raise OutOfRange(f"tile {t.index}: only a downlinked tile can be an exploration "
+                             "tile")
         if t.reused_from and _REUSED.fullmatch(t.reused_from) is None:
             raise OutOfRange(f"tile {t.index}: reused_from must be tile:<index> or "
                              "scene:<id>")

@@ -31,7 +31,7 @@ def scene():
                                       classes=("aircraft",)), seed=21, image_id="it")
 
 
-def simulated_total(scene, budget):
+def simulated_total(scene, budget, exploration_share=0.0):
     from ground.counter import GroundCounter
 
     sim = SceneSimulator(scene, OnboardCounter.shipped("aircraft", batch_size=8,
@@ -39,7 +39,8 @@ def simulated_total(scene, budget):
                          GroundCounter.shipped("aircraft", threads=1),
                          tiling=load_tiling(PairFiles.of("aircraft")).lookup(0.5),
                          error_model=load_error_model(PairFiles.of("aircraft")))
-    r = sim.run(PipelineConfig(policy="value"), budget, 1.0)
+    r = sim.run(PipelineConfig(policy="value", exploration_share=exploration_share), budget,
+                1.0)
     return r, sim.raw_bytes(90)
 
 
@@ -98,6 +99,41 @@ def test_live_totals_equal_the_simulator_and_respect_the_budget(tmp_path, scene)
     assert gr["tiles_by_provenance"] == expected.tiles_by_provenance
     assert ob["result"]["downlink_bytes_planned"] <= 0.2 * raw
     assert gr["downlink_bytes"] == ob["result"]["downlink_bytes_planned"]
+
+
+def test_live_exploration_equals_the_simulator_and_the_ground_keeps_its_tiles(tmp_path,
+                                                                             scene):
+    """Exploration on (the most allowed, so this scene draws): the same tiles go down as in
+    the simulator, flagged; the ground's total is the simulator's and its store holds each
+    exploration tile with the onboard count and confidence beside its own count."""
+    import numpy as np
+
+    from ground.store import SQLiteStore
+
+    g_app, ground, g_port = start(tmp_path)
+    onboard, o_port = start_onboard(tmp_path, g_app.state.grpc_port, exploration_share=0.2)
+    try:
+        post_scene(f"http://127.0.0.1:{o_port}/v1/scenes", encode(scene.load_pixels(), ".png"),
+                   {"scene_id": "it", "gsd_m": 0.5})  # the simulator's scene id: its draw
+        ob, gr = wait_complete(o_port, g_port, "it")
+    finally:
+        onboard.stop()
+        ground.stop()
+    expected, raw = simulated_total(scene, 0.2, exploration_share=0.2)
+    explored = np.flatnonzero(expected.plan.decisions.explored).tolist()
+    assert explored  # this scene draws at least one tile
+    assert gr["total"] == pytest.approx(expected.total, abs=1e-3)
+    assert gr["tiles_by_provenance"] == expected.tiles_by_provenance
+    assert [t["index"] for t in gr["per_tile"] if t["exploration"]] == explored
+    assert ob["result"]["downlink_bytes_planned"] <= 0.2 * raw
+    store = SQLiteStore(tmp_path / "ground.db")
+    held = store.explored_tiles()
+    store.close()
+    assert sorted(t.tile_index for t in held) == explored
+    for t in held:
+        assert t.onboard_count == pytest.approx(expected.plan.onboard[t.tile_index], abs=1e-4)
+        assert t.confidence == pytest.approx(expected.plan.confidence[t.tile_index], abs=1e-4)
+        assert t.ground_count is not None
 
 
 def test_the_ground_on_postgresql_counts_as_on_sqlite(tmp_path, scene, postgres_url):

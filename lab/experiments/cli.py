@@ -18,6 +18,11 @@ from lab.evaluation.options import (
 )
 from lab.experiments import sweeps as ex
 from lab.experiments import tune
+from lab.experiments.exploration_cost import (
+    exploration_summary,
+    parse_shares,
+    sweep_exploration,
+)
 from lab.experiments.plots import plot_budget, plot_conf, plot_dedup, plot_energy, plot_tiles
 from lab.experiments.summaries import (
     budget_summary,
@@ -27,7 +32,9 @@ from lab.experiments.summaries import (
 from lab.experiments.workloads import dedup_workloads
 from shared.model_bundle import ERROR_MODEL_FILE
 
-SWEEPS = ("tiles", "budget", "conf", "energy", "compute-cost", "treatments", "dedup")
+DEFAULT_SWEEPS = ("tiles", "budget", "conf", "energy", "compute-cost", "treatments", "dedup")
+# Run only when named: what exploration costs (lab.experiments.exploration_cost).
+SWEEPS = (*DEFAULT_SWEEPS, "exploration")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,12 +46,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="FILE:PART the pipeline's choices are made on (policy, treatment of "
                         "uncounted tiles), e.g. the split's val part; without it the "
                         "defaults stand and the summary says so")
-    p.add_argument("--sweeps", default=",".join(SWEEPS), help=f"comma-separated: {SWEEPS}")
+    p.add_argument("--sweeps", default=",".join(DEFAULT_SWEEPS),
+                   help=f"comma-separated: {SWEEPS} (default all but exploration)")
     p.add_argument("--budgets", default=None,
                    help="budget sweep's downlink budgets, comma-separated fractions "
                         f"(default {','.join(f'{b:g}' for b in ex.BUDGETS)})")
     p.add_argument("--revisits", type=int, default=3, help="revisits per scene (dedup sweep)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exploration-shares", default=None,
+                   help="exploration sweep: shares of each scene's bytes, comma-separated "
+                        "(default 0,0.02,0.05; 0 is always played)")
+    p.add_argument("--exploration-seeds", type=int, default=5,
+                   help="exploration sweep: seeds each share is played at")
     p.add_argument("--out", default="out/experiments")
     add_pipeline_options(p)
     p.set_defaults(func=run)
@@ -88,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     unknown = set(sweeps) - set(SWEEPS)
     if unknown:
         raise ValueError(f"unknown sweeps {sorted(unknown)}; choose from {SWEEPS}")
+    shares = parse_shares(args.exploration_shares)
+    if args.exploration_seeds < 1:
+        raise ValueError(f"--exploration-seeds must be >= 1, got {args.exploration_seeds}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -150,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
         rows = ex.sweep_treatments(w)
         ex.write_csv(out / "treatments.csv", rows)
         summary["treatments"] = treatment_summary(rows)
+    if "exploration" in sweeps:
+        rows = sweep_exploration(w, pipe.budget_fraction, pipe.energy_fraction, shares,
+                                 args.exploration_seeds)
+        ex.write_csv(out / "exploration.csv", rows)
+        summary["exploration"] = exploration_summary(rows)
     if "dedup" in sweeps:
         rows = dedup_workloads(images, list(w.truths), parse_classes(args.classes), onboard,
                                ground, pipe, args)

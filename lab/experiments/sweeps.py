@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lab.simulator import SceneSimulator
+from lab.simulator import SceneSimulator, baseline_config
 from shared.pipeline.baselines import BASELINES, FAMILIES
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.dedup import RevisitCache
@@ -55,8 +55,9 @@ class Workload:
 
     def config(self, name: str, **changes) -> PipelineConfig:
         """The settings a policy or a named baseline runs with."""
-        policy, base = BASELINES.get(name, (name, {}))
-        return replace(self.run.cfg, policy=policy, **{**base, **changes})
+        if name in BASELINES:
+            return replace(baseline_config(self.run.cfg, *BASELINES[name]), **changes)
+        return replace(self.run.cfg, policy=name, **changes)
 
     def play(self, cfg: PipelineConfig, budget: float, energy: float,
              cache: RevisitCache | None = None, correct_ground: bool = True) -> dict:

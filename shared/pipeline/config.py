@@ -1,5 +1,6 @@
 """The pipeline's settings for one run: policy, confidence band, JPEG qualities, tiling,
-deduplication and the treatment of tiles nobody counted; checked when built.
+deduplication, the exploration share and the treatment of tiles nobody counted; checked when
+built.
 
 A configuration is also a JSON file of these fields (``save``, ``load``; a field left out
 keeps its default): what an experiment writes for the configuration it ran, and what the
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from shared.pipeline.aggregation import check_treatments
+from shared.pipeline.exploration import check_share
 from shared.pipeline.selection import check_thresholds
 from shared.pipeline.throttling import POLICIES
 
@@ -39,6 +41,10 @@ class PipelineConfig:
     discarded: str = "onboard"
     uncounted: str = "context"
     seed: int = 0
+    # The share of each scene's downlink bytes spent on tiles drawn at random among those
+    # accepted onboard (``exploration``: the ground's unbiased sample of the onboard
+    # counter's errors); 0: none, at most ``exploration.MAX_SHARE``.
+    exploration_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -50,6 +56,7 @@ class PipelineConfig:
         if self.k_max < 1:
             raise ValueError(f"k_max must be >= 1, got {self.k_max}")
         check_treatments(self.discarded, self.uncounted)
+        check_share(self.exploration_share)
 
     def save(self, path: Path | str) -> Path:
         Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")

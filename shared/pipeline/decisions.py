@@ -50,9 +50,14 @@ class Decisions:
     quality: np.ndarray  # (n,) JPEG quality of downlinked tiles, 0 otherwise
     bytes_used: int
     conf_q_effective: float | None = None
+    # (n,) bool: downlinked as exploration (``exploration``), not by the policy; None: none
+    explored: np.ndarray | None = None
 
     def names(self) -> list[str]:
         return [ACTION_NAMES[int(a)] for a in self.action]
+
+    def is_explored(self, i: int) -> bool:
+        return self.explored is not None and bool(self.explored[i])
 
 
 def check_budget(budget: float) -> int:

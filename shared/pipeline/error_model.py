@@ -84,6 +84,12 @@ class ErrorModel:
         return cls(**json.loads(Path(path).read_text()))
 
 
+def fit_onboard_weights(count: np.ndarray, conf: np.ndarray, error: np.ndarray
+                        ) -> list[float]:
+    """The onboard part's weights (``ErrorModel.onboard``) fit on tiles' absolute errors."""
+    return _fit_positive(onboard_features(count, conf), np.asarray(error, float))
+
+
 def _fit_positive(x: np.ndarray, y: np.ndarray) -> list[float]:
     """Least squares ``y ~ x @ w`` with every weight >= 0."""
     from sklearn.linear_model import LinearRegression

@@ -6,7 +6,8 @@ picks the tile size (``tiling``: calibrated, or larger when energy cannot count 
 orders tiles by deduplication context (``dedup``: representatives first), and for each tile
 either reuses a verified near-duplicate's count (revisit cache, then its context), counts it
 with the onboard counter while the energy lasts, or leaves it uncounted. Throttling
-(``throttling``) then decides what goes down. Counting goes through ``count_fn``, so the
+(``throttling``) then decides what goes down, less the share ``exploration`` draws at random
+among the tiles it accepted. Counting goes through ``count_fn``, so the
 simulator can answer from precomputed counts with exactly the same decisions.
 
 Counts are of the classes the scene asked for: ``count_fn`` may add each class's count to
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.annotations import Footprint
-from shared.pipeline import dedup
+from shared.pipeline import dedup, exploration
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import UNCOUNTED, Candidates, Decisions
 from shared.pipeline.energy import EnergyLedger, EnergyModel
@@ -190,7 +191,18 @@ def plan_scene(pixels: np.ndarray, scene_id: str, counter: SceneCounter,
     candidates = Candidates(onboard, conf, sizes)
     params = {"conf_p": cfg.conf_p, "conf_q": cfg.conf_q, "seed": cfg.seed,
               "error_model": error_model, "qualities": list(cfg.qualities)}
-    decisions = throttle(cfg.policy, candidates, byte_budget, cfg.raw_quality, **params)
+
+    def run_throttle(budget: int, eligible: np.ndarray | None = None) -> Decisions:
+        return throttle(cfg.policy, Candidates(onboard, conf, sizes, eligible), budget,
+                        cfg.raw_quality, **params)
+
+    decisions = run_throttle(byte_budget)
+    if cfg.exploration_share > 0:
+        # A share of the bytes for tiles drawn at random among those accepted onboard.
+        decisions = exploration.explore(
+            candidates, decisions, byte_budget, cfg.exploration_share,
+            max(cfg.all_qualities), exploration.scene_rng(cfg.seed, scene_id), run_throttle,
+            reused)
     if cfg.policy not in BENT_PIPES:
         # Energy set aside for bytes the policy chose not to send goes back to counting:
         # a tile left uncounted for a downlink that did not happen is counted after all.

@@ -227,6 +227,17 @@ def _check_regression(obj: dict, what: str) -> None:
                                 "points")
 
 
+def _check_map(obj: object, what: str) -> None:
+    """A monotone map of [0, 1] onto [0, 1]: 2 or more non-decreasing points."""
+    if not isinstance(obj, dict) or set(obj) != {"x", "y"}:
+        raise limits.OutOfRange(f"{what} must be an object with x and y")
+    xs = _numbers(obj["x"], f"{what} x", None, 0.0, 1.0)
+    ys = _numbers(obj["y"], f"{what} y", len(xs), 0.0, 1.0)
+    if len(xs) < 2 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)) or \
+            any(b < a for a, b in zip(ys, ys[1:], strict=False)):
+        raise limits.OutOfRange(f"{what}: x must rise and y must not fall, 2 or more points")
+
+
 def read_confidence(data: bytes) -> ConfidenceModel:
     """A confidence calibration, every number checked (finite, the feature count, a
     monotone calibration within [0, 1], a positive distance reference)."""
@@ -247,6 +258,8 @@ def read_confidence(data: bytes) -> ConfidenceModel:
                 raise limits.OutOfRange("confidence busy must be an object")
             _check_regression(obj["busy"], "confidence busy")
         limits.finite(obj.get("busy_from", 0.5), "confidence busy_from", 0.0, 1e6)
+        if obj.get("recalibration") is not None:
+            _check_map(obj["recalibration"], "confidence recalibration")
         return ConfidenceModel(**obj)
     except TypeError as exc:
         raise BundleError(f"confidence.json: {exc}") from None

@@ -24,7 +24,8 @@ def tile_chunks(scene_id: str, tile_index: int, row: int, col: int, data: bytes,
                 quality: int, *, codec: int = link_pb2.JPEG, sent_gsd_m: float = 0.0,
                 resized: bool = True, chunk_bytes: int = CHUNK_BYTES,
                 onboard_count: float | None = None, confidence: float | None = None,
-                ) -> list[link_pb2.TileChunk]:
+                exploration: bool = False) -> list[link_pb2.TileChunk]:
+    """``exploration``: the tile was drawn for exploration, not chosen by value."""
     if chunk_bytes < 1:
         raise ValueError(f"chunk size must be >= 1 byte, got {chunk_bytes}")
     digest = hashlib.sha256(data).digest()
@@ -35,7 +36,8 @@ def tile_chunks(scene_id: str, tile_index: int, row: int, col: int, data: bytes,
                                codec=codec, quality=quality, sha256=digest,
                                total_size=len(data), offset=o, data=data[o:o + chunk_bytes],
                                sent_gsd_m=sent_gsd_m, resized=resized,
-                               decision=link_pb2.DOWNLINKED, **extra) for o in offsets]
+                               decision=link_pb2.DOWNLINKED, exploration=exploration,
+                               **extra) for o in offsets]
 
 
 @dataclass

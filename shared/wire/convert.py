@@ -58,6 +58,7 @@ def scene_summary(plan) -> link_pb2.SceneSummary:
             t.reused_from = plan.reused_from[i]
         if a == DOWNLINK:
             t.quality = int(d.quality[i])
+            t.exploration = d.is_explored(i)
         tiles.append(t)
     return link_pb2.SceneSummary(scene_id=plan.scene_id, tiles=tiles,
                                  energy_j=plan.ledger.total,
@@ -100,3 +101,11 @@ def summary_class_counts(summary: link_pb2.SceneSummary, n_classes: int) -> np.n
         elif t.HasField("onboard_count") and table.shape[1] == 1:
             table[t.index, 0] = t.onboard_count
     return table
+
+
+def summary_explored(summary: link_pb2.SceneSummary) -> np.ndarray:
+    """(tiles,) bool: the downlinked tiles the satellite drew for exploration."""
+    out = np.zeros(len(summary.tiles), bool)
+    for t in summary.tiles:
+        out[t.index] = t.exploration
+    return out

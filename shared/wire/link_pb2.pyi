@@ -82,7 +82,7 @@ class SceneHeader(_message.Message):
     def __init__(self, scene_id: _Optional[str] = ..., grid: _Optional[_Union[TileGrid, _Mapping]] = ..., gsd_m: _Optional[float] = ..., footprint: _Optional[_Union[Footprint, _Mapping]] = ..., capture_time: _Optional[str] = ..., onboard_model: _Optional[str] = ..., ground_model: _Optional[str] = ..., input_size: _Optional[int] = ..., policy: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ..., gsd_estimated: _Optional[bool] = ..., bundle_version: _Optional[int] = ...) -> None: ...
 
 class TileDecision(_message.Message):
-    __slots__ = ("index", "decision", "onboard_count", "confidence", "reused_from", "quality", "context", "class_counts")
+    __slots__ = ("index", "decision", "onboard_count", "confidence", "reused_from", "quality", "context", "class_counts", "exploration")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     ONBOARD_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class TileDecision(_message.Message):
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CLASS_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    EXPLORATION_FIELD_NUMBER: _ClassVar[int]
     index: int
     decision: Decision
     onboard_count: float
@@ -99,7 +100,8 @@ class TileDecision(_message.Message):
     quality: int
     context: int
     class_counts: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, index: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ..., reused_from: _Optional[str] = ..., quality: _Optional[int] = ..., context: _Optional[int] = ..., class_counts: _Optional[_Iterable[float]] = ...) -> None: ...
+    exploration: bool
+    def __init__(self, index: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ..., reused_from: _Optional[str] = ..., quality: _Optional[int] = ..., context: _Optional[int] = ..., class_counts: _Optional[_Iterable[float]] = ..., exploration: _Optional[bool] = ...) -> None: ...
 
 class SceneSummary(_message.Message):
     __slots__ = ("scene_id", "tiles", "energy_j", "downlink_bytes", "onboard_inferences", "quicklook", "quicklook_width", "quicklook_height")
@@ -122,7 +124,7 @@ class SceneSummary(_message.Message):
     def __init__(self, scene_id: _Optional[str] = ..., tiles: _Optional[_Iterable[_Union[TileDecision, _Mapping]]] = ..., energy_j: _Optional[float] = ..., downlink_bytes: _Optional[int] = ..., onboard_inferences: _Optional[int] = ..., quicklook: _Optional[bytes] = ..., quicklook_width: _Optional[int] = ..., quicklook_height: _Optional[int] = ...) -> None: ...
 
 class TileChunk(_message.Message):
-    __slots__ = ("scene_id", "tile_index", "row", "col", "codec", "quality", "sha256", "total_size", "offset", "data", "sent_gsd_m", "resized", "decision", "onboard_count", "confidence")
+    __slots__ = ("scene_id", "tile_index", "row", "col", "codec", "quality", "sha256", "total_size", "offset", "data", "sent_gsd_m", "resized", "decision", "onboard_count", "confidence", "exploration")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     TILE_INDEX_FIELD_NUMBER: _ClassVar[int]
     ROW_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +140,7 @@ class TileChunk(_message.Message):
     DECISION_FIELD_NUMBER: _ClassVar[int]
     ONBOARD_COUNT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    EXPLORATION_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     tile_index: int
     row: int
@@ -153,7 +156,8 @@ class TileChunk(_message.Message):
     decision: Decision
     onboard_count: float
     confidence: float
-    def __init__(self, scene_id: _Optional[str] = ..., tile_index: _Optional[int] = ..., row: _Optional[int] = ..., col: _Optional[int] = ..., codec: _Optional[_Union[Codec, str]] = ..., quality: _Optional[int] = ..., sha256: _Optional[bytes] = ..., total_size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., sent_gsd_m: _Optional[float] = ..., resized: _Optional[bool] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+    exploration: bool
+    def __init__(self, scene_id: _Optional[str] = ..., tile_index: _Optional[int] = ..., row: _Optional[int] = ..., col: _Optional[int] = ..., codec: _Optional[_Union[Codec, str]] = ..., quality: _Optional[int] = ..., sha256: _Optional[bytes] = ..., total_size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., sent_gsd_m: _Optional[float] = ..., resized: _Optional[bool] = ..., decision: _Optional[_Union[Decision, str]] = ..., onboard_count: _Optional[float] = ..., confidence: _Optional[float] = ..., exploration: _Optional[bool] = ...) -> None: ...
 
 class DownlinkMessage(_message.Message):
     __slots__ = ("seq", "header", "summary", "chunk")

@@ -1,0 +1,236 @@
+"""Recalibration on the ground: refit a satellite's onboard confidence and the value policy's
+onboard error from its exploration tiles, with the ground's count as the reference.
+
+Only exploration tiles are used (``Store.explored_tiles``): drawn at random among the tiles
+the satellite accepted onboard (``shared.pipeline.exploration``), they are an unbiased sample
+of its counter's errors there; tiles sent by value are the ones the old calibration doubted,
+and fitting on them would teach it what it already believed. Only tiles of scenes planned
+under the bundle in force (the header's ``bundle_version``) count: the confidence they carry
+is that bundle's, which the new map is composed onto.
+
+Algorithm (``recalibrate``), per satellite (``group``: every tile of the satellite; per
+region too, ``by_region``, where the scene's footprint gives one: its CRS, e.g. a UTM zone):
+
+1. Evidence: each tile's onboard count ``c``, confidence ``p`` and ground count ``g``; its
+   label ``right = is_right(c, g)`` (``shared.confidence``'s definition, ``g`` as truth).
+2. Enough evidence: at least ``min_tiles`` tiles and ``min_each`` of each label, else no
+   change (the reason says what is missing).
+3. Split by scene (a hash of the scene key: reproducible, and no scene on both sides) into
+   fit and held-back tiles (``held_back``, default 30 %); the held-back side must itself
+   hold ``min_each`` of each label.
+4. Confidence: an isotonic map ``p -> P(right)`` fit on the fit tiles (monotone, so the
+   onboard ranking of tiles is kept); accepted only when it lowers the Brier score on the
+   held-back tiles (ECE before and after reported).
+5. Error model: the onboard part (``ErrorModel.onboard``, non-negative least squares of
+   ``|c - g|`` on [1, c, 1 - p', (1 - p') c] with p' the confidence after step 4) refit on
+   the fit tiles; accepted only when it lowers the mean absolute error of the predicted
+   onboard error on the held-back tiles. The ground part (the ground counter's own error
+   and bias, which the ground cannot measure against itself) is kept.
+6. The accepted parts are the files of an uplink bundle (``ground.uplink_cli``'s build):
+   ``confidence.json`` (the model in force with the map composed onto it) and
+   ``error_model.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ground.store import ExploredTile, Store
+from shared.confidence import ConfidenceModel, expected_calibration_error, is_right
+from shared.pipeline.error_model import ErrorModel, fit_onboard_weights
+
+MIN_TILES = 200
+MIN_EACH = 20
+HELD_BACK = 0.3
+
+
+@dataclass
+class Evidence:
+    """Exploration tiles of one group: onboard count, confidence, ground count, scene."""
+
+    onboard: np.ndarray
+    confidence: np.ndarray
+    ground: np.ndarray
+    scenes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.onboard)
+
+    @property
+    def right(self) -> np.ndarray:
+        return is_right(self.onboard, self.ground)
+
+    def take(self, mask: np.ndarray) -> Evidence:
+        return Evidence(self.onboard[mask], self.confidence[mask], self.ground[mask],
+                        [s for s, m in zip(self.scenes, mask, strict=True) if m])
+
+
+@dataclass
+class Recalibration:
+    """What a recalibration found: the evidence, each part's check, and the new files (None
+    for a part not accepted)."""
+
+    group: str
+    tiles: int
+    bundle_version: int
+    reason: str = ""  # why nothing changed, when nothing did
+    checks: dict = field(default_factory=dict)
+    confidence: ConfidenceModel | None = None
+    error_model: ErrorModel | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.confidence is not None or self.error_model is not None
+
+    def report(self) -> dict:
+        return {"group": self.group, "tiles": self.tiles,
+                "bundle_version": self.bundle_version, "changed": self.changed,
+                "reason": self.reason, "checks": self.checks,
+                "confidence": self.confidence is not None,
+                "error_model": self.error_model is not None}
+
+
+def check_settings(min_tiles: int, min_each: int, held_back: float) -> None:
+    if not (isinstance(min_tiles, int) and min_tiles >= 10):
+        raise ValueError(f"min_tiles must be an integer >= 10, got {min_tiles!r}")
+    if not (isinstance(min_each, int) and 1 <= min_each <= min_tiles // 2):
+        raise ValueError(f"min_each must be an integer in [1, min_tiles / 2], got "
+                         f"{min_each!r}")
+    if not (isinstance(held_back, float | int) and math.isfinite(held_back)
+            and 0.1 <= held_back <= 0.5):
+        raise ValueError(f"held_back must be a fraction in [0.1, 0.5], got {held_back!r}")
+
+
+def in_force(store: Store, sender: str) -> int:
+    """The bundle version the satellite's newest scene was planned under (0: none seen)."""
+    return next((v for s, _, _, v in store.bundle_versions() if s == sender), 0)
+
+
+def region_of(header) -> str | None:
+    """A scene's region: its footprint's CRS when it has a real one (a UTM zone's EPSG code
+    names a 6-degree band), else None."""
+    crs = header.footprint.crs if header.HasField("footprint") else ""
+    return crs if crs and crs.lower() != "local" else None
+
+
+def evidence(store: Store, sender: str, version: int
+             ) -> tuple[Evidence, dict[str, Evidence]]:
+    """The satellite's counted exploration tiles of scenes planned under ``version``, and the
+    same by region (scenes with a known footprint only)."""
+    headers: dict = {}
+    rows: list[tuple[ExploredTile, str | None]] = []
+    for t in store.explored_tiles(sender=sender):
+        if t.onboard_count is None or t.confidence is None or t.ground_count is None:
+            continue
+        if t.scene_id not in headers:
+            headers[t.scene_id] = store.header(t.scene_id)
+        h = headers[t.scene_id]
+        if h is None or h.bundle_version != version:
+            continue
+        rows.append((t, region_of(h)))
+
+    def of(chosen) -> Evidence:
+        return Evidence(np.array([t.onboard_count for t, _ in chosen], float),
+                        np.array([t.confidence for t, _ in chosen], float),
+                        np.array([t.ground_count for t, _ in chosen], float),
+                        [t.scene_id for t, _ in chosen])
+
+    regions = sorted({r for _, r in rows if r is not None})
+    return of(rows), {r: of([x for x in rows if x[1] == r]) for r in regions}
+
+
+def held_back_mask(scenes: list[str], fraction: float) -> np.ndarray:
+    """True for tiles of held-back scenes (by a hash of the scene key)."""
+    def u(s: str) -> float:
+        return int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big") / 2**64
+    return np.array([u(s) < fraction for s in scenes], bool)
+
+
+def fit_map(p: np.ndarray, right: np.ndarray) -> tuple[list[float], list[float]]:
+    """Isotonic map of confidence to the share of right counts, as strictly rising x."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    iso.fit(np.asarray(p, float), np.asarray(right, float))
+    x, y = np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float)
+    x, keep = np.unique(x, return_index=True)
+    y = y[keep]
+    if len(x) < 2:  # one confidence value seen: a flat map over [0, 1]
+        x, y = np.array([0.0, 1.0]), np.full(2, float(y[0]) if len(y) else 0.0)
+    return np.clip(x, 0, 1).tolist(), np.maximum.accumulate(np.clip(y, 0, 1)).tolist()
+
+
+def brier(p: np.ndarray, right: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p, float) - np.asarray(right, float)) ** 2))
+
+
+def refit_onboard_error(base: ErrorModel, ev: Evidence, confidence: np.ndarray) -> ErrorModel:
+    w = fit_onboard_weights(ev.onboard, confidence, np.abs(ev.onboard - ev.ground))
+    return replace(base, onboard=w, fit_on={**base.fit_on, "recalibrated_on": {
+        "exploration_tiles": len(ev), "reference": "ground counts"}})
+
+
+def recalibrate(ev: Evidence, group: str, version: int, confidence: ConfidenceModel,
+                error_model: ErrorModel | None, *, min_tiles: int = MIN_TILES,
+                min_each: int = MIN_EACH, held_back: float = HELD_BACK) -> Recalibration:
+    """Steps 2-5 on one group's evidence, against the models in force."""
+    check_settings(min_tiles, min_each, held_back)
+    out = Recalibration(group, len(ev), version)
+    right = ev.right
+    n_right, n_wrong = int(right.sum()), int((~right).sum())
+    if len(ev) < min_tiles or min(n_right, n_wrong) < min_each:
+        out.reason = (f"not enough evidence: {len(ev)} exploration tiles ({n_right} right, "
+                      f"{n_wrong} wrong); at least {min_tiles} and {min_each} of each needed")
+        return out
+    back = held_back_mask(ev.scenes, held_back)
+    fit, check = ev.take(~back), ev.take(back)
+    if min(int(check.right.sum()), int((~check.right).sum()), int(fit.right.sum()),
+           int((~fit.right).sum())) < min_each:
+        out.reason = (f"not enough of each label on both sides of the held-back split "
+                      f"({len(fit)} fit, {len(check)} held back); at least {min_each} of each")
+        return out
+    x, y = fit_map(fit.confidence, fit.right)
+    before = check.confidence
+    after = np.clip(np.interp(before, x, y), 0, 1)
+    out.checks["confidence"] = {
+        "held_back_tiles": len(check), "fit_tiles": len(fit),
+        "brier_before": brier(before, check.right), "brier_after": brier(after, check.right),
+        "ece_before": expected_calibration_error(before, check.right),
+        "ece_after": expected_calibration_error(after, check.right)}
+    c = out.checks["confidence"]
+    conf_fit, conf_check = fit.confidence, before
+    if c["brier_after"] < c["brier_before"]:
+        out.confidence = confidence.with_recalibration(x, y)
+        conf_fit, conf_check = np.clip(np.interp(fit.confidence, x, y), 0, 1), after
+    if error_model is not None:
+        new = refit_onboard_error(error_model, fit, conf_fit)
+        truth = np.abs(check.onboard - check.ground)
+        old_mae = float(np.mean(np.abs(error_model.onboard_error(check.onboard, before)
+                                       - truth)))
+        new_mae = float(np.mean(np.abs(new.onboard_error(check.onboard, conf_check) - truth)))
+        out.checks["error_model"] = {"held_back_tiles": len(check), "mae_before": old_mae,
+                                     "mae_after": new_mae, "onboard_before": error_model.onboard,
+                                     "onboard_after": new.onboard}
+        if new_mae < old_mae:
+            out.error_model = new
+    if not out.changed:
+        out.reason = "the refit was no better on the held-back exploration tiles"
+    return out
+
+
+def recalibrate_satellite(store: Store, sender: str, confidence: ConfidenceModel,
+                          error_model: ErrorModel | None, **settings
+                          ) -> tuple[Recalibration, list[Recalibration]]:
+    """The satellite's recalibration, and each region's (reported beside it: the onboard
+    side applies one calibration per satellite)."""
+    version = in_force(store, sender)
+    ev, regions = evidence(store, sender, version)
+    whole = recalibrate(ev, sender or "(anonymous)", version, confidence, error_model,
+                        **settings)
+    by_region = [recalibrate(r_ev, f"{sender}@{r}", version, confidence, error_model,
+                             **settings) for r, r_ev in regions.items()]
+    return whole, by_region

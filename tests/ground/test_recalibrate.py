@@ -1,0 +1,168 @@
+"""Recalibration on the ground: fit on a satellite's exploration tiles only (never on tiles
+sent by value, never on scenes planned under another bundle), nothing changed without enough
+evidence or when the held-back tiles do not show the refit better, a miscalibrated
+confidence corrected, and the command signs the result into a bundle for that satellite."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from ground.recalibrate import Evidence, evidence, recalibrate, recalibrate_satellite
+from ground.store import SQLiteStore
+from ground.uplink_cli import main as uplink_main
+from shared.model_bundle import ModelBundle
+from shared.uplink.bundle import BundleError, open_bundle, read_confidence
+from shared.uplink.keys import load_public_key
+from shared.wire import link_pb2
+from shared.wire.chunks import tile_chunks
+
+PAIR = ModelBundle.shipped("objects", "onboard")
+
+
+def add_scene(store, sender, name, tiles, *, version=0, crs="EPSG:32631"):
+    """A scene of len(tiles) tiles in one row: (onboard, confidence, ground, exploration)."""
+    n = len(tiles)
+    h = link_pb2.SceneHeader(scene_id=name, bundle_version=version, grid=link_pb2.TileGrid(
+        width=256 * n, height=256, tile_size=256, rows=1, cols=n))
+    if crs:
+        h.footprint.CopyFrom(link_pb2.Footprint(geotransform=[0, 0.5, 0, 0, 0, -0.5],
+                                                crs=crs))
+    store.put_header(h, sender)
+    key = f"{sender}:{name}"
+    store.put_summary(link_pb2.SceneSummary(scene_id=name, tiles=[
+        link_pb2.TileDecision(index=i, decision=link_pb2.DOWNLINKED, onboard_count=o,
+                              confidence=c, quality=90, exploration=e)
+        for i, (o, c, _, e) in enumerate(tiles)]), key)
+    for i, (o, c, g, e) in enumerate(tiles):
+        chunk = tile_chunks(name, i, 0, i, b"jpeg", 90, onboard_count=o, confidence=c,
+                            exploration=e)[0]
+        store.commit_tile(chunk, b"jpeg", key)
+        store.set_counts([(key, i, g)])
+
+
+def overconfident(rng, n):
+    """Tiles the satellite is sure of (0.85-0.95) but right on only about half."""
+    out = []
+    for _ in range(n):
+        onboard = float(rng.integers(0, 6))
+        right = rng.random() < 0.5
+        ground = onboard if right else onboard + float(rng.integers(2, 5))
+        out.append((onboard, float(rng.uniform(0.85, 0.95)), ground, True))
+    return out
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "ground" / "ground.db")
+    yield s
+    s.close()
+
+
+def fill(store, scenes=80, per_scene=5, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    for k in range(scenes):
+        add_scene(store, "sat-1", f"s{k}", overconfident(rng, per_scene),
+                  crs="EPSG:32631" if k % 2 else "EPSG:32632", **kw)
+
+
+def test_an_overconfident_calibration_is_corrected_on_exploration_tiles(store):
+    fill(store)
+    # Tiles sent by value (not exploration) that would say the opposite: never used.
+    add_scene(store, "sat-1", "value", [(1.0, 0.9, 1.0, False)] * 40)
+    whole, regions = recalibrate_satellite(store, "sat-1", PAIR.confidence,
+                                           PAIR.error_model)
+    assert whole.tiles == 400 and whole.changed
+    c = whole.checks["confidence"]
+    assert c["brier_after"] < c["brier_before"] and c["ece_after"] < c["ece_before"]
+    assert c["held_back_tiles"] + c["fit_tiles"] == 400
+    # The satellite's 0.9 now means what the ground saw: right about half the time.
+    assert whole.confidence.recalibrated(np.array([0.9]))[0] == pytest.approx(0.5, abs=0.12)
+    assert whole.error_model is not None
+    e = whole.checks["error_model"]
+    assert e["mae_after"] < e["mae_before"]
+    assert whole.error_model.ground == PAIR.error_model.ground  # the ground's part kept
+    assert sorted(r.group for r in regions) == ["sat-1@EPSG:32631", "sat-1@EPSG:32632"]
+    assert sum(r.tiles for r in regions) == 400
+
+
+def test_nothing_changes_without_enough_evidence(store):
+    fill(store, scenes=10)
+    whole, _ = recalibrate_satellite(store, "sat-1", PAIR.confidence, PAIR.error_model)
+    assert not whole.changed and whole.tiles == 50
+    assert "not enough evidence: 50 exploration tiles" in whole.reason
+    other, _ = recalibrate_satellite(store, "sat-2", PAIR.confidence, PAIR.error_model)
+    assert other.tiles == 0 and not other.changed
+
+
+def test_only_scenes_planned_under_the_bundle_in_force_count(store):
+    fill(store, scenes=50)  # under the shipped files (0)
+    rng = np.random.default_rng(1)
+    for k in range(3):  # the newest scenes: under bundle 4
+        add_scene(store, "sat-1", f"new{k}", overconfident(rng, 5), version=4)
+    ev, _ = evidence(store, "sat-1", 4)
+    assert len(ev) == 15
+    ev0, _ = evidence(store, "sat-1", 0)
+    assert len(ev0) == 250
+
+
+def test_a_refit_no_better_on_held_back_tiles_is_not_taken():
+    # Confidence already right: the held-back check finds nothing to gain from a map fit on
+    # noise (labels drawn with the stated probability), and no error-model change either.
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, 3000)
+    right = rng.random(3000) < p
+    onboard = rng.integers(0, 5, 3000).astype(float)
+    ground = np.where(right, onboard, onboard + 3)
+    ev = Evidence(onboard, p, ground, [f"s{i // 3}" for i in range(3000)])
+    out = recalibrate(ev, "sat", 0, PAIR.confidence, None)
+    c = out.checks["confidence"]
+    assert abs(c["brier_after"] - c["brier_before"]) < 0.01
+    assert out.changed == (c["brier_after"] < c["brier_before"])
+
+
+@pytest.mark.parametrize("bad, words", [({"min_tiles": 5}, "min_tiles"),
+                                        ({"held_back": 0.9}, "held_back"),
+                                        ({"min_each": 0}, "min_each")])
+def test_bad_settings_are_refused(bad, words):
+    ev = Evidence(np.zeros(3), np.zeros(3), np.zeros(3), ["a", "b", "c"])
+    with pytest.raises(ValueError, match=words):
+        recalibrate(ev, "sat", 0, PAIR.confidence, None, **bad)
+
+
+def test_a_recalibration_map_is_checked_and_composed():
+    model = PAIR.confidence.with_recalibration([0.0, 1.0], [0.0, 0.5])
+    again = model.with_recalibration([0.0, 0.5, 1.0], [0.0, 1.0, 1.0])  # halves, doubles
+    grid = np.linspace(0, 1, 11)
+    assert again.recalibrated(grid) == pytest.approx(grid, abs=1e-9)
+    data = json.dumps({**asdict(model),
+                       "recalibration": {"x": [0.0, 1.0], "y": [0.9, 0.1]}}).encode()
+    with pytest.raises(BundleError, match="recalibration"):
+        read_confidence(data)
+
+
+def test_the_command_signs_the_refit_into_a_bundle_for_the_satellite(store, tmp_path,
+                                                                     monkeypatch, capsys):
+    fill(store)
+    monkeypatch.setenv("TARGETFUSE_GROUND_DB_PATH", str(tmp_path / "ground" / "ground.db"))
+    out = tmp_path / "recal"
+    assert uplink_main(["recalibrate", "--satellite", "sat-1", "--out", str(out),
+                        "--build"]) == 0
+    report = json.loads((out / "recalibration.json").read_text())
+    assert report["satellite"]["changed"] and report["satellite"]["tiles"] == 400
+    assert "uplink bundle 1:" in capsys.readouterr().out
+    public = load_public_key(tmp_path / "ground" / "uplink-signing.pub")
+    opened = open_bundle((tmp_path / "ground" / "uplink" / "bundle-1.tfb").read_bytes(),
+                         public)
+    assert opened.manifest.satellites == ("sat-1",)
+    assert opened.manifest.roles() == ["confidence", "error_model"]
+    sent = read_confidence(opened.files["confidence"])
+    assert sent.recalibration is not None
+    # Too little evidence: a report, no files, no bundle.
+    assert uplink_main(["recalibrate", "--satellite", "sat-2", "--out",
+                        str(tmp_path / "none"), "--build"]) == 0
+    assert "no bundle: not enough evidence" in capsys.readouterr().out
+    assert not (tmp_path / "ground" / "uplink" / "bundle-2.tfb").exists()
