@@ -19,6 +19,7 @@ a deployment that signs elsewhere gives the ground ``uplink-signing.pub`` alone.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -42,6 +43,25 @@ BUNDLE_FILE = re.compile(r"bundle-([0-9]{1,10})\.tfb")
 
 def bundle_name(version: int) -> str:
     return f"bundle-{version}.tfb"
+
+
+def evidence_name(version: int) -> str:
+    """Beside a bundle the ground built from a recalibration: what it was fit on and how it
+    checked (``uplink recalibrate --build``); for the operators, not signed or sent."""
+    return f"bundle-{version}.evidence.json"
+
+
+def read_evidence(folder: Path, version: int) -> dict | None:
+    """A bundle's evidence file, or None (none written, or unreadable: logged)."""
+    path = Path(folder) / evidence_name(version)
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.error("uplink evidence %s unreadable: %s", path, exc)
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def signing_key(settings: GroundSettings) -> SigningKey:
@@ -119,6 +139,9 @@ class BundleShelf:
             return []
         found = [self._open(p) for p in paths]
         return sorted((b for b in found if b is not None), key=lambda b: b.version)
+
+    def evidence(self, version: int) -> dict | None:
+        return read_evidence(self.folder, version)
 
     def newest_for(self, sender: str) -> ShelvedBundle | None:
         mine = [b for b in self.bundles() if b.manifest.for_sender(sender)]
@@ -198,6 +221,19 @@ class UplinkServicer(link_pb2_grpc.UplinkServicer):
                                sha256=b.sha256)
 
 
+def evidence_summary(evidence: dict | None) -> dict | None:
+    """What the dashboard shows of a recalibration: tiles, scenes, and each check's
+    held-back figures before and after (``ground.recalibrate``'s report)."""
+    if not evidence or not isinstance(evidence.get("satellite"), dict):
+        return None
+    sat = evidence["satellite"]
+    return {"tiles": sat.get("tiles"), "under_bundle": sat.get("bundle_version"),
+            "changed": sat.get("changed"), "reason": sat.get("reason"),
+            "checks": {name: {k: v for k, v in check.items() if isinstance(v, int | float)}
+                       for name, check in (sat.get("checks") or {}).items()
+                       if isinstance(check, dict)}}
+
+
 def uplink_report(store, servicer: UplinkServicer | None) -> dict:
     """The bundles offered and, per satellite, the bundle version in force: from the header
     of its newest scene (the calibration that chose that scene's tiles) and as it reported
@@ -211,6 +247,8 @@ def uplink_report(store, servicer: UplinkServicer | None) -> dict:
         row = satellites.setdefault(sender, {"sender": sender, "bundle_version": None,
                                              "newest_scene": None, "scene_received_at": None})
         row["reported"] = dict(report)
-    bundles = servicer.shelf.bundles() if servicer is not None else []
-    return {"bundles": [b.as_dict() for b in bundles],
+    shelf = servicer.shelf if servicer is not None else None
+    bundles = shelf.bundles() if shelf is not None else []
+    return {"bundles": [{**b.as_dict(), "evidence": evidence_summary(shelf.evidence(b.version))}
+                        for b in bundles],
             "satellites": sorted(satellites.values(), key=lambda r: r["sender"])}

@@ -17,6 +17,7 @@ installed (its image).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -87,8 +88,6 @@ def _key_path(args, settings) -> Path:
 
 
 def _thresholds(args) -> bytes | None:
-    import json
-
     if args.thresholds is not None:
         if args.conf_p is not None or args.conf_q is not None:
             raise ValueError("give --thresholds or --conf-p/--conf-q, not both")
@@ -99,7 +98,7 @@ def _thresholds(args) -> bytes | None:
 
 
 def build(args: argparse.Namespace) -> int:
-    from ground.uplink import BundleShelf
+    from ground.uplink import BundleShelf, evidence_name
     from shared.model_bundle import ModelBundle
     from shared.uplink.bundle import build as build_bundle
     from shared.uplink.keys import (
@@ -143,6 +142,9 @@ def build(args: argparse.Namespace) -> int:
                         private_key=private, satellites=tuple(args.satellite),
                         canary=canary, note=args.note)
     path = shelf.put(blob, version)
+    if getattr(args, "evidence", None) is not None:  # a recalibration's: for the dashboard
+        (Path(shelf_dir) / evidence_name(version)).write_text(
+            json.dumps(args.evidence, indent=1, default=float) + "\n")
     held = shelf.get(version, args.satellite[0] if args.satellite else "")
     if held is None:  # signed with a key whose .pub beside it is another one
         path.unlink()
@@ -156,8 +158,6 @@ def build(args: argparse.Namespace) -> int:
 def recalibrate(args: argparse.Namespace) -> int:
     """``uplink recalibrate`` (``ground.recalibrate_cli``); with ``--build``, the accepted
     files signed into a bundle for the satellite."""
-    import json
-
     from ground.recalibrate_cli import run
 
     report, written = run(args, _settings())
@@ -174,7 +174,7 @@ def recalibrate(args: argparse.Namespace) -> int:
         confidence=written.get("confidence"), error_model=written.get("error_model"),
         onnx=None, thresholds=None, conf_p=None, conf_q=None, version=None,
         satellite=[args.satellite], note=note, model=args.model, models_dir=args.models_dir,
-        for_model_sha256=None, key=args.key, dir=args.dir))
+        for_model_sha256=None, key=args.key, dir=args.dir, evidence=report))
 
 
 def _convention(pair) -> str:

@@ -273,6 +273,9 @@ def test_the_dashboard_shows_scenes_tiles_and_totals(tmp_path, scene, keys):
     assert gr["quicklook"] and f'data-quicklook="{gr["quicklook"]["bytes"]}"' in dom
     assert "background-image:url(blob:" in dom.replace(" ", "")
     assert "bytes received over the link" in dom
+    # The satellite that sent the scene, with the bundle its scene was planned under.
+    sats = re.search(r'<table id="satellites">.*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
+    assert sats.count("<tr>") == 1 and "<td>0</td>" in sats
     # The link chart has both axes with their units and ticks, its title above the plot
     # (read from the drawn SVG: the page's script holds the same words).
     chart = re.search(r'<svg id="link".*?</svg>', dom, re.S).group(0)

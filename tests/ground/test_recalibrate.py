@@ -161,6 +161,16 @@ def test_the_command_signs_the_refit_into_a_bundle_for_the_satellite(store, tmp_
     assert opened.manifest.roles() == ["confidence", "error_model"]
     sent = read_confidence(opened.files["confidence"])
     assert sent.recalibration is not None
+    # The evidence beside the bundle, as the ground's API and dashboard show it.
+    from ground.uplink import BundleShelf, evidence_summary
+
+    shelf = BundleShelf(tmp_path / "ground" / "uplink", public)
+    shown = evidence_summary(shelf.evidence(1))
+    assert shown["tiles"] == 400 and shown["changed"] and shown["under_bundle"] == 0
+    conf = shown["checks"]["confidence"]
+    assert conf["brier_after"] < conf["brier_before"] and conf["held_back_tiles"] > 0
+    assert all(isinstance(v, int | float) for c in shown["checks"].values() for v in c.values())
+    assert shelf.evidence(7) is None
     # Too little evidence: a report, no files, no bundle.
     assert uplink_main(["recalibrate", "--satellite", "sat-2", "--out",
                         str(tmp_path / "none"), "--build"]) == 0
