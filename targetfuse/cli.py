@@ -54,6 +54,8 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
      "(root: network namespaces, tc)", ("lab", "torch")),
     ("report-experiments", "lab.experiments.report",
      "regenerate (or check) the tables of docs/EXPERIMENTS.md", ("lab", "torch")),
+    ("report-exploration", "lab.experiments.exploration_report",
+     "regenerate (or check) the tables of exploration's cost in docs/PIPELINE.md", ("lab",)),
     ("report-readme", "lab.experiments.readme",
      "regenerate (or check) the README's headline table from the experiments' results",
      ("lab",)),
