@@ -90,7 +90,7 @@ def draw(candidates: np.ndarray, sizes: np.ndarray, target: float,
 
 
 def explore(c: Candidates, d: Decisions, budget: int, share: float, quality: int,
-            rng: np.random.Generator, rethrottle: Rethrottle,
+            rng: np.random.Generator, rethrottle: Rethrottle, *,
             reused: np.ndarray | None = None) -> Decisions:
     """The scene's decisions with exploration: ``d`` (the throttle's at ``budget``) when
     nothing is drawn, else the throttle's rerun at the bytes left with the drawn tiles

@@ -202,7 +202,7 @@ def plan_scene(pixels: np.ndarray, scene_id: str, counter: SceneCounter,
         decisions = exploration.explore(
             candidates, decisions, byte_budget, cfg.exploration_share,
             max(cfg.all_qualities), exploration.scene_rng(cfg.seed, scene_id), run_throttle,
-            reused)
+            reused=reused)
     if cfg.policy not in BENT_PIPES:
         # Energy set aside for bytes the policy chose not to send goes back to counting:
         # a tile left uncounted for a downlink that did not happen is counted after all.

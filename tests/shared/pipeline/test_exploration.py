@@ -53,7 +53,7 @@ def run(c, budget, share, rng, reused=None, policy="low-conf-first"):
         return throttle(policy, cc, b, 90)
 
     d0 = again(budget)
-    return d0, exploration.explore(c, d0, budget, share, 90, rng, again, reused)
+    return d0, exploration.explore(c, d0, budget, share, 90, rng, again, reused=reused)
 
 
 def test_exploration_tiles_come_only_from_tiles_accepted_onboard():
