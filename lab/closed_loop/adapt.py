@@ -325,8 +325,8 @@ def tile_counts(model_onnx: bytes, tiles: list[TileData], card, threads: int = 1
 
 def judge(before: np.ndarray, after: np.ndarray, ground: np.ndarray, min_gain: float
           ) -> tuple[bool, dict]:
-    """Take the candidate when its mean absolute error against the ground's counts is at
-    most ``1 - min_gain`` of the counter in force's; the figures of both."""
+    """Take the candidate when its mean absolute error against the ground's counts is lower
+    than the counter in force's and at most ``1 - min_gain`` of it; the figures of both."""
     e0, e1 = np.abs(before - ground), np.abs(after - ground)
     check = {"held_back_tiles": len(ground), "mae_before": float(e0.mean()),
              "mae_after": float(e1.mean()),
@@ -334,7 +334,7 @@ def judge(before: np.ndarray, after: np.ndarray, ground: np.ndarray, min_gain: f
              "bias_after": float((after - ground).mean()),
              "closer_share": float((e1 < e0).mean()), "farther_share": float((e1 > e0).mean()),
              "ground_mean": float(ground.mean()), "min_gain": float(min_gain)}
-    return bool(e0.mean() > 0 and e1.mean() <= (1 - min_gain) * e0.mean()), check
+    return bool(e1.mean() < e0.mean() and e1.mean() <= (1 - min_gain) * e0.mean()), check
 
 
 # --- the whole ---------------------------------------------------------------------------
