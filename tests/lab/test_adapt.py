@@ -50,9 +50,10 @@ class ScaledTeacher(TileCounter):
         return d.numpy() * GAIN, m.numpy()
 
 
-def add_scene(store, name: str, tiles: list[np.ndarray], exploration=True) -> None:
+def add_scene(store, name: str, tiles: list[np.ndarray], exploration=True, version=0) -> None:
     n = len(tiles)
-    store.put_header(link_pb2.SceneHeader(scene_id=name, grid=link_pb2.TileGrid(
+    store.put_header(link_pb2.SceneHeader(scene_id=name, bundle_version=version,
+                                          grid=link_pb2.TileGrid(
         width=256 * n, height=256, tile_size=256, rows=1, cols=n)), SENDER)
     key = f"{SENDER}:{name}"
     store.put_summary(link_pb2.SceneSummary(scene_id=name, tiles=[
@@ -237,3 +238,40 @@ def test_the_command_refuses_bad_settings(tmp_path, monkeypatch, capsys):
     assert targetfuse(["adapt-onboard", "--satellite", SENDER, "--out", str(tmp_path / "o"),
                        "--held-back", "0.9"]) == 2
     assert "held_back must be" in capsys.readouterr().err
+
+
+def test_an_adapted_counter_in_force_is_adapted_from_its_own_weights(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Under a bundle that brought its own counter, the weights to start from must be given
+    and must be that counter's (its canary counts)."""
+    from ground.uplink import BundleShelf
+    from shared.uplink.bundle import build
+    from shared.uplink.keys import load_private_key, load_public_key, make_signing_key
+    from shared.uplink.parity import canary_batch, canary_counts, onnx_runner
+
+    key, shelf = tmp_path / "uplink.key", tmp_path / "uplink"
+    make_signing_key(key)
+    onnx = PAIR.fp32_weights.read_bytes()
+    counts = canary_counts(onnx_runner(onnx), canary_batch(PAIR.canary,
+                                                           "normalised-float32-nchw"))
+    canary = {"file_sha256": PAIR.card.extra["canary_tiles_sha256"],
+              "counts": [1.5 * c for c in counts]}  # another counter than the pair's
+    blob = build({"onnx": onnx}, version=1, model="objects", model_sha256=PAIR.card.sha256,
+                 private_key=load_private_key(key), canary=canary)
+    BundleShelf(shelf, load_public_key(key.with_suffix(".pub"))).put(blob, 1)
+    path = tmp_path / "ground" / "ground.db"
+    store = SQLiteStore(path)
+    rng = np.random.default_rng(0)
+    for k in range(24):
+        add_scene(store, f"s{k}", [rng.integers(0, 256, (256, 256, 3), np.uint8)
+                                   for _ in range(2)], version=1)
+        store.set_counts([(f"{SENDER}:s{k}", i, 3.0) for i in range(2)])
+    store.close()
+    monkeypatch.setenv("TARGETFUSE_GROUND_DB_PATH", str(path))
+    argv = ["adapt-onboard", "--satellite", SENDER, "--out", str(tmp_path / "o"),
+            *[f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()],
+            "--key", str(key), "--dir", str(shelf)]
+    assert targetfuse(argv) == 2
+    assert "give --init-from its weights" in capsys.readouterr().err
+    assert targetfuse([*argv, "--init-from", str(PAIR.named_file("torch_weights"))]) == 2
+    assert "--init-from is not the counter in force" in capsys.readouterr().err
