@@ -18,7 +18,9 @@ until the tile is complete, so a partial tile survives a restart too.
 
 Each committed tile keeps what the satellite said of it (its chunks' onboard count and
 confidence) beside the ground's count, and whether the satellite drew it for exploration
-(``explored_tiles``: the unbiased evidence a recalibration is fit on, ``ground.recalibrate``).
+(``explored_tiles``: the unbiased evidence a recalibration is fit on, ``ground.recalibrate``);
+``counted_tiles`` gives a satellite's counted tiles with their bytes (what an adaptation of
+its onboard counter is fit and checked on, ``lab.closed_loop.adapt``).
 """
 
 from __future__ import annotations
@@ -128,6 +130,22 @@ class ExploredTile:
     committed_at: float
 
 
+@dataclass(frozen=True)
+class CountedTile:
+    """A counted tile with its bytes, as received (JPEG), and what the satellite said of it."""
+
+    scene_id: str
+    tile_index: int
+    exploration: bool
+    resized: bool
+    sent_gsd_m: float
+    quality: int
+    data: bytes
+    ground_count: float
+    onboard_count: float | None
+    committed_at: float
+
+
 class Store(Protocol):
     def put_header(self, header: link_pb2.SceneHeader, sender: str = "") -> None: ...
     def resolve(self, scene: str) -> list[str]: ...
@@ -155,6 +173,7 @@ class Store(Protocol):
     def bundle_versions(self) -> list[tuple[str, str, float, int]]: ...
     def explored_tiles(self, sender: str | None = None, counted: bool = True
                        ) -> list[ExploredTile]: ...
+    def counted_tiles(self, sender: str, limit: int) -> list[CountedTile]: ...
     def log_bytes(self, n: int) -> None: ...
     def link_log(self, since: float) -> list[tuple[float, int]]: ...
 
@@ -351,6 +370,18 @@ class SQLStore:
         return [ExploredTile(r[0], r[1], int(r[2]), r[3], r[4], r[5], int(r[6]), float(r[7]))
                 for r in self._read(sql + " ORDER BY t.committed_at, t.scene_id, "
                                           "t.tile_index", args)]
+
+    def counted_tiles(self, sender: str, limit: int) -> list[CountedTile]:
+        """A sender's newest ``limit`` tiles with a ground count (sent by value or drawn for
+        exploration), with their bytes, newest first."""
+        sql = ("SELECT t.scene_id, t.tile_index, t.exploration, t.resized, t.sent_gsd_m, "
+               "t.quality, t.data, t.ground_count, t.onboard_count, t.committed_at FROM tiles t "
+               "JOIN scenes s ON s.scene_id = t.scene_id WHERE s.sender = ? AND "
+               "t.counted_at IS NOT NULL AND t.ground_count IS NOT NULL ORDER BY "
+               "t.committed_at DESC, t.scene_id, t.tile_index LIMIT ?")
+        return [CountedTile(r[0], int(r[1]), bool(r[2]), bool(r[3]), float(r[4]), int(r[5]),
+                            bytes(r[6]), float(r[7]), r[8], float(r[9]))
+                for r in self._read(sql, (sender, int(limit)))]
 
     def log_bytes(self, n: int) -> None:
         self._write("INSERT INTO link_log (at, bytes) VALUES (?, ?)", (time.time(), n))

@@ -43,6 +43,10 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
      "calibrate tile size and error model of a counter pair", ("lab", "torch")),
     ("calibrate-sources", "lab.evaluation.calibrate_sources",
      "fit a multi-class pair's error model on its sources' training tiles", ("lab", "torch")),
+    ("adapt-onboard", "lab.closed_loop.adapt",
+     "fine-tune a satellite's onboard counter on its downlinked tiles with the ground's "
+     "counts as targets, check it on held-back scenes, and sign it into an uplink bundle",
+     ("lab", "torch")),
     ("fit-count-scale", "lab.shipping.count_scale",
      "fit each counter's per-class count scale on validation results", ("lab", "torch")),
     ("eval-ground-options", "lab.evaluation.ground_options",

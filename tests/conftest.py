@@ -123,6 +123,9 @@ TIERS = {
             "trains three times",
         "tests/lab/training/test_training.py::test_multi_class_training_validates":
             "trains",
+        "tests/lab/test_adapt.py::test_the_command_adapts": "counts and fine-tunes a counter",
+        "tests/lab/test_adapt.py::test_the_tiles_are_split": "generates and counts a scene",
+        "tests/lab/test_adapt.py::test_a_candidate_no_better": "fine-tunes a counter",
         "tests/lab/constellation/orbits/test_imaging.py": "propagates orbits for days",
         "tests/lab/constellation/orbits/test_cli.py::test_the_real_sentinel2_day_over_svalbard":
             "a day of real passes",

@@ -146,12 +146,17 @@ class EffnetCounter(nn.Module):
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """density, mask logits and the deepest features pooled over the tile (N, F)."""
         feats = self.trunk(x * self.in_scale + self.in_shift)
+        density, mask = self.decode(feats)
+        return density, mask, feats[-1].mean(dim=(2, 3))
+
+    def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """density and mask logits from the trunk's features (what fine-tuning with the trunk
+        frozen trains: ``lab.closed_loop.adapt``)."""
         y = self.laterals[-1](feats[-1])
         for lateral, f in zip(self.laterals[-2::-1], feats[-2::-1], strict=True):
             y = F.interpolate(y, size=f.shape[-2:], mode="bilinear", align_corners=False)
             y = y + lateral(f)
-        density, mask = self.heads(self.refine(y))
-        return density, mask, feats[-1].mean(dim=(2, 3))
+        return self.heads(self.refine(y))
 
 
 def effnet_fpn(cfg: dict) -> nn.Module:

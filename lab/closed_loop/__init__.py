@@ -1,0 +1,1 @@
+"""The closed loop's tooling: what the ground fits from what came down and uplinks again."""
