@@ -38,13 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def base_models(settings, args, sender: str, version: int):
-    """The confidence and error model in force for the satellite: its bundle's files where
-    the uplink folder holds that bundle with them, else the pair's shipped files."""
+    """The confidence and error model in force for the satellite (its bundle's files where
+    the uplink folder holds that bundle with them, else the pair's shipped files) and the
+    sha256 of the onboard counter in force: the bundle's (a counter it brought, or the one
+    it was fit for), None for the pair's shipped counter."""
     from shared.model_bundle import ModelBundle
 
     pair = ModelBundle.shipped(args.model or settings.model, "onboard",
                                args.models_dir or settings.models_dir)
-    confidence, error_model = pair.confidence, pair.error_model
+    confidence, error_model, model_sha256 = pair.confidence, pair.error_model, None
     if version > 0:
         from ground.uplink import BundleShelf
         from shared.uplink.bundle import open_bundle, read_confidence, read_error_model
@@ -58,13 +60,14 @@ def base_models(settings, args, sender: str, version: int):
                              "the uplink folder does not hold: the models in force are "
                              "unknown")
         files = open_bundle(held.path.read_bytes(), public).files
+        model_sha256 = held.manifest.model_sha256
         if "confidence" in files:
             confidence = read_confidence(files["confidence"])
         if "error_model" in files:
             error_model = read_error_model(files["error_model"])
     if confidence is None:
         raise ValueError("the pair ships no confidence calibration to recalibrate")
-    return confidence, error_model
+    return confidence, error_model, model_sha256
 
 
 def run(args: argparse.Namespace, settings) -> tuple[dict, dict[str, Path]]:
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace, settings) -> tuple[dict, dict[str, Path]]:
     store = open_store(settings)
     try:
         version = in_force(store, args.satellite)
-        confidence, error_model = base_models(settings, args, args.satellite, version)
+        confidence, error_model, model_sha256 = base_models(settings, args, args.satellite,
+                                                            version)
         whole, regions = recalibrate_satellite(
             store, args.satellite, confidence, error_model, min_tiles=args.min_tiles,
             min_each=args.min_each, held_back=args.held_back)
@@ -87,7 +91,9 @@ def run(args: argparse.Namespace, settings) -> tuple[dict, dict[str, Path]]:
         whole.confidence.save(written["confidence"])
     if whole.error_model is not None:
         written["error_model"] = whole.error_model.save(args.out / "error_model.json")
+    # A bundle is fit for the counter in force: after an adaptation, the one it brought.
     report = {"satellite": whole.report(), "regions": [r.report() for r in regions],
+              "for_model_sha256": model_sha256,
               "files": {k: str(v) for k, v in written.items()}}
     (args.out / "recalibration.json").write_text(json.dumps(report, indent=1, default=_num)
                                                  + "\n")

@@ -174,7 +174,8 @@ def recalibrate(args: argparse.Namespace) -> int:
         confidence=written.get("confidence"), error_model=written.get("error_model"),
         onnx=None, thresholds=None, conf_p=None, conf_q=None, version=None,
         satellite=[args.satellite], note=note, model=args.model, models_dir=args.models_dir,
-        for_model_sha256=None, key=args.key, dir=args.dir, evidence=report))
+        for_model_sha256=report.get("for_model_sha256"), key=args.key, dir=args.dir,
+        evidence=report))
 
 
 def _convention(pair) -> str:

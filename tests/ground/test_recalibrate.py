@@ -176,3 +176,28 @@ def test_the_command_signs_the_refit_into_a_bundle_for_the_satellite(store, tmp_
                         str(tmp_path / "none"), "--build"]) == 0
     assert "no bundle: not enough evidence" in capsys.readouterr().out
     assert not (tmp_path / "ground" / "uplink" / "bundle-2.tfb").exists()
+
+
+def test_a_refit_is_signed_for_the_counter_in_force(tmp_path, monkeypatch):
+    """After a bundle that brought (or was fit for) another counter, the next recalibration is
+    for that counter: the satellite refuses a bundle fit for one it no longer runs."""
+    import argparse
+
+    from ground.recalibrate_cli import base_models
+    from ground.settings import GroundSettings
+    from ground.uplink import BundleShelf
+    from shared.uplink.bundle import build
+    from shared.uplink.keys import load_private_key, make_signing_key
+
+    settings = GroundSettings(grpc_host="127.0.0.1", grpc_port=0, db_path=tmp_path / "g.db",
+                              model="objects", auth=False)
+    key = make_signing_key(settings.uplink_key_path())
+    shelf = BundleShelf(settings.uplink_folder(), load_public_key(key.public))
+    adapted = "cd" * 32
+    shelf.put(build({"thresholds": b'{"conf_q": 0.7}'}, version=1, model="objects",
+                    model_sha256=adapted, private_key=load_private_key(key.private),
+                    satellites=("sat-1",)), 1)
+    args = argparse.Namespace(model=None, models_dir=None, key=None, dir=None)
+    assert base_models(settings, args, "sat-1", 0)[2] is None  # the shipped counter
+    confidence, _, model_sha256 = base_models(settings, args, "sat-1", 1)
+    assert model_sha256 == adapted and confidence is not None
