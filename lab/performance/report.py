@@ -4,7 +4,7 @@ benchmarks' result files.
 Each benchmark (``benchmarks/``) writes its figures to a JSON file under
 ``docs/performance/`` (``onboard_scenes.py`` -> ``onboard.json``, ``planning_scaling.py`` ->
 ``planning.json``, ``ground_throughput.py`` -> ``ground.json``, ``link_goodput.py --json``
--> ``link.json``); this renders them between ``<!-- NAME:begin/end -->`` markers: the targets
+-> ``link.json``, ``onboard_memory.py --json`` -> ``memory.json``); this renders them between ``<!-- NAME:begin/end -->`` markers: the targets
 (met or missed, by how much), onboard time and inference's share of it, where onboard time
 goes, peak memory by format and scene size, planning time against tiles, and ground
 throughput against the raw forward. ``--check`` fails when the document differs from what
@@ -26,6 +26,7 @@ RESULTS = PROJECT_ROOT / "docs" / "performance"
 INFERENCE_SHARE_MIN = 0.90
 RSS_LIMIT_MB = 1024.0
 RSS_GROWTH_MAX = 1.20  # 20k GeoTIFF against the 5k one
+TILES_RSS_GROWTH_MAX = 1.20  # the 40k GeoTIFF (25,600 tiles) against the 5k one (400)
 PLANNING_RATIO_MAX = 1.5  # time per tile at 6,400 tiles against 25
 GROUND_RATIO_MIN = 0.90
 LINK_RATIO_MIN = 0.90
@@ -122,8 +123,33 @@ def link_table(link: list) -> str:
     return "\n".join(rows)
 
 
+def memory_tiles_table(memory: list[dict]) -> str:
+    """Peak RSS against tiles (``benchmarks/onboard_memory.py``), each scene in a fresh
+    process."""
+    rows = ["| scene | GSD (m) | tiles | tile (px) | model | seconds | peak RSS (MB) | "
+            "against the first row | decisions digest |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in memory:
+        rows.append(f"| {r['scene']} ({r['imagery']}) | {r['gsd_m']:g} | {r['tiles']:,} | "
+                    f"{r['tile_size']} | {'stubbed' if r['stub'] else 'real'} | "
+                    f"{r['seconds']:.0f} | {r['peak_rss_mb']:.1f} | "
+                    f"{r['rss_ratio_to_first']:.3f}x | `{r['digest']}` |")
+    return "\n".join(rows)
+
+
+def _tiles_memory_target(memory: list[dict]) -> str | None:
+    real = [r for r in memory if not r["stub"]]
+    if len(real) < 2:
+        return None
+    few, many = min(real, key=lambda r: r["tiles"]), max(real, key=lambda r: r["tiles"])
+    ratio = many["peak_rss_mb"] / few["peak_rss_mb"]
+    return (f"| peak RSS of a {many['tiles']:,}-tile scene within "
+            f"{100 * (TILES_RSS_GROWTH_MAX - 1):.0f} % of a {few['tiles']:,}-tile one's (real "
+            f"model) | {many['peak_rss_mb']:.0f} MB, {ratio:.2f}x the {few['scene']} scene's "
+            f"{few['peak_rss_mb']:.0f} MB | {_verdict(ratio <= TILES_RSS_GROWTH_MAX)} |")
+
+
 def targets_table(onboard: dict | None, planning: dict | None, ground: dict | None,
-                  link: list | None = None) -> str:
+                  link: list | None = None, memory: list | None = None) -> str:
     rows = ["| target | measured | verdict |", "|---|---|---|"]
     if onboard:
         ok = [r for r in onboard["rows"] if "inference_share" in r]
@@ -143,6 +169,8 @@ def targets_table(onboard: dict | None, planning: dict | None, ground: dict | No
                         f"{100 * (RSS_GROWTH_MAX - 1):.0f} % of the 5k one's | {b:.0f} MB, "
                         f"{b / a:.2f}x the 5k's {a:.0f} MB | "
                         f"{_verdict(b <= RSS_LIMIT_MB and b / a <= RSS_GROWTH_MAX)} |")
+    if memory and (row := _tiles_memory_target(memory)):
+        rows.append(row)
     if planning:
         last = planning["rows"][-1]
         rows.append(f"| planning time per tile at {last['tiles']:,} tiles within "
@@ -172,7 +200,8 @@ def machine_line(*results: dict | None) -> str:
 def tables(results: Path = RESULTS) -> dict[str, str]:
     onboard, planning = _load(results, "onboard"), _load(results, "planning")
     ground, link = _load(results, "ground"), _load(results, "link")
-    out = {"perf-targets": targets_table(onboard, planning, ground, link),
+    memory = _load(results, "memory")
+    out = {"perf-targets": targets_table(onboard, planning, ground, link, memory),
            "perf-machine": machine_line(onboard, planning, ground)}
     if onboard:
         out |= {"perf-onboard-time": onboard_time_table(onboard),
@@ -184,6 +213,8 @@ def tables(results: Path = RESULTS) -> dict[str, str]:
         out["perf-ground"] = ground_table(ground)
     if link:
         out["perf-link"] = link_table(link)
+    if memory:
+        out["perf-memory-tiles"] = memory_tiles_table(memory)
     return out
 
 

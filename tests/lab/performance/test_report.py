@@ -65,3 +65,21 @@ def test_performance_document_agrees_with_the_result_files():
         pytest.skip(f"no benchmark results under {report.RESULTS}")
     text = report.DOC.read_text()
     assert render(text, report.tables()) == text, "run `targetfuse report-performance`"
+
+
+def test_peak_memory_against_tiles_is_judged_on_real_model_rows():
+    from lab.performance.report import _tiles_memory_target, memory_tiles_table
+
+    row = {"scene": "5120 px", "imagery": "airbus", "gsd_m": 0.5, "tile_size": 256,
+           "seconds": 60.0, "digest": "ab", "stub": False}
+    memory = [{**row, "tiles": 400, "peak_rss_mb": 300.0, "rss_ratio_to_first": 1.0},
+              {**row, "scene": "40960 px", "tiles": 25600, "peak_rss_mb": 390.0,
+               "rss_ratio_to_first": 1.3},
+              {**row, "tiles": 6400, "peak_rss_mb": 100.0, "stub": True,
+               "rss_ratio_to_first": 0.3}]
+    target = _tiles_memory_target(memory)
+    assert "390 MB, 1.30x the 5120 px scene's 300 MB" in target and "**missed**" in target
+    assert _tiles_memory_target(memory[:1] + memory[2:]) is None  # one real row: no target
+    table = memory_tiles_table(memory)
+    assert "| 40960 px (airbus) | 0.5 | 25,600 | 256 | real | 60 | 390.0 | 1.300x |" in table
+    assert "| stubbed |" in table
