@@ -4,7 +4,8 @@ benchmarks' result files.
 Each benchmark (``benchmarks/``) writes its figures to a JSON file under
 ``docs/performance/`` (``onboard_scenes.py`` -> ``onboard.json``, ``planning_scaling.py`` ->
 ``planning.json``, ``ground_throughput.py`` -> ``ground.json``, ``link_goodput.py --json``
--> ``link.json``, ``onboard_memory.py --json`` -> ``memory.json``); this renders them between ``<!-- NAME:begin/end -->`` markers: the targets
+-> ``link.json``, ``onboard_memory.py --json`` -> ``memory.json``); this renders them
+between ``<!-- NAME:begin/end -->`` markers: the targets
 (met or missed, by how much), onboard time and inference's share of it, where onboard time
 goes, peak memory by format and scene size, planning time against tiles, and ground
 throughput against the raw forward. ``--check`` fails when the document differs from what
