@@ -176,3 +176,14 @@ def test_the_report_check_fails_when_the_document_and_results_disagree(tmp_path)
     assert set(tables(folder)) == {"shift-settings", "shift-summary", "shift-passes",
                                    "shift-commands"}
     assert list(results(folder)) == ["src"]
+
+
+def test_closed_loop_document_agrees_with_the_result_files():
+    from lab.evaluation.report import render
+    from lab.experiments.shift_report import DOC, RESULTS
+
+    generated = tables(RESULTS)
+    if not generated:
+        pytest.skip(f"no shift results under {RESULTS}")
+    text = DOC.read_text()
+    assert render(text, generated) == text, "run `targetfuse report-shift`"
