@@ -247,6 +247,7 @@ class Settings:
     min_each: int = 20
     held_back: float = 0.3
     seed: int = 0
+    converged: int = 5  # passes averaged "after convergence" (the last ones)
 
 
 def run_loop(sims: list[ShiftScene], counter, conf0: ConfidenceModel, em0: ErrorModel,
@@ -256,6 +257,15 @@ def run_loop(sims: list[ShiftScene], counter, conf0: ConfidenceModel, em0: Error
     raw = sum(sim.raw_bytes(cfg.raw_quality) for sim in sims)
     loop_cfg = replace(cfg, exploration_share=s.share, seed=s.seed)
     flat_cfg = replace(cfg, exploration_share=0.0, seed=s.seed)
+    before = counter.confidence
+    try:
+        return _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s, folder, progress)
+    finally:
+        counter.confidence = before  # the counter as it came: the loop's bundles swapped it
+
+
+def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, folder: Path,
+            progress) -> list[dict]:
     sat, ground = make_loop(folder, counter, conf0, em0, loop_cfg)
     rows, pending_uplink = [], 0
     no_loop_cache: dict[float, tuple] = {}
@@ -353,6 +363,9 @@ def summary(rows: list[dict], converged: int = 2, target: float = 0.2,
             "no_loop_cmae": flat, "reduction": reduction, "starting_ece": ece0,
             "calibration_off": ece0 > ece_off, "target": target,
             "target_met": (reduction >= target) if ece0 > ece_off else None,
+            "loop_ece": float(np.mean([r["loop_ece"] for r in last])),
+            "loop_auroc": _mean([r["loop_auroc"] for r in last]),
+            "no_loop_auroc": rows[0]["no_loop_auroc"],
             "bundles": sum(1 for r in rows if r["recalibrated"]),
             "uplink_bytes": sum(r["uplink_bytes_sent"] for r in rows),
             "exploration_bytes": sum(r["exploration_bytes"] for r in rows),
@@ -361,7 +374,13 @@ def summary(rows: list[dict], converged: int = 2, target: float = 0.2,
             "evidence_tiles": rows[-1]["evidence_tiles"]}
 
 
-def write_results(out: Path, source: str, rows: list[dict], meta: dict) -> Path:
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def write_results(out: Path, source: str, rows: list[dict], meta: dict,
+                  converged: int = 5) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     keys = [k for k in rows[0] if k != "checks"]
     with (out / f"{source}.csv").open("w", newline="") as fh:
@@ -369,7 +388,7 @@ def write_results(out: Path, source: str, rows: list[dict], meta: dict) -> Path:
         w.writeheader()
         w.writerows(rows)
     path = out / f"{source}.json"
-    path.write_text(json.dumps({"source": source, **meta, "summary": summary(rows),
+    path.write_text(json.dumps({"source": source, **meta, "summary": summary(rows, converged),
                                 "passes": rows}, indent=1, default=float) + "\n")
     return path
 
@@ -391,6 +410,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="right and wrong tiles needed on each side (ground default 20)")
     p.add_argument("--held-back", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--converged-passes", type=int, default=5,
+                   help="the last passes averaged as 'after convergence'")
     p.add_argument("--limit-scenes", type=int, default=None, help="first N test scenes only")
     p.add_argument("--cache", default="out/shift/cache",
                    help="per-source calibration tiles (computed once)")
@@ -416,7 +437,7 @@ def run(args: argparse.Namespace) -> int:
         sims = load_scenes(source, onboard, ground, Path(args.splits_dir), args.real_dev,
                            args.limit_scenes)
         s = Settings(args.passes, args.share, args.budget_fraction, args.min_tiles,
-                     args.min_each, args.held_back, args.seed)
+                     args.min_each, args.held_back, args.seed, args.converged_passes)
         print(f"{source}: {len(sims)} test scenes, {sum(x.truth for x in sims)} objects")
         with tempfile.TemporaryDirectory() as tmp:
             rows = run_loop(sims, onboard, conf0, em0, PipelineConfig(), s, Path(tmp))
@@ -425,7 +446,7 @@ def run(args: argparse.Namespace) -> int:
                                          "sources": [x for x in card_sources if x != source],
                                          "error_model": asdict(em0)["fit_on"]},
                 "command": "targetfuse shift-experiment " + _argline(args)}
-        print(f"wrote {write_results(Path(args.out), source, rows, meta)}")
+        print(f"wrote {write_results(Path(args.out), source, rows, meta, s.converged)}")
     return 0
 
 
@@ -433,4 +454,5 @@ def _argline(args) -> str:
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in (
         ("sources", args.sources), ("passes", args.passes), ("share", args.share),
         ("budget_fraction", args.budget_fraction), ("min_tiles", args.min_tiles),
-        ("min_each", args.min_each), ("seed", args.seed)))
+        ("min_each", args.min_each), ("seed", args.seed),
+        ("converged_passes", args.converged_passes)))

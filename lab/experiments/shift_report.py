@@ -47,16 +47,16 @@ def _verdict(s: dict) -> str:
 
 
 def summary_table(runs: dict[str, dict]) -> str:
-    rows = ["| left-out source | test scenes | passes | starting ECE | ECE, last pass with the "
-            "loop | AUROC start -> last | CMAE without the loop | CMAE with it | change | "
+    rows = ["| left-out source | test scenes | passes | starting ECE | ECE with the loop | "
+            "AUROC start -> with the loop | CMAE without the loop | CMAE with it | change | "
             "target (-20 %) | bundles | uplink kB | exploration kB | exploration tiles |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for source, r in runs.items():
-        s, first, last = r["summary"], r["passes"][0], r["passes"][-1]
+        s, first = r["summary"], r["passes"][0]
         rows.append(
             f"| {source} | {first['scenes']} | {s['passes']} (last {s['converged_passes']} "
-            f"averaged) | {_f(first['no_loop_ece'])} | {_f(last['loop_ece'])} | "
-            f"{_f(first['no_loop_auroc'])} -> {_f(last['loop_auroc'])} | "
+            f"averaged) | {_f(first['no_loop_ece'])} | {_f(s['loop_ece'])} | "
+            f"{_f(first['no_loop_auroc'])} -> {_f(s['loop_auroc'])} | "
             f"{_f(s['no_loop_cmae'])} | {_f(s['loop_cmae'])} | "
             f"{-100 * s['reduction']:+.1f} % | {_verdict(s)} | {s['bundles']} | "
             f"{_kb(s['uplink_bytes'])} | {_kb(s['exploration_bytes'])} | "
@@ -71,7 +71,7 @@ def passes_table(runs: dict[str, dict]) -> str:
             "with objects, with / without | recalibration after the pass |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for source, r in runs.items():
-        for p in r["passes"]:
+        for p in shown(r["passes"]):
             after = (f"bundle {p['bundle_version'] + 1}: "
                      f"{'confidence' if p['confidence_taken'] else ''}"
                      f"{' + ' if p['confidence_taken'] and p['error_model_taken'] else ''}"
@@ -88,6 +88,20 @@ def passes_table(runs: dict[str, dict]) -> str:
                 f"{_f(p['no_loop_auroc'])} | {_f(p['loop_auroc_busy'])} / "
                 f"{_f(p['no_loop_auroc_busy'])} | {after} |")
     return "\n".join(rows)
+
+
+def shown(passes: list[dict], every: int = 5) -> list[dict]:
+    """The passes the table lists: all of a short run; of a long one the first three, every
+    ``every``-th, the first under each of the first three bundles, and the last (the result
+    files hold every pass)."""
+    if len(passes) <= 10:
+        return passes
+    firsts = {}
+    for p in passes:
+        firsts.setdefault(p["bundle_version"], p["pass"])
+    keep = {p["pass"] for p in passes if p["pass"] <= 3 or p["pass"] % every == 0} | \
+        {passes[-1]["pass"]} | {firsts[v] for v in sorted(firsts)[:4]}
+    return [p for p in passes if p["pass"] in keep]
 
 
 def _reason(p: dict) -> str:
@@ -128,6 +142,7 @@ def plot(folder: Path = RESULTS) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     runs = results(folder)
     if not runs:
@@ -146,9 +161,13 @@ def plot(folder: Path = RESULTS) -> Path | None:
         bottom.axhline(0.05, color="grey", lw=0.8, ls=":")
         bottom.set_xlabel("pass")
         bottom.set_ylabel("confidence ECE")
+        first = next((p["pass"] for p in r["passes"] if p["bundle_version"]), None)
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
-            ax.set_xticks(x)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if first is not None:
+                ax.axvline(first, color="green", lw=0.8, ls="-.",
+                           label="first pass under a bundle" if ax is top else None)
         if col == 0:
             top.legend(fontsize=8)
             bottom.legend(fontsize=8)

@@ -43,23 +43,30 @@ def scenes(counters):
 
 @pytest.fixture(scope="module")
 def played(counters, scenes, tmp_path_factory):
-    """Four passes; the ground's evidence thresholds lowered so that a refit can happen on
-    the little evidence a few small scenes give."""
+    """Four passes; the ground's evidence thresholds lowered. A few small scenes give too
+    little evidence for a refit to pass its checks, so after the first pass the ground's
+    answer is replaced by a map it would send (the rest of the loop as in the experiment:
+    the bundle signed, received and applied by the onboard keeper, its bytes charged)."""
     onboard, _ = counters
     calls = []
     real = shift.recalibrate
 
-    def spy(ev, *a, **k):
+    def spy(ev, group, version, conf, em, **k):
         calls.append(ev)
-        return real(ev, *a, **k)
+        rec = real(ev, group, version, conf, em, **k)
+        if len(calls) == 1 and not rec.changed:
+            rec = Recalibration(group, len(ev), version,
+                                confidence=conf.with_recalibration([0.0, 1.0], [0.05, 0.9]))
+        return rec
 
     shift.recalibrate = spy
     try:
         s = shift.Settings(passes=4, share=0.2, budget=0.5, min_tiles=10, min_each=1)
-        rows = shift.run_loop(scenes, onboard, onboard.confidence, ERR, PipelineConfig(), s,
+        rows = shift.run_loop(scenes, onboard, onboard.bundle.confidence, ERR, PipelineConfig(), s,
                               tmp_path_factory.mktemp("loop"), progress=lambda _: None)
     finally:
         shift.recalibrate = real
+    assert onboard.confidence is onboard.bundle.confidence  # left as it came
     return rows, calls
 
 
@@ -74,6 +81,11 @@ def test_each_pass_reports_both_arms_within_their_budgets(played):
         assert np.isfinite(r["loop_cmae"]) and np.isfinite(r["no_loop_cmae"])
     assert sum(r["exploration_tiles"] for r in rows) > 0
     assert not rows[-1]["recalibrated"]  # nothing is sent after the last pass
+    # the bundle sent after pass 1 is in force from pass 2 on
+    assert rows[0]["recalibrated"] and rows[0]["uplink_bytes_sent"] > 1000
+    assert [r["bundle_version"] for r in rows][:2] == [0, 1]
+    assert rows[1]["loop_ece"] != rows[0]["loop_ece"]  # the new map rates the tiles
+    assert rows[1]["no_loop_ece"] == rows[0]["no_loop_ece"]  # the starting one, still
 
 
 def test_the_no_loop_arm_gets_the_loop_s_bytes(played):
@@ -84,6 +96,7 @@ def test_the_no_loop_arm_gets_the_loop_s_bytes(played):
         charged = 0 if prev is None else prev["uplink_bytes_sent"]
         assert r["uplink_bytes_charged"] == charged
         assert r["no_loop_budget_bytes"] == pytest.approx(r["loop_budget_bytes"] + charged)
+    assert rows[1]["no_loop_budget_bytes"] > rows[1]["loop_budget_bytes"]
     assert sum(r["no_loop_budget_bytes"] for r in rows) == pytest.approx(
         sum(r["loop_budget_bytes"] + r["uplink_bytes_sent"] for r in rows))
 
@@ -103,7 +116,7 @@ def test_the_ground_refits_on_exploration_tiles_only(played):
 
 def test_a_recalibration_is_signed_received_and_applied_onboard(counters, tmp_path):
     onboard, _ = counters
-    base = onboard.confidence
+    base = onboard.bundle.confidence
     sat, ground = shift.make_loop(tmp_path, onboard, base, ERR, PipelineConfig())
     try:
         new_conf = base.with_recalibration([0.0, 1.0], [0.1, 0.6])
