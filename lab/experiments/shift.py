@@ -142,6 +142,7 @@ class Ground:
     ground: list = field(default_factory=list)
     scenes: list = field(default_factory=list)
     version: int = 0
+    in_force: dict = field(default_factory=dict)  # role -> the file the satellite holds
 
     def evidence(self) -> Evidence:
         return Evidence(np.array(self.onboard, float), np.array(self.confidence, float),
@@ -217,14 +218,25 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
     return n
 
 
+def model_file(model) -> bytes:
+    """A confidence or error model as a bundle carries it (compact JSON)."""
+    return json.dumps(asdict(model), separators=(",", ":")).encode()
+
+
 def uplink(ground: Ground, sat: Satellite, rec) -> int:
-    """Sign what the recalibration accepted (the part not accepted at its starting value,
-    so the bundle in force is exactly what this refit checked), send it to the keeper, and
-    apply it before the next scene. The bundle's bytes."""
-    conf = rec.confidence or ground.base_confidence
-    em = rec.error_model or ground.base_error
-    files = {"confidence": json.dumps(asdict(conf), separators=(",", ":")).encode(),
-             "error_model": json.dumps(asdict(em), separators=(",", ":")).encode()}
+    """Sign what the recalibration accepted (a part not accepted at its starting value, so
+    what is in force is exactly what this refit checked), send it to the keeper, and apply
+    it before the next scene; a file equal to the one in force is left out (the keeper keeps
+    it). The bundle's bytes (0: nothing differs, nothing sent)."""
+    wanted = {"confidence": model_file(rec.confidence or ground.base_confidence),
+              "error_model": model_file(rec.error_model or ground.base_error)}
+    if not ground.in_force:
+        ground.in_force = {"confidence": model_file(ground.base_confidence),
+                           "error_model": model_file(ground.base_error)}
+    files = {role: data for role, data in wanted.items() if ground.in_force[role] != data}
+    if not files:
+        return 0
+    ground.in_force.update(files)
     ground.version += 1
     blob = build_bundle(files, version=ground.version, model=sat.counter.card.name,
                         model_sha256=sat.counter.card.sha256, private_key=ground.private_key,
@@ -292,8 +304,8 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         rec = recalibrate(ground.evidence(), SATELLITE, version, conf0, em0,
                           min_tiles=s.min_tiles, min_each=s.min_each, held_back=s.held_back) \
             if k + 1 < s.passes else None
-        changed = rec is not None and rec.changed
-        uplink_bytes = uplink(ground, sat, rec) if changed else 0
+        uplink_bytes = uplink(ground, sat, rec) if rec is not None and rec.changed else 0
+        changed = uplink_bytes > 0
         ev = ground.evidence()
         rows.append({
             "pass": k + 1, "bundle_version": version, "scenes": len(sims),
@@ -310,7 +322,8 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
             "no_loop_auroc": f["auroc"], "loop_auroc_busy": a["auroc_busy"],
             "no_loop_auroc_busy": f["auroc_busy"], "tiles": a["tiles"],
             "recalibrated": changed,
-            "recalibration_reason": "last pass" if rec is None else rec.reason,
+            "recalibration_reason": "last pass" if rec is None else rec.reason or (
+                "" if changed else "the refit gives the files in force"),
             "confidence_taken": changed and rec.confidence is not None,
             "error_model_taken": changed and rec.error_model is not None,
             "checks": {} if rec is None else rec.checks, "uplink_bytes_sent": uplink_bytes,

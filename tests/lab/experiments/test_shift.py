@@ -129,6 +129,10 @@ def test_a_recalibration_is_signed_received_and_applied_onboard(counters, tmp_pa
         # a part the refit did not take goes back to its starting value
         shift.uplink(ground, sat, Recalibration("sat", 60, 1, error_model=new_err))
         assert sat.keeper.version == 2 and onboard.confidence.recalibration is None
+        assert sat.error_model.onboard == new_err.onboard
+        # the same again: nothing differs from what is in force, nothing is sent
+        assert shift.uplink(ground, sat, Recalibration("sat", 70, 2, error_model=new_err)) == 0
+        assert sat.keeper.version == 2
     finally:
         onboard.confidence = base
 
