@@ -147,30 +147,38 @@ def plot(folder: Path = RESULTS) -> Path | None:
     runs = results(folder)
     if not runs:
         return None
-    fig, axes = plt.subplots(2, len(runs), figsize=(4.2 * len(runs), 6.4), squeeze=False)
+    fig, axes = plt.subplots(3, len(runs), figsize=(4.2 * len(runs), 8.4), squeeze=False)
     for col, (source, r) in enumerate(runs.items()):
         x = [p["pass"] for p in r["passes"]]
-        top, bottom = axes[0][col], axes[1][col]
-        top.plot(x, [p["loop_cmae"] for p in r["passes"]], "o-", label="with the loop")
-        top.plot(x, [p["no_loop_cmae"] for p in r["passes"]], "s--",
+        top, mid, bottom = axes[0][col], axes[1][col], axes[2][col]
+        top.plot(x, [p["loop_cmae"] for p in r["passes"]], "o-", ms=3, label="with the loop")
+        top.plot(x, [p["no_loop_cmae"] for p in r["passes"]], "s--", ms=3,
                  label="without (equal bytes)")
         top.set_title(source)
         top.set_ylabel("CMAE (objects per scene)")
-        bottom.plot(x, [p["loop_ece"] for p in r["passes"]], "o-", label="ECE with the loop")
-        bottom.plot(x, [p["no_loop_ece"] for p in r["passes"]], "s--", label="ECE without")
-        bottom.axhline(0.05, color="grey", lw=0.8, ls=":")
+        mid.plot(x, [p["loop_ece"] for p in r["passes"]], "o-", ms=3, label="with the loop")
+        mid.plot(x, [p["no_loop_ece"] for p in r["passes"]], "s--", ms=3, label="without")
+        mid.axhline(0.05, color="grey", lw=0.8, ls=":")
+        mid.set_ylabel("confidence ECE")
+        bottom.plot(x, [p["loop_bytes_used"] / 1e3 for p in r["passes"]], "o-", ms=3,
+                    label="downlink used, with the loop")
+        bottom.plot(x, [p["no_loop_bytes_used"] / 1e3 for p in r["passes"]], "s--", ms=3,
+                    label="without")
+        bottom.plot(x, [p["no_loop_budget_bytes"] / 1e3 for p in r["passes"]], ":",
+                    color="grey", label="budget (without; with: less the uplink)")
+        bottom.set_ylim(bottom=0)
         bottom.set_xlabel("pass")
-        bottom.set_ylabel("confidence ECE")
+        bottom.set_ylabel("kB a pass")
         first = next((p["pass"] for p in r["passes"] if p["bundle_version"]), None)
-        for ax in (top, bottom):
+        for ax in (top, mid, bottom):
             ax.grid(alpha=0.3)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if first is not None:
                 ax.axvline(first, color="green", lw=0.8, ls="-.",
                            label="first pass under a bundle" if ax is top else None)
         if col == 0:
-            top.legend(fontsize=8)
-            bottom.legend(fontsize=8)
+            for ax in (top, mid, bottom):
+                ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(folder) / PLOT
     fig.savefig(path, dpi=110)
