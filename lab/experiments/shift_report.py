@@ -49,16 +49,21 @@ def _verdict(s: dict) -> str:
 def summary_table(runs: dict[str, dict]) -> str:
     rows = ["| left-out source | test scenes | passes | starting ECE | ECE with the loop | "
             "AUROC start -> with the loop | CMAE without the loop | CMAE with it | change | "
-            "target (-20 %) | bundles | uplink kB | exploration kB | exploration tiles |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "target (-20 %) | downlink kB a pass with / without | bundles | uplink kB | "
+            "exploration kB | exploration tiles |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for source, r in runs.items():
         s, first = r["summary"], r["passes"][0]
+        last = r["passes"][-s["converged_passes"]:]
+        used = [sum(p[k] for p in last) / len(last)
+                for k in ("loop_bytes_used", "no_loop_bytes_used")]
         rows.append(
             f"| {source} | {first['scenes']} | {s['passes']} (last {s['converged_passes']} "
             f"averaged) | {_f(first['no_loop_ece'])} | {_f(s['loop_ece'])} | "
             f"{_f(first['no_loop_auroc'])} -> {_f(s['loop_auroc'])} | "
             f"{_f(s['no_loop_cmae'])} | {_f(s['loop_cmae'])} | "
-            f"{-100 * s['reduction']:+.1f} % | {_verdict(s)} | {s['bundles']} | "
+            f"{-100 * s['reduction']:+.1f} % | {_verdict(s)} | {_kb(used[0])} / "
+            f"{_kb(used[1])} | {s['bundles']} | "
             f"{_kb(s['uplink_bytes'])} | {_kb(s['exploration_bytes'])} | "
             f"{s['evidence_tiles']} |")
     return "\n".join(rows)
