@@ -149,6 +149,26 @@ class Ground:
                         np.array(self.ground, float), list(self.scenes))
 
 
+def identity_outside(x: list[float], y: list[float], eps: float = 1e-6
+                     ) -> tuple[list[float], list[float]]:
+    """A recalibration map (rising x, non-decreasing y) left as fit over [x0, xn], the range
+    of confidences it was fit on, and the identity outside it as far as monotony allows:
+    below x0, min(p, y0); above xn, max(p, yn). The ground's map clips instead (p < x0 -> y0),
+    which rates every tile below the exploration tiles' range (those the throttle sends by
+    value) as confident as the least confident tile explored (``--map-outside identity``:
+    a variant of the experiment, not of the ground)."""
+    x, y = [float(v) for v in x], [float(v) for v in y]
+    (x0, y0), (xn, yn) = (x[0], y[0]), (x[-1], y[-1])
+    lo_x, lo_y, hi_x, hi_y = [], [], [], []
+    if x0 > eps:
+        knee = min(y0, x0 - eps)
+        lo_x, lo_y = [0.0, knee] if knee > eps else [0.0], [0.0, knee] if knee > eps else [0.0]
+    if xn < 1 - eps:
+        knee = max(yn, xn + eps)
+        hi_x, hi_y = ([knee, 1.0], [knee, 1.0]) if knee < 1 - eps else ([1.0], [1.0])
+    return lo_x + x + hi_x, lo_y + y + hi_y
+
+
 def make_loop(folder: Path, counter, conf0: ConfidenceModel, em0: ErrorModel,
               cfg: PipelineConfig) -> tuple[Satellite, Ground]:
     """A satellite in force with (conf0, em0) and a keeper trusting a fresh ground key."""
@@ -260,6 +280,7 @@ class Settings:
     held_back: float = 0.3
     seed: int = 0
     converged: int = 5  # passes averaged "after convergence" (the last ones)
+    map_outside: str = "clip"  # the map outside the confidences it was fit on (below)
 
 
 def run_loop(sims: list[ShiftScene], counter, conf0: ConfidenceModel, em0: ErrorModel,
@@ -304,6 +325,10 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         rec = recalibrate(ground.evidence(), SATELLITE, version, conf0, em0,
                           min_tiles=s.min_tiles, min_each=s.min_each, held_back=s.held_back) \
             if k + 1 < s.passes else None
+        if rec is not None and rec.confidence is not None and s.map_outside == "identity":
+            rec.confidence = conf0.with_recalibration(
+                *identity_outside(rec.confidence.recalibration["x"],
+                                  rec.confidence.recalibration["y"]))
         uplink_bytes = uplink(ground, sat, rec) if rec is not None and rec.changed else 0
         changed = uplink_bytes > 0
         ev = ground.evidence()
@@ -425,6 +450,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--converged-passes", type=int, default=5,
                    help="the last passes averaged as 'after convergence'")
+    p.add_argument("--map-outside", default="clip", choices=["clip", "identity"],
+                   help="the confidence map outside the confidences it was fit on: clip (the "
+                        "ground's recalibration as it is) or identity (a variant)")
     p.add_argument("--limit-scenes", type=int, default=None, help="first N test scenes only")
     p.add_argument("--cache", default="out/shift/cache",
                    help="per-source calibration tiles (computed once)")
@@ -450,7 +478,8 @@ def run(args: argparse.Namespace) -> int:
         sims = load_scenes(source, onboard, ground, Path(args.splits_dir), args.real_dev,
                            args.limit_scenes)
         s = Settings(args.passes, args.share, args.budget_fraction, args.min_tiles,
-                     args.min_each, args.held_back, args.seed, args.converged_passes)
+                     args.min_each, args.held_back, args.seed, args.converged_passes,
+                     args.map_outside)
         print(f"{source}: {len(sims)} test scenes, {sum(x.truth for x in sims)} objects")
         with tempfile.TemporaryDirectory() as tmp:
             rows = run_loop(sims, onboard, conf0, em0, PipelineConfig(), s, Path(tmp))
@@ -468,4 +497,6 @@ def _argline(args) -> str:
         ("sources", args.sources), ("passes", args.passes), ("share", args.share),
         ("budget_fraction", args.budget_fraction), ("min_tiles", args.min_tiles),
         ("min_each", args.min_each), ("seed", args.seed),
-        ("converged_passes", args.converged_passes)))
+        ("converged_passes", args.converged_passes))) + (
+        f" --map-outside {args.map_outside}" if args.map_outside != "clip" else "") + \
+        f" --out {args.out}"

@@ -134,12 +134,31 @@ def settings_line(runs: dict[str, dict]) -> str:
             f"onboard counter in fp32.")
 
 
+def variants(folder: Path = RESULTS) -> dict[str, dict[str, dict]]:
+    """Variant name -> its runs: each sub-folder of the results holding result files (a
+    variant of the experiment, e.g. ``map-identity``)."""
+    return {d.name: results(d) for d in sorted(Path(folder).iterdir())
+            if d.is_dir() and results(d)} if Path(folder).is_dir() else {}
+
+
 def tables(folder: Path = RESULTS) -> dict[str, str]:
     runs = results(folder)
     if not runs:
         return {}
-    return {"shift-settings": settings_line(runs), "shift-summary": summary_table(runs),
-            "shift-passes": passes_table(runs), "shift-commands": commands(runs)}
+    more = variants(folder)
+    every = {**{f"{k}": r for k, r in runs.items()},
+             **{f"{v}/{k}": r for v, rs in more.items() for k, r in rs.items()}}
+    out = {"shift-settings": settings_line(runs), "shift-summary": summary_table(runs),
+           "shift-passes": passes_table(runs), "shift-commands": commands(every)}
+    for name, rs in more.items():
+        out[f"shift-summary-{name}"] = summary_table(rs)
+    return out
+
+
+def plots(folder: Path = RESULTS) -> list[Path]:
+    """The results' plot, and each variant's in its sub-folder."""
+    out = [plot(folder), *(plot(Path(folder) / v) for v in variants(folder))]
+    return [p for p in out if p is not None]
 
 
 def plot(folder: Path = RESULTS) -> Path | None:
@@ -203,7 +222,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.results)
     if not args.check:
-        path = plot(folder)
-        if path is not None:
+        for path in plots(folder):
             print(f"wrote {path}")
     return update_document(Path(args.doc), tables(folder), args.check, "report-shift")

@@ -204,3 +204,18 @@ def test_closed_loop_document_agrees_with_the_result_files():
         pytest.skip(f"no shift results under {RESULTS}")
     text = DOC.read_text()
     assert render(text, generated) == text, "run `targetfuse report-shift`"
+
+
+@pytest.mark.parametrize("x,y", [([0.6, 0.8, 0.95], [0.7, 0.9, 0.97]),
+                                 ([0.6, 0.9], [0.4, 0.8]), ([0.0, 1.0], [0.1, 0.9]),
+                                 ([0.5, 0.7], [0.9, 1.0])])
+def test_the_map_variant_keeps_the_fit_inside_and_the_identity_outside(x, y):
+    ax, ay = shift.identity_outside(x, y)
+    assert np.all(np.diff(ax) > 0) and np.all(np.diff(ay) >= 0)
+    assert np.interp(x, ax, ay) == pytest.approx(y)  # the fit, where it was fit
+    if x[0] > 0:
+        below = np.linspace(0, x[0], 5, endpoint=False)
+        assert np.interp(below, ax, ay) == pytest.approx(np.minimum(below, y[0]), abs=1e-5)
+    if x[-1] < 1:
+        above = np.linspace(x[-1], 1, 5)[1:]
+        assert np.interp(above, ax, ay) == pytest.approx(np.maximum(above, y[-1]), abs=1e-5)
