@@ -69,6 +69,7 @@ from shared.confidence import (
 from shared.model_bundle import MODELS_DIR
 from shared.paths import PROJECT_ROOT
 from shared.pipeline.config import PipelineConfig
+from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.exploration import check_share, explored_bytes
@@ -169,6 +170,14 @@ def identity_outside(x: list[float], y: list[float], eps: float = 1e-6
     return lo_x + x + hi_x, lo_y + y + hi_y
 
 
+def sat_map(rec) -> dict | None:
+    """The confidence map a bundle carries (rounded), for the record."""
+    if rec.confidence is None or rec.confidence.recalibration is None:
+        return None
+    return {k: [round(float(v), 4) for v in vals]
+            for k, vals in rec.confidence.recalibration.items()}
+
+
 def make_loop(folder: Path, counter, conf0: ConfidenceModel, em0: ErrorModel,
               cfg: PipelineConfig) -> tuple[Satellite, Ground]:
     """A satellite in force with (conf0, em0) and a keeper trusting a fresh ground key."""
@@ -184,7 +193,7 @@ def pass_stats(sims: list[ShiftScene], results: list, model: ConfidenceModel) ->
     totals = np.array([r.total for r in results])
     truths = np.array([s.truth for s in sims], float)
     conf, right, busy = [], [], []
-    used = explored = tiles = 0
+    used = explored = tiles = sent = 0
     for sim, r in zip(sims, results, strict=True):
         ts = r.plan.tile_size
         counts, _, _, _, truth = sim.outputs(ts)
@@ -195,11 +204,13 @@ def pass_stats(sims: list[ShiftScene], results: list, model: ConfidenceModel) ->
         used += int(d.bytes_used)
         explored += explored_bytes(d, r.plan.sizes)
         tiles += 0 if d.explored is None else int(d.explored.sum())
+        sent += int((d.action == DOWNLINK).sum())
     conf, right, busy = np.concatenate(conf), np.concatenate(right), np.concatenate(busy)
     return {"cmae": float(np.abs(totals - truths).mean()),
             "relative_cmae": float(np.abs(totals - truths).mean() / max(truths.mean(), 1e-9)),
             "bytes_used": used, "exploration_bytes": explored, "exploration_tiles": tiles,
-            "ece": expected_calibration_error(conf, right), "auroc": auroc(conf, right),
+            "tiles_sent": sent, "ece": expected_calibration_error(conf, right),
+            "auroc": auroc(conf, right),
             "auroc_busy": auroc(conf[busy], right[busy]), "tiles": int(len(conf)),
             "right_rate": float(right.mean()) if len(right) else math.nan}
 
@@ -343,6 +354,7 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
             "uplink_bytes_charged": pending_uplink, "exploration_bytes": a["exploration_bytes"],
             "exploration_tiles": a["exploration_tiles"], "evidence_tiles": len(ev),
             "evidence_wrong": int((~ev.right).sum()) if len(ev) else 0,
+            "loop_tiles_sent": a["tiles_sent"], "no_loop_tiles_sent": f["tiles_sent"],
             "loop_ece": a["ece"], "no_loop_ece": f["ece"], "loop_auroc": a["auroc"],
             "no_loop_auroc": f["auroc"], "loop_auroc_busy": a["auroc_busy"],
             "no_loop_auroc_busy": f["auroc_busy"], "tiles": a["tiles"],
@@ -352,6 +364,7 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
             "confidence_taken": changed and rec.confidence is not None,
             "error_model_taken": changed and rec.error_model is not None,
             "checks": {} if rec is None else rec.checks, "uplink_bytes_sent": uplink_bytes,
+            "map_sent": sat_map(rec) if changed else None,
             "new_exploration_tiles": new, "seconds": round(time.time() - t0, 1)})
         pending_uplink = uplink_bytes
         sent = f"uplinked {uplink_bytes} B" if changed else rows[-1]["recalibration_reason"]
