@@ -143,13 +143,16 @@ class SceneSimulator:
         return self._ground_only
 
     def run(self, cfg: PipelineConfig, budget_fraction: float, energy_fraction: float,
-            cache: RevisitCache | None = None, correct_ground: bool = True) -> RunResult:
+            cache: RevisitCache | None = None, correct_ground: bool = True,
+            scene_id: str | None = None) -> RunResult:
         """``correct_ground``: multiply each resized downlinked tile's ground count by its
-        quality's bias correction from the error model (as the ground service does)."""
+        quality's bias correction from the error model (as the ground service does);
+        ``scene_id``: the id the scene is planned under (default the image's; a revisit of the
+        same image is a new scene, with its own exploration draw)."""
         check_fraction("budget fraction", budget_fraction)
         check_fraction("energy fraction", energy_fraction)
         budget = budget_fraction * self.raw_bytes(cfg.raw_quality)
-        plan = plan_scene(self.pixels, self.image.image_id,
+        plan = plan_scene(self.pixels, scene_id or self.image.image_id,
                           SceneCounter(self._count_fn, self.flops, self.natural,
                                        input_size=self.onboard.input_size),
                           SceneBudgets(budget, energy_fraction * self.full_energy, self.energy),

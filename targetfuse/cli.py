@@ -56,6 +56,10 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("link-experiment", "lab.experiments.link",
      "link experiments over kernel shaping: CMAE, goodput and time per rate and policy "
      "(root: network namespaces, tc)", ("lab", "torch")),
+    ("shift-experiment", "lab.experiments.shift",
+     "the closed loop on a left-out source: CMAE with and without it", ("lab", "torch")),
+    ("report-shift", "lab.experiments.shift_report",
+     "regenerate (or check) the shift experiment's tables and plot", ("lab",)),
     ("report-experiments", "lab.experiments.report",
      "regenerate (or check) the tables of docs/EXPERIMENTS.md", ("lab", "torch")),
     ("report-exploration", "lab.experiments.exploration_report",

@@ -1,0 +1,221 @@
+"""The shift experiment (``targetfuse shift-experiment``): its loop on generated scenes with
+the shipped ``aircraft`` pair, the no-loop arm's bytes, what the ground refits on, a bundle
+applied through the onboard keeper, and the report's check against its results."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ground.counter import GroundCounter
+from ground.recalibrate import Recalibration
+from lab.experiments import shift
+from lab.experiments.shift_report import results, tables
+from lab.synth import SceneConfig, generate_scene
+from onboard.counter import OnboardCounter
+from shared.pipeline.config import PipelineConfig
+from shared.pipeline.error_model import ErrorModel
+
+# Counts generated scenes with both shipped counters: the slow tier.
+pytestmark = pytest.mark.slow
+
+ERR = ErrorModel([0.2, 0.05, 0.5, 0.2], {"50": [0.4, 0.08], "75": [0.3, 0.06],
+                                         "90": [0.3, 0.05]}, 0.8)
+
+
+@pytest.fixture(scope="module")
+def counters():
+    return (OnboardCounter.shipped("aircraft", threads=1, batch_size=8, variant="fp32"),
+            GroundCounter.shipped("aircraft", threads=1))
+
+
+@pytest.fixture(scope="module")
+def scenes(counters):
+    onboard, ground = counters
+    out = []
+    for seed in range(5):
+        img = generate_scene(SceneConfig(width=768, height=768, gsd_m=1.0, layout="airport",
+                                         classes=("aircraft",), cloud_cover=0.0), seed=seed)
+        out.append(shift.ShiftScene(img, img.objects, onboard, ground, None))
+    return out
+
+
+@pytest.fixture(scope="module")
+def played(counters, scenes, tmp_path_factory):
+    """Four passes; the ground's evidence thresholds lowered. A few small scenes give too
+    little evidence for a refit to pass its checks, so after the first pass the ground's
+    answer is replaced by a map it would send (the rest of the loop as in the experiment:
+    the bundle signed, received and applied by the onboard keeper, its bytes charged)."""
+    onboard, _ = counters
+    calls = []
+    real = shift.recalibrate
+
+    def spy(ev, group, version, conf, em, **k):
+        calls.append(ev)
+        rec = real(ev, group, version, conf, em, **k)
+        if len(calls) == 1 and not rec.changed:
+            rec = Recalibration(group, len(ev), version,
+                                confidence=conf.with_recalibration([0.0, 1.0], [0.05, 0.9]))
+        return rec
+
+    shift.recalibrate = spy
+    try:
+        s = shift.Settings(passes=4, share=0.2, budget=0.5, min_tiles=10, min_each=1)
+        rows = shift.run_loop(scenes, onboard, onboard.bundle.confidence, ERR, PipelineConfig(), s,
+                              tmp_path_factory.mktemp("loop"), progress=lambda _: None)
+    finally:
+        shift.recalibrate = real
+    assert onboard.confidence is onboard.bundle.confidence  # left as it came
+    return rows, calls
+
+
+def test_each_pass_reports_both_arms_within_their_budgets(played):
+    rows, _ = played
+    assert [r["pass"] for r in rows] == [1, 2, 3, 4]
+    for r in rows:
+        assert r["loop_bytes_used"] <= r["loop_budget_bytes"] + 1
+        assert r["no_loop_bytes_used"] <= r["no_loop_budget_bytes"] + 1
+        assert 0 <= r["loop_ece"] <= 1 and 0 <= r["no_loop_ece"] <= 1
+        assert r["exploration_bytes"] <= r["loop_bytes_used"]
+        assert np.isfinite(r["loop_cmae"]) and np.isfinite(r["no_loop_cmae"])
+    assert sum(r["exploration_tiles"] for r in rows) > 0
+    assert not rows[-1]["recalibrated"]  # nothing is sent after the last pass
+    # the bundle sent after pass 1 is in force from pass 2 on
+    assert rows[0]["recalibrated"] and rows[0]["uplink_bytes_sent"] > 1000
+    assert [r["bundle_version"] for r in rows][:2] == [0, 1]
+    assert rows[1]["loop_ece"] != rows[0]["loop_ece"]  # the new map rates the tiles
+    assert rows[1]["no_loop_ece"] == rows[0]["no_loop_ece"]  # the starting one, still
+
+
+def test_the_no_loop_arm_gets_the_loop_s_bytes(played):
+    """Its budget is the loop's plus the uplink bytes of the bundle each pass runs under;
+    over the run, both arms are given the same bytes."""
+    rows, _ = played
+    for prev, r in zip([None, *rows], rows, strict=False):
+        charged = 0 if prev is None else prev["uplink_bytes_sent"]
+        assert r["uplink_bytes_charged"] == charged
+        assert r["no_loop_budget_bytes"] == pytest.approx(r["loop_budget_bytes"] + charged)
+    assert rows[1]["no_loop_budget_bytes"] > rows[1]["loop_budget_bytes"]
+    assert sum(r["no_loop_budget_bytes"] for r in rows) == pytest.approx(
+        sum(r["loop_budget_bytes"] + r["uplink_bytes_sent"] for r in rows))
+
+
+def test_the_ground_refits_on_exploration_tiles_only(played):
+    """The evidence after each pass is exactly the exploration tiles received so far: never
+    a tile sent by value."""
+    rows, calls = played
+    assert len(calls) == len(rows) - 1
+    explored = np.cumsum([r["exploration_tiles"] for r in rows])
+    assert [len(ev) for ev in calls] == list(explored[:-1])
+    for r, ev in zip(rows, calls, strict=False):
+        assert r["evidence_tiles"] == len(ev)
+    sent = sum(r["loop_bytes_used"] - r["exploration_bytes"] for r in rows)
+    assert sent > 0  # tiles went down by value too, and none of them is evidence
+
+
+def test_a_recalibration_is_signed_received_and_applied_onboard(counters, tmp_path):
+    onboard, _ = counters
+    base = onboard.bundle.confidence
+    sat, ground = shift.make_loop(tmp_path, onboard, base, ERR, PipelineConfig())
+    try:
+        new_conf = base.with_recalibration([0.0, 1.0], [0.1, 0.6])
+        new_err = replace(ERR, onboard=[0.3, 0.1, 0.4, 0.1])
+        rec = Recalibration("sat", 50, 0, confidence=new_conf, error_model=new_err)
+        size = shift.uplink(ground, sat, rec)
+        assert size > 1000 and sat.keeper.version == 1
+        assert onboard.confidence.recalibration == new_conf.recalibration
+        assert sat.error_model.onboard == new_err.onboard
+        # a part the refit did not take goes back to its starting value
+        shift.uplink(ground, sat, Recalibration("sat", 60, 1, error_model=new_err))
+        assert sat.keeper.version == 2 and onboard.confidence.recalibration is None
+        assert sat.error_model.onboard == new_err.onboard
+        # the same again: nothing differs from what is in force, nothing is sent
+        assert shift.uplink(ground, sat, Recalibration("sat", 70, 2, error_model=new_err)) == 0
+        assert sat.keeper.version == 2
+    finally:
+        onboard.confidence = base
+
+
+def _result(source="src", loop=(3.0, 2.0, 1.0), flat=(3.0, 3.0, 3.0)):
+    passes = [{"pass": k + 1, "bundle_version": k, "scenes": 4, "loop_cmae": a,
+               "no_loop_cmae": b, "loop_budget_bytes": 1000.0, "no_loop_budget_bytes": 1000.0,
+               "loop_bytes_used": 900, "no_loop_bytes_used": 950, "exploration_bytes": 50,
+               "exploration_tiles": 1, "uplink_bytes_charged": 0, "uplink_bytes_sent": 0,
+               "loop_ece": 0.1, "no_loop_ece": 0.2, "loop_auroc": 0.7, "no_loop_auroc": 0.6,
+               "loop_auroc_busy": None, "no_loop_auroc_busy": 0.5, "evidence_tiles": k + 1,
+               "evidence_wrong": 0, "recalibrated": False,
+               "recalibration_reason": "not enough evidence", "confidence_taken": False,
+               "error_model_taken": False}
+              for k, (a, b) in enumerate(zip(loop, flat, strict=True))]
+    return {"source": source, "settings": {"passes": 3, "share": 0.05, "budget": 0.1,
+                                           "min_tiles": 200, "min_each": 20,
+                                           "held_back": 0.3, "seed": 0},
+            "command": "targetfuse shift-experiment --sources src",
+            "summary": shift.summary(passes), "passes": passes}
+
+
+def test_the_summary_judges_the_target_after_convergence():
+    s = _result()["summary"]
+    assert s["loop_cmae"] == pytest.approx(1.5) and s["no_loop_cmae"] == pytest.approx(3.0)
+    assert s["reduction"] == pytest.approx(0.5) and s["target_met"] is True
+    assert shift.summary(_result(loop=(3.0, 2.9, 2.8))["passes"])["target_met"] is False
+
+
+def test_the_report_check_fails_when_the_document_and_results_disagree(tmp_path):
+    from lab.experiments.shift_report import add_parser
+
+    folder = tmp_path / "shift"
+    folder.mkdir()
+    (folder / "src.json").write_text(json.dumps(_result()))
+    doc = tmp_path / "DOC.md"
+    doc.write_text("".join(f"<!-- {n}:begin -->\n<!-- {n}:end -->\n" for n in
+                           ("shift-settings", "shift-summary", "shift-passes",
+                            "shift-commands")))
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_parser(p.add_subparsers())
+
+    def report(*extra):
+        args = p.parse_args(["report-shift", "--doc", str(doc), "--results", str(folder),
+                             *extra])
+        return args.func(args)
+
+    with pytest.raises(ValueError, match="report-shift"):
+        report("--check")
+    assert report() == 0 and (folder / "shift.png").exists()
+    assert report("--check") == 0
+    assert "| src | 4 | 3 (last 2 averaged) |" in doc.read_text()
+    (folder / "src.json").write_text(json.dumps(_result(loop=(3.0, 2.9, 2.8))))
+    with pytest.raises(ValueError, match="differs"):
+        report("--check")
+    assert set(tables(folder)) == {"shift-settings", "shift-summary", "shift-passes",
+                                   "shift-commands"}
+    assert list(results(folder)) == ["src"]
+
+
+def test_closed_loop_document_agrees_with_the_result_files():
+    from lab.evaluation.report import render
+    from lab.experiments.shift_report import DOC, RESULTS
+
+    generated = tables(RESULTS)
+    if not generated:
+        pytest.skip(f"no shift results under {RESULTS}")
+    text = DOC.read_text()
+    assert render(text, generated) == text, "run `targetfuse report-shift`"
+
+
+@pytest.mark.parametrize("x,y", [([0.6, 0.8, 0.95], [0.7, 0.9, 0.97]),
+                                 ([0.6, 0.9], [0.4, 0.8]), ([0.0, 1.0], [0.1, 0.9]),
+                                 ([0.5, 0.7], [0.9, 1.0])])
+def test_the_map_variant_keeps_the_fit_inside_and_the_identity_outside(x, y):
+    ax, ay = shift.identity_outside(x, y)
+    assert np.all(np.diff(ax) > 0) and np.all(np.diff(ay) >= 0)
+    assert np.interp(x, ax, ay) == pytest.approx(y)  # the fit, where it was fit
+    if x[0] > 0:
+        below = np.linspace(0, x[0], 5, endpoint=False)
+        assert np.interp(below, ax, ay) == pytest.approx(np.minimum(below, y[0]), abs=1e-5)
+    if x[-1] < 1:
+        above = np.linspace(x[-1], 1, 5)[1:]
+        assert np.interp(above, ax, ay) == pytest.approx(np.maximum(above, y[-1]), abs=1e-5)
