@@ -63,6 +63,12 @@ def test_an_exploration_tile_is_kept_with_both_counts_and_aggregated(store, jpeg
     assert r["tiles_explored"] == 1
     assert [p["exploration"] for p in r["per_tile"]] == [False, False, True, False]
     assert r["per_tile"][2]["provenance"] == "downlinked"
+    # What an adaptation fits on (both backends): every counted tile with its bytes.
+    counted = store.counted_tiles("sat-1", 10)
+    assert sorted((c.tile_index, c.exploration) for c in counted) == [(1, False), (2, True)]
+    assert {c.tile_index: c.ground_count for c in counted} == {1: 7.0, 2: 9.0}
+    assert all(len(c.data) == 3000 and c.onboard_count is not None for c in counted)
+    assert len(store.counted_tiles("sat-1", 1)) == 1 and store.counted_tiles("sat-2", 10) == []
 
 
 def test_a_store_written_before_exploration_gains_its_columns(tmp_path, jpeg_tile):
