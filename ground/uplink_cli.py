@@ -98,6 +98,18 @@ def _thresholds(args) -> bytes | None:
 
 
 def build(args: argparse.Namespace) -> int:
+    held = sign_bundle(args)
+    print(f"uplink bundle {held.version}: {held.path} ({held.size} bytes; "
+          f"{', '.join(sorted(held.manifest.roles()))}"
+          f"{'; for ' + ', '.join(args.satellite) if args.satellite else ''}); the ground "
+          "offers it at each satellite's next contact")
+    return 0
+
+
+def sign_bundle(args: argparse.Namespace):
+    """The files ``args`` names signed into the next bundle on the shelf (``uplink build``'s
+    options), verified there; ``args.evidence`` (a recalibration's or an adaptation's report,
+    optional) is kept beside it with the bundle's version and bytes, for the dashboard."""
     from ground.uplink import BundleShelf, evidence_name
     from shared.model_bundle import ModelBundle
     from shared.uplink.bundle import build as build_bundle
@@ -142,17 +154,15 @@ def build(args: argparse.Namespace) -> int:
                         private_key=private, satellites=tuple(args.satellite),
                         canary=canary, note=args.note)
     path = shelf.put(blob, version)
-    if getattr(args, "evidence", None) is not None:  # a recalibration's: for the dashboard
-        (Path(shelf_dir) / evidence_name(version)).write_text(
-            json.dumps(args.evidence, indent=1, default=float) + "\n")
     held = shelf.get(version, args.satellite[0] if args.satellite else "")
     if held is None:  # signed with a key whose .pub beside it is another one
         path.unlink()
         raise ValueError(f"the bundle does not verify with {key_path}'s public key")
-    print(f"uplink bundle {version}: {path} ({len(blob)} bytes; {', '.join(sorted(files))}"
-          f"{'; for ' + ', '.join(args.satellite) if args.satellite else ''}); the ground "
-          "offers it at each satellite's next contact")
-    return 0
+    if getattr(args, "evidence", None) is not None:
+        evidence = {**args.evidence, "bundle": {"version": version, "bytes": held.size}}
+        (Path(shelf_dir) / evidence_name(version)).write_text(
+            json.dumps(evidence, indent=1, default=float) + "\n")
+    return held
 
 
 def recalibrate(args: argparse.Namespace) -> int:

@@ -532,35 +532,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args, report: dict, result: Adaptation) -> dict:
     """The counter signed into a bundle for the satellite (``uplink build``'s code: its
-    canary counts recorded); the bundle's version, path and bytes."""
-    from ground.settings import GroundSettings
-    from ground.uplink import BundleShelf, bundle_name, evidence_name
-    from ground.uplink_cli import build as build_bundle
-    from shared.uplink.keys import SigningKey, load_public_key, make_signing_key
+    canary counts recorded, the report kept beside it as its evidence); the bundle's
+    version, path and bytes."""
+    from ground.uplink_cli import sign_bundle
 
-    settings = GroundSettings()
-    key = args.key or settings.uplink_key_path()
-    if args.key is None and settings.uplink_signing_key_file is None:
-        make_signing_key(key)
-    shelf_dir = args.dir or settings.uplink_folder()
-    shelf = BundleShelf(shelf_dir, load_public_key(SigningKey(key).public))
-    version = shelf.next_version()
     sat = report["satellite"]
     c = sat["checks"]["counter"]
     note = (f"onboard counter adapted on {sat['fit_tiles']} tiles under bundle "
             f"{sat['bundle_version']}: held-back MAE {c['mae_before']:.3g} -> "
             f"{c['mae_after']:.3g}")
-    build_bundle(argparse.Namespace(
+    held = sign_bundle(argparse.Namespace(
         confidence=None, error_model=None, onnx=args.out / "model.onnx", thresholds=None,
-        conf_p=None, conf_q=None, version=version, satellite=[args.satellite], note=note,
-        model=args.model, models_dir=args.models_dir, for_model_sha256=None, key=key,
-        dir=shelf_dir, evidence=report))
-    path = Path(shelf_dir) / bundle_name(version)
-    out = {"version": version, "path": str(path), "bytes": path.stat().st_size,
-           "onnx_bytes": len(result.onnx)}
-    evidence = Path(shelf_dir) / evidence_name(version)  # with the bundle's bytes now
-    evidence.write_text(json.dumps({**report, "bundle": out}, indent=1) + "\n")
-    return out
+        conf_p=None, conf_q=None, version=None, satellite=[args.satellite], note=note,
+        model=args.model, models_dir=args.models_dir, for_model_sha256=None, key=args.key,
+        dir=args.dir, evidence=report))
+    return {"version": held.version, "path": str(held.path), "bytes": held.size,
+            "onnx_bytes": len(result.onnx)}
 
 
 def main(argv: list[str] | None = None) -> int:

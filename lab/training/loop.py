@@ -141,17 +141,18 @@ def save_warm_start(run_dir: str | Path, path: str | Path) -> Path:
     return Path(path)
 
 
-def shipped_card_for(weights: Path) -> dict:
-    """The model card beside a shipped weight file that names it (``torch_weights`` or
-    ``weights``)."""
-    for card_file in sorted(weights.parent.glob("*.json")):
-        try:
-            card = json.loads(card_file.read_text())
-        except (ValueError, OSError):
-            continue
-        if isinstance(card, dict) and "architecture" in card and weights.name in (
-                card.get("weights"), card.get("extra", {}).get("torch_weights")):
-            return card
+def shipped_card_for(weights: Path):
+    """The card of the pair's role whose weights (``weights``, or the training checkpoint
+    ``extra.torch_weights``) are this file (``shared.model_bundle.PairFiles``)."""
+    from shared.model_bundle import ROLE_STEMS, PairFiles
+    from shared.model_card import load_card
+
+    files = PairFiles(weights.parent)
+    for role in ROLE_STEMS:
+        if files.card(role).exists():
+            card = load_card(files.card(role))
+            if weights.name in (card.weights, card.extra.get("torch_weights")):
+                return card
     raise ValueError(f"{weights}: no run config inside and no model card beside it names it")
 
 
@@ -169,7 +170,7 @@ def load_teacher(source: str | Path) -> torch.nn.Module:
             config = saved["config"]
         else:  # a shipped state dict: the card that names it holds the architecture
             card = shipped_card_for(source)
-            config = {"arch": card["architecture"], "arch_config": card.get("arch_config", {})}
+            config = {"arch": card.architecture, "arch_config": card.arch_config}
         checkpoint = source
     teacher = build(config["arch"], config["arch_config"])
     start_from(teacher, checkpoint)

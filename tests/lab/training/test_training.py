@@ -235,7 +235,10 @@ def test_a_shipped_weight_file_is_a_teacher_through_the_card_beside_it(tmp_path)
     with pytest.raises(ValueError, match="no model card"):
         load_teacher(tmp_path / "deep.pt")
     (tmp_path / "deep.json").write_text(json.dumps(
-        {"architecture": "shallow-mbv2-small", "arch_config": {}, "weights": "deep.pt"}))
+        {"name": "t", "role": "ground", "architecture": "shallow-mbv2-small",
+         "arch_config": {}, "weights": "deep.pt", "sha256": "", "input_size": 64,
+         "model_gsd_m": 0.5, "classes": ["aircraft"], "truth_classes": [],
+         "flops_per_tile": 0}))
     teacher = load_teacher(tmp_path / "deep.pt")
     x = torch.rand(1, 3, 64, 64)
     assert torch.allclose(teacher(x)[0], net.eval()(x)[0])
