@@ -1,33 +1,43 @@
 """Recalibration on the ground: refit a satellite's onboard confidence and the value policy's
-onboard error from its exploration tiles, with the ground's count as the reference.
+onboard error from what comes down, with the ground's count as the reference.
 
-Only exploration tiles are used (``Store.explored_tiles``): drawn at random among the tiles
-the satellite accepted onboard (``shared.pipeline.exploration``), they are an unbiased sample
-of its counter's errors there; tiles sent by value are the ones the old calibration doubted,
-and fitting on them would teach it what it already believed. Only tiles of scenes planned
-under the bundle in force (the header's ``bundle_version``) count: the confidence they carry
-is that bundle's, which the new map is composed onto.
+Tiles sent by value are the ones the old calibration doubted: alone they teach it what it
+already believed, and a map fit on them misrates the tiles it accepts. Exploration tiles
+alone (drawn at random among the accepted tiles, ``shared.pipeline.exploration``) are the
+opposite bias: mostly empty tiles counted right, and a map fit on them raised the confidence
+of the busy tiles the throttle sends, which then stayed onboard (docs/CLOSED_LOOP.md:
+CMAE doubled on airbus_aircraft). So the evidence is both, each tile weighted by how many
+tiles it stands for, and the map is fit per regime. Only tiles of scenes planned under the
+bundle in force (the header's ``bundle_version``) count: the confidence they carry is that
+bundle's, which the new maps are composed onto.
 
 Algorithm (``recalibrate``), per satellite (``group``: every tile of the satellite; per
 region too, ``by_region``, where the scene's footprint gives one: its CRS, e.g. a UTM zone):
 
-1. Evidence: each tile's onboard count ``c``, confidence ``p`` and ground count ``g``; its
-   label ``right = is_right(c, g)`` (``shared.confidence``'s definition, ``g`` as truth).
-2. Enough evidence: at least ``min_tiles`` tiles and ``min_each`` of each label, else no
-   change (the reason says what is missing).
+1. Evidence: each counted downlinked tile's onboard count ``c``, confidence ``p``, ground
+   count ``g`` and label ``right = is_right(c, g)`` (``shared.confidence``'s definition,
+   ``g`` as truth). Weights (Horvitz-Thompson): a tile sent by value stands for itself
+   (weight 1); an exploration tile stands for the accepted tiles it was drawn from,
+   ``(A + E) / E`` over the scenes' summaries (``A`` tiles accepted onboard, ``E`` drawn
+   for exploration: every accepted tile has the same chance to be drawn). The weighted
+   evidence is a sample of every tile the satellite counted and then kept or sent.
+2. Enough evidence: at least ``min_tiles`` tiles, ``min_each`` exploration tiles and
+   ``min_each`` of each label, else no change (the reason says what is missing).
 3. Split by scene (a hash of the scene key: reproducible, and no scene on both sides) into
-   fit and held-back tiles (``held_back``, default 30 %); the held-back side must itself
-   hold ``min_each`` of each label.
-4. Confidence: an isotonic map ``p -> P(right)`` fit on the fit tiles (monotone, so the
-   onboard ranking of tiles is kept); accepted only when it lowers the Brier score on the
-   held-back tiles (ECE before and after reported).
-5. Error model: the onboard part (``ErrorModel.onboard``, non-negative least squares of
-   ``|c - g|`` on [1, c, 1 - p', (1 - p') c] with p' the confidence after step 4) refit on
-   the fit tiles; accepted only when it lowers the mean absolute error of the predicted
-   onboard error on the held-back tiles. The ground part (the ground counter's own error
-   and bias, which the ground cannot measure against itself) is kept.
+   fit and held-back tiles (``held_back``, default 30 %).
+4. Confidence, per regime (``empty``: onboard count under the model's ``busy_from``;
+   ``busy``: from it; the onboard confidence has a regression per regime too): a weighted
+   isotonic map ``p -> P(right)`` fit on the regime's fit tiles (monotone, so the onboard
+   ranking within the regime is kept), accepted only when it lowers the weighted Brier score
+   on the regime's held-back tiles; a regime with under ``min_each`` of each label on
+   either side keeps its map.
+5. Error model: the onboard part (``ErrorModel.onboard``, weighted non-negative least
+   squares of ``|c - g|`` on [1, c, 1 - p', (1 - p') c] with p' the confidence after step
+   4) refit on the fit tiles; accepted only when it lowers the weighted mean absolute error
+   of the predicted onboard error on the held-back tiles. The ground part (the ground
+   counter's own error and bias, which the ground cannot measure against itself) is kept.
 6. The accepted parts are the files of an uplink bundle (``ground.uplink_cli``'s build):
-   ``confidence.json`` (the model in force with the map composed onto it) and
+   ``confidence.json`` (the model in force with the maps composed onto it) and
    ``error_model.json``.
 """
 
@@ -42,6 +52,7 @@ import numpy as np
 from ground.store import ExploredTile, Store
 from shared.confidence import ConfidenceModel, expected_calibration_error, is_right
 from shared.pipeline.error_model import ErrorModel, fit_onboard_weights
+from shared.wire import link_pb2
 
 MIN_TILES = 200
 MIN_EACH = 20
@@ -50,12 +61,22 @@ HELD_BACK = 0.3
 
 @dataclass
 class Evidence:
-    """Exploration tiles of one group: onboard count, confidence, ground count, scene."""
+    """Downlinked tiles of one group: onboard count, confidence, ground count, scene; whether
+    each was drawn for exploration, and how many tiles it stands for (step 1)."""
 
     onboard: np.ndarray
     confidence: np.ndarray
     ground: np.ndarray
     scenes: list[str]
+    exploration: np.ndarray | None = None  # None: every tile an exploration tile
+    weight: np.ndarray | None = None  # None: one each
+
+    def __post_init__(self):
+        n = len(self.onboard)
+        if self.exploration is None:
+            self.exploration = np.ones(n, bool)
+        if self.weight is None:
+            self.weight = np.ones(n, float)
 
     def __len__(self) -> int:
         return len(self.onboard)
@@ -66,7 +87,13 @@ class Evidence:
 
     def take(self, mask: np.ndarray) -> Evidence:
         return Evidence(self.onboard[mask], self.confidence[mask], self.ground[mask],
-                        [s for s, m in zip(self.scenes, mask, strict=True) if m])
+                        [s for s, m in zip(self.scenes, mask, strict=True) if m],
+                        self.exploration[mask], self.weight[mask])
+
+
+def stand_in_weight(accepted: int, explored: int) -> float:
+    """How many accepted tiles one exploration tile stands for (step 1)."""
+    return (accepted + explored) / explored if explored else 0.0
 
 
 @dataclass
@@ -119,25 +146,35 @@ def region_of(header) -> str | None:
 
 def evidence(store: Store, sender: str, version: int
              ) -> tuple[Evidence, dict[str, Evidence]]:
-    """The satellite's counted exploration tiles of scenes planned under ``version``, and the
-    same by region (scenes with a known footprint only)."""
+    """The satellite's counted downlinked tiles of scenes planned under ``version`` (those
+    whose summary has come down), weighted (step 1), and the same by region (scenes with a
+    known footprint only)."""
     headers: dict = {}
+    accepted = {}
     rows: list[tuple[ExploredTile, str | None]] = []
-    for t in store.explored_tiles(sender=sender):
+    for t in store.explored_tiles(sender=sender, by_value=True):
         if t.onboard_count is None or t.confidence is None or t.ground_count is None:
             continue
         if t.scene_id not in headers:
             headers[t.scene_id] = store.header(t.scene_id)
+            summary = store.summary(t.scene_id)
+            accepted[t.scene_id] = None if summary is None else sum(
+                1 for d in summary.tiles
+                if d.decision == link_pb2.ACCEPTED and d.HasField("onboard_count"))
         h = headers[t.scene_id]
-        if h is None or h.bundle_version != version:
+        if h is None or h.bundle_version != version or accepted[t.scene_id] is None:
             continue
         rows.append((t, region_of(h)))
 
     def of(chosen) -> Evidence:
+        explored = np.array([t.exploration for t, _ in chosen], bool)
+        scenes = {t.scene_id for t, _ in chosen}
+        w = stand_in_weight(sum(accepted[s] for s in scenes), int(explored.sum()))
         return Evidence(np.array([t.onboard_count for t, _ in chosen], float),
                         np.array([t.confidence for t, _ in chosen], float),
                         np.array([t.ground_count for t, _ in chosen], float),
-                        [t.scene_id for t, _ in chosen])
+                        [t.scene_id for t, _ in chosen], explored,
+                        np.where(explored, w, 1.0))
 
     regions = sorted({r for _, r in rows if r is not None})
     return of(rows), {r: of([x for x in rows if x[1] == r]) for r in regions}
@@ -150,12 +187,14 @@ def held_back_mask(scenes: list[str], fraction: float) -> np.ndarray:
     return np.array([u(s) < fraction for s in scenes], bool)
 
 
-def fit_map(p: np.ndarray, right: np.ndarray) -> tuple[list[float], list[float]]:
-    """Isotonic map of confidence to the share of right counts, as strictly rising x."""
+def fit_map(p: np.ndarray, right: np.ndarray, weight: np.ndarray | None = None
+            ) -> tuple[list[float], list[float]]:
+    """(Weighted) isotonic map of confidence to the share of right counts, as strictly
+    rising x."""
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    iso.fit(np.asarray(p, float), np.asarray(right, float))
+    iso.fit(np.asarray(p, float), np.asarray(right, float), sample_weight=weight)
     x, y = np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float)
     x, keep = np.unique(x, return_index=True)
     y = y[keep]
@@ -164,14 +203,22 @@ def fit_map(p: np.ndarray, right: np.ndarray) -> tuple[list[float], list[float]]
     return np.clip(x, 0, 1).tolist(), np.maximum.accumulate(np.clip(y, 0, 1)).tolist()
 
 
-def brier(p: np.ndarray, right: np.ndarray) -> float:
-    return float(np.mean((np.asarray(p, float) - np.asarray(right, float)) ** 2))
+def brier(p: np.ndarray, right: np.ndarray, weight: np.ndarray | None = None) -> float:
+    return float(np.average((np.asarray(p, float) - np.asarray(right, float)) ** 2,
+                            weights=weight))
 
 
 def refit_onboard_error(base: ErrorModel, ev: Evidence, confidence: np.ndarray) -> ErrorModel:
-    w = fit_onboard_weights(ev.onboard, confidence, np.abs(ev.onboard - ev.ground))
+    w = fit_onboard_weights(ev.onboard, confidence, np.abs(ev.onboard - ev.ground), ev.weight)
     return replace(base, onboard=w, fit_on={**base.fit_on, "recalibrated_on": {
-        "exploration_tiles": len(ev), "reference": "ground counts"}})
+        "tiles": len(ev), "exploration_tiles": int(ev.exploration.sum()),
+        "weighted": "exploration tiles stand for the accepted tiles they were drawn from",
+        "reference": "ground counts"}})
+
+
+def _labels(ev: Evidence) -> tuple[int, int]:
+    right = ev.right
+    return int(right.sum()), int((~right).sum())
 
 
 def recalibrate(ev: Evidence, group: str, version: int, confidence: ConfidenceModel,
@@ -180,46 +227,62 @@ def recalibrate(ev: Evidence, group: str, version: int, confidence: ConfidenceMo
     """Steps 2-5 on one group's evidence, against the models in force."""
     check_settings(min_tiles, min_each, held_back)
     out = Recalibration(group, len(ev), version)
-    right = ev.right
-    n_right, n_wrong = int(right.sum()), int((~right).sum())
-    if len(ev) < min_tiles or min(n_right, n_wrong) < min_each:
-        out.reason = (f"not enough evidence: {len(ev)} exploration tiles ({n_right} right, "
-                      f"{n_wrong} wrong); at least {min_tiles} and {min_each} of each needed")
+    n_right, n_wrong = _labels(ev)
+    n_explored = int(ev.exploration.sum())
+    if len(ev) < min_tiles or min(n_right, n_wrong, n_explored) < min_each:
+        out.reason = (f"not enough evidence: {len(ev)} tiles ({n_explored} exploration, "
+                      f"{n_right} right, {n_wrong} wrong); at least {min_tiles} and "
+                      f"{min_each} exploration tiles and of each label needed")
         return out
     back = held_back_mask(ev.scenes, held_back)
     fit, check = ev.take(~back), ev.take(back)
-    if min(int(check.right.sum()), int((~check.right).sum()), int(fit.right.sum()),
-           int((~fit.right).sum())) < min_each:
-        out.reason = (f"not enough of each label on both sides of the held-back split "
-                      f"({len(fit)} fit, {len(check)} held back); at least {min_each} of each")
-        return out
-    x, y = fit_map(fit.confidence, fit.right)
-    before = check.confidence
-    after = np.clip(np.interp(before, x, y), 0, 1)
-    out.checks["confidence"] = {
-        "held_back_tiles": len(check), "fit_tiles": len(fit),
-        "brier_before": brier(before, check.right), "brier_after": brier(after, check.right),
-        "ece_before": expected_calibration_error(before, check.right),
-        "ece_after": expected_calibration_error(after, check.right)}
-    c = out.checks["confidence"]
-    conf_fit, conf_check = fit.confidence, before
-    if c["brier_after"] < c["brier_before"]:
-        out.confidence = confidence.with_recalibration(x, y)
-        conf_fit, conf_check = np.clip(np.interp(fit.confidence, x, y), 0, 1), after
+    # Each tile's confidence after the maps taken (a regime not refit keeps its own).
+    conf_fit, conf_check = fit.confidence.copy(), check.confidence.copy()
+    model = confidence
+    for regime in ("empty", "busy"):
+        f_in, c_in = (_in_regime(e, regime, confidence.busy_from) for e in (fit, check))
+        f, c = fit.take(f_in), check.take(c_in)
+        if min(*_labels(f), *_labels(c)) < min_each:
+            out.checks[f"confidence_{regime}"] = {
+                "taken": False, "fit_tiles": len(f), "held_back_tiles": len(c),
+                "reason": f"under {min_each} of each label on a side of the split"}
+            continue
+        x, y = fit_map(f.confidence, f.right, f.weight)
+        after = np.clip(np.interp(c.confidence, x, y), 0, 1)
+        check_row = {
+            "fit_tiles": len(f), "held_back_tiles": len(c),
+            "brier_before": brier(c.confidence, c.right, c.weight),
+            "brier_after": brier(after, c.right, c.weight),
+            "ece_before": expected_calibration_error(c.confidence, c.right),
+            "ece_after": expected_calibration_error(after, c.right)}
+        check_row["taken"] = check_row["brier_after"] < check_row["brier_before"]
+        out.checks[f"confidence_{regime}"] = check_row
+        if check_row["taken"]:
+            model = model.with_recalibration(x, y, regime)
+            conf_fit[f_in] = np.clip(np.interp(conf_fit[f_in], x, y), 0, 1)
+            conf_check[c_in] = after
+    if model is not confidence:
+        out.confidence = model
     if error_model is not None:
         new = refit_onboard_error(error_model, fit, conf_fit)
         truth = np.abs(check.onboard - check.ground)
-        old_mae = float(np.mean(np.abs(error_model.onboard_error(check.onboard, before)
-                                       - truth)))
-        new_mae = float(np.mean(np.abs(new.onboard_error(check.onboard, conf_check) - truth)))
+        old_mae = float(np.average(np.abs(error_model.onboard_error(
+            check.onboard, check.confidence) - truth), weights=check.weight))
+        new_mae = float(np.average(np.abs(new.onboard_error(check.onboard, conf_check)
+                                          - truth), weights=check.weight))
         out.checks["error_model"] = {"held_back_tiles": len(check), "mae_before": old_mae,
                                      "mae_after": new_mae, "onboard_before": error_model.onboard,
                                      "onboard_after": new.onboard}
         if new_mae < old_mae:
             out.error_model = new
     if not out.changed:
-        out.reason = "the refit was no better on the held-back exploration tiles"
+        out.reason = "the refit was no better on the held-back tiles"
     return out
+
+
+def _in_regime(ev: Evidence, regime: str, busy_from: float) -> np.ndarray:
+    busy = ev.onboard >= busy_from
+    return busy if regime == "busy" else ~busy
 
 
 def recalibrate_satellite(store: Store, sender: str, confidence: ConfidenceModel,

@@ -1,5 +1,6 @@
 """``targetfuse uplink recalibrate``: refit a satellite's confidence calibration and onboard
-error model from its exploration tiles in the ground's store (``ground.recalibrate``).
+error model from the tiles it downlinked, in the ground's store (``ground.recalibrate``:
+exploration tiles weighted for the accepted tiles they stand for, a map per regime).
 
 It reads the store the ground's settings name (``TARGETFUSE_GROUND_DB_PATH`` or
 ``DATABASE_URL``), takes the models in force for the satellite (the files of the bundle its
@@ -26,11 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="folder for recalibration.json and the accepted files")
     p.add_argument("--min-tiles", type=int, default=MIN_TILES,
-                   help=f"exploration tiles needed before anything changes (default "
+                   help=f"downlinked tiles needed before anything changes (default "
                         f"{MIN_TILES})")
     p.add_argument("--min-each", type=int, default=MIN_EACH,
-                   help=f"of them right and wrong, each, on both sides of the held-back "
-                        f"split (default {MIN_EACH})")
+                   help=f"exploration tiles, and tiles counted right and wrong, each, needed "
+                        f"(right and wrong on both sides of the held-back split, per regime "
+                        f"for its map; default {MIN_EACH})")
     p.add_argument("--held-back", type=float, default=HELD_BACK,
                    help=f"share of scenes held back to check the refit (default {HELD_BACK})")
     p.add_argument("--build", action="store_true",

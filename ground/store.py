@@ -117,8 +117,9 @@ class StoredTile:
 
 @dataclass(frozen=True)
 class ExploredTile:
-    """An exploration tile as the ground holds it: the satellite's onboard count and
-    confidence beside the ground's count (None until counted)."""
+    """A downlinked tile as the ground holds it: the satellite's onboard count and
+    confidence beside the ground's count (None until counted), and whether it was drawn for
+    exploration (else sent by value)."""
 
     scene_id: str  # the scene's key (sender:id)
     sender: str
@@ -128,6 +129,7 @@ class ExploredTile:
     ground_count: float | None
     quality: int
     committed_at: float
+    exploration: bool = True
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,8 @@ class Store(Protocol):
     def ground_class_counts(self, scene_id: str) -> dict[int, list[float]]: ...
     def scene_ids(self) -> list[str]: ...
     def bundle_versions(self) -> list[tuple[str, str, float, int]]: ...
-    def explored_tiles(self, sender: str | None = None, counted: bool = True
-                       ) -> list[ExploredTile]: ...
+    def explored_tiles(self, sender: str | None = None, counted: bool = True,
+                       by_value: bool = False) -> list[ExploredTile]: ...
     def counted_tiles(self, sender: str, limit: int) -> list[CountedTile]: ...
     def log_bytes(self, n: int) -> None: ...
     def link_log(self, since: float) -> list[tuple[float, int]]: ...
@@ -354,20 +356,23 @@ class SQLStore:
                 bytes(header)).bundle_version))
         return list(seen.values())
 
-    def explored_tiles(self, sender: str | None = None, counted: bool = True
-                       ) -> list[ExploredTile]:
+    def explored_tiles(self, sender: str | None = None, counted: bool = True,
+                       by_value: bool = False) -> list[ExploredTile]:
         """The exploration tiles held (of one sender when named; ``counted``: only those
-        the ground has counted), oldest first: the evidence a recalibration is fit on."""
+        the ground has counted; ``by_value``: the tiles sent by value too), oldest first:
+        the evidence a recalibration is fit on."""
         sql = ("SELECT t.scene_id, s.sender, t.tile_index, t.onboard_count, t.confidence, "
-               "t.ground_count, t.quality, t.committed_at FROM tiles t JOIN scenes s ON "
-               "s.scene_id = t.scene_id WHERE t.exploration = 1")
+               "t.ground_count, t.quality, t.committed_at, t.exploration FROM tiles t JOIN "
+               "scenes s ON s.scene_id = t.scene_id WHERE "
+               + ("1 = 1" if by_value else "t.exploration = 1"))
         args: tuple = ()
         if counted:
             sql += " AND t.counted_at IS NOT NULL"
         if sender is not None:
             sql += " AND s.sender = ?"
             args = (sender,)
-        return [ExploredTile(r[0], r[1], int(r[2]), r[3], r[4], r[5], int(r[6]), float(r[7]))
+        return [ExploredTile(r[0], r[1], int(r[2]), r[3], r[4], r[5], int(r[6]), float(r[7]),
+                             bool(r[8]))
                 for r in self._read(sql + " ORDER BY t.committed_at, t.scene_id, "
                                           "t.tile_index", args)]
 

@@ -99,8 +99,11 @@ class ConfidenceModel:
     busy: dict | None = None  # the regression and calibration of tiles counting objects
     busy_from: float = 0.5  # ... from this count on
     # A monotone map {"x": [...], "y": [...]} applied last to the probability (familiarity
-    # included), fit on the ground from exploration tiles (ground.recalibrate): None, none.
+    # included), fit on the ground from what comes down (ground.recalibrate): None, none.
     recalibration: dict | None = None
+    # The busy regime's own map (tiles counting from ``busy_from``), when the ground fit the
+    # regimes apart: busy tiles take it instead of ``recalibration``.
+    recalibration_busy: dict | None = None
 
     def score(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, float) - self.mean) / self.scale
@@ -119,31 +122,45 @@ class ConfidenceModel:
         tiles whose features lie far from the training imagery's (``embedding`` given)."""
         features = np.asarray(features, float)
         p = self.calibrated(features)
+        busy = self.is_busy(features)
         if self._busy_model is not None and len(features):
-            busy = features[:, FEATURE_NAMES.index("count")] >= self.busy_from
             p = np.where(busy, self._busy_model.calibrated(features), p)
         if embedding is not None and self.ood_mean is not None:
             p = p * self.familiarity(embedding)
-        return self.recalibrated(p)
+        return self.recalibrated(p, busy)
 
-    def recalibrated(self, p: np.ndarray) -> np.ndarray:
-        """``p`` through the ground's recalibration map, when there is one."""
-        if self.recalibration is None:
-            return np.asarray(p, float)
-        r = self.recalibration
-        return np.clip(np.interp(p, r["x"], r["y"]), 0.0, 1.0)
+    def is_busy(self, features: np.ndarray) -> np.ndarray:
+        """Tiles of the busy regime: those whose count reaches ``busy_from``."""
+        return np.asarray(features, float)[:, FEATURE_NAMES.index("count")] >= self.busy_from
 
-    def with_recalibration(self, x: list[float], y: list[float]) -> ConfidenceModel:
+    def recalibrated(self, p: np.ndarray, busy: np.ndarray | None = None) -> np.ndarray:
+        """``p`` through the ground's recalibration map, when there is one (busy tiles
+        through the busy regime's, when there is one and ``busy`` says which they are)."""
+        p = np.asarray(p, float)
+        out = p if self.recalibration is None else _through(self.recalibration, p)
+        if busy is not None and self.recalibration_busy is not None:
+            out = np.where(busy, _through(self.recalibration_busy, p), out)
+        return out
+
+    def with_recalibration(self, x: list[float], y: list[float], regime: str = "all"
+                           ) -> ConfidenceModel:
         """This model with the map (x, y) applied after its own (composed with a map it
-        already has: evaluated on a fine grid of its input)."""
+        already has: evaluated on a fine grid of its input), on every tile (``regime``
+        "all") or on one regime's ("empty": counting under ``busy_from``; "busy"), the other
+        regime keeping the map it has."""
         from dataclasses import replace
 
-        if self.recalibration is None:
-            return replace(self, recalibration={"x": list(map(float, x)),
-                                                "y": list(map(float, y))})
-        grid = np.unique(np.r_[np.linspace(0, 1, 201), self.recalibration["x"]])
-        mapped = np.clip(np.interp(self.recalibrated(grid), x, y), 0.0, 1.0)
-        return replace(self, recalibration={"x": grid.tolist(), "y": mapped.tolist()})
+        if regime not in ("all", "empty", "busy"):
+            raise ValueError(f"regime must be all, empty or busy, got {regime!r}")
+        new = {"x": list(map(float, x)), "y": list(map(float, y))}
+        own, busy_own = self.recalibration, self.recalibration_busy
+        if regime != "all" and busy_own is None:
+            busy_own = own or IDENTITY  # the busy tiles keep what they have had so far
+        if regime in ("all", "empty"):
+            own = _composed(own, new)
+        if regime == "busy" or (regime == "all" and busy_own is not None):
+            busy_own = _composed(busy_own, new)
+        return replace(self, recalibration=own, recalibration_busy=busy_own)
 
     def distance(self, embedding: np.ndarray) -> np.ndarray:
         z = (np.asarray(embedding, float) - self.ood_mean) @ np.asarray(self.ood_whiten)
@@ -170,6 +187,21 @@ class ConfidenceModel:
     @classmethod
     def load(cls, path: Path) -> ConfidenceModel:
         return cls(**json.loads(Path(path).read_text()))
+
+
+IDENTITY = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
+
+
+def _through(m: dict, p: np.ndarray) -> np.ndarray:
+    return np.clip(np.interp(p, m["x"], m["y"]), 0.0, 1.0)
+
+
+def _composed(first: dict | None, then: dict) -> dict:
+    """The map ``then`` after ``first`` (None: ``then`` alone), on a fine grid of the input."""
+    if first is None:
+        return then
+    grid = np.unique(np.r_[np.linspace(0, 1, 201), first["x"]])
+    return {"x": grid.tolist(), "y": _through(then, _through(first, grid)).tolist()}
 
 
 # A regime gets its own regression only with this many tiles of each outcome in each split.

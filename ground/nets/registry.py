@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from ground.nets.craft import craft_counter
 from ground.nets.deep import deep_aspp
 from ground.nets.efficientnet_lite import effnet_fpn
 
@@ -34,6 +35,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "effnet-lite2-fpn": Architecture("effnet-lite2-fpn", "ground", effnet_fpn,
                                      {"variant": "lite2", "stages": 7, "decoder": 96,
                                       "refine": 2}),
+    # CRAFT's VGG16-BN trunk and U-Net decoder to 1/2, trained on heatmaps of small objects
+    # (``ground.nets.craft``); its first three slices frozen while fine-tuning.
+    "craft-unet": Architecture("craft-unet", "ground", craft_counter, {"frozen_slices": 3}),
 }
 
 

@@ -53,7 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", default=None, choices=["on", "off"])
     p.add_argument("--zoom", type=float, default=1.0,
                    help="count at this many times the counters' resolution (2: tiles of half "
-                        "the native pixels, upsampled; what a finer working GSD does)")
+                        "the pixels, upsampled, their detail limited to the counters' GSD: what "
+                        "the ground can do with a downlinked tile)")
     p.add_argument("--no-ground", action="store_true",
                    help="score the onboard counter alone (e.g. a leave-one-source-out run "
                         "whose ground counter is not trained)")
@@ -78,9 +79,9 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
     split), e.g. NWPU's colour-infrared crops: imagery unlike anything trained on.
     ``estimate``: where an image has no GSD (or it is withheld), estimate it from the pixels
     (``onboard.scale_estimate``) and count at the estimate. ``zoom``: count at ``zoom`` x the
-    counters' resolution (tiles of 1/zoom the native pixels, resized up to the input: what a
-    working GSD ``zoom`` times finer would do for small objects; an image without a GSD is
-    taken to be at the counters' own)."""
+    counters' resolution (tiles of 1/zoom the pixels, resized up to the input), the pixels'
+    detail first limited to the counters' GSD: what the ground can do with a downlinked tile,
+    which is at that GSD (an image without a GSD is taken to be at the counters' own)."""
     class_map = class_map or load_class_map()
     classes = list(onboard.classes)
     ids = set(split_ids(source, splits_dir).get(part, []))
@@ -107,6 +108,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             gsd = estimate_gsd(onboard, pixels)[0]
             estimates.append(gsd)
         if zoom != 1.0:
+            pixels = _detail_at(pixels, gsd, onboard.card.model_gsd_m)
             gsd = (gsd or onboard.card.model_gsd_m) * zoom
         t0 = time.perf_counter()
         on = onboard.count(pixels, gsd, classes=covered)
@@ -194,6 +196,20 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                     "mean": round(float(f.mean()), 4),
                     "beyond_training_range": round(float((f < 1).mean()), 4)}
     return result
+
+
+def _detail_at(pixels: np.ndarray, gsd: float | None, model_gsd: float) -> np.ndarray:
+    """The pixels with no detail finer than ``model_gsd`` (down to it and back up, so the
+    truth boxes keep their coordinates)."""
+    if gsd is None or gsd >= model_gsd:
+        return pixels
+    import cv2
+
+    h, w = pixels.shape[:2]
+    f = gsd / model_gsd
+    small = cv2.resize(pixels, (max(1, round(w * f)), max(1, round(h * f))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _round(v: float | None) -> float | None:

@@ -7,7 +7,8 @@ scenes of that source, pass after pass. Two arms play each pass at equal bytes:
 
 * **loop**: exploration on (``--share`` of each scene's bytes, ``shared.pipeline.
   exploration``, the scene planned by ``plan_scene`` as onboard); after each pass the ground
-  refits the confidence and the error model on every exploration tile received so far
+  refits the confidence and the error model on every tile received so far, exploration
+  tiles weighted for the accepted tiles they stand for, a confidence map per regime
   (``ground.recalibrate.recalibrate``: ground counts as reference, minimum sample, check on
   held-back scenes); what it accepts is signed into an uplink bundle (``shared.uplink.
   bundle.build``) which the satellite's bundle keeper (``onboard.bundles.BundleKeeper``:
@@ -28,7 +29,7 @@ tile and the ground's count of each (tile, quality) are computed once and reused
 passes (they do not depend on the calibration), only planning runs again.
 
 Two departures from the live ground, stated in the results: the ground pools every
-exploration tile received so far, each with its confidence under the starting calibration,
+tile received so far, each with its confidence under the starting calibration,
 and refits from the starting models (live, it fits only tiles of scenes planned under the
 bundle in force, composing its map onto that bundle's; the experiment knows the starting
 confidence of each tile, which the live ground could only invert through a flat map); and the
@@ -51,7 +52,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ground.recalibrate import Evidence, recalibrate
+from ground.recalibrate import Evidence, recalibrate, stand_in_weight
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
@@ -73,6 +74,7 @@ from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.exploration import check_share, explored_bytes
+from shared.pipeline.selection import ACCEPT
 from shared.pipeline.tiles import LazyTiles
 from shared.tile_grid import TileGrid, true_counts
 from shared.uplink.bundle import build as build_bundle
@@ -133,7 +135,9 @@ class Satellite:
 
 @dataclass
 class Ground:
-    """The ground's side: its key, the starting models it refits from, and the evidence."""
+    """The ground's side: its key, the starting models it refits from, and the evidence
+    (every downlinked tile, exploration or by value, and how many tiles were accepted
+    onboard: what an exploration tile stands for, ``ground.recalibrate``)."""
 
     private_key: object
     base_confidence: ConfidenceModel
@@ -142,40 +146,27 @@ class Ground:
     confidence: list = field(default_factory=list)
     ground: list = field(default_factory=list)
     scenes: list = field(default_factory=list)
+    exploration: list = field(default_factory=list)
+    accepted: int = 0
     version: int = 0
     in_force: dict = field(default_factory=dict)  # role -> the file the satellite holds
 
     def evidence(self) -> Evidence:
+        explored = np.array(self.exploration, bool)
+        w = stand_in_weight(self.accepted, int(explored.sum()))
         return Evidence(np.array(self.onboard, float), np.array(self.confidence, float),
-                        np.array(self.ground, float), list(self.scenes))
-
-
-def identity_outside(x: list[float], y: list[float], eps: float = 1e-6
-                     ) -> tuple[list[float], list[float]]:
-    """A recalibration map (rising x, non-decreasing y) left as fit over [x0, xn], the range
-    of confidences it was fit on, and the identity outside it as far as monotony allows:
-    below x0, min(p, y0); above xn, max(p, yn). The ground's map clips instead (p < x0 -> y0),
-    which rates every tile below the exploration tiles' range (those the throttle sends by
-    value) as confident as the least confident tile explored (``--map-outside identity``:
-    a variant of the experiment, not of the ground)."""
-    x, y = [float(v) for v in x], [float(v) for v in y]
-    (x0, y0), (xn, yn) = (x[0], y[0]), (x[-1], y[-1])
-    lo_x, lo_y, hi_x, hi_y = [], [], [], []
-    if x0 > eps:
-        knee = min(y0, x0 - eps)
-        lo_x, lo_y = [0.0, knee] if knee > eps else [0.0], [0.0, knee] if knee > eps else [0.0]
-    if xn < 1 - eps:
-        knee = max(yn, xn + eps)
-        hi_x, hi_y = ([knee, 1.0], [knee, 1.0]) if knee < 1 - eps else ([1.0], [1.0])
-    return lo_x + x + hi_x, lo_y + y + hi_y
+                        np.array(self.ground, float), list(self.scenes), explored,
+                        np.where(explored, w, 1.0))
 
 
 def sat_map(rec) -> dict | None:
-    """The confidence map a bundle carries (rounded), for the record."""
-    if rec.confidence is None or rec.confidence.recalibration is None:
+    """The confidence maps a bundle carries (rounded), for the record: per regime."""
+    if rec.confidence is None:
         return None
-    return {k: [round(float(v), 4) for v in vals]
-            for k, vals in rec.confidence.recalibration.items()}
+    maps = {"all" if rec.confidence.recalibration_busy is None else "empty":
+            rec.confidence.recalibration, "busy": rec.confidence.recalibration_busy}
+    return {regime: {k: [round(float(v), 4) for v in vals] for k, vals in m.items()}
+            for regime, m in maps.items() if m is not None}
 
 
 def make_loop(folder: Path, counter, conf0: ConfidenceModel, em0: ErrorModel,
@@ -228,24 +219,32 @@ def play(sims: list[ShiftScene], sat: Satellite, cfg: PipelineConfig, budget: fl
 
 def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: PipelineConfig
             ) -> int:
-    """The exploration tiles of a pass, as the ground keeps them: onboard count, the
-    starting calibration's confidence, the ground's (bias-corrected) count; keyed by image."""
+    """The downlinked tiles of a pass as the ground keeps them (onboard count, the starting
+    calibration's confidence, the ground's bias-corrected count, whether drawn for
+    exploration; keyed by image), and how many tiles the pass accepted onboard. The number
+    of exploration tiles."""
     n = 0
     for sim, r in zip(sims, results, strict=True):
-        d = r.plan.decisions
-        if d.explored is None:
+        d, plan = r.plan.decisions, r.plan
+        ts = plan.tile_size
+        explored = d.explored if d.explored is not None else np.zeros(len(d.action), bool)
+        ground.accepted += int(((d.action == ACCEPT) & np.isfinite(plan.onboard)
+                                & ~np.asarray(plan.reused, bool)).sum())
+        sent = np.flatnonzero(d.action == DOWNLINK)
+        if not len(sent):
             continue
-        ts = r.plan.tile_size
         base = sim.confidence_with(ground.base_confidence, ts)
-        for i in np.flatnonzero(d.explored):
+        for i in sent:
+            if not np.isfinite(plan.onboard[i]):
+                continue
             q = int(d.quality[i])
-            g = sim.ground_count(r.plan, int(i), q, sim.resized(cfg)) \
-                * ground.base_error.scale(q)
-            ground.onboard.append(float(r.plan.onboard[i]))
+            g = sim.ground_count(plan, int(i), q, sim.resized(cfg)) * ground.base_error.scale(q)
+            ground.onboard.append(float(plan.onboard[i]))
             ground.confidence.append(float(base[i]))
             ground.ground.append(float(g))
             ground.scenes.append(sim.image.image_id)
-            n += 1
+            ground.exploration.append(bool(explored[i]))
+            n += int(explored[i])
     return n
 
 
@@ -291,7 +290,6 @@ class Settings:
     held_back: float = 0.3
     seed: int = 0
     converged: int = 5  # passes averaged "after convergence" (the last ones)
-    map_outside: str = "clip"  # the map outside the confidences it was fit on (below)
 
 
 def run_loop(sims: list[ShiftScene], counter, conf0: ConfidenceModel, em0: ErrorModel,
@@ -336,10 +334,6 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         rec = recalibrate(ground.evidence(), SATELLITE, version, conf0, em0,
                           min_tiles=s.min_tiles, min_each=s.min_each, held_back=s.held_back) \
             if k + 1 < s.passes else None
-        if rec is not None and rec.confidence is not None and s.map_outside == "identity":
-            rec.confidence = conf0.with_recalibration(
-                *identity_outside(rec.confidence.recalibration["x"],
-                                  rec.confidence.recalibration["y"]))
         uplink_bytes = uplink(ground, sat, rec) if rec is not None and rec.changed else 0
         changed = uplink_bytes > 0
         ev = ground.evidence()
@@ -456,16 +450,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--share", type=float, default=0.05, help="exploration share (loop arm)")
     p.add_argument("--budget-fraction", type=float, default=0.10)
     p.add_argument("--min-tiles", type=int, default=200,
-                   help="the ground's minimum exploration sample (ground default 200)")
+                   help="the ground's minimum sample of downlinked tiles (ground default 200)")
     p.add_argument("--min-each", type=int, default=20,
-                   help="right and wrong tiles needed on each side (ground default 20)")
+                   help="exploration tiles, and right and wrong tiles on each side, needed "
+                        "(ground default 20)")
     p.add_argument("--held-back", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--converged-passes", type=int, default=5,
                    help="the last passes averaged as 'after convergence'")
-    p.add_argument("--map-outside", default="clip", choices=["clip", "identity"],
-                   help="the confidence map outside the confidences it was fit on: clip (the "
-                        "ground's recalibration as it is) or identity (a variant)")
     p.add_argument("--limit-scenes", type=int, default=None, help="first N test scenes only")
     p.add_argument("--cache", default="out/shift/cache",
                    help="per-source calibration tiles (computed once)")
@@ -491,8 +483,7 @@ def run(args: argparse.Namespace) -> int:
         sims = load_scenes(source, onboard, ground, Path(args.splits_dir), args.real_dev,
                            args.limit_scenes)
         s = Settings(args.passes, args.share, args.budget_fraction, args.min_tiles,
-                     args.min_each, args.held_back, args.seed, args.converged_passes,
-                     args.map_outside)
+                     args.min_each, args.held_back, args.seed, args.converged_passes)
         print(f"{source}: {len(sims)} test scenes, {sum(x.truth for x in sims)} objects")
         with tempfile.TemporaryDirectory() as tmp:
             rows = run_loop(sims, onboard, conf0, em0, PipelineConfig(), s, Path(tmp))
@@ -510,6 +501,4 @@ def _argline(args) -> str:
         ("sources", args.sources), ("passes", args.passes), ("share", args.share),
         ("budget_fraction", args.budget_fraction), ("min_tiles", args.min_tiles),
         ("min_each", args.min_each), ("seed", args.seed),
-        ("converged_passes", args.converged_passes))) + (
-        f" --map-outside {args.map_outside}" if args.map_outside != "clip" else "") + \
-        f" --out {args.out}"
+        ("converged_passes", args.converged_passes))) + f" --out {args.out}"

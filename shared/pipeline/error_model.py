@@ -84,17 +84,19 @@ class ErrorModel:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def fit_onboard_weights(count: np.ndarray, conf: np.ndarray, error: np.ndarray
-                        ) -> list[float]:
-    """The onboard part's weights (``ErrorModel.onboard``) fit on tiles' absolute errors."""
-    return _fit_positive(onboard_features(count, conf), np.asarray(error, float))
+def fit_onboard_weights(count: np.ndarray, conf: np.ndarray, error: np.ndarray,
+                        weight: np.ndarray | None = None) -> list[float]:
+    """The onboard part's weights (``ErrorModel.onboard``) fit on tiles' absolute errors
+    (each tile weighted by ``weight``: how many tiles it stands for)."""
+    return _fit_positive(onboard_features(count, conf), np.asarray(error, float), weight)
 
 
-def _fit_positive(x: np.ndarray, y: np.ndarray) -> list[float]:
-    """Least squares ``y ~ x @ w`` with every weight >= 0."""
+def _fit_positive(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+                  ) -> list[float]:
+    """(Weighted) least squares ``y ~ x @ w`` with every weight >= 0."""
     from sklearn.linear_model import LinearRegression
 
     if len(y) < x.shape[1]:
         return [float(y.mean()) if len(y) else 0.0] + [0.0] * (x.shape[1] - 1)
-    lr = LinearRegression(positive=True, fit_intercept=False).fit(x, y)
+    lr = LinearRegression(positive=True, fit_intercept=False).fit(x, y, sample_weight=weight)
     return [float(v) for v in lr.coef_]

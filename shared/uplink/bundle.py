@@ -258,8 +258,9 @@ def read_confidence(data: bytes) -> ConfidenceModel:
                 raise limits.OutOfRange("confidence busy must be an object")
             _check_regression(obj["busy"], "confidence busy")
         limits.finite(obj.get("busy_from", 0.5), "confidence busy_from", 0.0, 1e6)
-        if obj.get("recalibration") is not None:
-            _check_map(obj["recalibration"], "confidence recalibration")
+        for key in ("recalibration", "recalibration_busy"):
+            if obj.get(key) is not None:
+                _check_map(obj[key], f"confidence {key.replace('_', ' ')}")
         return ConfidenceModel(**obj)
     except TypeError as exc:
         raise BundleError(f"confidence.json: {exc}") from None

@@ -1,7 +1,9 @@
-"""Recalibration on the ground: fit on a satellite's exploration tiles only (never on tiles
-sent by value, never on scenes planned under another bundle), nothing changed without enough
-evidence or when the held-back tiles do not show the refit better, a miscalibrated
-confidence corrected, and the command signs the result into a bundle for that satellite."""
+"""Recalibration on the ground: fit on a satellite's downlinked tiles, exploration tiles
+weighted for the accepted tiles they stand for (never on scenes planned under another
+bundle), a map per regime (tiles the satellite sees as empty, tiles where it counts),
+nothing changed without enough evidence or when the held-back tiles do not show the refit
+better, a miscalibrated confidence corrected, and the command signs the result into a bundle
+for that satellite."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from shared.wire.chunks import tile_chunks
 PAIR = ModelBundle.shipped("objects", "onboard")
 
 
-def add_scene(store, sender, name, tiles, *, version=0, crs="EPSG:32631"):
-    """A scene of len(tiles) tiles in one row: (onboard, confidence, ground, exploration)."""
-    n = len(tiles)
+def add_scene(store, sender, name, tiles, *, version=0, crs="EPSG:32631", accepted=0):
+    """A scene of len(tiles) downlinked tiles in one row, (onboard, confidence, ground,
+    exploration) each, then ``accepted`` tiles kept onboard."""
+    n = len(tiles) + accepted
     h = link_pb2.SceneHeader(scene_id=name, bundle_version=version, grid=link_pb2.TileGrid(
         width=256 * n, height=256, tile_size=256, rows=1, cols=n))
     if crs:
@@ -36,7 +39,10 @@ def add_scene(store, sender, name, tiles, *, version=0, crs="EPSG:32631"):
     store.put_summary(link_pb2.SceneSummary(scene_id=name, tiles=[
         link_pb2.TileDecision(index=i, decision=link_pb2.DOWNLINKED, onboard_count=o,
                               confidence=c, quality=90, exploration=e)
-        for i, (o, c, _, e) in enumerate(tiles)]), key)
+        for i, (o, c, _, e) in enumerate(tiles)] + [
+        link_pb2.TileDecision(index=len(tiles) + i, decision=link_pb2.ACCEPTED,
+                              onboard_count=0.0, confidence=0.95) for i in range(accepted)]),
+        key)
     for i, (o, c, g, e) in enumerate(tiles):
         chunk = tile_chunks(name, i, 0, i, b"jpeg", 90, onboard_count=o, confidence=c,
                             exploration=e)[0]
@@ -69,31 +75,76 @@ def fill(store, scenes=80, per_scene=5, seed=0, **kw):
                   crs="EPSG:32631" if k % 2 else "EPSG:32632", **kw)
 
 
-def test_an_overconfident_calibration_is_corrected_on_exploration_tiles(store):
-    fill(store)
-    # Tiles sent by value (not exploration) that would say the opposite: never used.
-    add_scene(store, "sat-1", "value", [(1.0, 0.9, 1.0, False)] * 40)
+def test_an_overconfident_calibration_is_corrected_in_each_regime(store):
+    fill(store, scenes=120)
     whole, regions = recalibrate_satellite(store, "sat-1", PAIR.confidence,
-                                           PAIR.error_model)
-    assert whole.tiles == 400 and whole.changed
-    c = whole.checks["confidence"]
-    assert c["brier_after"] < c["brier_before"] and c["ece_after"] < c["ece_before"]
-    assert c["held_back_tiles"] + c["fit_tiles"] == 400
-    # The satellite's 0.9 now means what the ground saw: right about half the time.
-    assert whole.confidence.recalibrated(np.array([0.9]))[0] == pytest.approx(0.5, abs=0.12)
+                                           PAIR.error_model, min_each=10)
+    assert whole.tiles == 600 and whole.changed
+    for regime in ("empty", "busy"):
+        c = whole.checks[f"confidence_{regime}"]
+        assert c["taken"] and c["brier_after"] < c["brier_before"]
+        assert c["ece_after"] < c["ece_before"]
+    assert sum(whole.checks[f"confidence_{r}"][k] for r in ("empty", "busy")
+               for k in ("fit_tiles", "held_back_tiles")) == 600
+    # The satellite's 0.85-0.95 now means what the ground saw in each regime: right about
+    # as often as its tiles there were.
+    ev, _ = evidence(store, "sat-1", 0)
+    grid = np.linspace(0.85, 0.95, 21)
+    for busy in (False, True):
+        mapped = whole.confidence.recalibrated(grid, np.full(len(grid), busy))
+        seen = float(ev.right[(ev.onboard >= 0.5) == busy].mean())
+        assert float(mapped.mean()) == pytest.approx(seen, abs=0.15) and seen < 0.6
     assert whole.error_model is not None
     e = whole.checks["error_model"]
     assert e["mae_after"] < e["mae_before"]
     assert whole.error_model.ground == PAIR.error_model.ground  # the ground's part kept
     assert sorted(r.group for r in regions) == ["sat-1@EPSG:32631", "sat-1@EPSG:32632"]
-    assert sum(r.tiles for r in regions) == 400
+    assert sum(r.tiles for r in regions) == 600
+
+
+def test_exploration_tiles_stand_for_the_accepted_tiles_they_were_drawn_from(store):
+    # 2 of 10 accepted tiles drawn for exploration (8 kept onboard), 3 sent by value.
+    add_scene(store, "sat-1", "a", [(0.0, 0.9, 0.0, True)] * 2 + [(3.0, 0.4, 5.0, False)] * 3,
+              accepted=8)
+    ev, _ = evidence(store, "sat-1", 0)
+    assert len(ev) == 5
+    assert ev.weight[ev.exploration] == pytest.approx([5.0, 5.0])
+    assert ev.weight[~ev.exploration] == pytest.approx([1.0] * 3)
+    # A scene whose summary has not come down yet: its tiles wait (no weight without it).
+    store.put_header(link_pb2.SceneHeader(scene_id="b", grid=link_pb2.TileGrid(
+        width=256, height=256, tile_size=256, rows=1, cols=1)), "sat-1")
+    chunk = tile_chunks("b", 0, 0, 0, b"jpeg", 90, onboard_count=1.0, confidence=0.5,
+                        exploration=True)[0]
+    store.commit_tile(chunk, b"jpeg", "sat-1:b")
+    store.set_counts([("sat-1:b", 0, 1.0)])
+    assert len(evidence(store, "sat-1", 0)[0]) == 5
+
+
+def test_a_map_per_regime_keeps_busy_tiles_from_the_empty_tiles_evidence(store):
+    # What hurt the loop (docs/CLOSED_LOOP.md): at one confidence, the tiles the satellite
+    # sees as empty are almost always right and the busy ones it sends often wrong. One map
+    # fit on exploration tiles alone raised both; per regime, each gets its own.
+    rng = np.random.default_rng(5)
+    for k in range(60):
+        empty = [(0.0, 0.88, 0.0 if rng.random() < 0.97 else 1.0, True) for _ in range(3)]
+        busy = []
+        for _ in range(4):
+            n = float(rng.integers(2, 6))
+            busy.append((n, 0.88, n if rng.random() < 0.4 else n + 3, False))
+        add_scene(store, "sat-1", f"m{k}", empty + busy, accepted=12)
+    whole, _ = recalibrate_satellite(store, "sat-1", PAIR.confidence, PAIR.error_model,
+                                     min_tiles=100, min_each=5)
+    assert whole.checks["confidence_busy"]["taken"]
+    busy = whole.confidence.recalibrated(np.array([0.88]), np.array([True]))[0]
+    empty = whole.confidence.recalibrated(np.array([0.88]), np.array([False]))[0]
+    assert busy < 0.6 and empty > 0.85
 
 
 def test_nothing_changes_without_enough_evidence(store):
     fill(store, scenes=10)
     whole, _ = recalibrate_satellite(store, "sat-1", PAIR.confidence, PAIR.error_model)
     assert not whole.changed and whole.tiles == 50
-    assert "not enough evidence: 50 exploration tiles" in whole.reason
+    assert "not enough evidence: 50 tiles (50 exploration" in whole.reason
     other, _ = recalibrate_satellite(store, "sat-2", PAIR.confidence, PAIR.error_model)
     assert other.tiles == 0 and not other.changed
 
@@ -119,9 +170,11 @@ def test_a_refit_no_better_on_held_back_tiles_is_not_taken():
     ground = np.where(right, onboard, onboard + 3)
     ev = Evidence(onboard, p, ground, [f"s{i // 3}" for i in range(3000)])
     out = recalibrate(ev, "sat", 0, PAIR.confidence, None)
-    c = out.checks["confidence"]
-    assert abs(c["brier_after"] - c["brier_before"]) < 0.01
-    assert out.changed == (c["brier_after"] < c["brier_before"])
+    for regime in ("empty", "busy"):
+        c = out.checks[f"confidence_{regime}"]
+        assert abs(c["brier_after"] - c["brier_before"]) < 0.01
+        assert c["taken"] == (c["brier_after"] < c["brier_before"])
+    assert out.changed == any(out.checks[f"confidence_{r}"]["taken"] for r in ("empty", "busy"))
 
 
 @pytest.mark.parametrize("bad, words", [({"min_tiles": 5}, "min_tiles"),
@@ -160,14 +213,14 @@ def test_the_command_signs_the_refit_into_a_bundle_for_the_satellite(store, tmp_
     assert opened.manifest.satellites == ("sat-1",)
     assert opened.manifest.roles() == ["confidence", "error_model"]
     sent = read_confidence(opened.files["confidence"])
-    assert sent.recalibration is not None
+    assert sent.recalibration_busy is not None  # too few empty tiles for their own map
     # The evidence beside the bundle, as the ground's API and dashboard show it.
     from ground.uplink import BundleShelf, evidence_summary
 
     shelf = BundleShelf(tmp_path / "ground" / "uplink", public)
     shown = evidence_summary(shelf.evidence(1))
     assert shown["tiles"] == 400 and shown["changed"] and shown["under_bundle"] == 0
-    conf = shown["checks"]["confidence"]
+    conf = shown["checks"]["confidence_busy"]
     assert conf["brier_after"] < conf["brier_before"] and conf["held_back_tiles"] > 0
     assert all(isinstance(v, int | float) for c in shown["checks"].values() for v in c.values())
     assert shelf.evidence(7) is None

@@ -1,4 +1,5 @@
-"""The ImageNet trunks load strictly and compute what the reference definition computes."""
+"""The ImageNet trunks load strictly and compute what the reference definition computes;
+CRAFT's weights fill its counter but the heads."""
 
 import pytest
 import torch
@@ -49,3 +50,22 @@ def test_no_pretrained_weights_for_other_networks():
         init_pretrained(build("shallow-mbv2"))
     with pytest.raises(ValueError, match="no pretrained weights"):
         lite_state_dict("lite9")
+
+
+def test_craft_weights_fill_everything_but_the_heads():
+    pytest.importorskip("easyocr_en_models")
+    from lab.models.pretrained import craft_state_dict
+
+    torch.manual_seed(0)
+    fresh = build("craft-unet", {"classes": 3})
+    torch.manual_seed(0)
+    loaded = build("craft-unet", {"classes": 3}, pretrained=True)
+    source = craft_state_dict()
+    for key, value in loaded.state_dict().items():
+        if key.startswith("heads."):
+            assert torch.equal(value, fresh.state_dict()[key])
+        else:
+            assert torch.equal(value, source[key]), key
+    # CRAFT's own last layer (region and affinity scores) is the only weight left unused.
+    assert sorted(set(source) - set(loaded.state_dict())) == ["conv_cls.8.bias",
+                                                               "conv_cls.8.weight"]
