@@ -8,7 +8,7 @@ for that satellite."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -199,13 +199,13 @@ def test_a_recalibration_map_is_checked_and_composed():
 
 def test_the_command_signs_the_refit_into_a_bundle_for_the_satellite(store, tmp_path,
                                                                      monkeypatch, capsys):
-    fill(store)
+    fill(store, scenes=120)
     monkeypatch.setenv("TARGETFUSE_GROUND_DB_PATH", str(tmp_path / "ground" / "ground.db"))
     out = tmp_path / "recal"
     assert uplink_main(["recalibrate", "--satellite", "sat-1", "--out", str(out),
                         "--build"]) == 0
     report = json.loads((out / "recalibration.json").read_text())
-    assert report["satellite"]["changed"] and report["satellite"]["tiles"] == 400
+    assert report["satellite"]["changed"] and report["satellite"]["tiles"] == 600
     assert "uplink bundle 1:" in capsys.readouterr().out
     public = load_public_key(tmp_path / "ground" / "uplink-signing.pub")
     opened = open_bundle((tmp_path / "ground" / "uplink" / "bundle-1.tfb").read_bytes(),
@@ -219,7 +219,7 @@ def test_the_command_signs_the_refit_into_a_bundle_for_the_satellite(store, tmp_
 
     shelf = BundleShelf(tmp_path / "ground" / "uplink", public)
     shown = evidence_summary(shelf.evidence(1))
-    assert shown["tiles"] == 400 and shown["changed"] and shown["under_bundle"] == 0
+    assert shown["tiles"] == 600 and shown["changed"] and shown["under_bundle"] == 0
     conf = shown["checks"]["confidence_busy"]
     assert conf["brier_after"] < conf["brier_before"] and conf["held_back_tiles"] > 0
     assert all(isinstance(v, int | float) for c in shown["checks"].values() for v in c.values())
@@ -254,3 +254,22 @@ def test_a_refit_is_signed_for_the_counter_in_force(tmp_path, monkeypatch):
     assert base_models(settings, args, "sat-1", 0)[2] is None  # the shipped counter
     confidence, _, model_sha256 = base_models(settings, args, "sat-1", 1)
     assert model_sha256 == adapted and confidence is not None
+
+
+def test_an_error_model_worse_in_one_regime_is_not_taken():
+    # Busy tiles err by 3, empty ones never; the held-back empty tiles weigh so much that a
+    # population fit predicts small errors everywhere: better on average, worse on busy tiles.
+    rng = np.random.default_rng(2)
+    n = 2000
+    busy = rng.random(n) < 0.1
+    onboard = np.where(busy, rng.integers(2, 6, n), 0).astype(float)
+    ground = np.where(busy, onboard + 3, 0.0)
+    p = np.where(busy, 0.5, 0.95)
+    ev = Evidence(onboard, p, ground, [f"s{i // 5}" for i in range(n)],
+                  ~busy, np.where(busy, 1.0, 30.0))
+    em = replace(PAIR.error_model, onboard=[0.0, 0.0, 6.0, 0.0])  # 3 on busy tiles, 0.3 empty
+    out = recalibrate(ev, "sat", 0, PAIR.confidence, em, min_tiles=100, min_each=5)
+    e = out.checks["error_model"]
+    assert e["mae_after"] < e["mae_before"]
+    assert e["mae_busy_after"] > e["mae_busy_before"]
+    assert not e["taken"] and out.error_model is None
