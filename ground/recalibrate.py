@@ -92,9 +92,12 @@ class Evidence:
                         self.exploration[mask], self.weight[mask])
 
 
-def stand_in_weight(accepted: int, explored: int) -> float:
-    """How many accepted tiles one exploration tile stands for (step 1)."""
-    return (accepted + explored) / explored if explored else 0.0
+def stand_in_weights(exploration: np.ndarray, accepted: int) -> np.ndarray:
+    """Each tile's weight (step 1): 1 for a tile sent by value, ``(A + E) / E`` for an
+    exploration tile (``A`` = ``accepted`` tiles kept onboard, ``E`` exploration tiles)."""
+    exploration = np.asarray(exploration, bool)
+    explored = int(exploration.sum())
+    return np.where(exploration, (accepted + explored) / max(explored, 1), 1.0)
 
 
 @dataclass
@@ -170,12 +173,11 @@ def evidence(store: Store, sender: str, version: int
     def of(chosen) -> Evidence:
         explored = np.array([t.exploration for t, _ in chosen], bool)
         scenes = {t.scene_id for t, _ in chosen}
-        w = stand_in_weight(sum(accepted[s] for s in scenes), int(explored.sum()))
         return Evidence(np.array([t.onboard_count for t, _ in chosen], float),
                         np.array([t.confidence for t, _ in chosen], float),
                         np.array([t.ground_count for t, _ in chosen], float),
                         [t.scene_id for t, _ in chosen], explored,
-                        np.where(explored, w, 1.0))
+                        stand_in_weights(explored, sum(accepted[s] for s in scenes)))
 
     regions = sorted({r for _, r in rows if r is not None})
     return of(rows), {r: of([x for x in rows if x[1] == r]) for r in regions}

@@ -142,14 +142,18 @@ class CraftCounter(nn.Module):
         return density, mask, feats[0].mean(dim=(2, 3))
 
     def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        density, mask = self.decode_half(feats)
+        # 1/2 -> the counters' 1/4: a 2x2 block's density summed, its mask logits averaged.
+        return F.avg_pool2d(density, 2) * 4, F.avg_pool2d(mask, 2)
+
+    def decode_half(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The heads' density and mask logits at 1/2, before pooling."""
         fc7, s16, s8, s4, s2 = feats
         y = self.upconv1(torch.cat([fc7, s16], dim=1))
         for up, skip in ((self.upconv2, s8), (self.upconv3, s4), (self.upconv4, s2)):
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = up(torch.cat([y, skip], dim=1))
-        density, mask = self.heads(self.conv_cls(y))
-        # 1/2 -> the counters' 1/4: a 2x2 block's density summed, its mask logits averaged.
-        return F.avg_pool2d(density, 2) * 4, F.avg_pool2d(mask, 2)
+        return self.heads(self.conv_cls(y))
 
 
 def craft_counter(cfg: dict) -> nn.Module:

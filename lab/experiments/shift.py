@@ -52,7 +52,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ground.recalibrate import Evidence, recalibrate, stand_in_weight
+from ground.recalibrate import Evidence, recalibrate, stand_in_weights
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
@@ -153,10 +153,9 @@ class Ground:
 
     def evidence(self) -> Evidence:
         explored = np.array(self.exploration, bool)
-        w = stand_in_weight(self.accepted, int(explored.sum()))
         return Evidence(np.array(self.onboard, float), np.array(self.confidence, float),
                         np.array(self.ground, float), list(self.scenes), explored,
-                        np.where(explored, w, 1.0))
+                        stand_in_weights(explored, self.accepted))
 
 
 def sat_map(rec) -> dict | None:

@@ -15,6 +15,7 @@ CRAFT's last layer (its region and affinity scores), which the counter's heads r
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -44,8 +45,6 @@ def _tf_names(key: str) -> str:
 
 def craft_state_dict() -> dict[str, torch.Tensor]:
     """CRAFT's weights under the counter's module names (``module.basenet.`` -> ``trunk.``)."""
-    from pathlib import Path
-
     from easyocr_en_models import model_dir
 
     source = torch.load(Path(model_dir()) / "craft_mlt_25k.pth", map_location="cpu",

@@ -14,14 +14,7 @@ def test_maps_at_a_quarter_keep_the_heads_count():
     x = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         density, mask = model(x)
-        feats = model.trunk(x * model.in_scale + model.in_shift)
-        # the heads at 1/2, before pooling, as decode computes them
-        fc7, s16, s8, s4, s2 = feats
-        y = model.upconv1(torch.cat([fc7, s16], 1))
-        for up, skip in ((model.upconv2, s8), (model.upconv3, s4), (model.upconv4, s2)):
-            y = up(torch.cat([torch.nn.functional.interpolate(
-                y, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1))
-        half, _ = model.heads(model.conv_cls(y))
+        half, _ = model.decode_half(model.trunk(x * model.in_scale + model.in_shift))
     assert density.shape == mask.shape == (2, 3, 16, 24)
     assert half.shape[-2:] == (32, 48)
     assert torch.allclose(density.sum(dim=(2, 3)), half.sum(dim=(2, 3)), rtol=1e-5, atol=1e-7)
