@@ -24,18 +24,23 @@ from shared.pipeline.error_model import ErrorModel
 log = logging.getLogger("targetfuse.ground.counting")
 
 
-def ground_count(ground, received: np.ndarray, gsd: float | None, resized: bool) -> float:
-    """The ground counter's count of a received tile: one input as sent when the onboard
-    side resized it to the counter's input, else cut at the counter's natural tile size."""
-    return float(ground_class_counts(ground, received, gsd, resized).sum())
+def ground_count(ground, received: np.ndarray, gsd: float | None,
+                 sent_input: int | None) -> float:
+    """The ground counter's count of a received tile: one input when the onboard side
+    resized it to its counter's input (``sent_input`` px), else cut at the ground counter's
+    natural tile size."""
+    return float(ground_class_counts(ground, received, gsd, sent_input).sum())
 
 
-def ground_class_counts(ground, received: np.ndarray, gsd: float | None, resized: bool,
-                        channels: list[int] | None = None) -> np.ndarray:
-    """Per requested class (default every class), the ground's count of a received tile."""
-    if resized:
-        per_class = run_tiles(ground.run_batch, [received], ground.input_size, 1.0,
-                              1).class_counts[0]
+def ground_class_counts(ground, received: np.ndarray, gsd: float | None,
+                        sent_input: int | None, channels: list[int] | None = None
+                        ) -> np.ndarray:
+    """Per requested class (default every class), the ground's count of a received tile.
+    ``sent_input``: the onboard input size the tile was resized to (None: sent native); a
+    ground counter whose input is larger (one that counts enlarged tiles) enlarges it."""
+    if sent_input:
+        per_class = run_tiles(ground.run_batch, [received], ground.input_size,
+                              ground.input_size / sent_input, 1).class_counts[0]
     else:
         per_class = ground.count_tiles(received, gsd).class_totals()
     return per_class if channels is None else per_class[channels]
@@ -65,7 +70,7 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
     gets its total over the classes its scene asked for and the count of each of them."""
     counts: dict[tuple[str, int], tuple[float, list[float] | None]] = {}
     channels: dict[str, list[int] | None] = {}
-    resized, images = [], []
+    resized, images, scales = [], [], []
     for t in tiles:
         try:
             img = decode_tile(t.data)
@@ -75,6 +80,7 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
         if t.resized:
             resized.append(t)
             images.append(img)
+            scales.append(sent_scale(store, counter, t.scene_id))
         else:
             try:  # the cost bounded before any work: a poison tile is set aside, not counted
                 _check_work(counter, img, t.sent_gsd_m or None)
@@ -83,7 +89,7 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
                 counts[(t.scene_id, t.tile_index)] = (float("nan"), None)
                 continue
             try:
-                per = ground_class_counts(counter, img, t.sent_gsd_m or None, False,
+                per = ground_class_counts(counter, img, t.sent_gsd_m or None, None,
                                           scene_channels(store, counter, t.scene_id, channels))
             except Exception:  # noqa: BLE001 - this tile, not the queue behind it
                 log.exception("tile %s/%s could not be counted", t.scene_id, t.tile_index)
@@ -92,10 +98,10 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
             counts[(t.scene_id, t.tile_index)] = (float(per.sum()), per.tolist())
     if images:
         try:
-            class_counts = run_tiles(counter.run_batch, images, counter.input_size, 1.0,
-                                     len(images)).class_counts
+            class_counts = _resized_counts(counter, images, scales)
         except Exception:  # noqa: BLE001 - one odd tile must not fail the batch: one by one
-            class_counts = [_one(counter, img) for img in images]
+            class_counts = [_one(counter, img, f) for img, f in zip(images, scales,
+                                                                     strict=True)]
         for t, per_class in zip(resized, class_counts, strict=True):
             if per_class is None:
                 counts[(t.scene_id, t.tile_index)] = (float("nan"), None)
@@ -116,9 +122,30 @@ def _check_work(counter, img: np.ndarray, gsd: float | None) -> None:
                         card.model_gsd_m)
 
 
-def _one(counter, img: np.ndarray) -> np.ndarray | None:
+def sent_scale(store: Store, counter, scene_id: str) -> float:
+    """How much a tile of this scene sent resized is enlarged to the ground counter's input:
+    its input size over the onboard input size the scene's header states (1 without one)."""
+    header = store.header(scene_id)
+    sent = header.input_size if header is not None else 0
+    return counter.input_size / sent if sent else 1.0
+
+
+def _resized_counts(counter, images: list[np.ndarray], scales: list[float]) -> list:
+    """Class counts of resized tiles, in order, one batch per enlargement."""
+    out: list = [None] * len(images)
+    for f in sorted(set(scales)):
+        idx = [k for k, g in enumerate(scales) if g == f]
+        run = run_tiles(counter.run_batch, [images[k] for k in idx], counter.input_size, f,
+                        len(idx))
+        for k, row in zip(idx, run.class_counts, strict=True):
+            out[k] = row
+    return out
+
+
+def _one(counter, img: np.ndarray, scale: float) -> np.ndarray | None:
     try:
-        return run_tiles(counter.run_batch, [img], counter.input_size, 1.0, 1).class_counts[0]
+        return run_tiles(counter.run_batch, [img], counter.input_size, scale,
+                         1).class_counts[0]
     except Exception:  # noqa: BLE001
         log.exception("a received tile could not be counted; it stays without a count")
         return None

@@ -131,8 +131,9 @@ class SceneSimulator:
             tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
                                    self.onboard.input_size if resized else None)
             received = decode_tile(encode_tile(tile, quality))
-            self._ground[key] = float(ground_class_counts(self.ground, received, self.gsd,
-                                                          resized, self.ground_channels).sum())
+            self._ground[key] = float(ground_class_counts(
+                self.ground, received, self.gsd, self.onboard.input_size if resized else None,
+                self.ground_channels).sum())
         return self._ground[key]
 
     @property

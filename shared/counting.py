@@ -23,7 +23,13 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.model_card import ModelCard
-from shared.preprocess import NORMALISED_INPUT, input_convention, prepare_tile, tile_px
+from shared.preprocess import (
+    NORMALISED_INPUT,
+    input_convention,
+    limit_detail,
+    prepare_tile,
+    tile_px,
+)
 from shared.tile_grid import TileGrid
 
 RunBatch = Callable[[np.ndarray], tuple[np.ndarray, ...]]
@@ -144,7 +150,10 @@ class TileCounter:
         return [self.card.classes.index(c) for c in classes]
 
     def tile_size_for(self, scene_gsd: float | None) -> int:
-        return tile_px(self.card.input_size, self.card.model_gsd_m, scene_gsd)
+        """Source pixels per tile; a scene without a GSD is taken to be at the card's
+        ``detail_gsd_m`` where it has one (the GSD of the tiles such a counter is sent)."""
+        return tile_px(self.card.input_size, self.card.model_gsd_m,
+                       scene_gsd or self.card.detail_gsd_m)
 
     def inputs(self, pixels: np.ndarray, scene_gsd: float | None) -> Iterator[np.ndarray]:
         """The scene's tiles prepared as this counter's inputs."""
@@ -156,6 +165,7 @@ class TileCounter:
                     tile_size: int | None = None, classes: Sequence[str] | None = None
                     ) -> TileOutputs:
         natural = self.tile_size_for(scene_gsd)
+        pixels = limit_detail(pixels, scene_gsd, self.card.detail_gsd_m)
         return count_scene(self.run_batch, pixels, tile_size or natural, self.card.input_size,
                            self.card.input_size / natural, self.batch_size,
                            channels=self.channels(classes), convention=self.input_convention)

@@ -37,6 +37,10 @@ class ModelCard:
     data: dict[str, Any] = field(default_factory=dict)  # datasets, split file, synthetic
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The pixels it counts have no detail finer than this (a ground counter that counts
+    # downlinked tiles, at the onboard counter's GSD, enlarged to ``model_gsd_m``): finer
+    # scenes are limited to it first, and a scene without a GSD is taken to be at it.
+    detail_gsd_m: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)

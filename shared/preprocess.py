@@ -73,6 +73,19 @@ def normalise(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
+def limit_detail(pixels: np.ndarray, gsd: float | None, detail_gsd: float | None
+                 ) -> np.ndarray:
+    """The pixels with no detail finer than ``detail_gsd`` (down to it and back up, so
+    coordinates are kept); as they are without both GSDs or when already as coarse."""
+    if not gsd or not detail_gsd or gsd >= detail_gsd:
+        return pixels
+    h, w = pixels.shape[:2]
+    f = gsd / detail_gsd
+    small = cv2.resize(pixels, (max(1, round(w * f)), max(1, round(h * f))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def canvas_tile(tile: np.ndarray, input_size: int, scale: float) -> np.ndarray:
     """One tile (uint8 RGB, any size) -> the counter's input pixels, uint8 (S, S, 3).
 

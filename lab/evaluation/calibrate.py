@@ -198,7 +198,7 @@ def fit_error_model(onboard, ground, images, classes, tile_size, qualities, dedu
             for t in tiles:
                 sent = downlink_pixels(t, tile_size, onboard.input_size)
                 rgb = decode_tile(encode_tile(sent, q))
-                gr[q].append(ground_count(ground, rgb, img.meta.gsd_m, resized=True))
+                gr[q].append(ground_count(ground, rgb, img.meta.gsd_m, onboard.input_size))
     table = {"truth": np.concatenate(truth), "onboard": np.concatenate(on),
              "confidence": np.concatenate(conf),
              **{f"ground_q{q}": np.array(v) for q, v in gr.items()}}

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             sent = downlink_pixels(pixels, size, onboard.input_size)
             for q in qualities:
                 rgb = decode_tile(encode_tile(sent, q))
-                gr[q].append(float(ground_class_counts(ground, rgb, None, True,
+                gr[q].append(float(ground_class_counts(ground, rgb, None, onboard.input_size,
                                                        channels).sum()))
     model = ErrorModel.fit(np.array(truth), np.array(on), np.array(conf),
                            {q: np.array(v) for q, v in gr.items()},

@@ -30,6 +30,7 @@ from lab.evaluation.evaluate import _jaccard_counts, truth_objects
 from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.confidence import auroc, expected_calibration_error, is_right
 from shared.model_bundle import MODELS_DIR
+from shared.preprocess import limit_detail
 from shared.tile_grid import true_counts
 
 ROLES = ("onboard", "ground")
@@ -108,7 +109,7 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             gsd = estimate_gsd(onboard, pixels)[0]
             estimates.append(gsd)
         if zoom != 1.0:
-            pixels = _detail_at(pixels, gsd, onboard.card.model_gsd_m)
+            pixels = limit_detail(pixels, gsd, onboard.card.model_gsd_m)
             gsd = (gsd or onboard.card.model_gsd_m) * zoom
         t0 = time.perf_counter()
         on = onboard.count(pixels, gsd, classes=covered)
@@ -196,20 +197,6 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                     "mean": round(float(f.mean()), 4),
                     "beyond_training_range": round(float((f < 1).mean()), 4)}
     return result
-
-
-def _detail_at(pixels: np.ndarray, gsd: float | None, model_gsd: float) -> np.ndarray:
-    """The pixels with no detail finer than ``model_gsd`` (down to it and back up, so the
-    truth boxes keep their coordinates)."""
-    if gsd is None or gsd >= model_gsd:
-        return pixels
-    import cv2
-
-    h, w = pixels.shape[:2]
-    f = gsd / model_gsd
-    small = cv2.resize(pixels, (max(1, round(w * f)), max(1, round(h * f))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _round(v: float | None) -> float | None:

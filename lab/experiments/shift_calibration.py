@@ -95,8 +95,8 @@ def error_cache(onboard, ground, source: str, splits_dir: Path, cache: Path, qua
         sent = downlink_pixels(pixels, size, onboard.input_size)
         for q in qualities:
             rgb = decode_tile(encode_tile(sent, q))
-            rows[f"ground_q{q}"].append(float(ground_class_counts(ground, rgb, None, True,
-                                                                  channels).sum()))
+            rows[f"ground_q{q}"].append(float(ground_class_counts(
+                ground, rgb, None, onboard.input_size, channels).sum()))
     table = {k: np.asarray(v, float) for k, v in rows.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **table)

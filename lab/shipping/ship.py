@@ -224,7 +224,7 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
     return ModelCard(
         name=record["name"], role=role, architecture=cfg["arch"], arch_config=cfg["arch_config"],
         weights=weights, sha256="", input_size=cfg["input_size"], model_gsd_m=cfg["model_gsd"],
-        classes=list(record["classes"]),
+        detail_gsd_m=cfg.get("detail_gsd"), classes=list(record["classes"]),
         truth_classes=sorted(n for n, c in class_map.names.items() if c in record["classes"]),
         flops_per_tile=count_flops(model, cfg["input_size"]),
         data={"sources": record["sources"], "left_out": record.get("left_out"),

@@ -43,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gsd", type=float, default=None, help="scene GSD when the data omit it")
     p.add_argument("--model-gsd", type=float, default=1.0, help="GSD the counter works at")
     p.add_argument("--input-size", type=int, default=256)
+    p.add_argument("--crop", type=int, default=None,
+                   help="training crop size in px (default --input-size; validation and the "
+                        "shipped card use --input-size)")
+    p.add_argument("--detail-gsd", type=float, default=None,
+                   help="limit the scenes' detail to this GSD before resampling to "
+                        "--model-gsd (a ground counter that counts downlinked tiles, which "
+                        "are at the onboard counter's GSD, enlarged; with --sources)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--samples-per-epoch", type=int, default=1600)
     p.add_argument("--batch-size", type=int, default=8)
@@ -112,6 +119,7 @@ def _config(args, gsd: float, arch_config: dict):
 
     return TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], arch_config=arch_config,
                        input_size=args.input_size, model_gsd=gsd, epochs=args.epochs,
+                       crop=args.crop, detail_gsd=args.detail_gsd,
                        samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size,
                        lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
                        threads=args.threads, wide_scale_p=args.wide_scale_p,
@@ -138,9 +146,11 @@ def run_sources(args: argparse.Namespace) -> int:
     bar = lambda desc: (lambda it: tqdm(it, desc=desc, unit="scene"))  # noqa: E731
     splits = Path(args.splits_dir or SPLITS_DIR)
     train_set = multi_source(sources, "train", args.model_gsd, class_map, args.real_dev,
-                             args.dedupe_iou, progress=bar("train scenes"), splits_dir=splits)
+                             args.dedupe_iou, progress=bar("train scenes"), splits_dir=splits,
+                             detail_gsd=args.detail_gsd)
     val_set = multi_source(sources, "val", args.model_gsd, class_map, args.real_dev,
-                           args.dedupe_iou, progress=bar("val scenes"), splits_dir=splits)
+                           args.dedupe_iou, progress=bar("val scenes"), splits_dir=splits,
+                           detail_gsd=args.detail_gsd)
     if not train_set.scenes or not val_set.scenes:
         raise ValueError(f"sources {sources} give no training or no validation scenes")
     if args.synthetic:

@@ -41,6 +41,7 @@ class Scene:
     labelled: np.ndarray  # (C,) bool: the labels cover this class exhaustively
     gsd_known: bool = True
     source: str = ""
+    enlarge: float = 1.0  # the counter's pixels per pixel kept here (load_scene's detail_gsd)
 
     @property
     def count(self) -> int:
@@ -58,12 +59,19 @@ class Scene:
 def load_scene(image: AnnotatedImage, model_gsd: float,
                classes: set[str] | list[set[str]] | None, sigma_factor: float = 0.2,
                dedupe_iou: float = DEFAULT_IOU, labelled: list[bool] | None = None,
-               source: str = "") -> Scene:
+               source: str = "", detail_gsd: float | None = None) -> Scene:
     """``classes``: per output class the annotation names that count as it (one set: a
-    single-class counter; None: every object, one class)."""
+    single-class counter; None: every object, one class). ``detail_gsd``: the pixels'
+    detail is first limited to this GSD (a scene without a GSD is taken to be at it), then
+    resampled to ``model_gsd``: a ground counter that counts downlinked tiles (at the onboard
+    counter's GSD) enlarged, for small objects to span more of its feature maps."""
     groups = [classes] if classes is None or isinstance(classes, set) else list(classes)
     pixels = image.load_pixels()
-    scale = (image.meta.gsd_m or model_gsd) / model_gsd
+    native = image.meta.gsd_m or detail_gsd or model_gsd
+    # Kept at the coarser of the two GSDs: enlarging happens in each crop's warp, so an
+    # enlarged scene costs no more memory than one at the detail GSD.
+    kept = max(model_gsd, detail_gsd or model_gsd)
+    scale = native / kept  # from the image's own pixels to the kept ones
     if scale != 1.0:
         pixels = cv2.resize(pixels, None, fx=scale, fy=scale,
                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -79,7 +87,7 @@ def load_scene(image: AnnotatedImage, model_gsd: float,
     flags = np.ones(len(groups), bool) if labelled is None else np.asarray(labelled, bool)
     return Scene(image.image_id, pixels, densities, masks,
                  np.array(centres, np.float32).reshape(-1, 2), np.array(counts), flags,
-                 image.meta.gsd_m is not None, source)
+                 image.meta.gsd_m is not None, source, kept / model_gsd)
 
 
 @dataclass
@@ -99,14 +107,15 @@ def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
     """One augmented crop: (3, S, S) input, (C, S/stride, S/stride) density and mask."""
     h, w = scene.pixels.shape[:2]
     s = aug.crop
+    q = s / 4 / scene.enlarge  # a quarter of the crop, in the scene's pixels
     if len(scene.centres) and rng.random() < aug.object_bias:
-        cx, cy = scene.centres[rng.integers(len(scene.centres))] + rng.normal(0, s / 4, 2)
+        cx, cy = scene.centres[rng.integers(len(scene.centres))] + rng.normal(0, q, 2)
     else:
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    cx, cy = float(np.clip(cx, s / 4, w - s / 4)), float(np.clip(cy, s / 4, h - s / 4))
+    cx, cy = float(np.clip(cx, q, w - q)), float(np.clip(cy, q, h - q))
     wide = not scene.gsd_known or (aug.wide_p > 0 and rng.random() < aug.wide_p)
     lo, hi = aug.wide_scale if wide else aug.scale
-    zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) * scene.enlarge
     angle = float(rng.uniform(0, 360)) if aug.rotate else 0.0
     m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
     m[:, 2] += (s / 2 - cx, s / 2 - cy)

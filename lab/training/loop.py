@@ -43,6 +43,8 @@ class TrainConfig:
     arch_config: dict = field(default_factory=dict)
     input_size: int = 256
     model_gsd: float = 1.0
+    crop: int | None = None  # training crop size (None: input_size)
+    detail_gsd: float | None = None  # scenes' detail limited to this GSD (data.load_scene)
     epochs: int = 20
     samples_per_epoch: int = 1600
     batch_size: int = 8
@@ -201,9 +203,12 @@ def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
     groups: dict[tuple[str, int], dict[str, list[float]]] = {}
     tile_err, inter, union = [], 0.0, 0.0
     for sc in scenes:
-        grid, tiles = scene_tiles(sc.pixels, input_size)
+        # A scene kept coarser than the counter's GSD (``Scene.enlarge``) is cut into tiles
+        # of the same ground footprint, each enlarged to the input, as the ground does.
+        grid, tiles = scene_tiles(sc.pixels, round(input_size / sc.enlarge))
+        mask_step = max(1, round(OUTPUT_STRIDE / sc.enlarge))
         dens_maps, logits = [], []
-        batch = [prepare_tile(t, input_size, 1.0) for t in tiles]
+        batch = [prepare_tile(t, input_size, sc.enlarge) for t in tiles]
         for k in range(0, len(batch), 8):
             d, m = run(np.stack(batch[k:k + 8]))
             dens_maps.append(d)
@@ -219,7 +224,7 @@ def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
             for i, tile in enumerate(grid):
                 true_tile = float(dens[tile.y0:tile.y1, tile.x0:tile.x1].sum())
                 tile_err.append(abs(class_counts[i, c] - true_tile))
-                tm = mask[tile.y0:tile.y1:OUTPUT_STRIDE, tile.x0:tile.x1:OUTPUT_STRIDE] > 0
+                tm = mask[tile.y0:tile.y1:mask_step, tile.x0:tile.x1:mask_step] > 0
                 pred = (class_logits[i, c] > 0)[: tm.shape[0], : tm.shape[1]]
                 inter += float((pred & tm).sum())
                 union += float((pred | tm).sum())
@@ -282,7 +287,8 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         start, history, best = state["epoch"], state["history"], state["best"]
-    aug = Augment(crop=cfg.input_size, wide_p=cfg.wide_scale_p, object_bias=cfg.object_bias)
+    aug = Augment(crop=cfg.crop or cfg.input_size, wide_p=cfg.wide_scale_p,
+                  object_bias=cfg.object_bias)
     for epoch in range(start, cfg.epochs):
         model.train()
         stream = CropStream(train_scenes, aug, OUTPUT_STRIDE, seed=cfg.seed * 10_007 + epoch,

@@ -50,8 +50,10 @@ def parse_sources(text: str) -> list[str]:
 
 def source_scenes(source: str, part: str, model_gsd: float, class_map: ClassMap,
                   root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU,
-                  splits_dir: Path = SPLITS_DIR, progress=None) -> list[Scene]:
-    """The usable images of one split part of a source, as multi-class training scenes."""
+                  splits_dir: Path = SPLITS_DIR, progress=None,
+                  detail_gsd: float | None = None) -> list[Scene]:
+    """The usable images of one split part of a source, as multi-class training scenes
+    (``detail_gsd``: ``lab.training.data.load_scene``)."""
     ids = set(split_ids(source, splits_dir).get(part, []))
     groups = [class_map.names_of(cls) for cls in class_map.classes]
     scenes = []
@@ -63,14 +65,15 @@ def source_scenes(source: str, part: str, model_gsd: float, class_map: ClassMap,
         covered = class_map.labelled(source, image)
         scenes.append(load_scene(image, model_gsd, groups, dedupe_iou=dedupe_iou,
                                  labelled=[c in covered for c in class_map.classes],
-                                 source=source))
+                                 source=source, detail_gsd=detail_gsd))
     return scenes
 
 
 def multi_source(sources: list[str], part: str, model_gsd: float,
                  class_map: ClassMap | None = None, root: str | Path | None = None,
                  dedupe_iou: float = DEFAULT_IOU, shares: dict[str, float] | None = None,
-                 progress=None, splits_dir: Path = SPLITS_DIR) -> SourceScenes:
+                 progress=None, splits_dir: Path = SPLITS_DIR,
+                 detail_gsd: float | None = None) -> SourceScenes:
     """Scenes of ``part`` from every source, with per-scene weights that give each source
     its share of the crops (``CropStream`` multiplies the weights by scene area)."""
     class_map = class_map or load_class_map()
@@ -78,7 +81,7 @@ def multi_source(sources: list[str], part: str, model_gsd: float,
     scenes, weights = [], []
     for source in sources:
         found = source_scenes(source, part, model_gsd, class_map, root, dedupe_iou,
-                              splits_dir, progress)
+                              splits_dir, progress, detail_gsd)
         area = sum(sc.pixels.shape[0] * sc.pixels.shape[1] for sc in found)
         for sc in found:
             scenes.append(sc)

@@ -43,6 +43,56 @@ def test_augmented_crop_keeps_density_mass_of_inner_objects():
         assert d.sum() == pytest.approx(1.0, abs=0.03)
 
 
+def test_a_scene_enlarged_past_its_detail_keeps_that_detail_and_enlarges_in_the_crop():
+    img = _scene_image()
+    img.meta.gsd_m = 0.25
+    scene = load_scene(img, model_gsd=0.5, classes={"plane"}, detail_gsd=1.0)
+    # Kept at the detail GSD (1 m: 48 px), enlarged 2x only when a crop is cut from it.
+    assert scene.pixels.shape == (48, 48, 3) and scene.enlarge == 2.0
+    assert scene.density[0].sum() == pytest.approx(6, abs=1e-3)
+    plain = load_scene(img, model_gsd=1.0, classes={"plane"})
+    assert np.abs(scene.pixels.astype(int) - plain.pixels).max() <= 1
+    # A 100 px scene: a 256 px crop at 2x spans 128 of its pixels, so the crop's centre,
+    # kept a quarter crop (32 px) from the scene's edges, always has the object inside.
+    one = AnnotatedImage(ImageMeta("c", 100, 100, gsd_m=1.0),
+                         [ObjectAnnotation.from_box("p", 40, 40, 60, 60)],
+                         pixels=np.zeros((100, 100, 3), np.uint8))
+    big = load_scene(one, 0.5, None, detail_gsd=1.0)
+    rng = np.random.default_rng(3)
+    for _ in range(5):  # the object is 40 px across in the crop, its mass still one
+        x, d, m = sample(big, rng, Augment(crop=256, object_bias=1.0, scale=(1, 1),
+                                           rotate=False), stride=4)
+        assert d.sum() == pytest.approx(1.0, abs=0.03)
+        assert 8 * 8 <= (m[0] > 0.5).sum() <= 12 * 12  # 40 px / stride 4 = 10 cells a side
+
+
+class _Recorder(torch.nn.Module):
+    """Counts nothing; keeps the inputs it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x)
+        out = torch.zeros(x.shape[0], 1, x.shape[2] // 4, x.shape[3] // 4)
+        return out, out
+
+
+def test_validation_cuts_an_enlarged_scene_into_tiles_of_the_inputs_footprint():
+    from lab.training.loop import validate
+
+    scene = load_scene(_scene_image(), 0.5, {"plane"}, detail_gsd=1.0)  # 192 px at 1 m
+    model = _Recorder()
+    metrics = validate(model, [scene], input_size=128)
+    x = torch.cat(model.inputs)
+    # 64 px of the kept scene per tile (its 128 px input footprint at 0.5 m), enlarged to
+    # fill the input: 3 x 3 tiles, none with a black margin.
+    assert x.shape == (9, 3, 128, 128)
+    assert bool((x.abs().sum(dim=1) > 0).all())
+    assert metrics["groups"]["val/0"]["objects"] == 6
+
+
 def test_soft_jaccard_is_zero_for_perfect_and_high_for_wrong():
     target = torch.zeros(1, 1, 8, 8)
     target[..., :4, :] = 1
