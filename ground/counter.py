@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ground.class_scales import by_scale, per_class_forward
 from ground.nets.registry import build
 from shared.counting import TileCounter, TileOutputs
 from shared.model_bundle import ModelBundle
@@ -83,6 +84,8 @@ class GroundCounter(TileCounter):
         # Test-time augmentation: the mean over the 4 rotations by 90 degrees (the ground has
         # the compute; averaging cuts the variance of the count).
         self.tta = self.card.extra.get("default_tta", False) if tta is None else tta
+        # Classes counted at another input scale (``ground.class_scales``).
+        self.scales = by_scale(self.card.classes, self.card.extra.get("class_input_scale"))
 
     @classmethod
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> GroundCounter:
@@ -93,8 +96,11 @@ class GroundCounter(TileCounter):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
                                                     enabled=dtype is not None):
-            density, mask = rotation_mean(self.model, x) if self.tta else self.model(x)[:2]
+            density, mask = per_class_forward(self._forward, x, self.scales)
         return self.scaled(density.float().cpu().numpy()), mask.float().cpu().numpy()
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return rotation_mean(self.model, x) if self.tta else self.model(x)[:2]
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None, classes: Sequence[str] | None = None

@@ -31,7 +31,7 @@ from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.counting import count_scene
 from shared.model_bundle import MODELS_DIR, card_path
 from shared.model_card import load_card
-from shared.preprocess import tile_px
+from shared.preprocess import limit_detail, tile_px
 from shared.tile_grid import true_counts
 
 MIN_OBJECTS = 10
@@ -72,10 +72,11 @@ def collect(model: str, models_dir: Path, sources: list[str], part: str,
     milliseconds per tile of each base option."""
     shallow_card = card_path(model, "onboard", models_dir)
     deep_card = card_path(model, "ground", models_dir)
-    card = load_card(deep_card)
-    nets = {"shallow": load_torch(shallow_card, load_card(shallow_card).extra["torch_weights"]),
+    card, on_card = load_card(deep_card), load_card(shallow_card)
+    nets = {"shallow": load_torch(shallow_card, on_card.extra["torch_weights"]),
             "deep": load_torch(deep_card, card.weights)}
-    runners = {f"{name}{'-tta' if tta else ''}": rotation_runner(net, tta)
+    cards = {"shallow": on_card, "deep": card}  # each cuts tiles at its own geometry
+    runners = {f"{name}{'-tta' if tta else ''}": (rotation_runner(net, tta), cards[name])
                for name, net in nets.items() for tta in (False, True)}
     class_map = load_class_map()
     seconds = {k: 0.0 for k in runners}
@@ -84,13 +85,13 @@ def collect(model: str, models_dir: Path, sources: list[str], part: str,
         ids = split_ids(source, splits_dir).get(part, [])
         for img, covered, _ in covered_images(source, ids, card.classes, class_map, root,
                                               DEFAULT_IOU):
-            pixels = img.load_pixels()
-            natural = _tile_px(card, img.meta.gsd_m)
+            pixels, gsd = img.load_pixels(), img.meta.gsd_m
             outs = {}
-            for name, run in runners.items():
+            for name, (run, c) in runners.items():
                 t0 = time.perf_counter()
-                outs[name] = count_scene(run, pixels, natural, card.input_size,
-                                         card.input_size / natural, 8)
+                natural = _tile_px(c, gsd)
+                outs[name] = count_scene(run, limit_detail(pixels, gsd, c.detail_gsd_m),
+                                         natural, c.input_size, c.input_size / natural, 8)
                 seconds[name] += time.perf_counter() - t0
             grid = outs["deep"].grid
             tiles_seen += len(grid)
@@ -105,7 +106,9 @@ def collect(model: str, models_dir: Path, sources: list[str], part: str,
 
 
 def _tile_px(card, gsd: float | None) -> int:
-    return tile_px(card.input_size, card.model_gsd_m, gsd)
+    """Source pixels per tile (a card with a detail GSD takes an unknown GSD to be it, as
+    ``shared.counting.TileCounter`` does: both counters then cut the same grid)."""
+    return tile_px(card.input_size, card.model_gsd_m, gsd or card.detail_gsd_m)
 
 
 def options(rows: list[dict], ms: dict[str, float]) -> dict[str, dict]:
