@@ -1,18 +1,19 @@
 """Counting each class at its own resolution: one ground network, one pass per input scale.
 
-A ground counter that counts tiles enlarged (its card's ``detail_gsd_m``: downlinked tiles at
-the onboard counter's GSD, enlarged 2x to its input) sees small ships and vehicles over
-more of its feature maps, but large aircraft fill its crops and it may count them worse
-than at the tiles' own scale. The card's ``extra.class_input_scale`` (chosen on validation
-by ``targetfuse fit-class-scales``) names the classes counted from a pass over the input
-shrunk by a factor (0.5: back to the tiles' own pixels).
+Small vehicles at the downlinked tiles' GSD (0.5 m: a car is 8-10 px) span few cells of a
+counter's feature maps; enlarged 2x they span four times as many, while large aircraft are
+counted best at the tiles' own scale. The card's ``extra.class_input_scale`` names the
+classes counted from a pass over the input resampled by a factor: an integer (2: enlarged,
+for a network trained so: ``train --class-scale``) or one over an integer (0.5: shrunk, for
+a network trained on enlarged tiles: ``ModelCard.detail_gsd_m``, ``targetfuse
+fit-class-scales``).
 
-Algorithm, per batch of inputs ``x`` (N, 3, S, S): the full-scale pass gives every class's
-density and mask logits; for each other scale ``s``, ``x`` is area-resampled to ``s S``,
-counted, and its classes' maps are brought back to the full-scale output grid by nearest
-repetition (a cell splits into ``(1/s)^2`` cells), the density divided by that number so
-each class keeps its count. Classes counted only at a smaller scale skip nothing: the
-full pass is needed for the others; when every class is at one scale only that pass runs.
+Algorithm, per batch of inputs ``x`` (N, 3, S, S): one pass per scale in use (the scale 1
+pass only when some class is counted at it). For scale ``s``, ``x`` is resampled to ``s S``
+(area when shrinking, bilinear when enlarging) and counted; its classes' maps are brought
+to the scale-1 output grid: cells of a shrunk pass split into ``(1/s)^2`` by repetition,
+cells of an enlarged pass merge ``s x s`` into one, the density summed and the mask
+logits averaged, so each class keeps its count.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def by_scale(classes: list[str], class_scale: dict[str, float] | None
     out: dict[float, list[int]] = {}
     for k, c in enumerate(classes):
         s = float((class_scale or {}).get(c, 1.0))
-        if not 0.0 < s <= 1.0 or round(1.0 / s) != 1.0 / s:
-            raise ValueError(f"class {c!r}: input scale {s} must be 1 / an integer")
+        if not 0.0 < s <= 8.0 or (round(s) != s and round(1.0 / s) != 1.0 / s):
+            raise ValueError(f"class {c!r}: input scale {s} must be an integer or 1 / an "
+                             "integer, at most 8")
         out.setdefault(s, []).append(k)
     return out
 
@@ -41,13 +43,20 @@ def per_class_forward(forward: Forward, x: torch.Tensor, scales: dict[float, lis
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Density and mask logits of ``x`` with each class's channels from its scale's pass."""
     density = mask = None
-    for s, channels in sorted(scales.items(), reverse=True):
-        f = round(1.0 / s)
-        xs = x if f == 1 else F.interpolate(x, scale_factor=s, mode="area")
-        d, m = forward(xs)
-        if f != 1:
+    for s, channels in sorted(scales.items(), key=lambda item: item[0] != 1.0):
+        if s < 1.0:
+            f = round(1.0 / s)
+            d, m = forward(F.interpolate(x, scale_factor=s, mode="area"))
             d = d.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3) / (f * f)
             m = m.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
+        elif s > 1.0:
+            f = round(s)
+            d, m = forward(F.interpolate(x, scale_factor=f, mode="bilinear",
+                                         align_corners=False))
+            d = F.avg_pool2d(d.float(), f, ceil_mode=True) * (f * f)
+            m = F.avg_pool2d(m.float(), f, ceil_mode=True)
+        else:
+            d, m = forward(x)
         if density is None:
             density, mask = d.clone(), m.clone()
             continue

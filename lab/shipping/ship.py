@@ -226,7 +226,8 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
         weights=weights, sha256="", input_size=cfg["input_size"], model_gsd_m=cfg["model_gsd"],
         detail_gsd_m=cfg.get("detail_gsd"), classes=list(record["classes"]),
         truth_classes=sorted(n for n, c in class_map.names.items() if c in record["classes"]),
-        flops_per_tile=count_flops(model, cfg["input_size"]),
+        flops_per_tile=_flops_per_tile(model, cfg["input_size"], record["classes"],
+                                       cfg.get("class_scale")),
         data={"sources": record["sources"], "left_out": record.get("left_out"),
               "class_map": record["class_map"], "split_files": record["split_files"],
               "train_images": {s: len(v) for s, v in record["split"]["train"].items()},
@@ -237,7 +238,18 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
                                                 "lr", "seed", "wide_scale_p")}},
         metrics={"val_best_epoch": best["epoch"],
                  "val": _rounded(best["val"])},
-        extra={"parameters": sum(p.numel() for p in model.parameters())})
+        extra={"parameters": sum(p.numel() for p in model.parameters()),
+               **({"class_input_scale": cfg["class_scale"]} if cfg.get("class_scale")
+                  else {})})
+
+
+def _flops_per_tile(model: torch.nn.Module, input_size: int, classes: list[str],
+                    class_scale: dict[str, float] | None) -> int:
+    """One pass per input scale in use (``ground.class_scales``)."""
+    from ground.class_scales import by_scale
+
+    return int(sum(count_flops(model, round(input_size * s))
+                   for s in by_scale(list(classes), class_scale)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=int, default=None,
                    help="training crop size in px (default --input-size; validation and the "
                         "shipped card use --input-size)")
+    p.add_argument("--class-scale", default=None, type=_class_scale,
+                   help="CLASS=S,...: count these classes from a pass over the input "
+                        "resampled by S (2: enlarged; ground.class_scales); each crop is "
+                        "drawn at one scale and labels only that scale's classes")
     p.add_argument("--detail-gsd", type=float, default=None,
                    help="limit the scenes' detail to this GSD before resampling to "
                         "--model-gsd (a ground counter that counts downlinked tiles, which "
@@ -100,6 +104,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _class_scale(text: str) -> dict[str, float]:
+    """``vehicle=2,ship=1`` -> {"vehicle": 2.0, "ship": 1.0}, each an input scale that
+    ``ground.class_scales`` accepts."""
+    from ground.class_scales import by_scale
+
+    out = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected CLASS=SCALE") from None
+    try:
+        by_scale(list(out), out)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return out
+
+
 def _split(args, images):
     from lab.data.splits import split_images
 
@@ -120,6 +143,7 @@ def _config(args, gsd: float, arch_config: dict):
     return TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], arch_config=arch_config,
                        input_size=args.input_size, model_gsd=gsd, epochs=args.epochs,
                        crop=args.crop, detail_gsd=args.detail_gsd,
+                       class_scale=args.class_scale,
                        samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size,
                        lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
                        threads=args.threads, wide_scale_p=args.wide_scale_p,

@@ -102,12 +102,14 @@ class Augment:
     radiometry: bool = True
 
 
-def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One augmented crop: (3, S, S) input, (C, S/stride, S/stride) density and mask."""
+def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int,
+           scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One augmented crop: (3, S, S) input, (C, S/stride, S/stride) density and mask;
+    ``scale``: the crop enlarged that much more (a class counted at its own input scale)."""
     h, w = scene.pixels.shape[:2]
     s = aug.crop
-    q = s / 4 / scene.enlarge  # a quarter of the crop, in the scene's pixels
+    enlarge = scene.enlarge * scale
+    q = s / 4 / enlarge  # a quarter of the crop, in the scene's pixels
     if len(scene.centres) and rng.random() < aug.object_bias:
         cx, cy = scene.centres[rng.integers(len(scene.centres))] + rng.normal(0, q, 2)
     else:
@@ -115,7 +117,7 @@ def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int
     cx, cy = float(np.clip(cx, q, w - q)), float(np.clip(cy, q, h - q))
     wide = not scene.gsd_known or (aug.wide_p > 0 and rng.random() < aug.wide_p)
     lo, hi = aug.wide_scale if wide else aug.scale
-    zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) * scene.enlarge
+    zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) * enlarge
     angle = float(rng.uniform(0, 360)) if aug.rotate else 0.0
     m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
     m[:, 2] += (s / 2 - cx, s / 2 - cy)
@@ -152,11 +154,18 @@ def _radiometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class CropStream(torch.utils.data.IterableDataset):
-    """An endless, seeded stream of augmented crops drawn from scenes (weighted by area)."""
+    """An endless, seeded stream of augmented crops drawn from scenes (weighted by area).
+
+    ``channel_scale`` (C,): the input scale each class is counted at (``ground.class_scales``).
+    Each crop is then drawn at one of the scales of the classes its scene labels, at random,
+    and only the classes of that scale count as labelled in it: a class learns at its own
+    scale only, and the others are free there."""
 
     def __init__(self, scenes: list[Scene], aug: Augment, stride: int, seed: int,
-                 scene_weights: list[float] | None = None):
+                 scene_weights: list[float] | None = None,
+                 channel_scale: np.ndarray | None = None):
         self.scenes, self.aug, self.stride, self.seed = scenes, aug, stride, seed
+        self.channel_scale = channel_scale
         area = np.array([sc.pixels.shape[0] * sc.pixels.shape[1] for sc in scenes], float)
         weights = area if scene_weights is None else area * np.asarray(scene_weights, float)
         self.p = weights / weights.sum()
@@ -165,6 +174,12 @@ class CropStream(torch.utils.data.IterableDataset):
         rng = np.random.default_rng(self.seed)
         while True:
             scene = self.scenes[rng.choice(len(self.scenes), p=self.p)]
-            x, d, m = sample(scene, rng, self.aug, self.stride)
+            scale, labelled = 1.0, scene.labelled
+            if self.channel_scale is not None:
+                scales = np.unique(self.channel_scale[scene.labelled]) if \
+                    scene.labelled.any() else np.ones(1)
+                scale = float(scales[rng.integers(len(scales))])
+                labelled = scene.labelled & (self.channel_scale == scale)
+            x, d, m = sample(scene, rng, self.aug, self.stride, scale)
             yield (torch.from_numpy(x), torch.from_numpy(d), torch.from_numpy(m),
-                   torch.from_numpy(scene.labelled))
+                   torch.from_numpy(labelled))

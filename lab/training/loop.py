@@ -44,6 +44,7 @@ class TrainConfig:
     input_size: int = 256
     model_gsd: float = 1.0
     crop: int | None = None  # training crop size (None: input_size)
+    class_scale: dict[str, float] | None = None  # input scale per class (class_scales)
     detail_gsd: float | None = None  # scenes' detail limited to this GSD (data.load_scene)
     epochs: int = 20
     samples_per_epoch: int = 1600
@@ -193,41 +194,51 @@ VAL_MIN_OBJECTS = 10  # a (source, class) enters the selection metric from this 
 
 
 def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
-             class_names: list[str] | None = None) -> dict:
+             class_names: list[str] | None = None,
+             channel_scale: np.ndarray | None = None) -> dict:
     """Whole-scene counting on validation scenes (already at the model's GSD), per source
     and class over the scenes that label the class. ``relative_cmae`` (what selects the
     checkpoint) is the mean over (source, class) groups holding >= VAL_MIN_OBJECTS objects
-    of their relative CMAE; the other keys pool every labelled (scene, class)."""
+    of their relative CMAE; the other keys pool every labelled (scene, class).
+    ``channel_scale``: each class counted from a pass at its input scale (as
+    ``ground.class_scales`` does), the scenes' tiles keeping their footprint."""
     model.eval()
     run = torch_runner(model)
     groups: dict[tuple[str, int], dict[str, list[float]]] = {}
     tile_err, inter, union = [], 0.0, 0.0
-    for sc in scenes:
-        # A scene kept coarser than the counter's GSD (``Scene.enlarge``) is cut into tiles
-        # of the same ground footprint, each enlarged to the input, as the ground does.
-        grid, tiles = scene_tiles(sc.pixels, round(input_size / sc.enlarge))
-        mask_step = max(1, round(OUTPUT_STRIDE / sc.enlarge))
-        dens_maps, logits = [], []
-        batch = [prepare_tile(t, input_size, sc.enlarge) for t in tiles]
-        for k in range(0, len(batch), 8):
-            d, m = run(np.stack(batch[k:k + 8]))
-            dens_maps.append(d)
-            logits.append(m)
-        class_counts = np.concatenate(dens_maps).sum(axis=(2, 3))
-        class_logits = np.concatenate(logits)
-        totals = class_counts.sum(axis=0)
-        for c in np.flatnonzero(sc.labelled):
-            g = groups.setdefault((sc.source, int(c)), {"err": [], "truth": []})
-            g["err"].append(abs(float(totals[c]) - float(sc.counts[c])))
-            g["truth"].append(float(sc.counts[c]))
-            dens, mask = sc.density_of(c), sc.mask_of(c)
-            for i, tile in enumerate(grid):
-                true_tile = float(dens[tile.y0:tile.y1, tile.x0:tile.x1].sum())
-                tile_err.append(abs(class_counts[i, c] - true_tile))
-                tm = mask[tile.y0:tile.y1:mask_step, tile.x0:tile.x1:mask_step] > 0
-                pred = (class_logits[i, c] > 0)[: tm.shape[0], : tm.shape[1]]
-                inter += float((pred & tm).sum())
-                union += float((pred | tm).sum())
+    n_classes = len(scenes[0].labelled) if scenes else 0
+    scale_of = np.ones(n_classes) if channel_scale is None else np.asarray(channel_scale)
+    for scale in np.unique(scale_of):
+        at = scale_of == scale
+        for sc in scenes:
+            if not (sc.labelled & at).any():
+                continue
+            enlarge = sc.enlarge * float(scale)
+            # A scene kept coarser than the counter's GSD (``Scene.enlarge``) is cut into
+            # tiles of the input's footprint, each enlarged to the input, as the ground does.
+            grid, tiles = scene_tiles(sc.pixels, round(input_size / enlarge))
+            mask_step = max(1, round(OUTPUT_STRIDE / enlarge))
+            dens_maps, logits = [], []
+            batch = [prepare_tile(t, input_size, enlarge) for t in tiles]
+            for k in range(0, len(batch), 8):
+                d, m = run(np.stack(batch[k:k + 8]))
+                dens_maps.append(d)
+                logits.append(m)
+            class_counts = np.concatenate(dens_maps).sum(axis=(2, 3))
+            class_logits = np.concatenate(logits)
+            totals = class_counts.sum(axis=0)
+            for c in np.flatnonzero(sc.labelled & at):
+                g = groups.setdefault((sc.source, int(c)), {"err": [], "truth": []})
+                g["err"].append(abs(float(totals[c]) - float(sc.counts[c])))
+                g["truth"].append(float(sc.counts[c]))
+                dens, mask = sc.density_of(c), sc.mask_of(c)
+                for i, tile in enumerate(grid):
+                    true_tile = float(dens[tile.y0:tile.y1, tile.x0:tile.x1].sum())
+                    tile_err.append(abs(class_counts[i, c] - true_tile))
+                    tm = mask[tile.y0:tile.y1:mask_step, tile.x0:tile.x1:mask_step] > 0
+                    pred = (class_logits[i, c] > 0)[: tm.shape[0], : tm.shape[1]]
+                    inter += float((pred & tm).sum())
+                    union += float((pred | tm).sum())
     names = class_names or [str(i) for i in range(max((c for _, c in groups), default=0) + 1)]
     per_group = {f"{src or 'val'}/{names[c]}": {
         "relative_cmae": float(np.mean(g["err"])) / max(float(np.mean(g["truth"])), 1e-9),
@@ -289,10 +300,16 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
         start, history, best = state["epoch"], state["history"], state["best"]
     aug = Augment(crop=cfg.crop or cfg.input_size, wide_p=cfg.wide_scale_p,
                   object_bias=cfg.object_bias)
+    channel_scale = None
+    if cfg.class_scale:
+        if not class_names or set(cfg.class_scale) - set(class_names):
+            raise ValueError(f"class scales {cfg.class_scale} name classes not in "
+                             f"{class_names}")
+        channel_scale = np.array([float(cfg.class_scale.get(c, 1.0)) for c in class_names])
     for epoch in range(start, cfg.epochs):
         model.train()
         stream = CropStream(train_scenes, aug, OUTPUT_STRIDE, seed=cfg.seed * 10_007 + epoch,
-                            scene_weights=scene_weights)
+                            scene_weights=scene_weights, channel_scale=channel_scale)
         loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch_size)
         sums: dict[str, float] = {}
         t0 = time.time()
@@ -329,7 +346,7 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
                   **{k: round(v / steps_per_epoch, 5) for k, v in sums.items()}}
         metrics = None
         if _validates(cfg, epoch):
-            metrics = validate(ema, val_scenes, cfg.input_size, class_names)
+            metrics = validate(ema, val_scenes, cfg.input_size, class_names, channel_scale)
             record.update({f"val_{k}": (round(v, 5) if isinstance(v, float) else v)
                            for k, v in metrics.items()})
         history.append(record)

@@ -42,7 +42,18 @@ def test_only_the_scales_named_run():
     assert calls == [32]
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, 0.3, 2.0, float("nan")])
+@pytest.mark.parametrize("bad", [0.0, -1.0, 0.3, 1.5, 16.0, float("nan")])
 def test_a_scale_that_is_not_one_over_an_integer_is_refused(bad):
-    with pytest.raises(ValueError, match="1 / an integer"):
+    with pytest.raises(ValueError, match="an integer or 1 / an integer"):
         by_scale(["a"], {"a": bad})
+
+
+def test_a_class_at_twice_the_scale_comes_from_the_enlarged_pass_on_the_same_grid():
+    x = torch.zeros(1, 3, 64, 64)
+    x[:, :, 8:12, 8:12] = 1.0
+    scales = by_scale(["vehicle", "aircraft"], {"vehicle": 2})
+    density, mask = per_class_forward(_forward, x, scales)
+    assert density.shape == mask.shape == (1, 2, 16, 16)
+    assert float(density[0, 0].sum()) == pytest.approx(64.0, abs=1.0)  # 8 x 8 px enlarged
+    assert float(density[0, 0, :4, :4].sum()) == pytest.approx(float(density[0, 0].sum()))
+    assert float(density[0, 1].sum()) == pytest.approx(16 * 16)  # the scale-1 pass's

@@ -69,13 +69,13 @@ def test_a_scene_enlarged_past_its_detail_keeps_that_detail_and_enlarges_in_the_
 class _Recorder(torch.nn.Module):
     """Counts nothing; keeps the inputs it was given."""
 
-    def __init__(self):
+    def __init__(self, channels=1):
         super().__init__()
-        self.inputs = []
+        self.inputs, self.channels = [], channels
 
     def forward(self, x):
         self.inputs.append(x)
-        out = torch.zeros(x.shape[0], 1, x.shape[2] // 4, x.shape[3] // 4)
+        out = torch.zeros(x.shape[0], self.channels, x.shape[2] // 4, x.shape[3] // 4)
         return out, out
 
 
@@ -293,3 +293,30 @@ def test_a_shipped_weight_file_is_a_teacher_through_the_card_beside_it(tmp_path)
     x = torch.rand(1, 3, 64, 64)
     assert torch.allclose(teacher(x)[0], net.eval()(x)[0])
     assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_with_class_scales_each_crop_labels_only_the_classes_of_the_scale_it_is_drawn_at():
+    from lab.training.data import CropStream
+
+    scene = load_scene(_two_class_image(), 1.0, [{"plane"}, {"car"}, {"boat"}],
+                       labelled=[True, True, False])
+    stream = CropStream([scene], Augment(crop=64, object_bias=1.0), 4, seed=0,
+                        channel_scale=np.array([1.0, 2.0, 1.0]))
+    seen = set()
+    for _, (x, d, m, labelled) in zip(range(40), stream, strict=False):
+        seen.add(tuple(labelled.tolist()))
+    assert seen == {(True, False, False), (False, True, False)}
+
+
+def test_validation_counts_each_class_from_its_scales_pass():
+    from lab.training.loop import validate
+
+    scene = load_scene(_two_class_image(), 1.0, [{"plane"}, {"car"}],
+                       labelled=[True, True], source="s")  # 192 px
+    model = _Recorder(channels=2)
+    metrics = validate(model, [scene], 64, ["aircraft", "vehicle"], np.array([1.0, 2.0]))
+    sizes = [x.shape[0] for x in model.inputs]
+    # The scale-1 pass: 3 x 3 tiles of 64 px; the cars' pass: 6 x 6 tiles of 32 px, each
+    # enlarged to the 64 px input.
+    assert sum(sizes) == 9 + 36
+    assert set(metrics["groups"]) == {"s/aircraft", "s/vehicle"}
