@@ -31,7 +31,7 @@ CANDIDATES = (1.0, 0.5)
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit-class-scales",
                        help="choose on validation the input scale the ground counts each "
-                            "class at (a ground counter that counts tiles enlarged)")
+                            "class at")
     p.add_argument("--model", default="objects", help="shipped pair (models/NAME/)")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--threads", type=int, default=2)
