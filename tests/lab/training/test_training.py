@@ -303,7 +303,7 @@ def test_with_class_scales_each_crop_labels_only_the_classes_of_the_scale_it_is_
     stream = CropStream([scene], Augment(crop=64, object_bias=1.0), 4, seed=0,
                         channel_scale=np.array([1.0, 2.0, 1.0]))
     seen = set()
-    for _, (x, d, m, labelled) in zip(range(40), stream, strict=False):
+    for _, (*_crop, labelled) in zip(range(40), stream, strict=False):
         seen.add(tuple(labelled.tolist()))
     assert seen == {(True, False, False), (False, True, False)}
 
