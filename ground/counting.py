@@ -71,6 +71,7 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
     counts: dict[tuple[str, int], tuple[float, list[float] | None]] = {}
     channels: dict[str, list[int] | None] = {}
     resized, images, scales = [], [], []
+    enlargement: dict[str, float] = {}  # per scene: one header read, not one per tile
     for t in tiles:
         try:
             img = decode_tile(t.data)
@@ -80,7 +81,9 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
         if t.resized:
             resized.append(t)
             images.append(img)
-            scales.append(sent_scale(store, counter, t.scene_id))
+            if t.scene_id not in enlargement:
+                enlargement[t.scene_id] = sent_scale(store, counter, t.scene_id)
+            scales.append(enlargement[t.scene_id])
         else:
             try:  # the cost bounded before any work: a poison tile is set aside, not counted
                 _check_work(counter, img, t.sent_gsd_m or None)

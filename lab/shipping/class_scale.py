@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ground.class_scales import by_scale
 from lab.data.realdev import add_real_dev_option
 from shared.model_bundle import MODELS_DIR, card_path
 from shared.model_card import load_card, write_card
@@ -93,14 +92,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     if not args.dry_run:
-        from lab.models.nets import count_flops
+        from lab.shipping.ship import flops_per_tile
 
         card.extra["class_input_scale"] = {c: r["scale"] for c, r in chosen.items()
                                            if r["scale"] != 1.0}
         card.metrics["class_input_scale_val"] = result
         # A tile now costs one pass per scale in use.
-        passes = by_scale(list(card.classes), card.extra["class_input_scale"])
-        card.flops_per_tile = int(sum(count_flops(model, round(card.input_size * s))
-                                      for s in passes))
+        card.flops_per_tile = flops_per_tile(model, card.input_size, list(card.classes),
+                                             card.extra["class_input_scale"])
         write_card(card, card_file)
     return 0

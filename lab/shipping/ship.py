@@ -226,7 +226,7 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
         weights=weights, sha256="", input_size=cfg["input_size"], model_gsd_m=cfg["model_gsd"],
         detail_gsd_m=cfg.get("detail_gsd"), classes=list(record["classes"]),
         truth_classes=sorted(n for n, c in class_map.names.items() if c in record["classes"]),
-        flops_per_tile=_flops_per_tile(model, cfg["input_size"], record["classes"],
+        flops_per_tile=flops_per_tile(model, cfg["input_size"], record["classes"],
                                        cfg.get("class_scale")),
         data={"sources": record["sources"], "left_out": record.get("left_out"),
               "class_map": record["class_map"], "split_files": record["split_files"],
@@ -243,7 +243,7 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
                   else {})})
 
 
-def _flops_per_tile(model: torch.nn.Module, input_size: int, classes: list[str],
+def flops_per_tile(model: torch.nn.Module, input_size: int, classes: list[str],
                     class_scale: dict[str, float] | None) -> int:
     """One pass per input scale in use (``ground.class_scales``)."""
     from ground.class_scales import by_scale

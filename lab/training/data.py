@@ -62,8 +62,9 @@ def load_scene(image: AnnotatedImage, model_gsd: float,
                source: str = "", detail_gsd: float | None = None) -> Scene:
     """``classes``: per output class the annotation names that count as it (one set: a
     single-class counter; None: every object, one class). ``detail_gsd``: the pixels'
-    detail is first limited to this GSD (a scene without a GSD is taken to be at it), then
-    resampled to ``model_gsd``: a ground counter that counts downlinked tiles (at the onboard
+    detail is limited to this GSD (a scene without a GSD is taken to be at it) and the
+    scene kept there, enlarged to ``model_gsd`` in each crop (``Scene.enlarge``): a ground
+    counter that counts downlinked tiles (at the onboard
     counter's GSD) enlarged, for small objects to span more of its feature maps."""
     groups = [classes] if classes is None or isinstance(classes, set) else list(classes)
     pixels = image.load_pixels()
