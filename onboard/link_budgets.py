@@ -77,11 +77,12 @@ class LinkBudgets:
             budget = max(0.0, min(budget, left))
         return budget, st.energy_fraction * full, natural
 
-    def quicklook(self, pixels, budget: float, block: int
+    def quicklook(self, pixels, budget: float, block: int, canvas: np.ndarray | None = None
                   ) -> tuple[tuple[bytes, int, int] | None, dict]:
         """The scene's browse image when it is on and fits its share of the byte budget
         (its bytes are then taken from the budget), and what happened, for the answer;
-        read in ``block`` windows (the tile size: a COG's native tiles, once each)."""
+        read in ``block`` windows (the tile size: a COG's native tiles, once each) unless
+        ``canvas``, the scene already shrunk to ``quicklook_px``, is given."""
         st = self.settings
         return fitted(pixels, st.quicklook_px, st.quicklook_quality,
-                      st.quicklook_max_budget_share * budget, block)
+                      st.quicklook_max_budget_share * budget, block, canvas)

@@ -42,6 +42,7 @@ from onboard.scenes_db import ScenesDB
 from onboard.settings import OnboardSettings
 from shared.pipeline.dedup import RevisitCache
 from shared.pipeline.energy import EnergyModel
+from shared.pipeline.quicklook import Canvas
 from shared.pipeline.scene import SceneBudgets, SceneCounter, plan_scene
 from shared.pipeline.tiles import PreparedTiles, prepare_tiles
 
@@ -110,26 +111,34 @@ class SceneProcessor:
         for w in job.warnings:
             log.warning(w, extra={"scene_id": job.scene_id})
         prepared: dict[int, PreparedTiles] = {}
+        # The quicklook's canvas, filled by the pass over the tiles at the size planning
+        # starts at (its blocks are those tiles), so the scene is not read again for it.
+        look = self.settings.quicklook_px
+        canvas = Canvas(pixels.shape[0], pixels.shape[1], look) if look else None
 
         def prepare(size: int) -> PreparedTiles:  # shared by the budgets and the plan
             if size not in prepared:
-                prepared[size] = prepare_tiles(pixels, size, self.cfg, self.counter.input_size,
-                                               spill_dir=self.scratch,
-                                               spill_bytes=self.settings.tile_store_bytes)
+                prepared[size] = prepare_tiles(
+                    pixels, size, self.cfg, self.counter.input_size, spill_dir=self.scratch,
+                    spill_bytes=self.settings.tile_store_bytes,
+                    canvas=canvas if size == job.tile_size else None)
             return prepared[size]
 
         try:
-            return self._plan(job, pixels, prepare, prepared)
+            return self._plan(job, pixels, prepare, prepared, canvas)
         finally:
             for prep in prepared.values():
                 prep.close()
 
     def _plan(self, job: SceneJob, pixels, prepare: Prepare,
-              prepared: dict[int, PreparedTiles]) -> dict:
+              prepared: dict[int, PreparedTiles], canvas: Canvas | None = None) -> dict:
         gsd, first = job.gsd_m, job.tile_size
         t0 = time.perf_counter()
         budget, energy_j, natural = self.budgets.of_scene(pixels, gsd, first, prepare)
-        look, look_report = self.budgets.quicklook(pixels, budget, first)
+        if canvas is not None:
+            prepare(first)  # planning starts there anyway; it fills the canvas
+        look, look_report = self.budgets.quicklook(
+            pixels, budget, first, None if canvas is None else canvas.image)
         look_bytes = len(look[0]) if look else 0
         budget -= look_bytes
         classes = list(job.classes or self.counter.classes)

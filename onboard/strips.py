@@ -28,8 +28,9 @@ import numpy as np
 STRIP = 256  # rows decoded at once, and the scratch TIFF's block size
 
 
-def _rgb(src, bands: np.ndarray) -> np.ndarray:
-    """(bands, h, w) as read -> (h, w, 3) uint8, as OpenCV's IMREAD_COLOR decodes them."""
+def _rgb_bands(src, bands: np.ndarray) -> np.ndarray:
+    """(bands, h, w) as read -> (3, h, w) uint8 RGB planes, as OpenCV's IMREAD_COLOR decodes
+    them (band-first, as the scratch TIFF is written: no interleaved copy in between)."""
     if bands.dtype == np.uint16:
         bands = (bands >> 8).astype(np.uint8)
     if src.count == 1 or src.count == 2:  # grey, or grey and alpha
@@ -39,12 +40,12 @@ def _rgb(src, bands: np.ndarray) -> np.ndarray:
         except ValueError:  # no palette
             cmap = None
         if cmap:
-            lut = np.zeros((256, 3), np.uint8)
+            lut = np.zeros((3, 256), np.uint8)
             for k, rgba in cmap.items():
-                lut[k] = rgba[:3]
-            return lut[first]
-        return np.repeat(first[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(bands[:3].transpose(1, 2, 0))
+                lut[:, k] = rgba[:3]
+            return lut[:, first]
+        return np.broadcast_to(first, (3, *first.shape))
+    return bands[:3]
 
 
 def transcode(path: Path, out: Path) -> Path:
@@ -69,7 +70,7 @@ def transcode(path: Path, out: Path) -> Path:
                         h = min(STRIP, src.height - y)
                         rows = src.read(indexes=list(range(1, n + 1)),
                                         window=Window(0, y, src.width, h))
-                        dst.write(_rgb(src, rows).transpose(2, 0, 1),
+                        dst.write(_rgb_bands(src, rows),
                                   window=Window(0, y, src.width, h))
     except BaseException:
         out.unlink(missing_ok=True)

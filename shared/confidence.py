@@ -105,9 +105,19 @@ class ConfidenceModel:
     # regimes apart: busy tiles take it instead of ``recalibration``.
     recalibration_busy: dict | None = None
 
+    @cached_property
+    def _arrays(self) -> dict[str, np.ndarray | None]:
+        """The fields' lists as float64 arrays, made once (the onboard service scores one
+        tile at a time: converting the 112 x 112 whitening matrix per tile was most of the
+        confidence's cost). ``fit_ood`` drops them."""
+        return {name: None if getattr(self, name) is None else
+                np.asarray(getattr(self, name), float)
+                for name in ("mean", "scale", "coef", "ood_mean", "ood_whiten")}
+
     def score(self, features: np.ndarray) -> np.ndarray:
-        z = (np.asarray(features, float) - self.mean) / self.scale
-        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.coef) + self.intercept)))
+        a = self._arrays
+        z = (np.asarray(features, float) - a["mean"]) / a["scale"]
+        return 1.0 / (1.0 + np.exp(-(z @ a["coef"] + self.intercept)))
 
     @cached_property
     def _busy_model(self) -> ConfidenceModel | None:
@@ -163,7 +173,8 @@ class ConfidenceModel:
         return replace(self, recalibration=own, recalibration_busy=busy_own)
 
     def distance(self, embedding: np.ndarray) -> np.ndarray:
-        z = (np.asarray(embedding, float) - self.ood_mean) @ np.asarray(self.ood_whiten)
+        a = self._arrays
+        z = (np.asarray(embedding, float) - a["ood_mean"]) @ a["ood_whiten"]
         return np.sqrt((z * z).sum(axis=1))
 
     def familiarity(self, embedding: np.ndarray) -> np.ndarray:
@@ -178,6 +189,7 @@ class ConfidenceModel:
         cov = LedoitWolf().fit(np.asarray(train_embedding, float))
         self.ood_mean = cov.location_.tolist()
         self.ood_whiten = np.linalg.cholesky(cov.precision_).tolist()
+        self.__dict__.pop("_arrays", None)  # made from the fields this replaced
         self.ood_ref = float(np.quantile(self.distance(val_embedding), quantile))
 
     def save(self, path: Path) -> Path:

@@ -33,6 +33,7 @@ none of 2,616 pairs of different tiles of one scene.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -87,9 +88,32 @@ def descriptor(tile: np.ndarray, grey_tile: np.ndarray | None = None) -> np.ndar
 QUANTILES = np.linspace(0, 100, 65)
 
 
+@functools.lru_cache(maxsize=64)
+def _quantile_points(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For n values: the order statistics each of ``QUANTILES`` lies between, its weight
+    towards the upper one, and where numpy interpolates from the upper one (as
+    ``np.percentile``'s linear method does, so the results are the same to the bit)."""
+    v = (n - 1) * np.true_divide(QUANTILES, 100)
+    lo = np.floor(v).astype(np.intp)
+    t = v - lo
+    return lo, np.minimum(lo + 1, n - 1), t, t >= 0.5
+
+
 def grey_quantiles(a: np.ndarray) -> np.ndarray:
-    """The grey levels at ``QUANTILES`` percent of a thumbnail (what quantile mapping reads)."""
-    return np.percentile(a.astype(np.float64).ravel(), QUANTILES)
+    """The grey levels at ``QUANTILES`` percent of a thumbnail (what quantile mapping reads):
+    ``np.percentile``'s values. A uint8 thumbnail's come from its histogram (each order
+    statistic is the first level whose cumulative count passes its rank: no sort, about 20x
+    faster; verification reads them for every tile it compares)."""
+    if a.dtype != np.uint8 or a.size == 0:
+        return np.percentile(a.astype(np.float64).ravel(), QUANTILES)
+    cumulative = np.cumsum(np.bincount(a.ravel(), minlength=256))
+    lo, hi, t, upper = _quantile_points(a.size)
+    below = np.searchsorted(cumulative, lo, side="right").astype(np.float64)
+    above = np.searchsorted(cumulative, hi, side="right").astype(np.float64)
+    step = above - below
+    out = below + step * t
+    np.subtract(above, step * (1 - t), out=out, where=upper)  # numpy's lerp, both halves
+    return out
 
 
 def _mapped_residual(a: np.ndarray, b: np.ndarray, qa: np.ndarray, qb: np.ndarray

@@ -25,6 +25,7 @@ import numpy as np
 from shared.pipeline import dedup
 from shared.pipeline.codec import downlink_pixels, encoded_sizes
 from shared.pipeline.config import PipelineConfig
+from shared.pipeline.quicklook import Canvas
 from shared.tile_grid import TileGrid
 
 
@@ -149,12 +150,12 @@ class PreparedTiles:
 
 def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
                   input_size: int | None = None, spill_dir: str | Path | None = None,
-                  spill_bytes: int = 0) -> PreparedTiles:
+                  spill_bytes: int = 0, canvas: Canvas | None = None) -> PreparedTiles:
     """One pass over the tiles (each read once): encoded sizes of what would go down at each
     quality, thumbnails and descriptors. ``input_size``: the counter's, for resized
     downlinks (``cfg.sends_resized``). ``spill_dir``: keep thumbnails, and up to
     ``spill_bytes`` of counter inputs, in scratch files there (``SpillStore``) instead of
-    memory."""
+    memory. ``canvas``: a quicklook canvas to fill from the tiles as they are read."""
     grid = TileGrid(pixels.shape[1], pixels.shape[0], tile_size)
     n = len(grid)
     tiles = LazyTiles(grid, pixels)
@@ -175,6 +176,9 @@ def prepare_tiles(pixels, tile_size: int, cfg: PipelineConfig,
     descriptors: np.ndarray | None = None  # (n, d), filled row by row (no array per tile)
     for i in range(n):
         tile = tiles[i]
+        if canvas is not None:
+            t = grid.tile(i)
+            canvas.add(t.y0, t.x0, tile)
         sent = downlink_pixels(tile, tile_size, resize)
         if inputs is not None:
             inputs.put(i, sent if resize == input_size else

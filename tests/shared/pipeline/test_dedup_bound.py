@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.pipeline import dedup
 
@@ -51,3 +53,16 @@ def test_block_stats_of_partial_thumbnails(shape):
     else:
         assert stats.pixels == t.size
         assert len(stats.mean) == (shape[0] // 4) * (shape[1] // 4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 64), st.integers(1, 64), st.integers(0, 2 ** 32 - 1),
+       st.floats(0.5, 80.0))
+def test_histogram_quantiles_are_numpys_to_the_bit(h, w, seed, spread):
+    # Thumbnails of any size (partial tiles give smaller ones), from flat to full range.
+    rng = np.random.default_rng(seed)
+    a = np.clip(rng.normal(rng.uniform(0, 255), spread, (h, w)), 0, 255).astype(np.uint8)
+    expected = np.percentile(a.astype(np.float64).ravel(), dedup.QUANTILES)
+    assert np.array_equal(dedup.grey_quantiles(a), expected)
+    # Non-uint8 input takes numpy's own path.
+    assert np.array_equal(dedup.grey_quantiles(a.astype(np.float32)), expected)

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from shared.pipeline.quicklook import fitted, quicklook
+from shared.pipeline.quicklook import canvas, fitted, quicklook
 
 
 class Windows:
@@ -59,3 +59,16 @@ def test_it_fits_its_share_of_the_budget_or_says_why_not(scene):
     assert off is None and report4["reason"].startswith("off")
     with pytest.raises(ValueError, match="long side"):
         quicklook(scene, -1)
+
+
+@pytest.mark.parametrize("shape,tile", [((700, 1000), 256), ((300, 260), 128)])
+def test_the_canvas_filled_by_the_tiles_pass_is_the_one_read_block_by_block(shape, tile):
+    from shared.pipeline.config import PipelineConfig
+    from shared.pipeline.quicklook import Canvas
+    from shared.pipeline.tiles import prepare_tiles
+
+    pixels = np.random.default_rng(3).integers(0, 256, (*shape, 3), np.uint8)
+    filled = Canvas(*shape, 200)
+    prepare_tiles(pixels, tile, PipelineConfig(), canvas=filled)
+    assert np.array_equal(filled.image, canvas(pixels, 200, tile))
+    assert max(filled.image.shape[:2]) == 200
