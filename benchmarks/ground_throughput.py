@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ground.counter import GroundCounter, rotation_mean
+from ground.counter import GroundCounter
 from ground.counting import count_pending
 from ground.store import SQLiteStore
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
@@ -75,7 +75,7 @@ def raw_forward(counter: GroundCounter, tiles: list[bytes], batch: int) -> float
         xb = torch.from_numpy(np.ascontiguousarray(x[k:k + batch], np.float32))
         with torch.inference_mode(), torch.autocast("cpu", dtype=dtype,
                                                     enabled=dtype is not None):
-            out = rotation_mean(counter.model, xb) if counter.tta else counter.model(xb)[:2]
+            out = counter.net(xb)  # its passes and rotations
         out[0].float().numpy()
     return time.perf_counter() - t0
 

@@ -42,8 +42,16 @@ def by_scale(classes: list[str], class_scale: dict[str, float] | None
 def per_class_forward(forward: Forward, x: torch.Tensor, scales: dict[float, list[int]]
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Density and mask logits of ``x`` with each class's channels from its scale's pass."""
+    return passes_forward([(forward, s, channels) for s, channels in scales.items()], x)
+
+
+def passes_forward(passes: list[tuple[Forward, float, list[int]]], x: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Density and mask logits of ``x``, each pass ``(forward, scale, channels)`` giving its
+    channels (the passes may be of different networks: ``ground.class_network``); the
+    output grid is the first scale-1 pass's (else the first pass's)."""
     density = mask = None
-    for s, channels in sorted(scales.items(), key=lambda item: item[0] != 1.0):
+    for forward, s, channels in sorted(passes, key=lambda item: item[1] != 1.0):
         if s < 1.0:
             f = round(1.0 / s)
             d, m = forward(F.interpolate(x, scale_factor=s, mode="area"))

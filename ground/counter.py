@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ground.class_scales import by_scale, per_class_forward
+from ground.class_network import ClassNetworkSpec, CountingNet
 from ground.nets.registry import build
 from shared.counting import TileCounter, TileOutputs
 from shared.model_bundle import ModelBundle
@@ -41,21 +41,30 @@ def load_network(card: ModelCard, weights: Path, build_net=build) -> torch.nn.Mo
     """The card's network with the weight file's state dict (float16 files computed in
     float32), in eval mode; ``build_net``: another registry's builder (the tooling's knows
     the onboard architectures too)."""
-    model = build_net(card.architecture, card.arch_config)
+    return with_weights(build_net(card.architecture, card.arch_config), weights)
+
+
+def with_weights(model: torch.nn.Module, weights: Path) -> torch.nn.Module:
+    """``model`` with a weight file's state dict (float16 files computed in float32), in
+    eval mode."""
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()})
     return model.eval()
 
 
-def rotation_mean(model: torch.nn.Module, x: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Test-time augmentation: density and mask logits averaged over the four rotations by
-    90 degrees of the input, each rotated back."""
-    outs = [model(torch.rot90(x, k, dims=(2, 3)))[:2] for k in range(4)]
-    density = sum(torch.rot90(d.float(), -k, dims=(2, 3)) for k, (d, _) in enumerate(outs)) / 4
-    mask = sum(torch.rot90(m.float(), -k, dims=(2, 3)) for k, (_, m) in enumerate(outs)) / 4
-    return density, mask
+def class_network(bundle: ModelBundle) -> tuple[ClassNetworkSpec | None,
+                                                torch.nn.Module | None]:
+    """The card's second network and what it counts (``ground.class_network``), its weight
+    file checked against the card; (None, None) for a card without one."""
+    spec = bundle.card.extra.get("class_network_spec")
+    if not spec:
+        return None, None
+    spec = ClassNetworkSpec.of(spec, list(bundle.card.classes))
+    weights = bundle.named_file("class_network")
+    if weights is None:
+        raise ValueError(f"{bundle.card_file}: class_network_spec without a class_network file")
+    return spec, with_weights(build(spec.architecture, spec.arch_config), weights)
 
 
 class GroundCounter(TileCounter):
@@ -84,8 +93,14 @@ class GroundCounter(TileCounter):
         # Test-time augmentation: the mean over the 4 rotations by 90 degrees (the ground has
         # the compute; averaging cuts the variance of the count).
         self.tta = self.card.extra.get("default_tta", False) if tta is None else tta
-        # Classes counted at another input scale (``ground.class_scales``).
-        self.scales = by_scale(self.card.classes, self.card.extra.get("class_input_scale"))
+        # Classes counted at another input scale (``ground.class_scales``), or by a second
+        # network (``ground.class_network``): one module either way.
+        spec, member = class_network(self.bundle)
+        if member is not None:
+            member.to(self.device)
+        self.net = CountingNet(self.model, list(self.card.classes),
+                               self.card.extra.get("class_input_scale"), member, spec,
+                               bool(self.tta))
 
     @classmethod
     def shipped(cls, name: str, models_dir: Path | None = None, **kwargs) -> GroundCounter:
@@ -96,11 +111,8 @@ class GroundCounter(TileCounter):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
                                                     enabled=dtype is not None):
-            density, mask = per_class_forward(self._forward, x, self.scales)
+            density, mask = self.net(x)
         return self.scaled(density.float().cpu().numpy()), mask.float().cpu().numpy()
-
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return rotation_mean(self.model, x) if self.tta else self.model(x)[:2]
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None, classes: Sequence[str] | None = None

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ground.counter import load_network, rotation_mean
+from ground.class_network import rotation_mean
+from ground.counter import load_network
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
