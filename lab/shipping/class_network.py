@@ -23,6 +23,7 @@ import torch
 from lab.data.realdev import add_real_dev_option
 from shared.model_bundle import MODELS_DIR, card_path
 from shared.model_card import load_card, sha256_of, write_card
+from shared.paths import PROJECT_ROOT
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +38,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="objects", help="shipped pair (models/NAME/)")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--splits-dir", default=None,
+                   help="folder of the sources' split files (default: the card's)")
     p.add_argument("--json", default=None, help="also write the measurements here")
     p.add_argument("--dry-run", action="store_true", help="measure without writing the card")
     add_real_dev_option(p)
     p.set_defaults(func=run)
+
+
+def splits_dir(card) -> Path:
+    """The folder of the split files the card's network was trained on (its validation
+    scenes are those files' ``val``)."""
+    from lab.training.sources import SPLITS_DIR
+
+    files = list((card.data.get("split_files") or {}).values())
+    if not files:
+        return SPLITS_DIR
+    folder = Path(files[0]).parent
+    return folder if folder.is_absolute() else PROJECT_ROOT / folder
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.run}: counts {record.get('classes')}, not the card's "
                          f"classes {card.classes}")
     main = load_network(card, card_file.parent / card.weights)
+    splits = Path(args.splits_dir) if args.splits_dir else splits_dir(card)
     scenes = multi_source(card.data["sources"], "val", card.model_gsd_m, load_class_map(),
-                          args.real_dev, card.data["dedupe_iou"],
+                          args.real_dev, card.data["dedupe_iou"], splits_dir=splits,
                           detail_gsd=card.detail_gsd_m).scenes
     scale = card.extra.get("class_input_scale")
     classes = list(card.classes)

@@ -259,3 +259,34 @@ def test_gsd_estimate_picks_a_candidate_by_feature_distance(pair):
     assert gsd == min(distances, key=distances.get)
     on.confidence.ood_mean = None  # no training statistics: no estimate
     assert estimate_gsd(on, pixels) == (None, {})
+
+
+def test_a_class_network_is_added_only_when_validation_improves(pair, tmp_path):
+    import shutil
+
+    root, real_dev, splits, shipped = pair
+    models = tmp_path / "models"
+    shutil.copytree(shipped, models)
+    card_file = models / "objects" / "deep.json"
+    before = card_file.read_text()
+    common = ["--run", str(root / "run-deep"), "--classes", "vehicle", "--models-dir",
+              str(models), "--real-dev", str(real_dev), "--splits-dir", str(splits)]
+    # The ground's own network as its member at its own scale: the same counts, no gain.
+    same = tmp_path / "same.json"
+    assert main(["add-class-network", *common, "--json", str(same)]) == 0
+    result = json.loads(same.read_text())
+    assert result["with_class_network"]["relative_cmae"] == pytest.approx(
+        result["alone"]["relative_cmae"])
+    assert not result["kept"] and card_file.read_text() == before
+    # At twice the scale: the card follows the verdict.
+    twice = tmp_path / "twice.json"
+    assert main(["add-class-network", *common, "--input-scale", "2", "--json",
+                 str(twice)]) == 0
+    result = json.loads(twice.read_text())
+    assert result["spec"]["input_scale"] == 2.0 and result["spec"]["classes"] == ["vehicle"]
+    card = json.loads(card_file.read_text())
+    assert ("class_network" in card["extra"]) == result["kept"]
+    if result["kept"]:
+        ground = GroundCounter.shipped("objects", models)
+        assert ground.net.member is not None
+        assert card["flops_per_tile"] > json.loads(before)["flops_per_tile"]
