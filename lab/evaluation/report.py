@@ -112,11 +112,15 @@ def gsd_table(known: dict, dropped: dict, estimated: dict | None = None) -> str:
     return "\n".join(rows)
 
 
+LOSO_TARGET = 0.30  # ground relative CMAE on a source left out of training
+
+
 def loso_table(known: dict | None, held_out: list[dict]) -> str:
     """Leave-one-source-out: each file scores a pair trained without its source, on that
-    source's test split; beside it the full pair's in-source figure."""
+    source's test split; beside it the full pair's in-source figure. The target (the
+    counters issue's) is the ground's: relative CMAE <= 30 % on the left-out source."""
     rows = ["| held-out source | class | objects | trained on | onboard rel. CMAE, left out | "
-            "in-source | ground rel. CMAE, left out | in-source | target (<= 25 %) |",
+            "in-source | ground rel. CMAE, left out | in-source | target (ground <= 30 %) |",
             "|---|---|---|---|---|---|---|---|---|"]
     inside = {s["source"]: s for s in (known or {}).get("sources", [])}
     for result in held_out:
@@ -126,14 +130,15 @@ def loso_table(known: dict | None, held_out: list[dict]) -> str:
                 f = full.get(cls, {})
                 out_on = row["onboard"]["relative_cmae"]
                 out_gr = row.get("ground", {}).get("relative_cmae")
-                best = out_gr if out_gr is not None else out_on
+                verdict = "no ground counter" if out_gr is None else \
+                    "met" if out_gr <= LOSO_TARGET else "missed"
                 rows.append(
                     f"| `{src['source']}` | {cls} | {row['objects']} | "
                     f"{len(result.get('trained_on') or [])} sources, "
                     f"{result.get('schedule', '-')} | {_pct(out_on)} | "
                     f"{_pct(f.get('onboard', {}).get('relative_cmae'))} | {_pct(out_gr)} | "
                     f"{_pct(f.get('ground', {}).get('relative_cmae'))} | "
-                    f"{'met' if best is not None and best <= 0.25 else 'missed'} |")
+                    f"{verdict} |")
     return "\n".join(rows)
 
 

@@ -46,7 +46,11 @@ def test_leave_one_source_out_table_sits_beside_the_in_source_figure():
                 "objects": 60, "onboard": {"relative_cmae": 0.3, "tile_mae": 0.5}}}}]}
     table = loso_table(RESULT, [held])
     assert "| `s` | ship | 60 | 2 sources, 12 epochs x 1600 crops | 30.0 % | 20.0 % | - | " \
-           "10.0 % | missed |" in table
+           "10.0 % | no ground counter |" in table
+    ship = held["sources"][0]["classes"]["ship"]
+    for ground, verdict in ((0.3, "met"), (0.31, "missed")):
+        ship["ground"] = {"relative_cmae": ground}
+        assert f"| {100 * ground:.1f} % | 10.0 % | {verdict} |" in loso_table(RESULT, [held])
 
 
 def test_schedule_table_prices_the_short_schedule_against_the_full_one():
