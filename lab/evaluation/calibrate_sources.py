@@ -29,6 +29,7 @@ from lab.data.realdev import add_real_dev_option
 from lab.evaluation.sources import covered_images
 from shared.model_bundle import MODELS_DIR, PairFiles, card_path
 from shared.model_card import load_card
+from shared.paths import project_path
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.error_model import ErrorModel
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError(f"the {args.model} card names no sources' splits (train it with "
                          "--sources and ship it)")
-    parts = {s: json.loads(_resolve(f).read_text()).get(args.part, [])
+    parts = {s: json.loads(project_path(f).read_text()).get(args.part, [])
              for s, f in files.items()}
     parts = {s: ids for s, ids in parts.items() if ids}
     if not parts:
@@ -113,10 +114,3 @@ def run(args: argparse.Namespace) -> int:
     model.save(path)
     print(f"wrote {path}: {json.dumps(vars(model))}")
     return 0
-
-
-def _resolve(path: str) -> Path:
-    from shared.paths import PROJECT_ROOT
-
-    p = Path(path)
-    return p if p.is_absolute() else PROJECT_ROOT / p

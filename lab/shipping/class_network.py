@@ -23,7 +23,7 @@ import torch
 from lab.data.realdev import add_real_dev_option
 from shared.model_bundle import MODELS_DIR, card_path
 from shared.model_card import load_card, sha256_of, write_card
-from shared.paths import PROJECT_ROOT
+from shared.paths import project_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,10 +52,7 @@ def splits_dir(card) -> Path:
     from lab.training.sources import SPLITS_DIR
 
     files = list((card.data.get("split_files") or {}).values())
-    if not files:
-        return SPLITS_DIR
-    folder = Path(files[0]).parent
-    return folder if folder.is_absolute() else PROJECT_ROOT / folder
+    return project_path(files[0]).parent if files else SPLITS_DIR
 
 
 def run(args: argparse.Namespace) -> int:
