@@ -130,6 +130,7 @@ class ExploredTile:
     quality: int
     committed_at: float
     exploration: bool = True
+    size: int | None = None  # bytes as received (the JPEG): what sending it cost
 
 
 @dataclass(frozen=True)
@@ -362,8 +363,8 @@ class SQLStore:
         the ground has counted; ``by_value``: the tiles sent by value too), oldest first:
         the evidence a recalibration is fit on."""
         sql = ("SELECT t.scene_id, s.sender, t.tile_index, t.onboard_count, t.confidence, "
-               "t.ground_count, t.quality, t.committed_at, t.exploration FROM tiles t JOIN "
-               "scenes s ON s.scene_id = t.scene_id WHERE "
+               "t.ground_count, t.quality, t.committed_at, t.exploration, length(t.data) "
+               "FROM tiles t JOIN scenes s ON s.scene_id = t.scene_id WHERE "
                + ("1 = 1" if by_value else "t.exploration = 1"))
         args: tuple = ()
         if counted:
@@ -372,7 +373,7 @@ class SQLStore:
             sql += " AND s.sender = ?"
             args = (sender,)
         return [ExploredTile(r[0], r[1], int(r[2]), r[3], r[4], r[5], int(r[6]), float(r[7]),
-                             bool(r[8]))
+                             bool(r[8]), int(r[9]))
                 for r in self._read(sql + " ORDER BY t.committed_at, t.scene_id, "
                                           "t.tile_index", args)]
 

@@ -147,6 +147,8 @@ class Ground:
     ground: list = field(default_factory=list)
     scenes: list = field(default_factory=list)
     exploration: list = field(default_factory=list)
+    size: list = field(default_factory=list)  # bytes each tile cost (its JPEG's)
+    quality: list = field(default_factory=list)
     accepted: int = 0
     version: int = 0
     in_force: dict = field(default_factory=dict)  # role -> the file the satellite holds
@@ -155,7 +157,8 @@ class Ground:
         explored = np.array(self.exploration, bool)
         return Evidence(np.array(self.onboard, float), np.array(self.confidence, float),
                         np.array(self.ground, float), list(self.scenes), explored,
-                        stand_in_weights(explored, self.accepted))
+                        stand_in_weights(explored, self.accepted),
+                        np.array(self.size, float), np.array(self.quality, int))
 
 
 def sat_map(rec) -> dict | None:
@@ -237,12 +240,14 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
             if not np.isfinite(plan.onboard[i]):
                 continue
             q = int(d.quality[i])
-            g = sim.ground_count(plan, int(i), q, sim.resized(cfg)) * ground.base_error.scale(q)
+            g = sim.corrected_ground(plan, int(i), q, sim.resized(cfg), ground.base_error)
             ground.onboard.append(float(plan.onboard[i]))
             ground.confidence.append(float(base[i]))
             ground.ground.append(float(g))
             ground.scenes.append(sim.image.image_id)
             ground.exploration.append(bool(explored[i]))
+            ground.size.append(float(plan.sizes[q][i]))
+            ground.quality.append(q)
             n += int(explored[i])
     return n
 

@@ -273,3 +273,41 @@ def test_an_error_model_worse_in_one_regime_is_not_taken():
     assert e["mae_after"] < e["mae_before"]
     assert e["mae_busy_after"] > e["mae_busy_before"]
     assert not e["taken"] and out.error_model is None
+
+
+def test_replayed_decisions_show_which_model_sends_the_tiles_that_matter():
+    from ground.recalibrate import replayed_error
+
+    # One scene: tile 0 doubted and undercounted (2 against the ground's 5), sent by value;
+    # tile 1 confident and right (3), explored, standing for itself; the scene's by-value
+    # bytes buy one tile. An error model of doubt sends tile 0 (nothing left wrong), one of
+    # count alone sends tile 1 (the undercount stays).
+    ev = Evidence(np.array([2.0, 3.0]), np.array([0.3, 0.9]), np.array([5.0, 3.0]),
+                  ["s", "s"], np.array([False, True]), np.array([1.0, 1.0]),
+                  np.array([100.0, 100.0]), np.array([90, 90]))
+    doubt = replace(PAIR.error_model, onboard=[0.0, 0.0, 5.0, 0.0])
+    count = replace(PAIR.error_model, onboard=[0.0, 1.0, 0.0, 0.0])
+    assert replayed_error(ev, ev.confidence, doubt) == pytest.approx(0.0)
+    assert replayed_error(ev, ev.confidence, count) == pytest.approx(3.0)
+    # An exploration tile costs the bytes of the tiles it stands for: standing for ten, tile
+    # 1 no longer fits in one tile's bytes, so even the count model sends tile 0.
+    heavy = replace(ev, weight=np.array([1.0, 10.0]))
+    assert replayed_error(heavy, ev.confidence, count) == pytest.approx(0.0)
+
+
+def test_an_error_model_is_checked_on_the_decisions_it_makes():
+    rng = np.random.default_rng(5)
+    n = 3000
+    onboard = rng.integers(0, 6, n).astype(float)
+    p = rng.uniform(0.05, 0.95, n)
+    ground = np.where(rng.random(n) < p, onboard, onboard + 2)
+    ev = Evidence(onboard, p, ground, [f"s{i // 20}" for i in range(n)],
+                  rng.random(n) < 0.2, None, rng.uniform(500, 3000, n), np.full(n, 90))
+    out = recalibrate(ev, "sat", 0, PAIR.confidence, PAIR.error_model, min_tiles=100,
+                      min_each=5)
+    e = out.checks["error_model"]
+    assert {"replayed_before", "replayed_after"} <= set(e)
+    assert e["taken"] == (e["mae_after"] < e["mae_before"]
+                          and e["replayed_after"] <= e["replayed_before"]
+                          and e["mae_busy_after"] <= e["mae_busy_before"]
+                          and e["mae_empty_after"] <= e["mae_empty_before"])
