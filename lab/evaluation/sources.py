@@ -19,6 +19,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from tqdm import tqdm
@@ -29,7 +30,9 @@ from lab.data.realdev import REAL_DEV, add_real_dev_option, load_real
 from lab.evaluation.evaluate import _jaccard_counts, truth_objects
 from lab.training.sources import SPLITS_DIR, parse_sources, split_ids
 from shared.confidence import auroc, expected_calibration_error, is_right
+from shared.counting import run_tiles
 from shared.model_bundle import MODELS_DIR
+from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.preprocess import limit_detail
 from shared.tile_grid import true_counts
 
@@ -56,6 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="count at this many times the counters' resolution (2: tiles of half "
                         "the pixels, upsampled, their detail limited to the counters' GSD: what "
                         "the ground can do with a downlinked tile)")
+    p.add_argument("--downlink-quality", type=int, default=None,
+                   help="the ground counts the onboard grid's tiles as downlinked: resized to "
+                        "the onboard input, JPEG at this quality (1-100)")
     p.add_argument("--no-ground", action="store_true",
                    help="score the onboard counter alone (e.g. a leave-one-source-out run "
                         "whose ground counter is not trained)")
@@ -75,14 +81,18 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
                     root: str | Path | None = None, dedupe_iou: float = DEFAULT_IOU,
                     drop_gsd: bool = False, progress: bool = True,
                     splits_dir: Path = SPLITS_DIR, excluded: bool = False,
-                    estimate: bool = False, *, zoom: float = 1.0) -> dict:
+                    estimate: bool = False, *, zoom: float = 1.0,
+                    downlink_quality: int | None = None) -> dict:
     """``excluded``: score the imagery the class map leaves out of training instead (every
     split), e.g. NWPU's colour-infrared crops: imagery unlike anything trained on.
     ``estimate``: where an image has no GSD (or it is withheld), estimate it from the pixels
     (``onboard.scale_estimate``) and count at the estimate. ``zoom``: count at ``zoom`` x the
     counters' resolution (tiles of 1/zoom the pixels, resized up to the input), the pixels'
     detail first limited to the counters' GSD: what the ground can do with a downlinked tile,
-    which is at that GSD (an image without a GSD is taken to be at the counters' own)."""
+    which is at that GSD (an image without a GSD is taken to be at the counters' own).
+    ``downlink_quality``: the ground counts each tile of the onboard grid as the pipeline
+    downlinks it (resized to the onboard input, a JPEG at this quality, decoded), not the
+    scene's pixels: what the ground's count of a downlinked tile is worth."""
     class_map = class_map or load_class_map()
     classes = list(onboard.classes)
     ids = set(split_ids(source, splits_dir).get(part, []))
@@ -114,7 +124,13 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
         t0 = time.perf_counter()
         on = onboard.count(pixels, gsd, classes=covered)
         t1 = time.perf_counter()
-        gr = on.outputs if ground is None else ground.count(pixels, gsd, classes=covered)
+        if ground is None:
+            gr = on.outputs
+        elif downlink_quality is not None:
+            gr = downlinked_counts(ground, pixels, on.outputs.grid, onboard.input_size,
+                                   downlink_quality)
+        else:
+            gr = ground.count(pixels, gsd, classes=covered)
         seconds["onboard"] += t1 - t0
         seconds["ground"] += time.perf_counter() - t1
         grid = on.outputs.grid
@@ -146,6 +162,8 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
         tile_truth.append(truth_all)
         scale_out = onboard.input_size / onboard.tile_size_for(gsd) / 4
         for role, out in (("onboard", on.outputs), ("ground", gr))[: 2 if ground else 1]:
+            if out.mask_logits is None:  # downlinked tiles: counts only
+                continue
             i, u = _jaccard_counts(out.mask_logits, grid, all_objects, scale_out)
             jac[role][0] += i
             jac[role][1] += u
@@ -175,8 +193,11 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
               "gsd": ("dropped" if drop_gsd else "as given") +
                      (", estimated where unknown" if estimate else ""),
               "scene_gsd_m": REAL_DEV[source].gsd_m, **({"zoom": zoom} if zoom != 1.0 else {}),
+              **({"ground_on": f"downlinked tiles, JPEG q{downlink_quality}"}
+                 if downlink_quality is not None else {}),
               "images": len(images), "tiles": n_tiles, "classes": per_class,
-              "jaccard": {r: round(jac[r][0] / max(jac[r][1], 1.0), 4) for r in roles},
+              "jaccard": {r: round(jac[r][0] / jac[r][1], 4) if jac[r][1] else None
+                          for r in roles},
               "ms_per_tile": {r: round(1000 * seconds[r] / max(n_tiles, 1), 2)
                               for r in roles}}
     if estimates:
@@ -207,6 +228,9 @@ def run(args: argparse.Namespace) -> int:
     from ground.counter import GroundCounter
     from onboard.counter import OnboardCounter
 
+    if args.downlink_quality is not None and not 1 <= args.downlink_quality <= 100:
+        raise ValueError(f"--downlink-quality is a JPEG quality in 1-100, got "
+                         f"{args.downlink_quality}")
     models_dir = Path(args.models_dir)
     onboard = OnboardCounter.shipped(args.model, models_dir, threads=args.threads)
     ground = None if args.no_ground else GroundCounter.shipped(
@@ -217,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
         r = evaluate_source(source, args.part, onboard, ground, root=args.real_dev,
                             dedupe_iou=args.dedupe_iou, drop_gsd=args.drop_gsd,
                             splits_dir=Path(args.splits_dir), excluded=args.excluded,
-                            estimate=args.estimate_gsd, zoom=args.zoom)
+                            estimate=args.estimate_gsd, zoom=args.zoom,
+                            downlink_quality=args.downlink_quality)
         results.append(r)
         for c, row in r["classes"].items():
             gr = row.get("ground", {"relative_cmae": None, "tile_mae": float("nan")})
@@ -246,6 +271,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _fmt(v: float | None) -> str:
     return "  -  " if v is None else f"{v:.3f}"
+
+
+def downlinked_counts(ground, pixels: np.ndarray, grid, sent_input: int, quality: int
+                      ) -> SimpleNamespace:
+    """The ground's count per tile and class of the onboard grid's tiles as downlinked
+    (``shared.pipeline.codec``: resized to the onboard input, JPEG at ``quality``), counted
+    as the ground service counts them (``ground.counting``); no mask logits."""
+    received = [decode_tile(encode_tile(downlink_pixels(grid.crop(pixels, i), grid.tile_size,
+                                                        sent_input), quality))
+                for i in range(len(grid))]
+    run = run_tiles(ground.run_batch, received, ground.input_size,
+                    ground.input_size / sent_input, ground.batch_size)
+    return SimpleNamespace(class_counts=run.class_counts, mask_logits=None)
 
 
 def covered_images(source: str, image_ids: list[str], classes: list[str], class_map=None,

@@ -338,7 +338,11 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         rec = recalibrate(ground.evidence(), SATELLITE, version, conf0, em0,
                           min_tiles=s.min_tiles, min_each=s.min_each, held_back=s.held_back) \
             if k + 1 < s.passes else None
-        uplink_bytes = uplink(ground, sat, rec) if rec is not None and rec.changed else 0
+        # A refit judged on enough evidence says what should be in force, the starting
+        # files where it found nothing better: a bundle an earlier, smaller sample passed
+        # is taken back when the evidence no longer bears it out.
+        judged = rec is not None and not rec.reason.startswith("not enough")
+        uplink_bytes = uplink(ground, sat, rec) if judged else 0
         changed = uplink_bytes > 0
         ev = ground.evidence()
         rows.append({
@@ -357,8 +361,8 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
             "no_loop_auroc": f["auroc"], "loop_auroc_busy": a["auroc_busy"],
             "no_loop_auroc_busy": f["auroc_busy"], "tiles": a["tiles"],
             "recalibrated": changed,
-            "recalibration_reason": "last pass" if rec is None else rec.reason or (
-                "" if changed else "the refit gives the files in force"),
+            "recalibration_reason": "last pass" if rec is None else (
+                "" if changed else rec.reason or "the refit gives the files in force"),
             "confidence_taken": changed and rec.confidence is not None,
             "error_model_taken": changed and rec.error_model is not None,
             "checks": {} if rec is None else rec.checks, "uplink_bytes_sent": uplink_bytes,

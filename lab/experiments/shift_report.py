@@ -77,12 +77,11 @@ def passes_table(runs: dict[str, dict]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for source, r in runs.items():
         for p in shown(r["passes"]):
-            after = (f"bundle {p['bundle_version'] + 1}: "
-                     f"{'confidence' if p['confidence_taken'] else ''}"
-                     f"{' + ' if p['confidence_taken'] and p['error_model_taken'] else ''}"
-                     f"{'error model' if p['error_model_taken'] else ''} "
-                     f"({p['evidence_tiles']} tiles)") if p["recalibrated"] else \
-                _reason(p)
+            taken = " + ".join(name for name, key in (("confidence", "confidence_taken"),
+                                                      ("error model", "error_model_taken"))
+                               if p[key]) or "back to the starting calibration"
+            after = (f"bundle {p['bundle_version'] + 1}: {taken} "
+                     f"({p['evidence_tiles']} tiles)") if p["recalibrated"] else _reason(p)
             rows.append(
                 f"| {source} | {p['pass']} | {p['bundle_version']} | {_f(p['loop_cmae'])} | "
                 f"{_f(p['no_loop_cmae'])} | {_kb(p['loop_budget_bytes'])} / "

@@ -71,6 +71,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wide-scale-p", type=float, default=0.0,
                    help="share of crops of known-GSD scenes drawn at 0.5-2x scale (scenes "
                         "of unknown GSD always are)")
+    p.add_argument("--jpeg-p", type=float, default=0.0,
+                   help="share of crops JPEG round-tripped at a quality in 40-95, as the "
+                        "ground receives tiles (0: none)")
+    p.add_argument("--val-jpeg", type=int, default=None,
+                   help="validate on tiles JPEG round-tripped at this quality (as downlinked)")
     p.add_argument("--density-leak", type=float, default=0.0,
                    help="leaky density ReLU while training (keeps a class channel from dying)")
     p.add_argument("--exclusive-weight", type=float, default=0.0,
@@ -140,6 +145,11 @@ def _split(args, images):
 def _config(args, gsd: float, arch_config: dict):
     from lab.training.loop import TrainConfig
 
+    if not 0.0 <= args.jpeg_p <= 1.0:
+        raise ValueError(f"--jpeg-p is a share in [0, 1], got {args.jpeg_p}")
+    if args.val_jpeg is not None and not 1 <= args.val_jpeg <= 100:
+        raise ValueError(f"--val-jpeg is a JPEG quality in 1-100, got {args.val_jpeg}")
+
     return TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], arch_config=arch_config,
                        input_size=args.input_size, model_gsd=gsd, epochs=args.epochs,
                        crop=args.crop, detail_gsd=args.detail_gsd,
@@ -147,6 +157,7 @@ def _config(args, gsd: float, arch_config: dict):
                        samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size,
                        lr=args.lr or DEFAULT_LR[args.model], seed=args.seed,
                        threads=args.threads, wide_scale_p=args.wide_scale_p,
+                       jpeg_p=args.jpeg_p, val_jpeg=args.val_jpeg,
                        val_every=args.val_every, val_from=args.val_from,
                        w_exclusive=args.exclusive_weight, pretrained=args.pretrained,
                        trunk_lr=args.trunk_lr, teacher=args.teacher,

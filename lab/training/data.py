@@ -12,8 +12,12 @@ any angle in [0, 360), scale jitter, optional flip, and a random position (half 
 centred near an object so crowded aprons are not rare). The density is warped the same way
 and multiplied by 1/scale^2 so it keeps its mass; pixels outside the scene are black with
 zero density, as at inference. Radiometric jitter (per-channel gain, offset, gamma), sensor
-noise and blur follow. Targets leave at the network's output stride: density sum-pooled
-(count kept), mask average-pooled (a soft target for the Jaccard loss).
+noise and blur follow, then, on a share ``jpeg_p`` of the crops, a JPEG round trip at a
+quality drawn from ``jpeg_quality``: every tile the ground counts in service came down as a
+JPEG, and a ground counter trained on clean pixels lost a third of the small vehicles at
+q90 that it found on the same tiles uncompressed (VEDAI training tiles: 0.58x -> 0.37x).
+Targets leave at the network's output stride: density sum-pooled (count kept), mask
+average-pooled (a soft target for the Jaccard loss).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch
 from lab.data.label_cleaning import DEFAULT_IOU, merge_duplicates
 from lab.training.density import density_map, object_mask, sum_pool
 from shared.annotations import AnnotatedImage
+from shared.pipeline.codec import decode_tile, encode_tile
 from shared.preprocess import normalise
 
 
@@ -101,6 +106,8 @@ class Augment:
     flip: bool = True
     object_bias: float = 0.5
     radiometry: bool = True
+    jpeg_p: float = 0.0  # share of crops JPEG round-tripped (as a downlinked tile is)
+    jpeg_quality: tuple[int, int] = (40, 95)  # its quality, uniform in this range
 
 
 def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int,
@@ -140,6 +147,9 @@ def sample(scene: Scene, rng: np.random.Generator, aug: Augment, stride: int,
         mask_t[c] = sum_pool(mask.astype(np.float32), stride) / (stride * stride)
     if aug.radiometry:
         img = _radiometry(img, rng)
+    if aug.jpeg_p > 0 and rng.random() < aug.jpeg_p:
+        lo, hi = aug.jpeg_quality
+        img = decode_tile(encode_tile(img, int(rng.integers(lo, hi + 1))))
     return normalise(img), dens_t, mask_t
 
 

@@ -34,6 +34,7 @@ from ground.nets.layers import DENSITY_SCALE, OUTPUT_STRIDE
 from lab.models.nets import build
 from lab.training.data import Augment, CropStream, Scene
 from shared.counting import scene_tiles
+from shared.pipeline.codec import decode_tile, encode_tile
 from shared.preprocess import prepare_tile
 
 
@@ -60,6 +61,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     wide_scale_p: float = 0.0  # share of known-GSD crops drawn at the wide scale range
+    jpeg_p: float = 0.0  # share of crops JPEG round-tripped (``data.Augment``)
+    val_jpeg: int | None = None  # validation tiles JPEG round-tripped at this quality
     val_every: int = 1  # validate every k epochs (and always after the last)
     val_from: float = 0.0  # first validation after this fraction of the epochs
     pretrained: bool = False  # the trunk starts from ImageNet weights (lab.pretrained)
@@ -195,13 +198,14 @@ VAL_MIN_OBJECTS = 10  # a (source, class) enters the selection metric from this 
 
 def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
              class_names: list[str] | None = None,
-             channel_scale: np.ndarray | None = None) -> dict:
+             channel_scale: np.ndarray | None = None, jpeg: int | None = None) -> dict:
     """Whole-scene counting on validation scenes (already at the model's GSD), per source
     and class over the scenes that label the class. ``relative_cmae`` (what selects the
     checkpoint) is the mean over (source, class) groups holding >= VAL_MIN_OBJECTS objects
     of their relative CMAE; the other keys pool every labelled (scene, class).
     ``channel_scale``: each class counted from a pass at its input scale (as
-    ``ground.class_scales`` does), the scenes' tiles keeping their footprint."""
+    ``ground.class_scales`` does), the scenes' tiles keeping their footprint. ``jpeg``: each
+    tile counted as it would come down, a JPEG at this quality."""
     model.eval()
     run = torch_runner(model)
     groups: dict[tuple[str, int], dict[str, list[float]]] = {}
@@ -219,6 +223,8 @@ def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
             grid, tiles = scene_tiles(sc.pixels, round(input_size / enlarge))
             mask_step = max(1, round(OUTPUT_STRIDE / enlarge))
             dens_maps, logits = [], []
+            if jpeg:
+                tiles = [decode_tile(encode_tile(t, jpeg)) for t in tiles]
             batch = [prepare_tile(t, input_size, enlarge) for t in tiles]
             for k in range(0, len(batch), 8):
                 d, m = run(np.stack(batch[k:k + 8]))
@@ -299,7 +305,7 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
         opt.load_state_dict(state["opt"])
         start, history, best = state["epoch"], state["history"], state["best"]
     aug = Augment(crop=cfg.crop or cfg.input_size, wide_p=cfg.wide_scale_p,
-                  object_bias=cfg.object_bias)
+                  object_bias=cfg.object_bias, jpeg_p=cfg.jpeg_p)
     channel_scale = None
     if cfg.class_scale:
         if not class_names or set(cfg.class_scale) - set(class_names):
@@ -346,7 +352,8 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
                   **{k: round(v / steps_per_epoch, 5) for k, v in sums.items()}}
         metrics = None
         if _validates(cfg, epoch):
-            metrics = validate(ema, val_scenes, cfg.input_size, class_names, channel_scale)
+            metrics = validate(ema, val_scenes, cfg.input_size, class_names, channel_scale,
+                               cfg.val_jpeg)
             record.update({f"val_{k}": (round(v, 5) if isinstance(v, float) else v)
                            for k, v in metrics.items()})
         history.append(record)

@@ -84,7 +84,8 @@ def test_one_pair_counts_three_classes(pair):
     assert conf.familiarity(run.embedding)[1] < conf.familiarity(run.embedding)[0]
 
 
-def test_eval_sources_reports_each_source_on_the_classes_its_labels_cover(pair, tmp_path):
+def test_eval_sources_reports_each_source_on_the_classes_its_labels_cover(pair, tmp_path,
+                                                                         capsys):
     _, real_dev, splits, models = pair
     out = tmp_path / "eval.json"
     assert main(["eval-sources", "--model", "objects", "--models-dir", str(models),
@@ -102,6 +103,19 @@ def test_eval_sources_reports_each_source_on_the_classes_its_labels_cover(pair, 
                  "--sources", "kit_cars", "--real-dev", str(real_dev), "--splits-dir",
                  str(splits), "--drop-gsd", "--json", str(dropped)]) == 0
     assert json.loads(dropped.read_text())["gsd"] == "dropped"
+    # The ground on the tiles as downlinked: another count of the same tiles, no masks.
+    down = tmp_path / "downlinked.json"
+    assert main(["eval-sources", "--model", "objects", "--models-dir", str(models),
+                 "--sources", "kit_cars", "--real-dev", str(real_dev), "--splits-dir",
+                 str(splits), "--downlink-quality", "40", "--json", str(down)]) == 0
+    sent = json.loads(down.read_text())["sources"][0]
+    assert sent["ground_on"] == "downlinked tiles, JPEG q40" and sent["jaccard"]["ground"] is None
+    assert sent["classes"]["vehicle"]["onboard"] == row["onboard"]
+    assert sent["classes"]["vehicle"]["ground"]["total"] >= 0
+    assert sent["classes"]["vehicle"]["ground"]["relative_cmae"] is not None
+    assert main(["eval-sources", "--model", "objects", "--models-dir", str(models),
+                 "--sources", "kit_cars", "--downlink-quality", "0"]) != 0
+    assert "downlink-quality" in capsys.readouterr().err
 
 
 def test_count_scale_fit_on_validation_scales_every_density_map(pair, tmp_path):

@@ -58,6 +58,9 @@ def played(counters, scenes, tmp_path_factory):
         if len(calls) == 1 and not rec.changed:
             rec = Recalibration(group, len(ev), version,
                                 confidence=conf.with_recalibration([0.0, 1.0], [0.05, 0.9]))
+        if len(calls) == 2:  # more evidence no longer bears the map out
+            rec = Recalibration(group, len(ev), version,
+                                reason="the refit was no better on the held-back tiles")
         return rec
 
     shift.recalibrate = spy
@@ -87,6 +90,11 @@ def test_each_pass_reports_both_arms_within_their_budgets(played):
     assert [r["bundle_version"] for r in rows][:2] == [0, 1]
     assert rows[1]["loop_ece"] != rows[0]["loop_ece"]  # the new map rates the tiles
     assert rows[1]["no_loop_ece"] == rows[0]["no_loop_ece"]  # the starting one, still
+    # A refit on more evidence that finds the starting calibration no worse takes the map
+    # back: bundle 2 carries the starting files, and pass 3 rates tiles as the start did.
+    assert rows[1]["recalibrated"] and rows[1]["recalibration_reason"] == ""
+    assert rows[2]["bundle_version"] == 2
+    assert rows[2]["loop_ece"] == pytest.approx(rows[2]["no_loop_ece"])
 
 
 def test_the_no_loop_arm_gets_the_loop_s_bytes(played):

@@ -137,6 +137,17 @@ def test_multi_class_scene_has_a_channel_per_class_and_its_label_record():
     assert d.shape == m.shape == (3, 32, 32) and d[2].sum() == 0
 
 
+def test_a_share_of_crops_comes_as_a_downlinked_jpeg_would():
+    scene = load_scene(_two_class_image(), 1.0, [{"plane"}, {"car"}])
+    clean = Augment(crop=128, radiometry=False)
+    lossy = Augment(crop=128, radiometry=False, jpeg_p=1.0, jpeg_quality=(20, 20))
+    x0, d0, m0 = sample(scene, np.random.default_rng(3), clean, stride=4)
+    x1, d1, m1 = sample(scene, np.random.default_rng(3), lossy, stride=4)
+    # The same crop and targets; only the pixels carry the codec's loss.
+    assert np.array_equal(d0, d1) and np.array_equal(m0, m1)
+    assert 0 < float(np.abs(x0 - x1).mean()) < 0.5
+
+
 def test_unknown_gsd_scene_keeps_its_resolution_and_always_gets_the_wide_scale_range():
     img = _two_class_image()
     img.meta.gsd_m = None
