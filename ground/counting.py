@@ -109,13 +109,9 @@ def count_tiles(store: Store, counter, tiles: list, error_model: ErrorModel | No
             if per_class is None:
                 counts[(t.scene_id, t.tile_index)] = (float("nan"), None)
                 continue
+            scale = error_model.scale(t.quality) if error_model is not None else 1.0
             sel = scene_channels(store, counter, t.scene_id, channels)
-            per = per_class if sel is None else per_class[sel]
-            if error_model is not None:  # each class's own bias at the tile's quality
-                names = list(getattr(counter.card, "classes", []))
-                named = names if sel is None else [names[k] for k in sel]
-                per = per * (error_model.scales(t.quality, named) if len(named) == len(per)
-                             else error_model.scale(t.quality))
+            per = (per_class if sel is None else per_class[sel]) * scale
             counts[(t.scene_id, t.tile_index)] = (float(per.sum()), per.tolist())
     if counts:
         store.set_counts([(s, i, c, per) for (s, i), (c, per) in counts.items()])

@@ -76,7 +76,7 @@ class SceneSimulator:
         self.natural = onboard.tile_size_for(self.gsd)
         self.flops = float(onboard.card.flops_per_tile)
         self._onboard: dict[int, tuple] = {}
-        self._ground: dict[tuple[int, int, int, bool], np.ndarray] = {}
+        self._ground: dict[tuple[int, int, int], float] = {}
         self._prep: dict[tuple, PreparedTiles] = {}
         self._raw: dict[int, int] = {}
         self.full_energy = full_onboard_energy(self.pixels, self.natural, self.energy,
@@ -85,9 +85,6 @@ class SceneSimulator:
         self.classes = classes
         self.channels = onboard.channels(classes) if classes else None
         self.ground_channels = ground.channels(classes) if classes and ground else None
-        # The classes the ground's per-class counts stand for (what their biases are kept by).
-        self.ground_classes = list(classes) if classes else (
-            list(getattr(getattr(ground, "card", None), "classes", []) or []))
 
     @property
     def tiles_natural(self) -> int:
@@ -127,32 +124,17 @@ class SceneSimulator:
         counts, conf, dens = self.onboard_at(tile_size)
         return float(counts[i]), float(conf[i]), dens[i]
 
-    def ground_class_count(self, plan: ScenePlan, i: int, quality: int, resized: bool
-                           ) -> np.ndarray:
-        """The ground counter's count of tile i as received (JPEG at ``quality``, decoded),
-        per class counted."""
+    def ground_count(self, plan: ScenePlan, i: int, quality: int, resized: bool) -> float:
+        """The ground counter's count of tile i as received: JPEG at ``quality``, decoded."""
         key = (plan.tile_size, i, quality, resized)
         if key not in self._ground:
             tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
                                    self.onboard.input_size if resized else None)
             received = decode_tile(encode_tile(tile, quality))
-            self._ground[key] = np.asarray(ground_class_counts(
+            self._ground[key] = float(ground_class_counts(
                 self.ground, received, self.gsd, self.onboard.input_size if resized else None,
-                self.ground_channels), float)
+                self.ground_channels).sum())
         return self._ground[key]
-
-    def ground_count(self, plan: ScenePlan, i: int, quality: int, resized: bool) -> float:
-        """The ground counter's count of tile i as received, over the classes counted."""
-        return float(self.ground_class_count(plan, i, quality, resized).sum())
-
-    def corrected_ground(self, plan: ScenePlan, i: int, quality: int, resized: bool,
-                         error_model: ErrorModel) -> float:
-        """``ground_count`` with each class's bias at ``quality`` corrected, as the ground
-        service corrects a resized tile's count (``ground.counting``)."""
-        per = self.ground_class_count(plan, i, quality, resized)
-        factors = (error_model.scales(quality, self.ground_classes)
-                   if len(self.ground_classes) == len(per) else error_model.scale(quality))
-        return float((per * factors).sum())
 
     @property
     def ground_only(self) -> float:
@@ -182,10 +164,8 @@ class SceneSimulator:
         down = np.flatnonzero(d.action == 3)
         # The ground corrects each received count for its quality's known bias.
         correct = correct_ground and self.error_model is not None and self.resized(cfg)
-        ground = {int(i): (self.corrected_ground(plan, int(i), int(d.quality[i]), True,
-                                                 self.error_model) if correct else
-                           self.ground_count(plan, int(i), int(d.quality[i]),
-                                             self.resized(cfg)))
+        ground = {int(i): self.ground_count(plan, int(i), int(d.quality[i]), self.resized(cfg))
+                  * (self.error_model.scale(int(d.quality[i])) if correct else 1.0)
                   for i in down}
         # A bent pipe clusters nothing onboard: it extrapolates from the whole scene.
         contexts = None if cfg.policy in BENT_PIPES else plan.contexts

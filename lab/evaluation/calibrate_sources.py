@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -27,7 +26,6 @@ from ground.counting import ground_class_counts
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
-from lab.evaluation.evaluate import truth_objects
 from lab.evaluation.sources import covered_images
 from shared.model_bundle import MODELS_DIR, PairFiles, card_path
 from shared.model_card import load_card
@@ -57,46 +55,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-class SourceTile(NamedTuple):
-    pixels: np.ndarray
-    tile_size: int
-    channels: list[int]  # the counters' channels of the classes its labels cover
-    truth: int  # true objects of those classes
-    classes: list[str]  # those classes, in channel order
-    class_truth: list[int]  # true objects of each
-
-
-def source_tiles(source: str, image_ids: list[str], onboard, class_map, root, dedupe_iou
-                 ) -> list[SourceTile]:
-    """Every tile of the source's images, with its truth in all and per class covered."""
+def source_tiles(source: str, image_ids: list[str], onboard, class_map, root, dedupe_iou):
+    """Every tile of the source's images: (tile pixels, tile size, channels, truth)."""
     out = []
     for img, covered, objects in covered_images(source, image_ids, onboard.classes,
                                                 class_map, root, dedupe_iou):
         pixels = img.load_pixels()
         grid = TileGrid(pixels.shape[1], pixels.shape[0], onboard.tile_size_for(img.meta.gsd_m))
         truth = true_counts(grid, objects).ravel()
-        per = [true_counts(grid, truth_objects(img, class_map.names_of(c), dedupe_iou)[0])
-               .ravel() for c in covered]
         channels = onboard.channels(covered)
-        out += [SourceTile(grid.crop(pixels, i), grid.tile_size, channels, int(truth[i]),
-                           list(covered), [int(t[i]) for t in per]) for i in range(len(grid))]
+        out += [(grid.crop(pixels, i), grid.tile_size, channels, int(truth[i]))
+                for i in range(len(grid))]
     return out
-
-
-def class_table(tiles: list[SourceTile], ground: dict[int, list[np.ndarray]]
-                ) -> dict[str, tuple[np.ndarray, dict[int, np.ndarray]]]:
-    """``ErrorModel.fit``'s ``by_class``: per class, the true and ground counts (per
-    quality) of the tiles covering it (``ground[q][k]``: tile k's ground count per class
-    covered, in its channel order)."""
-    out: dict[str, tuple[list, dict[int, list]]] = {}
-    for k, t in enumerate(tiles):
-        for j, name in enumerate(t.classes):
-            truth, per_q = out.setdefault(name, ([], {q: [] for q in ground}))
-            truth.append(t.class_truth[j])
-            for q in ground:
-                per_q[q].append(float(ground[q][k][j]))
-    return {name: (np.array(truth, float), {q: np.array(v) for q, v in per_q.items()})
-            for name, (truth, per_q) in out.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,29 +89,26 @@ def run(args: argparse.Namespace) -> int:
     class_map = load_class_map()
     rng = np.random.default_rng(args.seed)
     qualities = PipelineConfig().qualities
-    truth, on, conf = [], [], []
-    gr: dict[int, list[np.ndarray]] = {q: [] for q in qualities}  # per tile, per class
-    drawn: list[SourceTile] = []
+    truth, on, conf, gr = [], [], [], {q: [] for q in qualities}
     for source, ids in parts.items():
         tiles = source_tiles(source, ids, onboard, class_map, args.real_dev, args.dedupe_iou)
         pick = rng.permutation(len(tiles))[: args.tiles_per_source]
         for k in tqdm(sorted(pick), desc=source, unit="tile"):
-            t = tiles[k]
-            c, p, _ = onboard.count_at([t.pixels], t.tile_size, t.channels)
-            truth.append(t.truth)
+            pixels, size, channels, n = tiles[k]
+            c, p, _ = onboard.count_at([pixels], size, channels)
+            truth.append(n)
             on.append(float(c[0]))
             conf.append(float(p[0]))
-            drawn.append(t)
-            sent = downlink_pixels(t.pixels, t.tile_size, onboard.input_size)
+            sent = downlink_pixels(pixels, size, onboard.input_size)
             for q in qualities:
                 rgb = decode_tile(encode_tile(sent, q))
-                gr[q].append(np.asarray(ground_class_counts(
-                    ground, rgb, None, onboard.input_size, t.channels), float))
+                gr[q].append(float(ground_class_counts(ground, rgb, None, onboard.input_size,
+                                                       channels).sum()))
     model = ErrorModel.fit(np.array(truth), np.array(on), np.array(conf),
-                           {q: np.array([g.sum() for g in v]) for q, v in gr.items()},
+                           {q: np.array(v) for q, v in gr.items()},
                            {"tiles": len(truth), "sources": sorted(parts), "part": args.part,
                             "tiles_per_source": args.tiles_per_source, "seed": args.seed,
-                            "tile_size": "natural"}, class_table(drawn, gr))
+                            "tile_size": "natural"})
     path = Path(args.out) if args.out else PairFiles.of(args.model, models_dir).error_model
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)

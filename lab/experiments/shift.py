@@ -240,7 +240,7 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
             if not np.isfinite(plan.onboard[i]):
                 continue
             q = int(d.quality[i])
-            g = sim.corrected_ground(plan, int(i), q, sim.resized(cfg), ground.base_error)
+            g = sim.ground_count(plan, int(i), q, sim.resized(cfg)) * ground.base_error.scale(q)
             ground.onboard.append(float(plan.onboard[i]))
             ground.confidence.append(float(base[i]))
             ground.ground.append(float(g))

@@ -83,32 +83,20 @@ def error_cache(onboard, ground, source: str, splits_dir: Path, cache: Path, qua
                          load_class_map(), root, dedupe_iou)
     rng = np.random.default_rng([seed, *source.encode()])
     pick = sorted(rng.permutation(len(tiles))[:tiles_per_source])
-    names = list(onboard.classes)
     rows: dict[str, list] = {"truth": [], "onboard": [], "features": [], "embedding": [],
                              **{f"ground_q{q}": [] for q in qualities}}
-    for name in names:  # per class, NaN on tiles whose labels do not cover it
-        rows[f"truth_class_{name}"] = []
-        for q in qualities:
-            rows[f"ground_q{q}_class_{name}"] = []
     for k in pick:
-        t = tiles[k]
-        run, _ = onboard.run_at([t.pixels], t.tile_size, t.channels)
-        rows["truth"].append(t.truth)
+        pixels, size, channels, n = tiles[k]
+        run, _ = onboard.run_at([pixels], size, channels)
+        rows["truth"].append(n)
         rows["onboard"].append(float(run.counts[0]))
         rows["features"].append(tile_features(run.density, run.mask_logits)[0])
         rows["embedding"].append(run.embedding[0])
-        for name in names:
-            rows[f"truth_class_{name}"].append(
-                t.class_truth[t.classes.index(name)] if name in t.classes else np.nan)
-        sent = downlink_pixels(t.pixels, t.tile_size, onboard.input_size)
+        sent = downlink_pixels(pixels, size, onboard.input_size)
         for q in qualities:
             rgb = decode_tile(encode_tile(sent, q))
-            per = np.asarray(ground_class_counts(ground, rgb, None, onboard.input_size,
-                                                 t.channels), float)
-            rows[f"ground_q{q}"].append(float(per.sum()))
-            for name in names:
-                rows[f"ground_q{q}_class_{name}"].append(
-                    per[t.classes.index(name)] if name in t.classes else np.nan)
+            rows[f"ground_q{q}"].append(float(ground_class_counts(
+                ground, rgb, None, onboard.input_size, channels).sum()))
     table = {k: np.asarray(v, float) for k, v in rows.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **table)
@@ -135,21 +123,5 @@ def fit_left_out(conf_train: list[dict], conf_val: list[dict], errors: list[dict
                      if conf.ood_mean is not None else None)
     model = ErrorModel.fit(_stack(errors, "truth"), on, p,
                            {q: _stack(errors, f"ground_q{q}") for q in qualities},
-                           {**meta, "tiles": len(on), "part": "train", "tile_size": "natural"},
-                           _by_class(errors, qualities))
+                           {**meta, "tiles": len(on), "part": "train", "tile_size": "natural"})
     return conf, model
-
-
-def _by_class(errors: list[dict], qualities) -> dict:
-    """``ErrorModel.fit``'s ``by_class`` from the tables' per-class columns (tables cached
-    before they were kept have none: no class gets its own bias)."""
-    out = {}
-    names = {k[len("truth_class_"):] for t in errors for k in t if k.startswith("truth_class_")}
-    for name in sorted(names):
-        if not all(f"truth_class_{name}" in t for t in errors):
-            continue
-        truth = _stack(errors, f"truth_class_{name}")
-        covered = ~np.isnan(truth)
-        out[name] = (truth[covered], {q: _stack(errors, f"ground_q{q}_class_{name}")[covered]
-                                      for q in qualities})
-    return out

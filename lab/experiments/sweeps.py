@@ -80,13 +80,9 @@ class Workload:
         """CMAE of the deep counter on every natural tile; ``corrected``: times the error
         model's ground bias correction at the raw quality (the correction the collaborative
         run's ground counts get), where the error model has one."""
-        em, q = self.run.error_model, self.run.cfg.raw_quality
-
-        def scale(sim) -> float:  # one class counted: its own bias; else the pooled one
-            if not (corrected and em):
-                return 1.0
-            return em.scale(q, sim.ground_classes[0] if len(sim.ground_classes) == 1 else None)
-        return float(np.mean([abs(s.ground_only * scale(s) - t) for s, t in
+        scale = self.run.error_model.scale(self.run.cfg.raw_quality) \
+            if corrected and self.run.error_model else 1.0
+        return float(np.mean([abs(s.ground_only * scale - t) for s, t in
                               zip(self.sims, self.truths, strict=True)]))
 
 

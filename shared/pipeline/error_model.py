@@ -2,14 +2,8 @@
 
 Onboard: a non-negative linear model of the count and the calibrated doubt (1 - confidence);
 ground, per JPEG quality: a + b * count, with the ground's bias per quality
-(``ground_scale``) that aggregation multiplies ground counts by, per class where the tiles
-held enough objects of it (``class_scale``). Fit by non-negative least squares
-(scikit-learn) on tiles with known truth (``targetfuse calibrate``).
-
-Why per class: how much the ground counter misses differs by class far more than by
-quality (shrunk to the onboard input, cars and boats vanish, aircraft do not). One factor
-for every class, fit where small vehicles weigh most, multiplied the ground's aircraft
-counts on Airbus by 1.37 (measured: the bias-corrected ground-only CMAE 3.15 -> 11.87).
+(``ground_scale``) that aggregation multiplies ground counts by. Fit by non-negative least
+squares (scikit-learn) on tiles with known truth (``targetfuse calibrate``).
 """
 
 from __future__ import annotations
@@ -45,8 +39,6 @@ class ErrorModel:
     prior_count: float
     ground_scale: dict[str, float] = field(default_factory=dict)
     fit_on: dict = field(default_factory=dict)
-    # class -> str(quality) -> its own ground bias (classes with MIN_CLASS_OBJECTS or more)
-    class_scale: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def onboard_error(self, count: np.ndarray, conf: np.ndarray) -> np.ndarray:
         count = np.asarray(count, float)
@@ -59,17 +51,8 @@ class ErrorModel:
         c = np.nan_to_num(np.asarray(count, float), nan=self.prior_count)
         return a + b * np.maximum(c, 0)
 
-    def scale(self, quality: int, cls: str | None = None) -> float:
-        """The ground's bias correction at ``quality``: the class's own where it has one,
-        else the one for every class (1 without either)."""
-        table = self.class_scale.get(cls) if cls is not None else None
-        if table:
-            return float(self._nearest(table, quality))
+    def scale(self, quality: int) -> float:
         return float(self._nearest(self.ground_scale, quality)) if self.ground_scale else 1.0
-
-    def scales(self, quality: int, classes: list[str]) -> np.ndarray:
-        """``scale`` for each of ``classes`` (a per-class count vector's factors)."""
-        return np.array([self.scale(quality, c) for c in classes], float)
 
     @staticmethod
     def _nearest(table: dict, quality: int):
@@ -80,11 +63,7 @@ class ErrorModel:
 
     @classmethod
     def fit(cls, truth: np.ndarray, onboard: np.ndarray, conf: np.ndarray,
-            ground: dict[int, np.ndarray], meta: dict | None = None,
-            by_class: dict[str, tuple[np.ndarray, dict[int, np.ndarray]]] | None = None
-            ) -> ErrorModel:
-        """``by_class``: class -> (true count, {quality: ground count}) on the tiles whose
-        labels cover the class, for its own bias (``class_scale``)."""
+            ground: dict[int, np.ndarray], meta: dict | None = None) -> ErrorModel:
         truth, onboard = np.asarray(truth, float), np.asarray(onboard, float)
         w_on = _fit_positive(onboard_features(onboard, conf), np.abs(onboard - truth))
         ground_coef, scale = {}, {}
@@ -94,7 +73,7 @@ class ErrorModel:
             x = np.stack([np.ones_like(onboard), np.maximum(onboard, 0)], axis=1)
             ground_coef[str(q)] = _fit_positive(x, np.abs(scale[str(q)] * g - truth))
         return cls(w_on, ground_coef, float(truth.mean()), scale,
-                   meta or {"tiles": int(len(truth))}, class_scales(by_class or {}))
+                   meta or {"tiles": int(len(truth))})
 
     def save(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")
@@ -103,23 +82,6 @@ class ErrorModel:
     @classmethod
     def load(cls, path: Path) -> ErrorModel:
         return cls(**json.loads(Path(path).read_text()))
-
-
-MIN_CLASS_OBJECTS = 30  # true objects of a class its own bias needs (else the pooled one)
-
-
-def class_scales(by_class: dict[str, tuple[np.ndarray, dict[int, np.ndarray]]]
-                 ) -> dict[str, dict[str, float]]:
-    """Per class and quality, true objects per ground-counted object, for the classes with
-    at least ``MIN_CLASS_OBJECTS`` true objects and a ground count above zero."""
-    out = {}
-    for name, (truth, ground) in sorted(by_class.items()):
-        total = float(np.sum(truth))
-        table = {str(q): total / float(np.sum(g)) for q, g in sorted(ground.items())
-                 if float(np.sum(g)) > 0}
-        if total >= MIN_CLASS_OBJECTS and len(table) == len(ground):
-            out[name] = table
-    return out
 
 
 def fit_onboard_weights(count: np.ndarray, conf: np.ndarray, error: np.ndarray,

@@ -274,16 +274,8 @@ def read_error_model(data: bytes) -> ErrorModel:
     obj = _json(data, "error_model.json")
     try:
         _numbers(obj.get("onboard"), "onboard weights", 4, 0.0, 1e6)
-        class_scale = obj.get("class_scale", {})
-        if not isinstance(class_scale, dict) or len(class_scale) > 64:
-            raise limits.OutOfRange("class_scale must be an object by class (at most 64)")
-        tables = [("ground", obj.get("ground", {})), ("ground_scale", obj.get("ground_scale", {}))]
-        for cls, table in class_scale.items():
-            if not (isinstance(cls, str) and 0 < len(cls) <= 64 and cls.isprintable()):
-                raise limits.OutOfRange(f"class_scale: class names are 1-64 printable "
-                                        f"characters, got {cls!r}")
-            tables.append((f"class_scale[{cls}]", table))
-        for name, table in tables:
+        for name in ("ground", "ground_scale"):
+            table = obj.get(name, {})
             if not isinstance(table, dict) or (name == "ground" and not table):
                 raise limits.OutOfRange(f"{name} must be an object by JPEG quality")
             for q, v in table.items():
@@ -292,7 +284,7 @@ def read_error_model(data: bytes) -> ErrorModel:
                 if name == "ground":
                     _numbers(v, f"ground[{q}]", 2, 0.0, 1e6)
                 else:
-                    limits.finite(v, f"{name}[{q}]", 1e-3, 1e3)
+                    limits.finite(v, f"ground_scale[{q}]", 1e-3, 1e3)
         limits.finite(obj.get("prior_count"), "prior_count", 0.0, 1e6)
         return ErrorModel(**obj)
     except TypeError as exc:

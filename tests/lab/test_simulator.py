@@ -96,16 +96,3 @@ def test_vanilla_bytes_needed_interpolates_and_flags_unreachable():
     assert vanilla_bytes_for(95.0, curve) == (0.1, True)
     assert np.isfinite(need)
 
-
-def test_the_ground_bias_of_the_counted_class_corrects_resized_tiles(counters, scene):
-    from dataclasses import replace
-
-    err = replace(ERR, ground_scale={"90": 1.5}, class_scale={"aircraft": {"90": 2.0}})
-    sim = SceneSimulator(scene, *counters, error_model=err, classes=["aircraft"])
-    cfg = PipelineConfig(policy="vanilla-resized", dedup=False)
-    r = sim.run(cfg, 1.0, 1.0)
-    d = r.plan.decisions
-    assert set(d.quality[d.action == 3].tolist()) == {90}
-    raw = sum(sim.ground_count(r.plan, int(i), 90, True) for i in np.flatnonzero(d.action == 3))
-    assert raw > 0 and r.total == pytest.approx(2.0 * raw)
-    assert sim.run(cfg, 1.0, 1.0, correct_ground=False).total == pytest.approx(raw)
