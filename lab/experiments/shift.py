@@ -10,8 +10,11 @@ scenes of that source, pass after pass. Two arms play each pass at equal bytes:
   refits the confidence and the error model on every tile received so far, exploration
   tiles weighted for the accepted tiles they stand for, a confidence map per regime
   (``ground.recalibrate.recalibrate``: ground counts as reference, minimum sample, check on
-  held-back scenes); what it accepts is signed into an uplink bundle (``shared.uplink.
-  bundle.build``) which the satellite's bundle keeper (``onboard.bundles.BundleKeeper``:
+  held-back scenes, including the throttle's choice replayed there); what it says should
+  be in force (the starting files where it found nothing better: an earlier bundle the
+  evidence no longer bears out is taken back) is signed into an uplink bundle
+  (``shared.uplink.bundle.build``) which the satellite's bundle keeper
+  (``onboard.bundles.BundleKeeper``:
   signature, sha256, numbers and canary checks) receives and applies between scenes, so the
   next pass is planned under it.
 * **no loop**: no exploration, the starting calibration throughout, and the loop's uplink
