@@ -95,4 +95,3 @@ def test_vanilla_bytes_needed_interpolates_and_flags_unreachable():
     assert vanilla_bytes_for(5.0, curve) == (1.0, False)
     assert vanilla_bytes_for(95.0, curve) == (0.1, True)
     assert np.isfinite(need)
-
