@@ -157,17 +157,33 @@ class BlockStats:
     pixels: int  # the thumbnail's pixels (all of them, not only the blocks')
 
 
+@functools.lru_cache(maxsize=32)
+def _block_summers(hb: int, wb: int) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 matrices L (hb/B, hb) and R (wb, wb/B): L @ thumb @ R sums each B x B block
+    (exactly: integer sums far below 2**53)."""
+    b = BOUND_BLOCK
+    return np.kron(np.eye(hb // b), np.ones((1, b))), np.kron(np.eye(wb // b), np.ones((b, 1)))
+
+
+_BLOCK_KERNEL = np.ones((BOUND_BLOCK, BOUND_BLOCK), np.uint8)
+
+
 def block_stats(thumb: np.ndarray) -> BlockStats | None:
-    """``BlockStats`` of a uint8 thumbnail (None: not uint8, or smaller than a block)."""
+    """``BlockStats`` of a uint8 thumbnail (None: not uint8, or smaller than a block). The
+    sums by two small matrix products, the least and greatest levels by an erosion and a
+    dilation whose window starts at each block's corner (a fraction of the cost of numpy
+    reductions over a 4-D view, the same values)."""
     b = BOUND_BLOCK
     h, w = thumb.shape[:2]
     hb, wb = h // b * b, w // b * b
     if thumb.dtype != np.uint8 or not hb or not wb:
         return None
-    blocks = thumb[:hb, :wb].reshape(hb // b, b, wb // b, b)
-    return BlockStats(blocks.sum(axis=(1, 3), dtype=np.int64).ravel() / (b * b),
-                      blocks.min(axis=(1, 3)).ravel(), blocks.max(axis=(1, 3)).ravel(),
-                      thumb.size)
+    whole = np.ascontiguousarray(thumb[:hb, :wb])
+    left, right = _block_summers(hb, wb)
+    sums = left @ whole.astype(np.float64) @ right
+    low = cv2.erode(whole, _BLOCK_KERNEL, anchor=(0, 0))[::b, ::b]
+    high = cv2.dilate(whole, _BLOCK_KERNEL, anchor=(0, 0))[::b, ::b]
+    return BlockStats(sums.ravel() / (b * b), low.ravel(), high.ravel(), thumb.size)
 
 
 def rms_lower_bound(lut: np.ndarray, sa: BlockStats, sb: BlockStats) -> float:
@@ -223,7 +239,7 @@ SILHOUETTE_SAMPLE = 1000
 def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndarray]:
     """Number of contexts by the best silhouette over 2..k_max, and the labels."""
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import pairwise_distances, silhouette_score
     from threadpoolctl import threadpool_limits
 
     n = len(x)
@@ -231,18 +247,22 @@ def choose_k(x: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndar
         return 1, np.zeros(n, np.int64)
     best = (-2.0, 1, np.zeros(n, np.int64))
     distinct = len(np.unique(np.round(x, 6), axis=0))
-    for k in range(2, min(k_max, n - 1, distinct) + 1):
-        # One thread: the onboard CPU budget, and a result that cannot depend on how
-        # parallel partial sums happen to be scheduled.
-        with threadpool_limits(1):
+    # Silhouette is O(n^2) in tiles: above SILHOUETTE_SAMPLE tiles, a seeded sample (the
+    # one silhouette_score draws: its first permutation of the tiles), whose distances are
+    # computed once for every k (they do not depend on the labels).
+    sample = np.random.RandomState(seed).permutation(n)[:min(n, SILHOUETTE_SAMPLE)]
+    # One thread: the onboard CPU budget, and a result that cannot depend on how parallel
+    # partial sums happen to be scheduled (one limit for the whole search: entering it
+    # inspects every loaded library).
+    with threadpool_limits(1):
+        distances = pairwise_distances(x[sample])
+        for k in range(2, min(k_max, n - 1, distinct) + 1):
             labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
-        if len(set(labels)) < 2:
-            continue
-        # Silhouette is O(n^2) in tiles: above SILHOUETTE_SAMPLE tiles, a seeded sample.
-        score = silhouette_score(x, labels, sample_size=min(n, SILHOUETTE_SAMPLE),
-                                 random_state=seed)
-        if score > best[0]:
-            best = (score, k, labels)
+            if len(set(labels)) < 2 or len(set(labels[sample])) < 2:
+                continue
+            score = silhouette_score(distances, labels[sample], metric="precomputed")
+            if score > best[0]:
+                best = (score, k, labels)
     return best[1], best[2]
 
 
@@ -306,17 +326,29 @@ def _nearest(i: int, plan: ContextPlan, counted: np.ndarray) -> np.ndarray:
     return counted[np.sort(keep)]
 
 
+def rms_lower_bounds(luts: np.ndarray, sa: list[BlockStats], sb: BlockStats) -> np.ndarray:
+    """``rms_lower_bound`` of many pairs at once: ``luts`` (m, 256), one per candidate,
+    ``sa`` their thumbnails' block statistics (all of one shape), ``sb`` the tile's."""
+    lo, hi = luts[:, sb.low], luts[:, sb.high]
+    mean = np.stack([s.mean for s in sa])
+    gap = np.maximum(lo - mean, 0.0) + np.maximum(mean - hi, 0.0)
+    return np.sqrt((gap * gap).sum(axis=1) * BOUND_BLOCK ** 2 / sa[0].pixels)
+
+
 def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.ndarray]
                  ) -> int | None:
     """A counted tile of tile i's context that verifies as its near-duplicate, if any
     (``counted``: in counting order; the caller may pass only i's context's); at most
-    ``VERIFY_CANDIDATES`` of them, the nearest, are verified."""
+    ``VERIFY_CANDIDATES`` of them, the nearest, are verified. The cheap rejection
+    (``rms_lower_bounds``, one way) is made for all of them at once, so the candidates it
+    rejects cost no thumbnail comparison and no call of their own: the same verdicts as
+    ``near_duplicate`` pair by pair."""
     def q(k: int) -> np.ndarray:
         if k not in plan.quantiles:
             plan.quantiles[k] = grey_quantiles(thumbs[k])
         return plan.quantiles[k]
 
-    def stats(k: int, thumb: np.ndarray) -> BlockStats | None:
+    def stats(k: int, thumb: np.ndarray | None) -> BlockStats | None:
         if k in plan.blocks:
             plan.blocks.move_to_end(k)
             return plan.blocks[k]
@@ -327,23 +359,57 @@ def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.
 
     same = np.asarray(counted, np.int64)
     same = same[plan.contexts[same] == plan.contexts[i]]
-    mine, mine_stats = None, None
-    for j in _nearest(i, plan, same).tolist():
-        key = (j, i)
-        if plan.verified is not None and key in plan.verified:
-            verdict = plan.verified[key]
+    candidates = _nearest(i, plan, same).tolist()
+    known = plan.verified or {}
+    unknown = [j for j in candidates if (j, i) not in known]
+    if not unknown:
+        return next((j for j in candidates if known[(j, i)]), None)
+    mine = thumbs[i]
+    mine_stats, qi = stats(i, mine), q(i)  # kept: i is a candidate once it is counted
+
+    def cached_stats(j: int) -> BlockStats | None:  # without reading j's thumbnail when kept
+        return stats(j, None) if j in plan.blocks else stats(j, thumbs[j])
+
+    rejected: set[int] = set()
+    if mine_stats is not None and mine.dtype == np.uint8:
+        # Candidates whose thumbnail has mine's shape (block statistics of as many blocks and
+        # pixels) are bounded together; any other shape is never a near-duplicate.
+        alike = [(j, st) for j in unknown if (st := cached_stats(j)) is not None
+                 and st.pixels == mine_stats.pixels and len(st.mean) == len(mine_stats.mean)]
+        if alike:
+            luts = _interp_rows(qi, np.stack([q(j) for j, _ in alike]))
+            bound = rms_lower_bounds(luts, [st for _, st in alike], mine_stats)
+            # The same hair of margin as ``_within``'s: rounding never rejects a passing pair.
+            rejected = {j for (j, _), b in zip(alike, bound.tolist(), strict=True)
+                        if b > RMS_TOL * (1 + 1e-9) + 1e-9}
+    for j in candidates:
+        if (j, i) in known:
+            verdict = known[(j, i)]
+        elif j in rejected:
+            verdict = False
         else:
-            if mine is None:
-                mine = thumbs[i]
-                mine_stats = block_stats(mine)
             other = thumbs[j]
-            verdict = near_duplicate(other, mine, qa=q(j), qb=q(i), sa=stats(j, other),
+            verdict = near_duplicate(other, mine, qa=q(j), qb=qi, sa=stats(j, other),
                                      sb=mine_stats)
-            if plan.verified is not None:
-                plan.verified[key] = verdict
+        if plan.verified is not None:
+            plan.verified[(j, i)] = verdict
         if verdict:
             return j
     return None
+
+
+def _interp_rows(xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(range(256), xp, row)`` for every row of ``fp`` (m, len(xp)) at once, by
+    np.interp's own formula (the slope of the segment holding each level; the ends held)."""
+    x = np.arange(256.0)
+    j = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
+    inside = (x >= xp[0]) & (x < xp[-1])
+    dx = np.where(inside, xp[j + 1] - xp[j], 1.0)
+    slope = (fp[:, j + 1] - fp[:, j]) / dx
+    out = slope * (x - xp[j]) + fp[:, j]
+    out[:, x < xp[0]] = fp[:, :1]
+    out[:, x >= xp[-1]] = fp[:, -1:]
+    return out
 
 
 @dataclass

@@ -66,3 +66,61 @@ def test_histogram_quantiles_are_numpys_to_the_bit(h, w, seed, spread):
     assert np.array_equal(dedup.grey_quantiles(a), expected)
     # Non-uint8 input takes numpy's own path.
     assert np.array_equal(dedup.grey_quantiles(a.astype(np.float32)), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 70), st.integers(1, 70), st.integers(0, 2 ** 32 - 1))
+def test_block_stats_are_the_blocks_own_sums_minima_and_maxima(h, w, seed):
+    t = np.random.default_rng(seed).integers(0, 256, (h, w)).astype(np.uint8)
+    stats, b = dedup.block_stats(t), dedup.BOUND_BLOCK
+    if h < b or w < b:
+        assert stats is None
+        return
+    blocks = t[:h // b * b, :w // b * b].reshape(h // b, b, w // b, b)
+    assert np.array_equal(stats.mean, blocks.sum(axis=(1, 3), dtype=np.int64).ravel() / b ** 2)
+    assert np.array_equal(stats.low, blocks.min(axis=(1, 3)).ravel())
+    assert np.array_equal(stats.high, blocks.max(axis=(1, 3)).ravel())
+    assert stats.low.dtype == np.uint8 and stats.pixels == t.size
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.floats(0.0, 80.0))
+def test_rows_interpolate_as_np_interp_to_the_bit(seed, spread):
+    # Quantiles of flat thumbnails repeat levels (zero-width segments); wide ones do not.
+    rng = np.random.default_rng(seed)
+    thumb = lambda: np.clip(rng.normal(rng.uniform(0, 255), spread, (16, 16)), 0,
+                            255).astype(np.uint8)
+    xp = dedup.grey_quantiles(thumb())
+    fp = np.stack([dedup.grey_quantiles(thumb()) for _ in range(4)])
+    expected = np.stack([np.interp(np.arange(256.0), xp, row) for row in fp])
+    assert np.array_equal(dedup._interp_rows(xp, fp), expected)
+
+
+def test_reuse_source_finds_what_pairwise_verification_finds():
+    # The batched rejection and the pair-by-pair comparison agree on every tile.
+    rng = np.random.default_rng(3)
+    thumbs = [a for pair in _pairs(rng) for a in pair][:60]
+    n = len(thumbs)
+    plan = dedup.ContextPlan(np.zeros(n, np.int64), np.arange(n), 1,
+                             z=rng.normal(size=(n, 4)))
+    found = 0
+    for i in range(1, n):
+        counted = list(range(i))
+        expected = next((j for j in dedup._nearest(i, plan, np.asarray(counted)).tolist()
+                         if dedup.near_duplicate(thumbs[j], thumbs[i])), None)
+        assert dedup.reuse_source(i, plan, counted, thumbs) == expected
+        found += expected is not None
+    assert found  # some tiles do have a near-duplicate
+
+
+def test_choose_k_scores_as_silhouette_score_on_its_sample():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(4 * c, 0.6, (40, 3)) for c in range(3)])
+    scores = {k: silhouette_score(x, KMeans(k, n_init=4, random_state=0).fit_predict(x),
+                                  sample_size=len(x), random_state=0) for k in range(2, 6)}
+    k, labels = dedup.choose_k(x, 5, 0)
+    assert k == max(scores, key=scores.get) == 3
+    assert len(set(labels)) == 3
