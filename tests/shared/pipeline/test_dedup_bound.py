@@ -88,8 +88,11 @@ def test_block_stats_are_the_blocks_own_sums_minima_and_maxima(h, w, seed):
 def test_rows_interpolate_as_np_interp_to_the_bit(seed, spread):
     # Quantiles of flat thumbnails repeat levels (zero-width segments); wide ones do not.
     rng = np.random.default_rng(seed)
-    thumb = lambda: np.clip(rng.normal(rng.uniform(0, 255), spread, (16, 16)), 0,
-                            255).astype(np.uint8)
+
+    def thumb() -> np.ndarray:
+        return np.clip(rng.normal(rng.uniform(0, 255), spread, (16, 16)), 0,
+                       255).astype(np.uint8)
+
     xp = dedup.grey_quantiles(thumb())
     fp = np.stack([dedup.grey_quantiles(thumb()) for _ in range(4)])
     expected = np.stack([np.interp(np.arange(256.0), xp, row) for row in fp])
