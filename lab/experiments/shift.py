@@ -31,6 +31,16 @@ revisit is a new acquisition with its own exploration draw); the onboard outputs
 tile and the ground's count of each (tile, quality) are computed once and reused over
 passes (they do not depend on the calibration), only planning runs again.
 
+With ``--adapt-every N`` the loop also adapts the counter itself (``lab.closed_loop.adapt``,
+the strong form): after every N-th pass the ground fine-tunes the onboard counter in force on
+the newest downlinked tiles (as received: decoded JPEG) with its own counter as the teacher,
+checks it on the exploration tiles of held-back images, and, when it is better there, signs
+the new ONNX model into a bundle (with the pair's canary counts) that the keeper checks and
+applies like any other; its bytes are charged like a recalibration's (the no-loop arm's next
+pass gets them as budget). The satellite then counts every tile with the new counter; the
+ground pools recalibration evidence afresh from it (what the old counter counted says nothing
+of the new one's errors). The no-loop arm keeps the shipped counter throughout.
+
 Two departures from the live ground, stated in the results: the ground pools every
 tile received so far, each with its confidence under the starting calibration,
 and refits from the starting models (live, it fits only tiles of scenes planned under the
@@ -44,6 +54,7 @@ passes. ``--min-tiles`` and ``--min-each`` lower the ground's evidence threshold
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import json
 import math
@@ -56,6 +67,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ground.recalibrate import Evidence, recalibrate, stand_in_weights
+from lab.closed_loop.adapt import AdaptSettings, TileData, adapt, inputs_of
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
@@ -72,11 +84,13 @@ from shared.confidence import (
 )
 from shared.model_bundle import MODELS_DIR
 from shared.paths import PROJECT_ROOT
+from shared.pipeline.codec import downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.exploration import check_share, explored_bytes
+from shared.pipeline.scene import ScenePlan
 from shared.pipeline.selection import ACCEPT
 from shared.pipeline.tiles import LazyTiles
 from shared.tile_grid import TileGrid, true_counts
@@ -101,15 +115,26 @@ class ShiftScene(SceneSimulator):
         self._conf: dict[int, tuple] = {}
 
     def outputs(self, tile_size: int) -> tuple:
-        """Counts, confidence features, embedding, density, truth per tile."""
-        if tile_size not in self._runs:
+        """Counts, confidence features, embedding, density, truth per tile, by the counter
+        in force (an adapted counter has its own)."""
+        key = (self.onboard.card.sha256, tile_size)
+        if key not in self._runs:
             grid = TileGrid(self.pixels.shape[1], self.pixels.shape[0], tile_size)
             run, _ = self.onboard.run_at(LazyTiles(grid, self.pixels), tile_size,
                                          self.channels)
-            self._runs[tile_size] = (run.counts, tile_features(run.density, run.mask_logits),
-                                     run.embedding, run.density,
-                                     true_counts(grid, self.objects).ravel())
-        return self._runs[tile_size]
+            self._runs[key] = (run.counts, tile_features(run.density, run.mask_logits),
+                               run.embedding, run.density,
+                               true_counts(grid, self.objects).ravel())
+        return self._runs[key]
+
+    def received(self, plan: ScenePlan, i: int, quality: int, resized: bool) -> np.ndarray:
+        """Tile i as the ground counted it: its counter inputs (``adapt.inputs_of``) from the
+        JPEG it received."""
+        tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
+                               self.onboard.input_size if resized else None)
+        sent = SimpleNamespace(data=encode_tile(tile, quality), resized=resized,
+                               sent_gsd_m=self.gsd)
+        return inputs_of(sent, self.onboard.bundle.card)
 
     def confidence_with(self, model: ConfidenceModel, tile_size: int) -> np.ndarray:
         _, feats, emb, _, _ = self.outputs(tile_size)
@@ -117,9 +142,10 @@ class ShiftScene(SceneSimulator):
 
     def onboard_at(self, tile_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         model = self.onboard.confidence
-        held = self._conf.get(tile_size)
+        key = (self.onboard.card.sha256, tile_size)
+        held = self._conf.get(key)
         if held is None or held[0] is not model:
-            self._conf[tile_size] = held = (model, self.confidence_with(model, tile_size))
+            self._conf[key] = held = (model, self.confidence_with(model, tile_size))
         counts, _, _, dens, _ = self.outputs(tile_size)
         return counts, held[1], dens
 
@@ -155,6 +181,17 @@ class Ground:
     accepted: int = 0
     version: int = 0
     in_force: dict = field(default_factory=dict)  # role -> the file the satellite holds
+    # The newest received tiles as counter inputs, for adaptation (None: not adapting)
+    tiles: collections.deque | None = None
+
+    def forget_counts(self) -> None:
+        """Drop the recalibration evidence: a new counter in force makes what the old one
+        counted no evidence of its errors (the received tiles are kept: adaptation fits
+        images, not the old counter's counts)."""
+        for name in ("onboard", "confidence", "ground", "scenes", "exploration", "size",
+                     "quality"):
+            getattr(self, name).clear()
+        self.accepted = 0
 
     def evidence(self) -> Evidence:
         explored = np.array(self.exploration, bool)
@@ -243,7 +280,13 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
             if not np.isfinite(plan.onboard[i]):
                 continue
             q = int(d.quality[i])
-            g = sim.ground_count(plan, int(i), q, sim.resized(cfg)) * ground.base_error.scale(q)
+            raw = sim.ground_count(plan, int(i), q, sim.resized(cfg))
+            g = raw * ground.base_error.scale(q)
+            if ground.tiles is not None:
+                ground.tiles.append(TileData(
+                    sim.image.image_id, int(i), bool(explored[i]), float(raw),
+                    sim.received(plan, int(i), q, sim.resized(cfg)),
+                    None if sim.channels is None else list(sim.channels)))
             ground.onboard.append(float(plan.onboard[i]))
             ground.confidence.append(float(base[i]))
             ground.ground.append(float(g))
@@ -288,6 +331,87 @@ def uplink(ground: Ground, sat: Satellite, rec) -> int:
 
 
 @dataclass
+class Adapter:
+    """The ground's adaptation of the onboard counter (``--adapt-every``): its teacher, the
+    counter in force (PyTorch weights to fine-tune from, and the ONNX it runs onboard)."""
+
+    every: int
+    settings: AdaptSettings
+    teacher: object  # the ground counter
+    card: object  # the pair's onboard card
+    state: dict  # the counter in force's weights
+    onnx: bytes  # the counter in force as the satellite runs it (fp32)
+    folder: Path
+
+    @classmethod
+    def of(cls, counter, teacher, every: int, settings: AdaptSettings, folder: Path
+           ) -> Adapter:
+        """From the pair the satellite ships with (its PyTorch weights, its fp32 ONNX)."""
+        import torch
+
+        pair = counter.bundle
+        weights = pair.named_file("torch_weights")
+        if weights is None:
+            raise ValueError(f"the pair {pair.card.name} ships no PyTorch weights to adapt")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        return cls(every, settings, teacher, pair.card,
+                   {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                   (pair.fp32_weights or pair.weights).read_bytes(), folder)
+
+    def due(self, k: int, passes: int) -> bool:
+        """After pass k (0-based): every ``every`` passes, never after the last."""
+        return self.every > 0 and (k + 1) % self.every == 0 and k + 1 < passes
+
+
+def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int
+                  ) -> tuple[int, dict]:
+    """The ground's adaptation on the tiles it holds; a counter that passes its check is
+    signed into a bundle with the pair's canary counts, received and applied by the keeper
+    before the next scene. The bundle's bytes (0: not taken) and the adaptation's report."""
+    from lab.models.nets import build
+    from shared.preprocess import input_convention
+    from shared.uplink.parity import canary_batch, canary_counts, onnx_runner
+
+    card = adapter.card
+    student = build(card.architecture, card.arch_config)
+    student.load_state_dict(adapter.state)
+    result = adapt(list(ground.tiles), group=SATELLITE, version=sat.keeper.version,
+                   student=student.eval(), teacher=adapter.teacher,
+                   in_force_onnx=adapter.onnx, card=card,
+                   work_dir=adapter.folder / f"adapt-{k + 1}", settings=adapter.settings)
+    report = result.report()
+    if not result.changed:
+        return 0, report
+    canary = {"file_sha256": card.extra["canary_tiles_sha256"],
+              "counts": canary_counts(onnx_runner(result.onnx), canary_batch(
+                  sat.counter.bundle.canary, input_convention(card.extra)))}
+    ground.version += 1
+    blob = build_bundle({"onnx": result.onnx}, version=ground.version, model=card.name,
+                        model_sha256="", private_key=ground.private_key,
+                        satellites=(SATELLITE,), canary=canary,
+                        note="shift experiment adaptation")
+    if not sat.keeper.receive(blob, ground.version):
+        raise RuntimeError(f"the satellite refused counter bundle {ground.version}: "
+                           f"{sat.keeper.report()}")
+    sat.keeper.between_scenes()
+    if sat.keeper.version != ground.version:
+        raise RuntimeError(f"counter bundle {ground.version} was not applied: "
+                           f"{sat.keeper.info()}")
+    adapter.state, adapter.onnx = result.state_dict, result.onnx
+    ground.forget_counts()
+    return len(blob), report
+
+
+def _counter_parts(counter) -> tuple:
+    """What a counter bundle swaps (``BundleKeeper._swap``)."""
+    return counter.session, counter.input_name, counter.card, counter.variant
+
+
+def _set_counter_parts(counter, parts: tuple) -> None:
+    counter.session, counter.input_name, counter.card, counter.variant = parts
+
+
+@dataclass
 class Settings:
     passes: int = 8
     share: float = 0.05
@@ -297,25 +421,34 @@ class Settings:
     held_back: float = 0.3
     seed: int = 0
     converged: int = 5  # passes averaged "after convergence" (the last ones)
+    adapt_every: int = 0  # adapt the counter after every N-th pass (0: never)
 
 
 def run_loop(sims: list[ShiftScene], counter, conf0: ConfidenceModel, em0: ErrorModel,
-             cfg: PipelineConfig, s: Settings, folder: Path, progress=print) -> list[dict]:
-    """Both arms, pass after pass: one row per pass."""
+             cfg: PipelineConfig, s: Settings, folder: Path, progress=print,
+             adapter: Adapter | None = None) -> list[dict]:
+    """Both arms, pass after pass: one row per pass (``adapter``: the ground also adapts the
+    counter, ``s.adapt_every``)."""
     check_share(s.share)
     raw = sum(sim.raw_bytes(cfg.raw_quality) for sim in sims)
     loop_cfg = replace(cfg, exploration_share=s.share, seed=s.seed)
     flat_cfg = replace(cfg, exploration_share=0.0, seed=s.seed)
-    before = counter.confidence
+    before, parts = counter.confidence, _counter_parts(counter)
     try:
-        return _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s, folder, progress)
+        return _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s, folder, progress,
+                       adapter)
     finally:
-        counter.confidence = before  # the counter as it came: the loop's bundles swapped it
+        # The counter as it came: the loop's bundles swapped its parts.
+        counter.confidence = before
+        _set_counter_parts(counter, parts)
 
 
 def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, folder: Path,
-            progress) -> list[dict]:
+            progress, adapter: Adapter | None = None) -> list[dict]:
+    shipped = _counter_parts(counter)
     sat, ground = make_loop(folder, counter, conf0, em0, loop_cfg)
+    if adapter is not None:
+        ground.tiles = collections.deque(maxlen=adapter.settings.max_tiles)
     rows, pending_uplink = [], 0
     no_loop_cache: dict[float, tuple] = {}
     for k in range(s.passes):
@@ -330,9 +463,12 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         if b_flat not in no_loop_cache:
             counter.confidence, keep = conf0, sat.error_model
             sat.error_model = em0
+            in_force = _counter_parts(counter)
+            _set_counter_parts(counter, shipped)  # the shipped counter (an adapted one swapped)
             flat = play(sims, SimpleNamespace(keeper=None, error_model=em0), flat_cfg,
                         b_flat, f"flat{b_flat:.6f}")
             no_loop_cache[b_flat] = (pass_stats(sims, flat, conf0),)
+            _set_counter_parts(counter, in_force)
             counter.confidence, sat.error_model = model_in_force, keep
         f = no_loop_cache[b_flat][0]
         # The ground: the pass's exploration tiles, a refit, a bundle when it takes one.
@@ -345,8 +481,15 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         # files where it found nothing better: a bundle an earlier, smaller sample passed
         # is taken back when the evidence no longer bears it out.
         judged = rec is not None and not rec.reason.startswith("not enough")
-        uplink_bytes = uplink(ground, sat, rec) if judged else 0
-        changed = uplink_bytes > 0
+        adapted, adaptation = 0, None
+        if adapter is not None and adapter.due(k, s.passes):
+            adapted, adaptation = adapt_counter(adapter, ground, sat, k)
+            progress(f"pass {k + 1}: adaptation "
+                     f"{'taken' if adapted else 'not taken'} ({adaptation['reason'] or ''}"
+                     f"{adaptation['checks'].get('counter', {})})")
+        # A new counter in force: its calibration is refit from its own tiles later on.
+        uplink_bytes = adapted or (uplink(ground, sat, rec) if judged else 0)
+        changed = uplink_bytes > 0 and not adapted
         ev = ground.evidence()
         rows.append({
             "pass": k + 1, "bundle_version": version, "scenes": len(sims),
@@ -365,14 +508,18 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
             "no_loop_auroc_busy": f["auroc_busy"], "tiles": a["tiles"],
             "recalibrated": changed,
             "recalibration_reason": "last pass" if rec is None else (
-                "" if changed else rec.reason or "the refit gives the files in force"),
+                "a new counter sent instead (its calibration refit from its own tiles)"
+                if adapted else "" if changed else
+                rec.reason or "the refit gives the files in force"),
             "confidence_taken": changed and rec.confidence is not None,
             "error_model_taken": changed and rec.error_model is not None,
             "checks": {} if rec is None else rec.checks, "uplink_bytes_sent": uplink_bytes,
             "map_sent": sat_map(rec) if changed else None,
+            "counter_adapted": bool(adapted), "adaptation": adaptation,
             "new_exploration_tiles": new, "seconds": round(time.time() - t0, 1)})
         pending_uplink = uplink_bytes
-        sent = f"uplinked {uplink_bytes} B" if changed else rows[-1]["recalibration_reason"]
+        sent = f"uplinked {uplink_bytes} B" if uplink_bytes else \
+            rows[-1]["recalibration_reason"]
         progress(f"pass {k + 1}: loop CMAE {a['cmae']:.3f} (ECE {a['ece']:.3f}, bundle "
                  f"{version}), no loop {f['cmae']:.3f} (ECE {f['ece']:.3f}); evidence "
                  f"{len(ev)} tiles; {sent}")
@@ -423,6 +570,7 @@ def summary(rows: list[dict], converged: int = 2, target: float = 0.2,
             "loop_auroc": _mean([r["loop_auroc"] for r in last]),
             "no_loop_auroc": rows[0]["no_loop_auroc"],
             "bundles": sum(1 for r in rows if r["recalibrated"]),
+            "adapted_counters": sum(1 for r in rows if r.get("counter_adapted")),
             "uplink_bytes": sum(r["uplink_bytes_sent"] for r in rows),
             "exploration_bytes": sum(r["exploration_bytes"] for r in rows),
             "loop_bytes": sum(r["loop_bytes_used"] for r in rows),
@@ -438,7 +586,7 @@ def _mean(values) -> float | None:
 def write_results(out: Path, source: str, rows: list[dict], meta: dict,
                   converged: int = 5) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in rows[0] if k != "checks"]
+    keys = [k for k in rows[0] if k not in ("checks", "adaptation")]
     with (out / f"{source}.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
@@ -470,6 +618,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--converged-passes", type=int, default=5,
                    help="the last passes averaged as 'after convergence'")
     p.add_argument("--limit-scenes", type=int, default=None, help="first N test scenes only")
+    a = AdaptSettings()
+    p.add_argument("--adapt-every", type=int, default=0,
+                   help="adapt the onboard counter after every N-th pass (distillation from "
+                        "the ground, lab.closed_loop.adapt; 0: recalibration only)")
+    p.add_argument("--adapt-max-tiles", type=int, default=1000,
+                   help="the newest received tiles adaptation reads (default 1000)")
+    p.add_argument("--adapt-min-tiles", type=int, default=a.min_tiles,
+                   help=f"tiles to fit on (default {a.min_tiles})")
+    p.add_argument("--adapt-min-held-back", type=int, default=30,
+                   help="exploration tiles of held-back images to check on (default 30)")
+    p.add_argument("--adapt-epochs", type=int, default=a.epochs,
+                   help=f"fine-tuning passes over the tiles (default {a.epochs})")
     p.add_argument("--cache", default="out/shift/cache",
                    help="per-source calibration tiles (computed once)")
     p.add_argument("--out", default="docs/shift")
@@ -494,10 +654,14 @@ def run(args: argparse.Namespace) -> int:
         sims = load_scenes(source, onboard, ground, Path(args.splits_dir), args.real_dev,
                            args.limit_scenes)
         s = Settings(args.passes, args.share, args.budget_fraction, args.min_tiles,
-                     args.min_each, args.held_back, args.seed, args.converged_passes)
+                     args.min_each, args.held_back, args.seed, args.converged_passes,
+                     args.adapt_every)
         print(f"{source}: {len(sims)} test scenes, {sum(x.truth for x in sims)} objects")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = run_loop(sims, onboard, conf0, em0, PipelineConfig(), s, Path(tmp))
+            adapter = None if not args.adapt_every else Adapter.of(
+                onboard, ground, args.adapt_every, adapt_settings(args), Path(tmp))
+            rows = run_loop(sims, onboard, conf0, em0, PipelineConfig(), s, Path(tmp),
+                            adapter=adapter)
         meta = {"settings": asdict(s), "model": args.model, "variant": "fp32",
                 "starting_calibration": {"left_out": source,
                                          "sources": [x for x in card_sources if x != source],
@@ -507,9 +671,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def adapt_settings(args) -> AdaptSettings:
+    """The adaptation's settings from the command line, checked."""
+    if args.adapt_every < 0:
+        raise ValueError(f"--adapt-every must be >= 0, got {args.adapt_every}")
+    out = AdaptSettings(min_tiles=args.adapt_min_tiles,
+                        min_held_back=args.adapt_min_held_back,
+                        max_tiles=args.adapt_max_tiles, epochs=args.adapt_epochs,
+                        seed=args.seed)
+    out.check()
+    return out
+
+
 def _argline(args) -> str:
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in (
         ("sources", args.sources), ("passes", args.passes), ("share", args.share),
         ("budget_fraction", args.budget_fraction), ("min_tiles", args.min_tiles),
         ("min_each", args.min_each), ("seed", args.seed),
-        ("converged_passes", args.converged_passes))) + f" --out {args.out}"
+        ("converged_passes", args.converged_passes))) + (
+        f" --adapt-every {args.adapt_every} --adapt-max-tiles {args.adapt_max_tiles} "
+        f"--adapt-min-tiles {args.adapt_min_tiles} --adapt-min-held-back "
+        f"{args.adapt_min_held_back} --adapt-epochs {args.adapt_epochs}"
+        if args.adapt_every else "") + f" --out {args.out}"

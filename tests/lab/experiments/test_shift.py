@@ -214,3 +214,45 @@ def test_closed_loop_document_agrees_with_the_result_files():
         pytest.skip(f"no shift results under {RESULTS}")
     text = DOC.read_text()
     assert render(text, generated) == text, "run `targetfuse report-shift`"
+
+
+def test_the_loop_adapts_the_counter_and_the_no_loop_arm_keeps_the_shipped_one(tmp_path):
+    """--adapt-every: the ground fine-tunes the counter on what came down (here a ground
+    that counts 1.6x what the satellite counts), the satellite's keeper checks and applies
+    the signed model, the loop counts with it from the next pass, its bytes are charged to
+    the no-loop arm, which keeps the shipped counter; the counter is left as it came."""
+    from lab.closed_loop.adapt import AdaptSettings
+    from tests.lab.test_adapt import GAIN, ScaledTeacher
+
+    onboard = OnboardCounter.shipped("objects", threads=1, batch_size=8, variant="fp32")
+    shipped = (onboard.session, onboard.card.sha256, onboard.variant)
+    teacher = ScaledTeacher()
+    sims = []
+    for seed in range(8):
+        img = generate_scene(SceneConfig(width=768, height=768, gsd_m=0.5, density=3.0,
+                                         cloud_cover=0.0), seed=seed)
+        sims.append(shift.ShiftScene(img, img.objects, onboard, teacher, None))
+    adapter = shift.Adapter.of(onboard, teacher, 3, AdaptSettings(
+        min_tiles=10, min_held_back=10, held_back=0.5, max_tiles=400, epochs=8, lr=3e-3),
+        tmp_path / "adapt")
+    s = shift.Settings(passes=5, share=0.2, budget=0.5, min_tiles=10_000, min_each=1,
+                       adapt_every=3)
+    rows = shift.run_loop(sims, onboard, onboard.bundle.confidence, ERR, PipelineConfig(), s,
+                          tmp_path / "loop", progress=lambda _: None, adapter=adapter)
+    assert (onboard.session, onboard.card.sha256, onboard.variant) == shipped
+    assert [r["counter_adapted"] for r in rows] == [False, False, True, False, False]
+    r2, r3 = rows[2], rows[3]
+    check = r2["adaptation"]["checks"]["counter"]
+    assert check["mae_after"] <= 0.95 * check["mae_before"] and check["bias_before"] < 0
+    assert r2["uplink_bytes_sent"] > r2["adaptation"]["onnx_bytes"] > 1_000_000
+    assert r3["bundle_version"] == 1 and r3["uplink_bytes_charged"] == r2["uplink_bytes_sent"]
+    assert r3["no_loop_budget_bytes"] > r3["loop_budget_bytes"]
+    # The loop's satellite counted with the adapted counter (closer to the 1.6x ground), the
+    # no-loop arm's with the shipped one: two sets of outputs per scene.
+    totals = {}
+    for sim in sims:
+        for (sha, _), out in sim._runs.items():
+            totals[sha] = totals.get(sha, 0.0) + float(out[0].sum())
+    assert len(totals) == 2
+    adapted = sum(v for k, v in totals.items() if k != shipped[1])
+    assert totals[shipped[1]] < adapted <= GAIN * 1.2 * totals[shipped[1]]
