@@ -19,7 +19,9 @@ believe of the counter; this changes the counter. Algorithm (``adapt``), per sat
    tiles to check on, else no change (the reason says what is missing).
 4. Targets: the ground counter's density maps and mask logits on the fit tiles (the
    teacher; its per-class count scale applied, the onboard card's taken off, so the onboard
-   counter counts what the ground counts once its own scale is applied again).
+   counter counts what the ground counts once its own scale is applied again), each tile's
+   density scaled to the ground's count as stored (``as_stored``: the store holds counts
+   with the error model's bias correction applied; the check compares with those).
 5. Fine-tuning from the counter in force (the pair's ``shallow.pt``, or ``--init-from`` the
    weights of an adapted counter in force, checked against that bundle's canary counts): the
    trunk frozen (so the pooled features the onboard confidence measures a tile's novelty
@@ -235,6 +237,23 @@ def teacher_targets(teacher, canvases: np.ndarray, onboard_scale: np.ndarray,
     return torch.from_numpy(np.concatenate(dens)), torch.from_numpy(np.concatenate(masks))
 
 
+def as_stored(tiles: list[TileData], dens: np.ndarray, onboard_scale: np.ndarray
+              ) -> np.ndarray:
+    """Per canvas, the factor that makes the teacher's count of each tile the ground's count
+    as stored (``ground.counting`` applies the error model's bias correction for the tile's
+    JPEG quality): the onboard counter learns to count what the ground reports, which is
+    also what the check compares it with. 1 where the teacher counts nothing."""
+    out, k = [], 0
+    for t in tiles:
+        n = len(t.canvases)
+        per_class = dens[k:k + n].sum(axis=(0, 2, 3)) * onboard_scale
+        counted = float(per_class.sum() if t.channels is None else per_class[t.channels].sum())
+        factor = t.ground / counted if counted > 1e-3 and t.ground > 0 else 1.0
+        out.extend([factor] * n)
+        k += n
+    return np.asarray(out, np.float32)
+
+
 def trunk_features(model: torch.nn.Module, canvases: np.ndarray, batch: int = 8
                    ) -> list[torch.Tensor]:
     """The frozen trunk's features of each canvas, computed once (float16 to halve them)."""
@@ -362,6 +381,8 @@ def adapt(tiles: list[TileData], *, group: str, version: int, student: torch.nn.
         canvases = np.concatenate([t.canvases for t in fit])
         dens_t, mask_t = teacher_targets(teacher, canvases, count_scale(card),
                                          settings.batch_size)
+        dens_t *= torch.from_numpy(as_stored(fit, dens_t.numpy(), count_scale(card)))[
+            :, None, None, None]
         t1 = time.time()
         history = fine_tune(student, canvases, dens_t, mask_t, settings)
         t2 = time.time()

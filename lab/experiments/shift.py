@@ -280,11 +280,10 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
             if not np.isfinite(plan.onboard[i]):
                 continue
             q = int(d.quality[i])
-            raw = sim.ground_count(plan, int(i), q, sim.resized(cfg))
-            g = raw * ground.base_error.scale(q)
+            g = sim.ground_count(plan, int(i), q, sim.resized(cfg)) * ground.base_error.scale(q)
             if ground.tiles is not None:
                 ground.tiles.append(TileData(
-                    sim.image.image_id, int(i), bool(explored[i]), float(raw),
+                    sim.image.image_id, int(i), bool(explored[i]), float(g),
                     sim.received(plan, int(i), q, sim.resized(cfg)),
                     None if sim.channels is None else list(sim.channels)))
             ground.onboard.append(float(plan.onboard[i]))

@@ -63,10 +63,17 @@ def summary_table(runs: dict[str, dict]) -> str:
             f"{_f(first['no_loop_auroc'])} -> {_f(s['loop_auroc'])} | "
             f"{_f(s['no_loop_cmae'])} | {_f(s['loop_cmae'])} | "
             f"{-100 * s['reduction']:+.1f} % | {_verdict(s)} | {_kb(used[0])} / "
-            f"{_kb(used[1])} | {s['bundles']} | "
+            f"{_kb(used[1])} | {_bundles(s)} | "
             f"{_kb(s['uplink_bytes'])} | {_kb(s['exploration_bytes'])} | "
             f"{s['evidence_tiles']} |")
     return "\n".join(rows)
+
+
+def _bundles(s: dict) -> str:
+    """Recalibration bundles, and the adapted counters sent (``--adapt-every``)."""
+    counters = s.get("adapted_counters") or 0
+    return f"{s['bundles']}" + (f" + {counters} counter{'s' * (counters > 1)}"
+                                if counters else "")
 
 
 def passes_table(runs: dict[str, dict]) -> str:
@@ -92,6 +99,32 @@ def passes_table(runs: dict[str, dict]) -> str:
                 f"{_f(p['no_loop_auroc'])} | {_f(p['loop_auroc_busy'])} / "
                 f"{_f(p['no_loop_auroc_busy'])} | {after} |")
     return "\n".join(rows)
+
+
+def adaptation_table(runs: dict[str, dict]) -> str:
+    """Each adaptation the ground made (``--adapt-every``): its evidence, its check against
+    the ground's counts on held-back exploration tiles, and the bundle when taken ("" when
+    the runs made none)."""
+    rows = ["| left-out source | after pass | tiles fit on | held-back exploration tiles | "
+            "MAE against the ground, in force -> adapted | bias, in force -> adapted | "
+            "tiles closer / farther | taken | bundle kB |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for source, r in runs.items():
+        for p in r["passes"]:
+            a = p.get("adaptation")
+            if not a:
+                continue
+            c = a["checks"].get("counter")
+            figures = "- | - | -" if c is None else (
+                f"{_f(c['mae_before'])} -> {_f(c['mae_after'])} | "
+                f"{c['bias_before']:+.3f} -> {c['bias_after']:+.3f} | "
+                f"{100 * c['closer_share']:.0f} % / {100 * c['farther_share']:.0f} %")
+            taken = "yes" if p.get("counter_adapted") else \
+                ("no: not enough evidence" if c is None else "no")
+            rows.append(f"| {source} | {p['pass']} | {a['fit_tiles']} | "
+                        f"{a['held_back_tiles']} | {figures} | {taken} | "
+                        f"{_kb(p['uplink_bytes_sent']) if p.get('counter_adapted') else '-'} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def shown(passes: list[dict], every: int = 5) -> list[dict]:
@@ -152,6 +185,9 @@ def tables(folder: Path = RESULTS) -> dict[str, str]:
            "shift-passes": passes_table(runs), "shift-commands": commands(every)}
     for name, rs in more.items():
         out[f"shift-summary-{name}"] = summary_table(rs)
+        adapted = adaptation_table(rs)
+        if adapted:
+            out[f"shift-adaptation-{name}"] = adapted
     return out
 
 

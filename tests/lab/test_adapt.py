@@ -275,3 +275,21 @@ def test_an_adapted_counter_in_force_is_adapted_from_its_own_weights(tmp_path, m
     assert "give --init-from its weights" in capsys.readouterr().err
     assert targetfuse([*argv, "--init-from", str(PAIR.named_file("torch_weights"))]) == 2
     assert "--init-from is not the counter in force" in capsys.readouterr().err
+
+
+def test_the_targets_are_the_ground_s_counts_as_stored():
+    """A tile stored at 1.5x what the teacher counts (the error model's bias correction) is
+    learnt at 1.5x; a tile the teacher leaves empty keeps its (empty) targets."""
+    from lab.closed_loop.adapt import TileData, as_stored
+
+    dens = np.zeros((3, 3, 4, 4), np.float32)
+    dens[0, 1, 0, 0] = 2.0  # tile a: one canvas, 2 ships
+    dens[1, 0, 1, 1] = 1.0  # tile b: two canvases, 1 aircraft + 3 aircraft
+    dens[2, 0, 2, 2] = 3.0
+    canvas = np.zeros((1, 8, 8, 3), np.uint8)
+    tiles = [TileData("s", 0, True, 3.0, canvas, [1]),
+             TileData("s", 1, False, 2.0, np.concatenate([canvas, canvas]), None)]
+    factors = as_stored(tiles, dens, np.ones(3, np.float32))
+    assert factors.tolist() == pytest.approx([1.5, 0.5, 0.5])
+    empty = [TileData("s", 2, True, 0.7, canvas, [2])]  # the teacher counts no vehicle
+    assert as_stored(empty, dens[:1], np.ones(3, np.float32)).tolist() == [1.0]
