@@ -24,7 +24,7 @@ from shared.paths import PROJECT_ROOT
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 RESULTS = PROJECT_ROOT / "docs" / "performance"
 
-INFERENCE_SHARE_MIN = 0.90
+INFERENCE_SHARE_MIN = 0.85  # issue 28's target
 RSS_LIMIT_MB = 1024.0
 RSS_GROWTH_MAX = 1.20  # 20k GeoTIFF against the 5k one
 TILES_RSS_GROWTH_MAX = 1.20  # the 40k GeoTIFF (25,600 tiles) against the 5k one (400)
@@ -49,19 +49,27 @@ def _verdict(ok: bool) -> str:
 
 def onboard_time_table(onboard: dict) -> str:
     rows = ["| format | scene (px) | tiles | counted | processing (s) | per tile (s) | "
-            "raw onnxruntime (s) | inference share |", "|---|---|---|---|---|---|---|---|"]
+            "raw onnxruntime (s) | inference share (wall) | inference share (CPU) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in onboard["rows"]:
         if "error" in r:
             rows.append(f"| {FORMATS[r['format']]} | {_side(r['side_px'])} | - | - | "
-                        f"{r['error']} | - | - | - |")
+                        f"{r['error']} | - | - | - | - |")
             continue
         counted = f"{r['inferences']:,}" if "inferences" in r else "-"  # not recorded
         raw, share = ("not timed", "-") if "inference_share" not in r else (
             f"{r['raw_inference_seconds']:.1f}", f"{100 * r['inference_share']:.0f} %")
+        cpu = f"{100 * r['inference_cpu_share']:.0f} %" if "inference_cpu_share" in r else "-"
         rows.append(f"| {FORMATS[r['format']]} | {_side(r['side_px'])} | {r['tiles']:,} | "
                     f"{counted} | {r['seconds']:.1f} | {r['seconds_per_tile']:.4f} "
-                    f"| {raw} | {share} |")
+                    f"| {raw} | {share} | {cpu} |")
     return "\n".join(rows)
+
+
+def cpu_share(row: dict) -> float:
+    """Inference's share of the processing's CPU time (what a second job on a shared machine
+    does not inflate), else of its wall time (rows from before it was recorded)."""
+    return row.get("inference_cpu_share", row["inference_share"])
 
 
 def onboard_split_table(onboard: dict) -> str:
@@ -155,13 +163,12 @@ def targets_table(onboard: dict | None, planning: dict | None, ground: dict | No
     if onboard:
         ok = [r for r in onboard["rows"] if "inference_share" in r]
         if ok:
-            low = min(ok, key=lambda r: r["inference_share"])
-            high = max(ok, key=lambda r: r["inference_share"])
+            low, high = min(ok, key=cpu_share), max(ok, key=cpu_share)
             rows.append(f"| onboard inference >= {100 * INFERENCE_SHARE_MIN:.0f} % of processing"
-                        f" | {100 * low['inference_share']:.0f} % ({FORMATS[low['format']]} "
-                        f"{_side(low['side_px'])}) to {100 * high['inference_share']:.0f} % "
+                        f" (CPU time) | {100 * cpu_share(low):.0f} % ({FORMATS[low['format']]} "
+                        f"{_side(low['side_px'])}) to {100 * cpu_share(high):.0f} % "
                         f"({FORMATS[high['format']]} {_side(high['side_px'])}) | "
-                        f"{_verdict(low['inference_share'] >= INFERENCE_SHARE_MIN)} |")
+                        f"{_verdict(cpu_share(low) >= INFERENCE_SHARE_MIN)} |")
         tif = {r["side_px"]: r for r in onboard["rows"]
                if r["format"] == "tif" and "peak_rss_mb" in r}
         if 5120 in tif and 20480 in tif:
