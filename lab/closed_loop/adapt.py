@@ -19,9 +19,10 @@ believe of the counter; this changes the counter. Algorithm (``adapt``), per sat
    tiles to check on, else no change (the reason says what is missing).
 4. Targets: the ground counter's density maps and mask logits on the fit tiles (the
    teacher; its per-class count scale applied, the onboard card's taken off, so the onboard
-   counter counts what the ground counts once its own scale is applied again), each tile's
-   density scaled to the ground's count as stored (``as_stored``: the store holds counts
-   with the error model's bias correction applied; the check compares with those).
+   counter counts what the ground counts once its own scale is applied again). Not the
+   store's counts: those carry the error model's bias correction, pooled over the training
+   sources and wrong by source (distilled into the counter on airbus_aircraft it made the
+   satellite overcount 5x worse than without the loop, docs/CLOSED_LOOP.md).
 5. Fine-tuning from the counter in force (the pair's ``shallow.pt``, or ``--init-from`` the
    weights of an adapted counter in force, checked against that bundle's canary counts): the
    trunk frozen (so the pooled features the onboard confidence measures a tile's novelty
@@ -34,7 +35,8 @@ believe of the counter; this changes the counter. Algorithm (``adapt``), per sat
    against PyTorch.
 7. The check, on the held-back exploration tiles, both counters run by onnxruntime in fp32
    on the same decoded tiles over each scene's classes: each tile's absolute error against
-   the ground's count. The candidate is taken only when its mean absolute error is at most
+   the teacher's count of it (``teacher_counts``: the reference it was fit to). The
+   candidate is taken only when its mean absolute error is at most
    ``1 - min_gain`` of the counter in force's (default: 5 % lower).
 8. Taken: ``model.onnx`` (and ``adapted.pt``, its weights, to adapt from next time) are
    written, and with ``--build`` signed into a bundle for the satellite (``ground.
@@ -237,21 +239,19 @@ def teacher_targets(teacher, canvases: np.ndarray, onboard_scale: np.ndarray,
     return torch.from_numpy(np.concatenate(dens)), torch.from_numpy(np.concatenate(masks))
 
 
-def as_stored(tiles: list[TileData], dens: np.ndarray, onboard_scale: np.ndarray
-              ) -> np.ndarray:
-    """Per canvas, the factor that makes the teacher's count of each tile the ground's count
-    as stored (``ground.counting`` applies the error model's bias correction for the tile's
-    JPEG quality): the onboard counter learns to count what the ground reports, which is
-    also what the check compares it with. 1 where the teacher counts nothing."""
-    out, k = [], 0
+def teacher_counts(teacher, tiles: list[TileData], card, batch: int = 8) -> np.ndarray:
+    """Each tile's count by the teacher (its own count scale, no bias correction), over its
+    scene's classes: what the check compares both counters with, the same reference the
+    student was fit to. (The store's counts carry the error model's bias correction, a
+    factor pooled over the training sources that is wrong by source, 0.57-1.05x: a counter
+    taught or judged by it inherits that error.)"""
+    out = []
     for t in tiles:
-        n = len(t.canvases)
-        per_class = dens[k:k + n].sum(axis=(0, 2, 3)) * onboard_scale
-        counted = float(per_class.sum() if t.channels is None else per_class[t.channels].sum())
-        factor = t.ground / counted if counted > 1e-3 and t.ground > 0 else 1.0
-        out.extend([factor] * n)
-        k += n
-    return np.asarray(out, np.float32)
+        dens, _ = teacher_targets(teacher, t.canvases, np.ones(len(card.classes), np.float32),
+                                  batch)
+        per_class = dens.numpy().sum(axis=(0, 2, 3))
+        out.append(float(per_class.sum() if t.channels is None else per_class[t.channels].sum()))
+    return np.array(out)
 
 
 def trunk_features(model: torch.nn.Module, canvases: np.ndarray, batch: int = 8
@@ -381,14 +381,12 @@ def adapt(tiles: list[TileData], *, group: str, version: int, student: torch.nn.
         canvases = np.concatenate([t.canvases for t in fit])
         dens_t, mask_t = teacher_targets(teacher, canvases, count_scale(card),
                                          settings.batch_size)
-        dens_t *= torch.from_numpy(as_stored(fit, dens_t.numpy(), count_scale(card)))[
-            :, None, None, None]
         t1 = time.time()
         history = fine_tune(student, canvases, dens_t, mask_t, settings)
         t2 = time.time()
         work_dir.mkdir(parents=True, exist_ok=True)
         onnx, parity = export(student, card, work_dir, canvases[:4])
-        ground = np.array([t.ground for t in check])
+        ground = teacher_counts(teacher, check, card, settings.batch_size)
         before = tile_counts(in_force_onnx, check, card, settings.threads)
         after = tile_counts(onnx, check, card, settings.threads)
         t3 = time.time()

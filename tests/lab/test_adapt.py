@@ -277,19 +277,18 @@ def test_an_adapted_counter_in_force_is_adapted_from_its_own_weights(tmp_path, m
     assert "--init-from is not the counter in force" in capsys.readouterr().err
 
 
-def test_the_targets_are_the_ground_s_counts_as_stored():
-    """A tile stored at 1.5x what the teacher counts (the error model's bias correction) is
-    learnt at 1.5x; a tile the teacher leaves empty keeps its (empty) targets."""
-    from lab.closed_loop.adapt import TileData, as_stored
+def test_the_check_compares_with_the_teacher_s_own_counts():
+    """The reference is the teacher's count over each tile's classes and inputs (a tile sent
+    native is counted as its inputs together), not the store's bias-corrected count."""
+    from lab.closed_loop.adapt import TileData, teacher_counts
 
-    dens = np.zeros((3, 3, 4, 4), np.float32)
-    dens[0, 1, 0, 0] = 2.0  # tile a: one canvas, 2 ships
-    dens[1, 0, 1, 1] = 1.0  # tile b: two canvases, 1 aircraft + 3 aircraft
-    dens[2, 0, 2, 2] = 3.0
+    class Fixed:
+        def run_batch(self, batch):
+            d = np.zeros((len(batch), 3, 4, 4), np.float32)
+            d[:, 0, 0, 0], d[:, 1, 1, 1] = 1.0, 2.0  # 1 aircraft and 2 ships an input
+            return d, np.zeros_like(d)
+
     canvas = np.zeros((1, 8, 8, 3), np.uint8)
-    tiles = [TileData("s", 0, True, 3.0, canvas, [1]),
-             TileData("s", 1, False, 2.0, np.concatenate([canvas, canvas]), None)]
-    factors = as_stored(tiles, dens, np.ones(3, np.float32))
-    assert factors.tolist() == pytest.approx([1.5, 0.5, 0.5])
-    empty = [TileData("s", 2, True, 0.7, canvas, [2])]  # the teacher counts no vehicle
-    assert as_stored(empty, dens[:1], np.ones(3, np.float32)).tolist() == [1.0]
+    tiles = [TileData("s", 0, True, 9.0, canvas, [1]),
+             TileData("s", 1, True, 9.0, np.concatenate([canvas, canvas]), None)]
+    assert teacher_counts(Fixed(), tiles, PAIR.card).tolist() == [2.0, 6.0]
