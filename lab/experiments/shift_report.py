@@ -106,7 +106,7 @@ def adaptation_table(runs: dict[str, dict]) -> str:
     the ground's counts on held-back exploration tiles, and the bundle when taken ("" when
     the runs made none)."""
     rows = ["| left-out source | after pass | tiles fit on | held-back exploration tiles | "
-            "MAE against the ground, in force -> adapted | bias, in force -> adapted | "
+            "MAE against the check's reference, in force -> adapted | bias, in force -> adapted | "
             "tiles closer / farther | taken | bundle kB |",
             "|---|---|---|---|---|---|---|---|---|"]
     for source, r in runs.items():
