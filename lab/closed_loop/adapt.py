@@ -245,13 +245,14 @@ def teacher_counts(teacher, tiles: list[TileData], card, batch: int = 8) -> np.n
     student was fit to. (The store's counts carry the error model's bias correction, a
     factor pooled over the training sources that is wrong by source, 0.57-1.05x: a counter
     taught or judged by it inherits that error.)"""
-    out = []
-    for t in tiles:
-        dens, _ = teacher_targets(teacher, t.canvases, np.ones(len(card.classes), np.float32),
-                                  batch)
-        per_class = dens.numpy().sum(axis=(0, 2, 3))
-        out.append(float(per_class.sum() if t.channels is None else per_class[t.channels].sum()))
-    return np.array(out)
+    if not tiles:
+        return np.zeros(0)
+    dens, _ = teacher_targets(teacher, np.concatenate([t.canvases for t in tiles]),
+                              np.ones(len(card.classes), np.float32), batch)
+    starts = np.cumsum([0] + [len(t.canvases) for t in tiles[:-1]])
+    per_tile = np.add.reduceat(dens.numpy().sum(axis=(2, 3)), starts)  # (tiles, classes)
+    return np.array([float(c.sum() if t.channels is None else c[t.channels].sum())
+                     for t, c in zip(tiles, per_tile, strict=True)])
 
 
 def trunk_features(model: torch.nn.Module, canvases: np.ndarray, batch: int = 8

@@ -346,15 +346,15 @@ class Adapter:
     def of(cls, counter, teacher, every: int, settings: AdaptSettings, folder: Path
            ) -> Adapter:
         """From the pair the satellite ships with (its PyTorch weights, its fp32 ONNX)."""
-        import torch
+        from ground.counter import load_network
+        from lab.models.nets import build
 
         pair = counter.bundle
         weights = pair.named_file("torch_weights")
         if weights is None:
             raise ValueError(f"the pair {pair.card.name} ships no PyTorch weights to adapt")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
         return cls(every, settings, teacher, pair.card,
-                   {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                   load_network(pair.card, weights, build).state_dict(),
                    (pair.fp32_weights or pair.weights).read_bytes(), folder)
 
     def due(self, k: int, passes: int) -> bool:

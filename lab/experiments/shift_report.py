@@ -102,9 +102,9 @@ def passes_table(runs: dict[str, dict]) -> str:
 
 
 def adaptation_table(runs: dict[str, dict]) -> str:
-    """Each adaptation the ground made (``--adapt-every``): its evidence, its check against
-    the ground's counts on held-back exploration tiles, and the bundle when taken ("" when
-    the runs made none)."""
+    """Each adaptation the ground made (``--adapt-every``): its evidence, its check on
+    held-back exploration tiles (against the reference of the version that ran it), and the
+    bundle when taken ("" when the runs made none)."""
     rows = ["| left-out source | after pass | tiles fit on | held-back exploration tiles | "
             "MAE against the check's reference, in force -> adapted | bias, in force -> adapted | "
             "tiles closer / farther | taken | bundle kB |",

@@ -191,9 +191,16 @@ def rms_lower_bound(lut: np.ndarray, sa: BlockStats, sb: BlockStats) -> float:
     the mean of squares is at least the square of the mean (Jensen), the mean of
     ``lut[b]`` lies between ``lut`` of the block's least and greatest level (``lut`` is
     monotone), and the pixels outside whole blocks add nothing negative."""
-    lo, hi = lut[sb.low], lut[sb.high]
-    gap = np.maximum(lo - sa.mean, 0.0) + np.maximum(sa.mean - hi, 0.0)
-    return math.sqrt(float((gap * gap).sum()) * BOUND_BLOCK ** 2 / sa.pixels)
+    return float(rms_lower_bounds(lut[None], [sa], sb)[0])
+
+
+def rms_lower_bounds(luts: np.ndarray, sa: list[BlockStats], sb: BlockStats) -> np.ndarray:
+    """``rms_lower_bound`` of many pairs at once: ``luts`` (m, 256), one per candidate,
+    ``sa`` their thumbnails' block statistics (all of one shape), ``sb`` the tile's."""
+    lo, hi = luts[:, sb.low], luts[:, sb.high]
+    mean = np.stack([s.mean for s in sa])
+    gap = np.maximum(lo - mean, 0.0) + np.maximum(mean - hi, 0.0)
+    return np.sqrt((gap * gap).sum(axis=1) * BOUND_BLOCK ** 2 / sa[0].pixels)
 
 
 def _within(a: np.ndarray, b: np.ndarray, qa: np.ndarray, qb: np.ndarray, rms_tol: float,
@@ -324,15 +331,6 @@ def _nearest(i: int, plan: ContextPlan, counted: np.ndarray) -> np.ndarray:
     d = np.round(((plan.z[counted] - plan.z[i]) ** 2).sum(1), 9)  # as in plan_contexts
     keep = np.lexsort((np.arange(len(counted)), d))[:VERIFY_CANDIDATES]
     return counted[np.sort(keep)]
-
-
-def rms_lower_bounds(luts: np.ndarray, sa: list[BlockStats], sb: BlockStats) -> np.ndarray:
-    """``rms_lower_bound`` of many pairs at once: ``luts`` (m, 256), one per candidate,
-    ``sa`` their thumbnails' block statistics (all of one shape), ``sb`` the tile's."""
-    lo, hi = luts[:, sb.low], luts[:, sb.high]
-    mean = np.stack([s.mean for s in sa])
-    gap = np.maximum(lo - mean, 0.0) + np.maximum(mean - hi, 0.0)
-    return np.sqrt((gap * gap).sum(axis=1) * BOUND_BLOCK ** 2 / sa[0].pixels)
 
 
 def reuse_source(i: int, plan: ContextPlan, counted: list[int], thumbs: list[np.ndarray]
