@@ -31,6 +31,9 @@ LAB_COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
      ("lab", "torch")),
     ("train", "lab.training.cli", "train the shallow (onboard) or deep (ground) counter",
      ("lab", "torch")),
+    ("soup", "lab.training.soup",
+     "interpolate a counter's weights toward fine-tuned continuations of it and keep the "
+     "blend validation prefers", ("lab", "torch")),
     ("ship", "lab.shipping.ship", "export a training run's best checkpoint under models/",
      ("lab", "torch")),
     ("eval", "lab.evaluation.cli", "score the shipped onboard/ground pair on a dataset",

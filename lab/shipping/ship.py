@@ -235,7 +235,10 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
               "synthetic_scenes": record.get("synthetic", 0),
               "dedupe_iou": record.get("dedupe_iou", 0.0),
               "training": {k: cfg[k] for k in ("epochs", "samples_per_epoch", "batch_size",
-                                                "lr", "seed", "wide_scale_p")}},
+                                                "lr", "seed", "wide_scale_p")},
+              # A blend of a start and its continuations (``targetfuse soup``)
+              **({"soup": {k: record["soup"][k] for k in ("start", "ends", "alpha")}}
+                 if record.get("soup") else {})},
         metrics={"val_best_epoch": best["epoch"],
                  "val": _rounded(best["val"])},
         extra={"parameters": sum(p.numel() for p in model.parameters()),

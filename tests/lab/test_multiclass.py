@@ -304,3 +304,31 @@ def test_a_class_network_is_added_only_when_validation_improves(pair, tmp_path):
         ground = GroundCounter.shipped("objects", models)
         assert ground.net.member is not None
         assert card["flops_per_tile"] > json.loads(before)["flops_per_tile"]
+
+
+def test_a_soup_keeps_the_blend_validation_prefers_and_ships_it(pair, tmp_path):
+    import torch
+
+    from lab.training.soup import averaged_state
+
+    root, real_dev, splits, _ = pair
+    run = root / "run-deep"
+    out, models = tmp_path / "soup", tmp_path / "models"
+    assert main(["soup", "--start", str(run / "best.pt"), "--to", str(run / "last.pt"),
+                 "--alphas", "0,0.5,1", "--real-dev", str(real_dev), "--splits-dir",
+                 str(splits), "--threads", "1", "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())
+    scores = {s["alpha"]: s["relative_cmae"] for s in record["soup"]["scores"]}
+    assert sorted(scores) == [0.0, 0.5, 1.0]
+    assert record["soup"]["alpha"] == min(scores, key=scores.get)
+    # The chosen blend is what ships, and it is the blend of the two ends.
+    assert main(["ship", "--run", str(out), "--models-dir", str(models)]) == 0
+    alpha = record["soup"]["alpha"]
+    card = json.loads((models / "objects" / "deep.json").read_text())
+    assert card["data"]["soup"]["alpha"] == alpha
+    start, end = averaged_state(run / "best.pt"), averaged_state(run / "last.pt")
+    shipped = torch.load(models / "objects" / "deep.pt", weights_only=False)
+    for k, v in shipped.items():
+        if v.is_floating_point():
+            want = (1 - alpha) * start[k] + alpha * end[k]
+            assert torch.allclose(v.float(), want, atol=2e-3 * (1 + want.abs().max()))
