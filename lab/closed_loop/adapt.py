@@ -38,9 +38,16 @@ believe of the counter; this changes the counter. Algorithm (``adapt``), per sat
    the teacher's count of it (``teacher_counts``: the reference it was fit to). The
    candidate is taken only when its mean absolute error is at most
    ``1 - min_gain`` of the counter in force's (default: 5 % lower).
-8. Taken: ``model.onnx`` (and ``adapted.pt``, its weights, to adapt from next time) are
-   written, and with ``--build`` signed into a bundle for the satellite (``ground.
-   uplink_cli``'s build: the canary counts recorded, the bundle's bytes reported).
+8. A candidate that passes goes up only with a calibration of its own, and only when the
+   throttle replayed with it chooses better than with the counter in force
+   (``lab.closed_loop.candidate``: the confidence maps and the error model's onboard part
+   refit for it on the same tiles, judged on the held-back scenes; an adapted counter
+   under the old counter's confidence sent twice the tiles and quadrupled CMAE on
+   airbus_aircraft, docs/CLOSED_LOOP.md).
+9. Taken: ``model.onnx``, ``confidence.json`` and ``error_model.json`` (and ``adapted.pt``,
+   its weights, to adapt from next time) are written, and with ``--build`` signed into one
+   bundle for the satellite (``ground.uplink_cli``'s build: the canary counts recorded, the
+   bundle's bytes reported).
 """
 
 from __future__ import annotations
@@ -57,15 +64,21 @@ import torch
 
 from ground.counter import GroundCounter, load_network
 from ground.recalibrate import held_back_mask, in_force
-from ground.store import CountedTile, Store
+from lab.closed_loop.candidate import calibrate_candidate
+from lab.closed_loop.tiles import (  # noqa: F401 - inputs_of: the shift experiment's
+    TileData,
+    count_scale,
+    in_convention,
+    inputs_of,
+    normalised,
+    stand_in,
+    tile_data,
+)
 from lab.models.nets import build
 from lab.shipping.ship import export_onnx, onnx_parity
 from lab.training.loop import distil_terms
-from shared.counting import scene_tiles
-from shared.limits import OutOfRange, check_tile_work
 from shared.model_bundle import ModelBundle
-from shared.pipeline.codec import decode_tile
-from shared.preprocess import RAW_INPUT, canvas_tile, normalise, tile_px
+from shared.preprocess import RAW_INPUT
 from shared.uplink.parity import onnx_runner
 
 MIN_TILES = 200
@@ -122,19 +135,6 @@ class AdaptSettings:
 
 
 @dataclass
-class TileData:
-    """A counted tile as counter inputs: uint8 canvases (k, S, S, 3), one per counter input
-    the ground counted it as, and the class channels its scene asked for (None: all)."""
-
-    scene: str
-    index: int
-    exploration: bool
-    ground: float
-    canvases: np.ndarray
-    channels: list[int] | None
-
-
-@dataclass
 class Adaptation:
     """What an adaptation found: the evidence, the check, and the new counter (None when
     not taken). ``report`` has the shape of a recalibration's (``satellite``: the dashboard
@@ -150,6 +150,9 @@ class Adaptation:
     training: dict = field(default_factory=dict)
     onnx: bytes | None = field(default=None, repr=False)
     state_dict: dict | None = field(default=None, repr=False)
+    # Its calibration (``lab.closed_loop.candidate``), set when the command checks it
+    confidence: object = field(default=None, repr=False)
+    error_model: object = field(default=None, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -164,43 +167,6 @@ class Adaptation:
 
 # --- the tiles -----------------------------------------------------------------------------
 
-def tile_data(store: Store, sender: str, card, max_tiles: int) -> list[TileData]:
-    """The satellite's newest counted tiles as counter inputs (``card``: the onboard one),
-    oldest first; undecodable tiles, tiles without a finite ground count and tiles whose
-    work the ground would refuse are left out."""
-    channels: dict[str, list[int] | None] = {}
-    out = []
-    for t in store.counted_tiles(sender, max_tiles):
-        if not math.isfinite(t.ground_count):
-            continue
-        try:
-            canvases = inputs_of(t, card)
-        except (ValueError, OutOfRange):
-            continue
-        if t.scene_id not in channels:
-            header = store.header(t.scene_id)
-            names = list(header.classes) if header is not None else []
-            channels[t.scene_id] = [card.classes.index(c) for c in names
-                                    if c in card.classes] if names else None
-        out.append(TileData(t.scene_id, t.tile_index, t.exploration, t.ground_count,
-                            canvases, channels[t.scene_id]))
-    return out[::-1]
-
-
-def inputs_of(t: CountedTile, card) -> np.ndarray:
-    """A received tile as the ground counted it (``ground.counting.ground_class_counts``):
-    one input as sent when resized, else cut at the counter's natural tile size."""
-    img = decode_tile(t.data)
-    size = card.input_size
-    if t.resized:
-        return canvas_tile(img, size, 1.0)[None]
-    gsd = t.sent_gsd_m or None
-    check_tile_work(img.shape[1], img.shape[0], gsd, False, size, card.model_gsd_m)
-    natural = tile_px(size, card.model_gsd_m, gsd)
-    _, tiles = scene_tiles(img, natural)
-    return np.stack([canvas_tile(x, size, size / natural) for x in tiles])
-
-
 def split(tiles: list[TileData], held_back: float) -> tuple[list[TileData], list[TileData]]:
     """Tiles to fit on (every tile of the scenes not held back) and to check on (the
     exploration tiles of the held-back scenes)."""
@@ -208,21 +174,6 @@ def split(tiles: list[TileData], held_back: float) -> tuple[list[TileData], list
     fit = [t for t, b in zip(tiles, back, strict=True) if not b]
     check = [t for t, b in zip(tiles, back, strict=True) if b and t.exploration]
     return fit, check
-
-
-def _normalised(canvases: np.ndarray) -> np.ndarray:
-    return np.stack([normalise(c) for c in canvases]).astype(np.float32, copy=False)
-
-
-def _in_convention(canvases: np.ndarray, convention: str) -> np.ndarray:
-    return np.ascontiguousarray(canvases, np.uint8) if convention == RAW_INPUT \
-        else _normalised(canvases)
-
-
-def count_scale(card) -> np.ndarray:
-    """The card's per-class count scale (``TileCounter.scaled``; ones without one)."""
-    scale = card.extra.get("count_scale") or {}
-    return np.array([float(scale.get(c, 1.0)) for c in card.classes], np.float32)
 
 
 # --- fitting -------------------------------------------------------------------------------
@@ -233,7 +184,7 @@ def teacher_targets(teacher, canvases: np.ndarray, onboard_scale: np.ndarray,
     and mask logits on each canvas."""
     dens, masks = [], []
     for k in range(0, len(canvases), batch):
-        d, m = teacher.run_batch(_normalised(canvases[k:k + batch]))[:2]
+        d, m = teacher.run_batch(normalised(canvases[k:k + batch]))[:2]
         dens.append(np.asarray(d, np.float32) / onboard_scale[None, :, None, None])
         masks.append(np.asarray(m, np.float32))
     return torch.from_numpy(np.concatenate(dens)), torch.from_numpy(np.concatenate(masks))
@@ -261,7 +212,7 @@ def trunk_features(model: torch.nn.Module, canvases: np.ndarray, batch: int = 8
     parts: list[list[torch.Tensor]] = []
     with torch.no_grad():
         for k in range(0, len(canvases), batch):
-            x = torch.from_numpy(_normalised(canvases[k:k + batch]))
+            x = torch.from_numpy(normalised(canvases[k:k + batch]))
             feats = model.trunk(x * model.in_scale + model.in_shift)
             parts.append([f.half() for f in feats])
     return [torch.cat([p[i] for p in parts]) for i in range(len(parts[0]))]
@@ -320,7 +271,7 @@ def export(model: torch.nn.Module, card, folder: Path, sample: np.ndarray) -> tu
     convention), and its largest differences from PyTorch on ``sample`` canvases."""
     raw = card.extra.get("input") == RAW_INPUT
     path = export_onnx(model, card.input_size, folder / "model.onnx", raw_input=raw)
-    parity = onnx_parity(model, path, _in_convention(sample, RAW_INPUT if raw else ""))
+    parity = onnx_parity(model, path, in_convention(sample, RAW_INPUT if raw else ""))
     if parity["count_abs"] > 1e-2:
         raise ValueError(f"the exported counter differs from PyTorch: {parity}")
     return path.read_bytes(), parity
@@ -337,7 +288,7 @@ def tile_counts(model_onnx: bytes, tiles: list[TileData], card, threads: int = 1
     convention = card.extra.get("input", "")
     out = []
     for t in tiles:
-        per_class = np.asarray(run(_in_convention(t.canvases, convention)), np.float64
+        per_class = np.asarray(run(in_convention(t.canvases, convention)), np.float64
                                ).sum(axis=(0, 2, 3)) * scale
         out.append(float(per_class.sum() if t.channels is None else per_class[t.channels].sum()))
     return np.array(out)
@@ -518,6 +469,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         version = in_force(store, args.satellite)
         tiles = tile_data(store, args.satellite, pair.card, adapt_settings.max_tiles)
+        weights = stand_in(store, tiles)
     finally:
         store.close()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -531,13 +483,21 @@ def run(args: argparse.Namespace) -> int:
     result = adapt(tiles, group=args.satellite, version=version, student=student,
                    teacher=teacher, in_force_onnx=onnx, card=pair.card, work_dir=args.out,
                    settings=adapt_settings)
+    if result.changed:
+        _check_candidate(args, settings, result, tiles, weights, onnx, pair, version,
+                         adapt_settings)
     report = {"satellite": result.report(), "files": {}}
     if result.changed:
         torch.save(result.state_dict, args.out / "adapted.pt")
         report["files"] = {"onnx": str(args.out / "model.onnx"),
-                           "weights": str(args.out / "adapted.pt")}
+                           "weights": str(args.out / "adapted.pt"),
+                           **{role: str(args.out / f"{role}.json") for role in (
+                               "confidence", "error_model")}}
+        (args.out / "confidence.json").write_bytes(_json_file(result.confidence))
+        (args.out / "error_model.json").write_bytes(_json_file(result.error_model))
     else:
-        (args.out / "model.onnx").unlink(missing_ok=True)
+        for name in ("model.onnx", "confidence.json", "error_model.json"):
+            (args.out / name).unlink(missing_ok=True)
     if result.changed and args.build:
         report["bundle"] = _build(args, report, result)
     (args.out / "adaptation.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -548,6 +508,37 @@ def run(args: argparse.Namespace) -> int:
     elif "bundle" in report:
         print(f"uplink bundle {report['bundle']['version']}: {report['bundle']['bytes']} bytes")
     return 0
+
+
+def _check_candidate(args, settings, result: Adaptation, tiles: list[TileData],
+                     weights: np.ndarray, in_force_onnx: bytes, pair: ModelBundle,
+                     version: int, adapt_settings: AdaptSettings) -> None:
+    """``lab.closed_loop.candidate`` on the candidate: its calibration (from the pair's
+    confidence, the error model in force) and the throttle replayed with it; the result
+    keeps the counter and its calibration only when that check passes."""
+    from ground.recalibrate import MIN_EACH
+    from ground.recalibrate_cli import base_models
+
+    confidence, error_model, _ = base_models(settings, args, args.satellite, version)
+    held = calibrate_candidate(
+        tiles, weights, card=pair.card, in_force_onnx=in_force_onnx,
+        candidate_onnx=result.onnx, confidence_in_force=confidence, base=pair.confidence,
+        error_model=error_model, group=args.satellite, version=version,
+        min_tiles=adapt_settings.min_tiles,
+        min_each=min(MIN_EACH, adapt_settings.min_tiles // 2),
+        held_back=adapt_settings.held_back, min_gain=adapt_settings.min_gain,
+        threads=adapt_settings.threads)
+    result.checks.update(held.checks)
+    if not held.taken:
+        result.reason, result.onnx, result.state_dict = held.reason, None, None
+        return
+    result.confidence = held.confidence or pair.confidence
+    result.error_model = held.error_model or error_model
+
+
+def _json_file(model) -> bytes:
+    """A confidence or error model as a bundle carries it."""
+    return json.dumps(asdict(model), separators=(",", ":")).encode()
 
 
 def _build(args, report: dict, result: Adaptation) -> dict:
@@ -562,7 +553,8 @@ def _build(args, report: dict, result: Adaptation) -> dict:
             f"{sat['bundle_version']}: held-back MAE {c['mae_before']:.3g} -> "
             f"{c['mae_after']:.3g}")
     held = sign_bundle(argparse.Namespace(
-        confidence=None, error_model=None, onnx=args.out / "model.onnx", thresholds=None,
+        confidence=args.out / "confidence.json", error_model=args.out / "error_model.json",
+        onnx=args.out / "model.onnx", thresholds=None,
         conf_p=None, conf_q=None, version=None, satellite=[args.satellite], note=note,
         model=args.model, models_dir=args.models_dir, for_model_sha256=None, key=args.key,
         dir=args.dir, evidence=report))

@@ -6,7 +6,9 @@ training images of every source (the run's record names them; ``--part val`` fit
 sample, on the validation images, where the counters err as on new imagery), each image
 counted for the classes its labels cover, at the counter's natural tile size: per tile the
 onboard count and confidence, the true count, and the ground's count of the tile as received
-(resized to the counter input, JPEG at each quality). The ground counter costs ~50 ms a tile
+(resized to the counter input, JPEG at each quality); the ground's bias correction pooled
+over every tile, or with ``--ground-scale by-source`` by the estimator that transfers best
+to a source left out (``shared.pipeline.ground_bias``). The ground counter costs ~50 ms a tile
 here, so each source contributes at most ``--tiles-per-source`` tiles (a seeded draw of all
 its tiles; every source weighs the same, as no source's imagery is the one users will send).
 Tile size stays the natural one: no ``tiling.json`` is written, as the scenes' GSDs differ
@@ -33,6 +35,7 @@ from shared.paths import project_path
 from shared.pipeline.codec import decode_tile, downlink_pixels, encode_tile
 from shared.pipeline.config import PipelineConfig
 from shared.pipeline.error_model import ErrorModel
+from shared.pipeline.ground_bias import GROUND_SCALES
 from shared.tile_grid import TileGrid, true_counts
 
 
@@ -42,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="objects")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--tiles-per-source", type=int, default=240)
+    p.add_argument("--ground-scale", choices=GROUND_SCALES, default="pooled",
+                   help="the ground's bias correction: one factor pooled over every tile "
+                        "(default), or by-source: the estimator that transfers best to a "
+                        "left-out source (shared.pipeline.ground_bias)")
     p.add_argument("--part", default="train",
                    help="split part the tiles come from: train (default; tiles the counters "
                         "trained on, in sample) or val (out of sample)")
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     class_map = load_class_map()
     rng = np.random.default_rng(args.seed)
     qualities = PipelineConfig().qualities
-    truth, on, conf, gr = [], [], [], {q: [] for q in qualities}
+    truth, on, conf, gr, of = [], [], [], {q: [] for q in qualities}, []
     for source, ids in parts.items():
         tiles = source_tiles(source, ids, onboard, class_map, args.real_dev, args.dedupe_iou)
         pick = rng.permutation(len(tiles))[: args.tiles_per_source]
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             pixels, size, channels, n = tiles[k]
             c, p, _ = onboard.count_at([pixels], size, channels)
             truth.append(n)
+            of.append(source)
             on.append(float(c[0]))
             conf.append(float(p[0]))
             sent = downlink_pixels(pixels, size, onboard.input_size)
@@ -108,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
                            {q: np.array(v) for q, v in gr.items()},
                            {"tiles": len(truth), "sources": sorted(parts), "part": args.part,
                             "tiles_per_source": args.tiles_per_source, "seed": args.seed,
-                            "tile_size": "natural"})
+                            "tile_size": "natural"},
+                           sources=np.array(of) if args.ground_scale == "by-source" else None)
     path = Path(args.out) if args.out else PairFiles.of(args.model, models_dir).error_model
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)

@@ -34,12 +34,15 @@ passes (they do not depend on the calibration), only planning runs again.
 With ``--adapt-every N`` the loop also adapts the counter itself (``lab.closed_loop.adapt``,
 the strong form): after every N-th pass the ground fine-tunes the onboard counter in force on
 the newest downlinked tiles (as received: decoded JPEG) with its own counter as the teacher,
-checks it on the exploration tiles of held-back images, and, when it is better there, signs
-the new ONNX model into a bundle (with the pair's canary counts) that the keeper checks and
-applies like any other; its bytes are charged like a recalibration's (the no-loop arm's next
-pass gets them as budget). The satellite then counts every tile with the new counter; the
-ground pools recalibration evidence afresh from it (what the old counter counted says nothing
-of the new one's errors). The no-loop arm keeps the shipped counter throughout.
+checks it on the exploration tiles of held-back images, and, when it is better there, refits
+a calibration for it on the same tiles and replays the throttle with both counters on the
+held-back images (``lab.closed_loop.candidate``); a counter that chooses better is signed
+with its calibration into one bundle (with the pair's canary counts) that the keeper checks
+and applies like any other; its bytes are charged like a recalibration's (the no-loop arm's
+next pass gets them as budget). The satellite then counts every tile with the new counter
+under its calibration; the ground pools recalibration evidence afresh from it (what the old
+counter counted says nothing of the new one's errors) and refits from that calibration. The
+no-loop arm keeps the shipped counter throughout.
 
 Two departures from the live ground, stated in the results: the ground pools every
 tile received so far, each with its confidence under the starting calibration,
@@ -68,6 +71,7 @@ import numpy as np
 
 from ground.recalibrate import Evidence, recalibrate, stand_in_weights
 from lab.closed_loop.adapt import AdaptSettings, TileData, adapt, inputs_of
+from lab.closed_loop.candidate import calibrate_candidate
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
@@ -90,6 +94,7 @@ from shared.pipeline.decisions import DOWNLINK
 from shared.pipeline.energy import EnergyModel
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.exploration import check_share, explored_bytes
+from shared.pipeline.ground_bias import GROUND_SCALES
 from shared.pipeline.scene import ScenePlan
 from shared.pipeline.selection import ACCEPT
 from shared.pipeline.tiles import LazyTiles
@@ -181,8 +186,10 @@ class Ground:
     accepted: int = 0
     version: int = 0
     in_force: dict = field(default_factory=dict)  # role -> the file the satellite holds
-    # The newest received tiles as counter inputs, for adaptation (None: not adapting)
+    # The newest received tiles as counter inputs, for adaptation (None: not adapting),
+    # and how many tiles each stands for (exploration tiles: the pass's (A + E) / E)
     tiles: collections.deque | None = None
+    tile_weights: collections.deque | None = None
 
     def forget_counts(self) -> None:
         """Drop the recalibration evidence: a new counter in force makes what the old one
@@ -265,13 +272,13 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
     calibration's confidence, the ground's bias-corrected count, whether drawn for
     exploration; keyed by image), and how many tiles the pass accepted onboard. The number
     of exploration tiles."""
-    n = 0
+    n, accepted, received = 0, 0, []
     for sim, r in zip(sims, results, strict=True):
         d, plan = r.plan.decisions, r.plan
         ts = plan.tile_size
         explored = d.explored if d.explored is not None else np.zeros(len(d.action), bool)
-        ground.accepted += int(((d.action == ACCEPT) & np.isfinite(plan.onboard)
-                                & ~np.asarray(plan.reused, bool)).sum())
+        accepted += int(((d.action == ACCEPT) & np.isfinite(plan.onboard)
+                         & ~np.asarray(plan.reused, bool)).sum())
         sent = np.flatnonzero(d.action == DOWNLINK)
         if not len(sent):
             continue
@@ -282,10 +289,11 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
             q = int(d.quality[i])
             g = sim.ground_count(plan, int(i), q, sim.resized(cfg)) * ground.base_error.scale(q)
             if ground.tiles is not None:
-                ground.tiles.append(TileData(
+                received.append(TileData(
                     sim.image.image_id, int(i), bool(explored[i]), float(g),
                     sim.received(plan, int(i), q, sim.resized(cfg)),
-                    None if sim.channels is None else list(sim.channels)))
+                    None if sim.channels is None else list(sim.channels),
+                    float(plan.sizes[q][i]), q))
             ground.onboard.append(float(plan.onboard[i]))
             ground.confidence.append(float(base[i]))
             ground.ground.append(float(g))
@@ -294,6 +302,11 @@ def collect(ground: Ground, sims: list[ShiftScene], results: list, cfg: Pipeline
             ground.size.append(float(plan.sizes[q][i]))
             ground.quality.append(q)
             n += int(explored[i])
+    ground.accepted += accepted
+    stands_for = (accepted + n) / max(n, 1)
+    for t in received:
+        ground.tiles.append(t)
+        ground.tile_weights.append(stands_for if t.exploration else 1.0)
     return n
 
 
@@ -341,6 +354,8 @@ class Adapter:
     state: dict  # the counter in force's weights
     onnx: bytes  # the counter in force as the satellite runs it (fp32)
     folder: Path
+    # What a new counter's calibration is refit from (the satellite's starting confidence)
+    base_confidence: ConfidenceModel | None = None
 
     @classmethod
     def of(cls, counter, teacher, every: int, settings: AdaptSettings, folder: Path
@@ -362,11 +377,13 @@ class Adapter:
         return self.every > 0 and (k + 1) % self.every == 0 and k + 1 < passes
 
 
-def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int
+def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int, s: Settings
                   ) -> tuple[int, dict]:
-    """The ground's adaptation on the tiles it holds; a counter that passes its check is
-    signed into a bundle with the pair's canary counts, received and applied by the keeper
-    before the next scene. The bundle's bytes (0: not taken) and the adaptation's report."""
+    """The ground's adaptation on the tiles it holds; a counter that passes its check gets
+    a calibration of its own and is checked by the throttle replayed with it
+    (``lab.closed_loop.candidate``); one that passes both is signed into a bundle with its
+    calibration and the pair's canary counts, received and applied by the keeper before the
+    next scene. The bundle's bytes (0: not taken) and the adaptation's report."""
     from lab.models.nets import build
     from shared.preprocess import input_convention
     from shared.uplink.parity import canary_batch, canary_counts, onnx_runner
@@ -381,11 +398,28 @@ def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int
     report = result.report()
     if not result.changed:
         return 0, report
+    held = calibrate_candidate(
+        list(ground.tiles), np.array(ground.tile_weights), card=card,
+        in_force_onnx=adapter.onnx, candidate_onnx=result.onnx,
+        confidence_in_force=sat.counter.confidence, base=adapter.base_confidence,
+        error_model=sat.error_model, group=SATELLITE, version=sat.keeper.version,
+        min_tiles=max(adapter.settings.min_tiles, 10), min_each=s.min_each,
+        held_back=adapter.settings.held_back,
+        min_gain=adapter.settings.min_gain, threads=adapter.settings.threads)
+    report["checks"].update(held.checks)
+    if not held.taken:
+        report["reason"] = held.reason
+        report["changed"] = False
+        return 0, report
+    confidence = held.confidence or adapter.base_confidence
+    error_model = held.error_model or sat.error_model
+    files = {"onnx": result.onnx, "confidence": model_file(confidence),
+             "error_model": model_file(error_model)}
     canary = {"file_sha256": card.extra["canary_tiles_sha256"],
               "counts": canary_counts(onnx_runner(result.onnx), canary_batch(
                   sat.counter.bundle.canary, input_convention(card.extra)))}
     ground.version += 1
-    blob = build_bundle({"onnx": result.onnx}, version=ground.version, model=card.name,
+    blob = build_bundle(files, version=ground.version, model=card.name,
                         model_sha256="", private_key=ground.private_key,
                         satellites=(SATELLITE,), canary=canary,
                         note="shift experiment adaptation")
@@ -398,6 +432,9 @@ def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int
                            f"{sat.keeper.info()}")
     adapter.state, adapter.onnx = result.state_dict, result.onnx
     ground.forget_counts()
+    # The new counter's calibration is what the ground refits from from now on.
+    ground.base_confidence, ground.base_error = confidence, error_model
+    ground.in_force = {role: data for role, data in files.items() if role != "onnx"}
     return len(blob), report
 
 
@@ -448,6 +485,8 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
     sat, ground = make_loop(folder, counter, conf0, em0, loop_cfg)
     if adapter is not None:
         ground.tiles = collections.deque(maxlen=adapter.settings.max_tiles)
+        ground.tile_weights = collections.deque(maxlen=adapter.settings.max_tiles)
+        adapter.base_confidence = conf0
     rows, pending_uplink = [], 0
     no_loop_cache: dict[float, tuple] = {}
     for k in range(s.passes):
@@ -473,7 +512,8 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         # The ground: the pass's exploration tiles, a refit, a bundle when it takes one.
         # (not after the last pass: no pass would use what it sends)
         new = collect(ground, sims, loop, loop_cfg)
-        rec = recalibrate(ground.evidence(), SATELLITE, version, conf0, em0,
+        rec = recalibrate(ground.evidence(), SATELLITE, version, ground.base_confidence,
+                          ground.base_error,
                           min_tiles=s.min_tiles, min_each=s.min_each, held_back=s.held_back) \
             if k + 1 < s.passes else None
         # A refit judged on enough evidence says what should be in force, the starting
@@ -482,7 +522,7 @@ def _passes(sims, counter, conf0, em0, loop_cfg, flat_cfg, raw, s: Settings, fol
         judged = rec is not None and not rec.reason.startswith("not enough")
         adapted, adaptation = 0, None
         if adapter is not None and adapter.due(k, s.passes):
-            adapted, adaptation = adapt_counter(adapter, ground, sat, k)
+            adapted, adaptation = adapt_counter(adapter, ground, sat, k, s)
             progress(f"pass {k + 1}: adaptation "
                      f"{'taken' if adapted else 'not taken'} ({adaptation['reason'] or ''}"
                      f"{adaptation['checks'].get('counter', {})})")
@@ -538,7 +578,8 @@ def load_scenes(source: str, onboard, ground, splits_dir: Path, root=None, limit
 
 
 def starting_calibration(source: str, onboard, ground, splits_dir: Path, cache: Path,
-                         sources: list[str], root=None) -> tuple[ConfidenceModel, ErrorModel]:
+                         sources: list[str], root=None, ground_scale: str = "pooled"
+                         ) -> tuple[ConfidenceModel, ErrorModel]:
     """The pair's calibration fit on every source but ``source`` (cached per source)."""
     others = [s for s in sources if s != source]
     qualities = PipelineConfig().qualities
@@ -549,7 +590,7 @@ def starting_calibration(source: str, onboard, ground, splits_dir: Path, cache: 
               for s in others]
     return cal.fit_left_out(train, val, errors, qualities,
                             {"sources": others, "left_out": source,
-                             "tiles_per_source": cal.TILES_PER_SOURCE})
+                             "tiles_per_source": cal.TILES_PER_SOURCE}, ground_scale)
 
 
 def summary(rows: list[dict], converged: int = 2, target: float = 0.2,
@@ -629,6 +670,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exploration tiles of held-back images to check on (default 30)")
     p.add_argument("--adapt-epochs", type=int, default=a.epochs,
                    help=f"fine-tuning passes over the tiles (default {a.epochs})")
+    p.add_argument("--ground-scale", choices=GROUND_SCALES, default="pooled",
+                   help="the starting error model's ground bias correction: pooled over every "
+                        "tile (default) or by-source (shared.pipeline.ground_bias)")
     p.add_argument("--cache", default="out/shift/cache",
                    help="per-source calibration tiles (computed once)")
     p.add_argument("--out", default="docs/shift")
@@ -649,7 +693,8 @@ def run(args: argparse.Namespace) -> int:
         onboard = OnboardCounter.shipped(args.model, models_dir, variant="fp32", threads=1,
                                          batch_size=8)
         conf0, em0 = starting_calibration(source, onboard, ground, Path(args.splits_dir),
-                                          Path(args.cache), card_sources, args.real_dev)
+                                          Path(args.cache), card_sources, args.real_dev,
+                                          args.ground_scale)
         sims = load_scenes(source, onboard, ground, Path(args.splits_dir), args.real_dev,
                            args.limit_scenes)
         s = Settings(args.passes, args.share, args.budget_fraction, args.min_tiles,
@@ -688,6 +733,7 @@ def _argline(args) -> str:
         ("budget_fraction", args.budget_fraction), ("min_tiles", args.min_tiles),
         ("min_each", args.min_each), ("seed", args.seed),
         ("converged_passes", args.converged_passes))) + (
+        f" --ground-scale {args.ground_scale}" if args.ground_scale != "pooled" else "") + (
         f" --adapt-every {args.adapt_every} --adapt-max-tiles {args.adapt_max_tiles} "
         f"--adapt-min-tiles {args.adapt_min_tiles} --adapt-min-held-back "
         f"{args.adapt_min_held_back} --adapt-epochs {args.adapt_epochs}"

@@ -109,9 +109,11 @@ def _stack(tables: list[dict], key: str) -> np.ndarray:
 
 
 def fit_left_out(conf_train: list[dict], conf_val: list[dict], errors: list[dict],
-                 qualities, meta: dict) -> tuple[ConfidenceModel, ErrorModel]:
-    """The confidence (as ``ship`` fits it) and error model (as ``calibrate-sources`` does)
-    on the given sources' tables."""
+                 qualities, meta: dict, ground_scale: str = "pooled"
+                 ) -> tuple[ConfidenceModel, ErrorModel]:
+    """The confidence (as ``ship`` fits it) and error model (as ``calibrate-sources`` does,
+    its ground bias ``ground_scale``: "pooled", or "by-source", ``shared.pipeline.
+    ground_bias``) on the given sources' tables."""
     tx, ty = _stack(conf_train, "features"), _stack(conf_train, "right").astype(bool)
     vx, vy = _stack(conf_val, "features"), _stack(conf_val, "right").astype(bool)
     conf = fit_confidence(tx, ty, vx, vy)
@@ -121,7 +123,10 @@ def fit_left_out(conf_train: list[dict], conf_val: list[dict], errors: list[dict
     on = _stack(errors, "onboard")
     p = conf.predict(_stack(errors, "features"), _stack(errors, "embedding")
                      if conf.ood_mean is not None else None)
+    sources = np.concatenate([np.full(len(e["truth"]), s) for s, e in
+                              zip(meta["sources"], errors, strict=True)])
     model = ErrorModel.fit(_stack(errors, "truth"), on, p,
                            {q: _stack(errors, f"ground_q{q}") for q in qualities},
-                           {**meta, "tiles": len(on), "part": "train", "tile_size": "natural"})
+                           {**meta, "tiles": len(on), "part": "train", "tile_size": "natural"},
+                           sources=sources if ground_scale == "by-source" else None)
     return conf, model

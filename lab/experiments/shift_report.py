@@ -103,12 +103,15 @@ def passes_table(runs: dict[str, dict]) -> str:
 
 def adaptation_table(runs: dict[str, dict]) -> str:
     """Each adaptation the ground made (``--adapt-every``): its evidence, its check on
-    held-back exploration tiles (against the reference of the version that ran it), and the
-    bundle when taken ("" when the runs made none)."""
+    held-back exploration tiles (against the reference of the version that ran it), the
+    throttle replayed on the held-back images with each counter under its calibration
+    (``lab.closed_loop.candidate``; "-" in runs made before that check), and the bundle when
+    taken ("" when the runs made none)."""
     rows = ["| left-out source | after pass | tiles fit on | held-back exploration tiles | "
             "MAE against the check's reference, in force -> adapted | bias, in force -> adapted | "
-            "tiles closer / farther | taken | bundle kB |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "tiles closer / farther | replayed error, in force -> adapted (ECE) | taken | "
+            "bundle kB |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for source, r in runs.items():
         for p in r["passes"]:
             a = p.get("adaptation")
@@ -119,10 +122,16 @@ def adaptation_table(runs: dict[str, dict]) -> str:
                 f"{_f(c['mae_before'])} -> {_f(c['mae_after'])} | "
                 f"{c['bias_before']:+.3f} -> {c['bias_after']:+.3f} | "
                 f"{100 * c['closer_share']:.0f} % / {100 * c['farther_share']:.0f} %")
+            d = a["checks"].get("decisions")
+            replay = "-" if d is None else (
+                f"{_f(d['replayed_before'], 1)} -> {_f(d['replayed_after'], 1)} "
+                f"({_f(d['ece_before'])} -> {_f(d['ece_after'])})")
             taken = "yes" if p.get("counter_adapted") else \
-                ("no: not enough evidence" if c is None else "no")
+                ("no: not enough evidence" if c is None else
+                 "no: chose no better" if d is not None and c["mae_after"] <= (
+                     1 - c["min_gain"]) * c["mae_before"] else "no")
             rows.append(f"| {source} | {p['pass']} | {a['fit_tiles']} | "
-                        f"{a['held_back_tiles']} | {figures} | {taken} | "
+                        f"{a['held_back_tiles']} | {figures} | {replay} | {taken} | "
                         f"{_kb(p['uplink_bytes_sent']) if p.get('counter_adapted') else '-'} |")
     return "\n".join(rows) if len(rows) > 2 else ""
 

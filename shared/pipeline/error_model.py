@@ -63,17 +63,27 @@ class ErrorModel:
 
     @classmethod
     def fit(cls, truth: np.ndarray, onboard: np.ndarray, conf: np.ndarray,
-            ground: dict[int, np.ndarray], meta: dict | None = None) -> ErrorModel:
+            ground: dict[int, np.ndarray], meta: dict | None = None,
+            sources: np.ndarray | None = None) -> ErrorModel:
+        """``sources``: each tile's source, where the tiles come from several; the ground's
+        bias is then fit by the estimator that transfers best to a left-out source
+        (``shared.pipeline.ground_bias``), else pooled over every tile."""
+        from shared.pipeline.ground_bias import fit_ground_scale
+
         truth, onboard = np.asarray(truth, float), np.asarray(onboard, float)
         w_on = _fit_positive(onboard_features(onboard, conf), np.abs(onboard - truth))
-        ground_coef, scale = {}, {}
+        meta = dict(meta or {"tiles": int(len(truth))})
+        if sources is not None:
+            scale, meta["ground_scale_fit"] = fit_ground_scale(truth, ground, sources)
+        else:
+            scale = {str(q): float(truth.sum() / np.sum(g)) if np.sum(g) > 0 else 1.0
+                     for q, g in ground.items()}
+        ground_coef = {}
         for q, g in ground.items():
-            g = np.asarray(g, float)
-            scale[str(q)] = float(truth.sum() / g.sum()) if g.sum() > 0 else 1.0
             x = np.stack([np.ones_like(onboard), np.maximum(onboard, 0)], axis=1)
-            ground_coef[str(q)] = _fit_positive(x, np.abs(scale[str(q)] * g - truth))
-        return cls(w_on, ground_coef, float(truth.mean()), scale,
-                   meta or {"tiles": int(len(truth))})
+            ground_coef[str(q)] = _fit_positive(x, np.abs(scale[str(q)] * np.asarray(g, float)
+                                                          - truth))
+        return cls(w_on, ground_coef, float(truth.mean()), scale, meta)
 
     def save(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")

@@ -152,8 +152,12 @@ def test_the_command_adapts_and_signs_a_counter_the_satellite_loads(
     public = load_public_key(key.with_suffix(".pub"))
     opened = open_bundle((shelf / "bundle-1.tfb").read_bytes(), public)
     assert opened.manifest.satellites == (SENDER,)
-    assert opened.manifest.roles() == ["onnx"]
+    # With the calibration it was judged under, after the replayed throttle chose better.
+    replay = sat["checks"]["decisions"]
+    assert replay["replayed_after"] <= 0.95 * replay["replayed_before"]
+    assert opened.manifest.roles() == ["confidence", "error_model", "onnx"]
     assert opened.files["onnx"] == (out / "model.onnx").read_bytes()
+    assert opened.files["confidence"] == (out / "confidence.json").read_bytes()
     got = canary_counts(onnx_runner(opened.files["onnx"]),
                         canary_batch(PAIR.canary, "normalised-float32-nchw"))
     assert parity_failure(opened.manifest.canary["counts"], got) is None

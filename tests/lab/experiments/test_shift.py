@@ -244,6 +244,11 @@ def test_the_loop_adapts_the_counter_and_the_no_loop_arm_keeps_the_shipped_one(t
     r2, r3 = rows[2], rows[3]
     check = r2["adaptation"]["checks"]["counter"]
     assert check["mae_after"] <= 0.95 * check["mae_before"] and check["bias_before"] < 0
+    # It went up with a calibration of its own, because the throttle replayed on the
+    # held-back scenes with it (and that calibration) left less error than with the old.
+    replay = r2["adaptation"]["checks"]["decisions"]
+    assert replay["replayed_after"] <= 0.95 * replay["replayed_before"]
+    assert r2["adaptation"]["checks"]["calibration"]["confidence"]
     assert r2["uplink_bytes_sent"] > r2["adaptation"]["onnx_bytes"] > 1_000_000
     assert r3["bundle_version"] == 1 and r3["uplink_bytes_charged"] == r2["uplink_bytes_sent"]
     assert r3["no_loop_budget_bytes"] > r3["loop_budget_bytes"]
@@ -256,3 +261,32 @@ def test_the_loop_adapts_the_counter_and_the_no_loop_arm_keeps_the_shipped_one(t
     assert len(totals) == 2
     adapted = sum(v for k, v in totals.items() if k != shipped[1])
     assert totals[shipped[1]] < adapted <= GAIN * 1.2 * totals[shipped[1]]
+
+
+def test_the_starting_error_model_pools_the_ground_s_bias_unless_asked_by_source():
+    """fit_left_out: one factor over every tile by default; with "by-source" the estimator
+    that transfers best to a left-out source (shared.pipeline.ground_bias), recorded."""
+    from lab.experiments.shift_calibration import fit_left_out
+    from shared.confidence import FEATURE_NAMES
+
+    rng = np.random.default_rng(0)
+
+    def conf_table(n):
+        return {"features": rng.random((n, len(FEATURE_NAMES))),
+                "right": (rng.random(n) < 0.7).astype(float),
+                "embedding": rng.random((n, 4))}
+
+    def error_table(ratio, n=30):
+        truth = np.full(n, 4.0)
+        return {"truth": truth, "onboard": truth * 0.9,
+                "features": rng.random((n, len(FEATURE_NAMES))),
+                "embedding": rng.random((n, 4)), "ground_q90": truth / ratio}
+
+    tables = [conf_table(80) for _ in range(4)]
+    errors = [error_table(r) for r in (1.0, 1.05, 0.95)] + [error_table(3.0, 300)]
+    meta = {"sources": ["a", "b", "c", "big"]}
+    _, pooled = fit_left_out(tables, tables, errors, (90,), meta)
+    _, by_source = fit_left_out(tables, tables, errors, (90,), meta, "by-source")
+    assert "ground_scale_fit" not in pooled.fit_on
+    assert by_source.fit_on["ground_scale_fit"]["estimator"] == "median"
+    assert by_source.ground_scale["90"] < pooled.ground_scale["90"]
