@@ -65,11 +65,10 @@ import torch
 from ground.counter import GroundCounter, load_network
 from ground.recalibrate import held_back_mask, in_force
 from lab.closed_loop.candidate import calibrate_candidate
-from lab.closed_loop.tiles import (  # noqa: F401 - inputs_of: the shift experiment's
+from lab.closed_loop.tiles import (
     TileData,
     count_scale,
     in_convention,
-    inputs_of,
     normalised,
     stand_in,
     tile_data,
@@ -493,8 +492,8 @@ def run(args: argparse.Namespace) -> int:
                            "weights": str(args.out / "adapted.pt"),
                            **{role: str(args.out / f"{role}.json") for role in (
                                "confidence", "error_model")}}
-        (args.out / "confidence.json").write_bytes(_json_file(result.confidence))
-        (args.out / "error_model.json").write_bytes(_json_file(result.error_model))
+        result.confidence.save(args.out / "confidence.json")
+        result.error_model.save(args.out / "error_model.json")
     else:
         for name in ("model.onnx", "confidence.json", "error_model.json"):
             (args.out / name).unlink(missing_ok=True)
@@ -532,13 +531,7 @@ def _check_candidate(args, settings, result: Adaptation, tiles: list[TileData],
     if not held.taken:
         result.reason, result.onnx, result.state_dict = held.reason, None, None
         return
-    result.confidence = held.confidence or pair.confidence
-    result.error_model = held.error_model or error_model
-
-
-def _json_file(model) -> bytes:
-    """A confidence or error model as a bundle carries it."""
-    return json.dumps(asdict(model), separators=(",", ":")).encode()
+    result.confidence, result.error_model = held.confidence, held.error_model
 
 
 def _build(args, report: dict, result: Adaptation) -> dict:

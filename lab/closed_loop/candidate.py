@@ -58,11 +58,13 @@ from shared.pipeline.error_model import ErrorModel
 
 @dataclass
 class CandidateCheck:
-    """The candidate's calibration (None for a part left as in force) and the check."""
+    """The check, and the calibration the candidate was judged under (what goes up with
+    it: its refit, parts not refit taken from ``base`` and the error model in force; or the
+    calibration in force, whichever replayed better)."""
 
     taken: bool
-    confidence: ConfidenceModel | None = None
-    error_model: ErrorModel | None = None
+    confidence: ConfidenceModel
+    error_model: ErrorModel
     checks: dict = field(default_factory=dict)
     reason: str = ""
 
@@ -132,11 +134,10 @@ def calibrate_candidate(tiles: list[TileData], weights: np.ndarray, *, card,
     new = evidence_of(new_out, base, tiles, weights)
     rec = recalibrate(new, group, version, base, error_model, min_tiles=min_tiles,
                       min_each=min_each, held_back=held_back)
-    # Too little evidence to refit: the candidate is judged under the starting calibration.
-    out = CandidateCheck(False, rec.confidence, rec.error_model,
-                         {"calibration": rec.report()})
     back = held_back_mask(new.scenes, held_back)
     old_b, new_b = old.take(back), new.take(back)
+    # A part not refit (too little evidence, or no better) is judged as it starts: ``base``
+    # for the confidence, the error model in force.
     options = {"refit": (rec.confidence or base, rec.error_model or error_model),
                "in force": (confidence_in_force, error_model)}
     replayed = {}
@@ -155,11 +156,9 @@ def calibrate_candidate(tiles: list[TileData], weights: np.ndarray, *, card,
            "tiles_right_before": float(old_b.right.mean()) if len(old_b) else None,
            "tiles_right_after": float(new_b.right.mean()) if len(new_b) else None,
            "min_gain": float(min_gain)}
-    out.checks["decisions"] = row
-    if chosen == "in force":
-        out.confidence, out.error_model = confidence_in_force, error_model
-    out.taken = bool(len(new_b) and row["replayed_after"] <= (1 - min_gain)
-                     * row["replayed_before"])
+    out = CandidateCheck(bool(len(new_b) and row["replayed_after"] <= (1 - min_gain)
+                              * row["replayed_before"]), *options[chosen],
+                         {"calibration": rec.report(), "decisions": row})
     if not out.taken:
         out.reason = (f"the throttle replayed on {row['held_back_scenes']} held-back scenes "
                       f"left {row['replayed_after']:.4g} objects of error with the candidate "

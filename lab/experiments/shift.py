@@ -70,8 +70,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from ground.recalibrate import Evidence, recalibrate, stand_in_weights
-from lab.closed_loop.adapt import AdaptSettings, TileData, adapt, inputs_of
+from lab.closed_loop.adapt import AdaptSettings, adapt
 from lab.closed_loop.candidate import calibrate_candidate
+from lab.closed_loop.tiles import TileData, inputs_of
 from lab.data.classes import load_class_map
 from lab.data.label_cleaning import DEFAULT_IOU
 from lab.data.realdev import add_real_dev_option
@@ -133,7 +134,7 @@ class ShiftScene(SceneSimulator):
         return self._runs[key]
 
     def received(self, plan: ScenePlan, i: int, quality: int, resized: bool) -> np.ndarray:
-        """Tile i as the ground counted it: its counter inputs (``adapt.inputs_of``) from the
+        """Tile i as the ground counted it: its counter inputs (``tiles.inputs_of``) from the
         JPEG it received."""
         tile = downlink_pixels(plan.grid.crop(self.pixels, i), plan.tile_size,
                                self.onboard.input_size if resized else None)
@@ -403,7 +404,7 @@ def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int, s: S
         in_force_onnx=adapter.onnx, candidate_onnx=result.onnx,
         confidence_in_force=sat.counter.confidence, base=adapter.base_confidence,
         error_model=sat.error_model, group=SATELLITE, version=sat.keeper.version,
-        min_tiles=max(adapter.settings.min_tiles, 10), min_each=s.min_each,
+        min_tiles=adapter.settings.min_tiles, min_each=s.min_each,
         held_back=adapter.settings.held_back,
         min_gain=adapter.settings.min_gain, threads=adapter.settings.threads)
     report["checks"].update(held.checks)
@@ -411,8 +412,7 @@ def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int, s: S
         report["reason"] = held.reason
         report["changed"] = False
         return 0, report
-    confidence = held.confidence or adapter.base_confidence
-    error_model = held.error_model or sat.error_model
+    confidence, error_model = held.confidence, held.error_model
     files = {"onnx": result.onnx, "confidence": model_file(confidence),
              "error_model": model_file(error_model)}
     canary = {"file_sha256": card.extra["canary_tiles_sha256"],

@@ -124,13 +124,17 @@ def distil_terms(student_out, teacher_density: torch.Tensor, labelled: torch.Ten
     return {"distil_mse": mse, "distil_count": count}
 
 
-def start_from(model: torch.nn.Module, checkpoint: str | Path) -> None:
-    """Weights from a checkpoint (a run's ``best.pt`` / ``last.pt``, or a warm start saved by
-    ``save_warm_start``): its averaged (EMA) weights, computed in float32."""
+def averaged_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's averaged (EMA) weights in float32: a run's ``best.pt`` / ``last.pt``,
+    a warm start saved by ``save_warm_start``, or a shipped state dict."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     state = state.get("ema", state)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in state.items()})
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def start_from(model: torch.nn.Module, checkpoint: str | Path) -> None:
+    """``model`` with a checkpoint's averaged weights (``averaged_weights``)."""
+    model.load_state_dict(averaged_weights(checkpoint))
 
 
 def save_warm_start(run_dir: str | Path, path: str | Path) -> Path:

@@ -39,14 +39,6 @@ from lab.data.realdev import add_real_dev_option
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def averaged_state(checkpoint: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's averaged weights in float32: a run's ``best.pt`` / ``last.pt`` (its
-    ``ema``), a warm start, or a shipped state dict."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    state = state.get("ema", state)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-
-
 def interpolate(start: dict, ends: list[dict], alpha: float) -> dict[str, torch.Tensor]:
     """``(1 - alpha) start + alpha mean(ends)`` over floating tensors (step 2)."""
     if not ends:
@@ -98,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from lab.data.classes import load_class_map
     from lab.data.label_cleaning import DEFAULT_IOU
     from lab.models.nets import build
-    from lab.training.loop import validate
+    from lab.training.loop import averaged_weights, validate
     from lab.training.sources import SPLITS_DIR, multi_source
 
     ends_paths = [Path(p) for p in args.to]
@@ -106,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if not record.get("sources"):
         raise ValueError(f"{ends_paths[0].parent}: not a multi-source run (train --sources)")
     cfg = record["config"]
-    start = averaged_state(args.start)
-    ends = [averaged_state(p) for p in ends_paths]
+    start = averaged_weights(args.start)
+    ends = [averaged_weights(p) for p in ends_paths]
     torch.set_num_threads(args.threads)
     class_map = load_class_map()
     splits = Path(args.splits_dir or SPLITS_DIR)

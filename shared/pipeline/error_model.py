@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.pipeline.ground_bias import fit_ground_scale
+
 
 def onboard_features(count: np.ndarray, conf: np.ndarray) -> np.ndarray:
     c = np.maximum(np.asarray(count, float), 0)
@@ -68,8 +70,6 @@ class ErrorModel:
         """``sources``: each tile's source, where the tiles come from several; the ground's
         bias is then fit by the estimator that transfers best to a left-out source
         (``shared.pipeline.ground_bias``), else pooled over every tile."""
-        from shared.pipeline.ground_bias import fit_ground_scale
-
         truth, onboard = np.asarray(truth, float), np.asarray(onboard, float)
         w_on = _fit_positive(onboard_features(onboard, conf), np.abs(onboard - truth))
         meta = dict(meta or {"tiles": int(len(truth))})

@@ -47,7 +47,7 @@ def test_a_counter_that_chooses_no_better_is_not_taken(store_path):  # noqa: F81
     row = check.checks["decisions"]
     assert row["held_back_tiles"] > 0 and row["held_back_scenes"] > 0
     # Too little evidence to refit: judged under the starting calibration.
-    assert check.confidence is None and check.error_model is None
+    assert check.confidence is PAIR.confidence and check.error_model is ERR
     assert "not enough evidence" in check.checks["calibration"]["reason"]
     assert row["replayed_after"] == row["replayed_before"] > 0
     assert not check.taken and "replayed" in check.reason

@@ -309,7 +309,7 @@ def test_a_class_network_is_added_only_when_validation_improves(pair, tmp_path):
 def test_a_soup_keeps_the_blend_validation_prefers_and_ships_it(pair, tmp_path):
     import torch
 
-    from lab.training.soup import averaged_state
+    from lab.training.loop import averaged_weights
 
     root, real_dev, splits, _ = pair
     run = root / "run-deep"
@@ -326,7 +326,7 @@ def test_a_soup_keeps_the_blend_validation_prefers_and_ships_it(pair, tmp_path):
     alpha = record["soup"]["alpha"]
     card = json.loads((models / "objects" / "deep.json").read_text())
     assert card["data"]["soup"]["alpha"] == alpha
-    start, end = averaged_state(run / "best.pt"), averaged_state(run / "last.pt")
+    start, end = averaged_weights(run / "best.pt"), averaged_weights(run / "last.pt")
     shipped = torch.load(models / "objects" / "deep.pt", weights_only=False)
     for k, v in shipped.items():
         if v.is_floating_point():
