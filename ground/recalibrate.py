@@ -243,6 +243,12 @@ def replayed_error(ev: Evidence, confidence: np.ndarray, model: ErrorModel) -> f
     ``confidence``, one per tile), to its tiles; an exploration tile costs and counts ``w``
     times (the accepted tiles it stands for). Lower is better; what the tiles' received
     quality gives stands in for the knapsack's choice of quality."""
+    return float(replayed_scene_errors(ev, confidence, model)[1].sum())
+
+
+def replayed_scene_errors(ev: Evidence, confidence: np.ndarray, model: ErrorModel
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``replayed_error`` scene by scene: (the scenes, sorted; each one's error)."""
     ground_err = np.zeros(len(ev))
     for q in np.unique(ev.quality):
         at = ev.quality == q
@@ -250,9 +256,10 @@ def replayed_error(ev: Evidence, confidence: np.ndarray, model: ErrorModel) -> f
     gain = model.onboard_error(ev.onboard, confidence) - ground_err
     per_byte = gain / np.maximum(ev.size, 1.0)
     miss = ev.weight * (ev.onboard - ev.ground)
-    total = 0.0
     scenes = np.array(ev.scenes)
-    for scene in np.unique(scenes):
+    names = np.unique(scenes)
+    errors = np.zeros(len(names))
+    for j, scene in enumerate(names):
         idx = np.flatnonzero(scenes == scene)
         budget = float(ev.size[idx][~ev.exploration[idx]].sum())
         left = np.ones(len(idx), bool)
@@ -265,8 +272,8 @@ def replayed_error(ev: Evidence, confidence: np.ndarray, model: ErrorModel) -> f
             if spent + cost <= budget:
                 spent += cost
                 left[k] = False
-        total += abs(float(miss[idx][left].sum()))
-    return total
+        errors[j] = abs(float(miss[idx][left].sum()))
+    return names, errors
 
 
 def _labels(ev: Evidence) -> tuple[int, int]:

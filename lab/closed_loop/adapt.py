@@ -64,7 +64,7 @@ import torch
 
 from ground.counter import GroundCounter, load_network
 from ground.recalibrate import held_back_mask, in_force
-from lab.closed_loop.candidate import calibrate_candidate
+from lab.closed_loop.candidate import MIN_SUPPORT, calibrate_candidate
 from lab.closed_loop.tiles import (
     TileData,
     count_scale,
@@ -95,6 +95,8 @@ class AdaptSettings:
     min_held_back: int = MIN_HELD_BACK  # exploration tiles of held-back scenes to check on
     held_back: float = HELD_BACK  # share of scenes held back
     min_gain: float = MIN_GAIN  # relative cut of the held-back MAE needed to take it
+    # share of the held-back scenes' bootstrap resamples the replayed gain must hold in
+    min_support: float = MIN_SUPPORT
     max_tiles: int = MAX_TILES  # the satellite's newest counted tiles read
     epochs: int = 4
     lr: float = 1e-3
@@ -125,6 +127,7 @@ class AdaptSettings:
         integer("threads", 1, 256)
         fraction("held_back", 0.1, 0.5)
         fraction("min_gain", 0.0, 0.9)
+        fraction("min_support", 0.5, 1.0)
         fraction("lr", 1e-6, 1e-1)
         fraction("w_count", 0.0, 100.0)
         fraction("w_mask", 0.0, 100.0)
@@ -379,6 +382,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             ("held_back", float, "share of scenes held back"),
             ("min_gain", float, "relative cut of the held-back MAE needed to take the "
                                 "counter"),
+            ("min_support", float, "share of the held-back scenes' bootstrap resamples "
+                                   "the replayed gain must hold in"),
             ("max_tiles", int, "the satellite's newest counted tiles read"),
             ("epochs", int, "passes over the tiles"), ("lr", float, "learning rate"),
             ("seed", int, "the seed of the tile order"), ("threads", int, "CPU threads")):
@@ -458,7 +463,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = GroundSettings()
     adapt_settings = AdaptSettings(**{k: getattr(args, k) for k in (
-        "min_tiles", "min_held_back", "held_back", "min_gain", "max_tiles", "epochs", "lr",
+        "min_tiles", "min_held_back", "held_back", "min_gain", "min_support", "max_tiles",
+        "epochs", "lr",
         "seed", "threads")})
     adapt_settings.check()
     model = args.model or settings.model
@@ -526,7 +532,7 @@ def _check_candidate(args, settings, result: Adaptation, tiles: list[TileData],
         min_tiles=adapt_settings.min_tiles,
         min_each=min(MIN_EACH, adapt_settings.min_tiles // 2),
         held_back=adapt_settings.held_back, min_gain=adapt_settings.min_gain,
-        threads=adapt_settings.threads)
+        min_support=adapt_settings.min_support, threads=adapt_settings.threads)
     result.checks.update(held.checks)
     if not held.taken:
         result.reason, result.onnx, result.state_dict = held.reason, None, None

@@ -406,7 +406,8 @@ def adapt_counter(adapter: Adapter, ground: Ground, sat: Satellite, k: int, s: S
         error_model=sat.error_model, group=SATELLITE, version=sat.keeper.version,
         min_tiles=adapter.settings.min_tiles, min_each=s.min_each,
         held_back=adapter.settings.held_back,
-        min_gain=adapter.settings.min_gain, threads=adapter.settings.threads)
+        min_gain=adapter.settings.min_gain, min_support=adapter.settings.min_support,
+        threads=adapter.settings.threads)
     report["checks"].update(held.checks)
     if not held.taken:
         report["reason"] = held.reason
@@ -670,6 +671,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exploration tiles of held-back images to check on (default 30)")
     p.add_argument("--adapt-epochs", type=int, default=a.epochs,
                    help=f"fine-tuning passes over the tiles (default {a.epochs})")
+    p.add_argument("--adapt-min-support", type=float, default=a.min_support,
+                   help="share of the held-back scenes' bootstrap resamples the replayed "
+                        f"gain must hold in (default {a.min_support})")
     p.add_argument("--ground-scale", choices=GROUND_SCALES, default="pooled",
                    help="the starting error model's ground bias correction: pooled over every "
                         "tile (default) or by-source (shared.pipeline.ground_bias)")
@@ -722,7 +726,7 @@ def adapt_settings(args) -> AdaptSettings:
     out = AdaptSettings(min_tiles=args.adapt_min_tiles,
                         min_held_back=args.adapt_min_held_back,
                         max_tiles=args.adapt_max_tiles, epochs=args.adapt_epochs,
-                        seed=args.seed)
+                        min_support=args.adapt_min_support, seed=args.seed)
     out.check()
     return out
 
@@ -736,5 +740,6 @@ def _argline(args) -> str:
         f" --ground-scale {args.ground_scale}" if args.ground_scale != "pooled" else "") + (
         f" --adapt-every {args.adapt_every} --adapt-max-tiles {args.adapt_max_tiles} "
         f"--adapt-min-tiles {args.adapt_min_tiles} --adapt-min-held-back "
-        f"{args.adapt_min_held_back} --adapt-epochs {args.adapt_epochs}"
+        f"{args.adapt_min_held_back} --adapt-epochs {args.adapt_epochs} "
+        f"--adapt-min-support {args.adapt_min_support}"
         if args.adapt_every else "") + f" --out {args.out}"

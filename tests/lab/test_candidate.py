@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ground.store import SQLiteStore
 from lab.closed_loop.adapt import tile_counts
@@ -58,3 +59,22 @@ def test_a_counter_that_chooses_no_better_is_not_taken(store_path):  # noqa: F81
         group=SENDER, version=0, min_tiles=10_000, min_each=1, held_back=0.5, min_gain=0.0)
     assert same.checks["decisions"]["replayed_after"] == \
         same.checks["decisions"]["replayed_before"] and same.taken
+
+
+def test_a_gain_carried_by_one_scene_has_little_bootstrap_support():
+    from lab.closed_loop.candidate import gain_support
+
+    # Ten scenes each 20 % better: the gain holds whichever scenes are drawn.
+    before = np.full(10, 10.0)
+    assert gain_support(before, 0.8 * before, 0.05) == 1.0
+    # A gain from one scene (the other nine a little worse): the draws that miss that
+    # scene (about a third) show none.
+    before = np.array([100.0] + [10.0] * 9)
+    after = np.array([40.0] + [10.5] * 9)
+    assert after.sum() <= 0.8 * before.sum()
+    assert 0.5 < gain_support(before, after, 0.05) < 0.8
+    # No gain at all: no support; no scenes: none either.
+    assert gain_support(before, before, 0.05) == 0.0
+    assert gain_support(np.array([]), np.array([]), 0.05) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        gain_support(before, before[:3], 0.05)

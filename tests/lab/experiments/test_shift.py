@@ -232,9 +232,11 @@ def test_the_loop_adapts_the_counter_and_the_no_loop_arm_keeps_the_shipped_one(t
         img = generate_scene(SceneConfig(width=768, height=768, gsd_m=0.5, density=3.0,
                                          cloud_cover=0.0), seed=seed)
         sims.append(shift.ShiftScene(img, img.objects, onboard, teacher, None))
+    # Four held-back scenes cannot give the bootstrap 95 % support (two of them better is
+    # what this generated loop shows): the swap's mechanics are what is tested here.
     adapter = shift.Adapter.of(onboard, teacher, 3, AdaptSettings(
-        min_tiles=10, min_held_back=10, held_back=0.5, max_tiles=400, epochs=8, lr=3e-3),
-        tmp_path / "adapt")
+        min_tiles=10, min_held_back=10, held_back=0.5, max_tiles=400, epochs=8, lr=3e-3,
+        min_support=0.5), tmp_path / "adapt")
     s = shift.Settings(passes=5, share=0.2, budget=0.5, min_tiles=10_000, min_each=1,
                        adapt_every=3)
     rows = shift.run_loop(sims, onboard, onboard.bundle.confidence, ERR, PipelineConfig(), s,
@@ -248,6 +250,8 @@ def test_the_loop_adapts_the_counter_and_the_no_loop_arm_keeps_the_shipped_one(t
     # held-back scenes with it (and that calibration) left less error than with the old.
     replay = r2["adaptation"]["checks"]["decisions"]
     assert replay["replayed_after"] <= 0.95 * replay["replayed_before"]
+    assert replay["gain_support"] >= 0.5 and replay["held_back_scenes"] == 4
+    assert replay["ece_after"] <= replay["ece_before"] + replay["max_ece_rise"]
     assert r2["adaptation"]["checks"]["calibration"]["confidence"]
     assert r2["uplink_bytes_sent"] > r2["adaptation"]["onnx_bytes"] > 1_000_000
     assert r3["bundle_version"] == 1 and r3["uplink_bytes_charged"] == r2["uplink_bytes_sent"]
@@ -290,3 +294,18 @@ def test_the_starting_error_model_pools_the_ground_s_bias_unless_asked_by_source
     assert "ground_scale_fit" not in pooled.fit_on
     assert by_source.fit_on["ground_scale_fit"]["estimator"] == "median"
     assert by_source.ground_scale["90"] < pooled.ground_scale["90"]
+
+
+def test_the_adaptation_table_says_which_check_refused_a_counter():
+    from lab.experiments.shift_report import _refused
+
+    base = {"replayed_before": 100.0, "min_gain": 0.05, "min_support": 0.95,
+            "ece_before": 0.10, "max_ece_rise": 0.06, "held_back_scenes": 5}
+    assert _refused({**base, "replayed_after": 99.0}) == "no: chose no better"
+    assert _refused({**base, "replayed_after": 80.0, "gain_support": 0.7,
+                     "ece_after": 0.1}) == "no: gain not supported"
+    assert _refused({**base, "replayed_after": 80.0, "gain_support": 1.0,
+                     "ece_after": 0.25}) == "no: calibrated worse"
+    # A run made before the support and calibration steps records the replay only.
+    old = {k: v for k, v in base.items() if k not in ("min_support", "max_ece_rise")}
+    assert _refused({**old, "replayed_after": 80.0, "ece_after": 0.25}) == "no"
