@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
           f"{args.run} for {', '.join(spec.classes)} at x{spec.input_scale:g}: "
           f"{both['relative_cmae']:.4f}")
     for key in both["groups"]:
+        if both["groups"][key]["relative_cmae"] is None:  # no object: false counts only
+            print(f"  {key:40s} false counts a scene "
+                  f"{alone['groups'][key]['false_per_scene']:.3f} -> "
+                  f"{both['groups'][key]['false_per_scene']:.3f}")
+            continue
         print(f"  {key:40s} {alone['groups'][key]['relative_cmae']:.3f} -> "
               f"{both['groups'][key]['relative_cmae']:.3f} "
               f"({both['groups'][key]['objects']} objects)")

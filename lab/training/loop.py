@@ -250,12 +250,17 @@ def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
                     inter += float((pred & tm).sum())
                     union += float((pred | tm).sum())
     names = class_names or [str(i) for i in range(max((c for _, c in groups), default=0) + 1)]
+    # A group with no object (a class known to be absent there) has no relative error:
+    # its false count per scene is reported instead.
     per_group = {f"{src or 'val'}/{names[c]}": {
-        "relative_cmae": float(np.mean(g["err"])) / max(float(np.mean(g["truth"])), 1e-9),
+        "relative_cmae": float(np.mean(g["err"])) / float(np.mean(g["truth"]))
+        if sum(g["truth"]) else None,
+        **({} if sum(g["truth"]) else {"false_per_scene": float(np.mean(g["err"]))}),
         "objects": int(sum(g["truth"]))} for (src, c), g in sorted(groups.items())}
     chosen = [v["relative_cmae"] for v in per_group.values()
               if v["objects"] >= VAL_MIN_OBJECTS] or \
-        [v["relative_cmae"] for v in per_group.values()]
+        [v["relative_cmae"] for v in per_group.values() if v["relative_cmae"] is not None] \
+        or [0.0]
     errs = [e for g in groups.values() for e in g["err"]]
     truths = [t for g in groups.values() for t in g["truth"]]
     return {"cmae": float(np.mean(errs)),

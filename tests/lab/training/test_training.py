@@ -190,6 +190,22 @@ def test_multi_class_training_validates_per_source_and_class(tmp_path):
     assert groups["src1/aircraft"]["objects"] == 3
 
 
+def test_a_class_known_absent_is_validated_by_its_false_counts():
+    from lab.models.nets import build
+    from lab.training.loop import validate
+
+    # The image's boats are known to be none (labelled, no object): no relative error for
+    # that group, its false count per scene instead, and the selection metric ignores it.
+    scene = load_scene(_two_class_image(), 1.0, [{"plane"}, {"boat"}], labelled=[True, True],
+                       source="src")
+    torch.manual_seed(0)
+    out = validate(build("shallow-mbv2", {"classes": 2}), [scene], 64, ["aircraft", "ship"])
+    ship = out["groups"]["src/ship"]
+    assert ship["objects"] == 0 and ship["relative_cmae"] is None
+    assert ship["false_per_scene"] >= 0
+    assert out["relative_cmae"] == pytest.approx(out["groups"]["src/aircraft"]["relative_cmae"])
+
+
 def test_sources_training_can_add_synthetic_scenes_with_every_class_labelled(tmp_path):
     from argparse import Namespace
 
