@@ -18,8 +18,12 @@ import numpy as np
 from shared.preprocess import tile_px
 from shared.tile_grid import TileGrid
 
-# Scene GSD candidates as multiples of the counter's GSD.
-FACTORS = (0.25, 0.5, 1.0, 2.0)
+# Scene GSD candidates as multiples of the counter's GSD: 0.05-1 m at the 0.5 m counters,
+# drone frames to satellite scenes. Without the 0.05 m candidate (0.125 m the finest) the
+# drone marinas, at 0.05 m, were estimated at 0.5 m and counted 10x too large; adding it cut
+# the ground's relative CMAE with the GSD withheld on the validation splits from 1.69 to
+# 0.62 on VEDAI vehicles and 0.57 to 0.34 on the marinas' boats (Airbus unchanged, 0.108).
+FACTORS = (0.1, 0.25, 0.5, 1.0, 2.0)
 SAMPLE_TILES = 6
 
 
