@@ -464,8 +464,7 @@ def run(args: argparse.Namespace) -> int:
     settings = GroundSettings()
     adapt_settings = AdaptSettings(**{k: getattr(args, k) for k in (
         "min_tiles", "min_held_back", "held_back", "min_gain", "min_support", "max_tiles",
-        "epochs", "lr",
-        "seed", "threads")})
+        "epochs", "lr", "seed", "threads")})
     adapt_settings.check()
     model = args.model or settings.model
     models_dir = args.models_dir or settings.models_dir

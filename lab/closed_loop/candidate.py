@@ -95,6 +95,20 @@ def gain_support(before: np.ndarray, after: np.ndarray, min_gain: float,
     return float(np.mean(after[picks].sum(axis=1) <= (1 - min_gain) * before[picks].sum(axis=1)))
 
 
+def refused_by(row: dict) -> str | None:
+    """Which step refused the candidate, from its decisions row ("replay" (step 4),
+    "support" (5), "calibration" (6)); None when it passed. A row written before steps 5
+    and 6 existed is judged on the replay alone."""
+    if not row["held_back_tiles"] or \
+            row["replayed_after"] > (1 - row["min_gain"]) * row["replayed_before"]:
+        return "replay"
+    if "gain_support" in row and row["gain_support"] < row["min_support"]:
+        return "support"
+    if "max_ece_rise" in row and row["ece_after"] > row["ece_before"] + row["max_ece_rise"]:
+        return "calibration"
+    return None
+
+
 @dataclass
 class CandidateCheck:
     """The check, and the calibration the candidate was judged under (what goes up with
@@ -201,23 +215,22 @@ def calibrate_candidate(tiles: list[TileData], weights: np.ndarray, *, card,
            "tiles_right_before": float(old_b.right.mean()) if len(old_b) else None,
            "tiles_right_after": float(new_b.right.mean()) if len(new_b) else None,
            "min_gain": float(min_gain)}
-    gained = bool(len(new_b) and row["replayed_after"] <= (1 - min_gain) * row["replayed_before"])
     row["max_ece_rise"] = ece_tolerance(len(new_b))
-    calibrated = row["ece_after"] <= row["ece_before"] + row["max_ece_rise"]
-    out = CandidateCheck(gained and support >= min_support and calibrated, *options[chosen],
+    refused = refused_by(row)
+    out = CandidateCheck(refused is None, *options[chosen],
                          {"calibration": rec.report(), "decisions": row})
-    if not gained:
+    if refused == "replay":
         out.reason = (f"the throttle replayed on {row['held_back_scenes']} held-back scenes "
                       f"left {row['replayed_after']:.4g} objects of error with the candidate "
                       f"against {row['replayed_before']:.4g} with the counter in force (at "
                       f"least {min_gain:.0%} less needed)")
-    elif support < min_support:
+    elif refused == "support":
         out.reason = (f"the replayed gain ({row['replayed_before']:.4g} -> "
                       f"{row['replayed_after']:.4g} objects of error on "
                       f"{row['held_back_scenes']} held-back scenes, {row['scenes_better']} "
                       f"better, {row['scenes_worse']} worse) held in {support:.0%} of the "
                       f"scenes' bootstrap resamples ({min_support:.0%} needed)")
-    elif not out.taken:
+    elif refused == "calibration":
         out.reason = (f"the candidate, under the calibration it would go up with, has ECE "
                       f"{row['ece_after']:.3f} on the held-back tiles against "
                       f"{row['ece_before']:.3f} for the counter in force (at most "

@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lab.closed_loop.candidate import refused_by
 from lab.evaluation.report import update_document
 from shared.paths import PROJECT_ROOT
 
@@ -131,23 +132,15 @@ def adaptation_table(runs: dict[str, dict]) -> str:
             # The replay runs only on a counter that passed the first check.
             taken = "yes" if p.get("counter_adapted") else \
                 ("no: not enough evidence" if c is None else
-                 _refused(d) if d is not None else "no")
+                 REFUSALS[refused_by(d)] if d is not None else "no")
             rows.append(f"| {source} | {p['pass']} | {a['fit_tiles']} | "
                         f"{a['held_back_tiles']} | {figures} | {replay} | {taken} | "
                         f"{_kb(p['uplink_bytes_sent']) if p.get('counter_adapted') else '-'} |")
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
-def _refused(d: dict) -> str:
-    """Which step of the candidate check refused a counter (runs before the support and
-    calibration steps only record the replay)."""
-    if d["replayed_after"] > (1 - d["min_gain"]) * d["replayed_before"]:
-        return "no: chose no better"
-    if "gain_support" in d and d["gain_support"] < d["min_support"]:
-        return "no: gain not supported"
-    if "max_ece_rise" in d and d["ece_after"] > d["ece_before"] + d["max_ece_rise"]:
-        return "no: calibrated worse"
-    return "no"
+REFUSALS = {"replay": "no: chose no better", "support": "no: gain not supported",
+            "calibration": "no: calibrated worse", None: "no"}
 
 
 def shown(passes: list[dict], every: int = 5) -> list[dict]:

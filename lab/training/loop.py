@@ -250,24 +250,30 @@ def validate(model: torch.nn.Module, scenes: list[Scene], input_size: int,
                     inter += float((pred & tm).sum())
                     union += float((pred | tm).sum())
     names = class_names or [str(i) for i in range(max((c for _, c in groups), default=0) + 1)]
-    # A group with no object (a class known to be absent there) has no relative error:
-    # its false count per scene is reported instead.
-    per_group = {f"{src or 'val'}/{names[c]}": {
-        "relative_cmae": float(np.mean(g["err"])) / float(np.mean(g["truth"]))
-        if sum(g["truth"]) else None,
-        **({} if sum(g["truth"]) else {"false_per_scene": float(np.mean(g["err"]))}),
-        "objects": int(sum(g["truth"]))} for (src, c), g in sorted(groups.items())}
+    per_group = {f"{src or 'val'}/{names[c]}": _group_figures(g)
+                 for (src, c), g in sorted(groups.items())}
+    errs = [e for g in groups.values() for e in g["err"]]
     chosen = [v["relative_cmae"] for v in per_group.values()
               if v["objects"] >= VAL_MIN_OBJECTS] or \
         [v["relative_cmae"] for v in per_group.values() if v["relative_cmae"] is not None] \
-        or [0.0]
-    errs = [e for g in groups.values() for e in g["err"]]
+        or [float(np.mean(errs))]  # no object anywhere: the absolute error selects
     truths = [t for g in groups.values() for t in g["truth"]]
     return {"cmae": float(np.mean(errs)),
             "relative_cmae": float(np.mean(chosen)),
             "pooled_relative_cmae": float(np.mean(errs)) / max(float(np.mean(truths)), 1e-9),
             "tile_mae": float(np.mean(tile_err)), "jaccard": inter / max(union, 1.0),
             "groups": per_group}
+
+
+def _group_figures(g: dict[str, list[float]]) -> dict:
+    """One (source, class) group's validation figures: its relative CMAE; a group with no
+    object (a class known to be absent there) has none, its false count per scene instead."""
+    objects = int(sum(g["truth"]))
+    if not objects:
+        return {"relative_cmae": None, "false_per_scene": float(np.mean(g["err"])),
+                "objects": 0}
+    return {"relative_cmae": float(np.mean(g["err"])) / float(np.mean(g["truth"])),
+            "objects": objects}
 
 
 def train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene], out_dir: Path,

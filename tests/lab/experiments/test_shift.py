@@ -297,15 +297,20 @@ def test_the_starting_error_model_pools_the_ground_s_bias_unless_asked_by_source
 
 
 def test_the_adaptation_table_says_which_check_refused_a_counter():
-    from lab.experiments.shift_report import _refused
+    from lab.closed_loop.candidate import refused_by
+    from lab.experiments.shift_report import REFUSALS
 
     base = {"replayed_before": 100.0, "min_gain": 0.05, "min_support": 0.95,
-            "ece_before": 0.10, "max_ece_rise": 0.06, "held_back_scenes": 5}
-    assert _refused({**base, "replayed_after": 99.0}) == "no: chose no better"
-    assert _refused({**base, "replayed_after": 80.0, "gain_support": 0.7,
-                     "ece_after": 0.1}) == "no: gain not supported"
-    assert _refused({**base, "replayed_after": 80.0, "gain_support": 1.0,
-                     "ece_after": 0.25}) == "no: calibrated worse"
+            "ece_before": 0.10, "max_ece_rise": 0.06, "held_back_scenes": 5,
+            "held_back_tiles": 40}
+    assert REFUSALS[refused_by({**base, "replayed_after": 99.0})] == "no: chose no better"
+    assert REFUSALS[refused_by({**base, "replayed_after": 80.0, "gain_support": 0.7,
+                                "ece_after": 0.1})] == "no: gain not supported"
+    assert REFUSALS[refused_by({**base, "replayed_after": 80.0, "gain_support": 1.0,
+                                "ece_after": 0.25})] == "no: calibrated worse"
+    assert refused_by({**base, "replayed_after": 80.0, "gain_support": 1.0,
+                       "ece_after": 0.12}) is None
     # A run made before the support and calibration steps records the replay only.
     old = {k: v for k, v in base.items() if k not in ("min_support", "max_ece_rise")}
-    assert _refused({**old, "replayed_after": 80.0, "ece_after": 0.25}) == "no"
+    assert refused_by({**old, "replayed_after": 80.0, "ece_after": 0.25}) is None
+    assert REFUSALS[None] == "no"
