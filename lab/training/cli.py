@@ -106,7 +106,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="run folder (default out/train/NAME-MODEL)")
     p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--shares", default=None, type=_shares,
+                   help="with --sources: each source's share of the training crops, e.g. "
+                        "ships_google_earth=0.2,airbus_aircraft=0.1 (the others keep "
+                        "lab/training/sources.py's DEFAULT_SHARES; renormalised)")
+    p.add_argument("--crowd", type=float, default=0.0,
+                   help="with --sources: share of each source's crops whose scene is drawn "
+                        "by its labelled object count instead of its area (0-1)")
     p.set_defaults(func=run)
+
+
+def _shares(text: str) -> dict[str, float]:
+    """``ships_google_earth=0.2,kit_cars=0.05`` -> the default shares with those replaced."""
+    from lab.training.sources import DEFAULT_SHARES, parse_sources
+
+    out = dict(DEFAULT_SHARES)
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        try:
+            share = float(value)
+            parse_sources(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected SOURCE=SHARE ({exc})") from None
+        if not (share >= 0.0 and share <= 1.0):
+            raise argparse.ArgumentTypeError(f"{part!r}: a share is in [0, 1]")
+        out[name.strip()] = share
+    return out
 
 
 def _class_scale(text: str) -> dict[str, float]:
@@ -170,7 +195,7 @@ def run_sources(args: argparse.Namespace) -> int:
     """One counter for every class of the class map, on several sources' splits."""
     from lab.data.classes import load_class_map
     from lab.training.loop import train
-    from lab.training.sources import SPLITS_DIR, multi_source, parse_sources
+    from lab.training.sources import DEFAULT_SHARES, SPLITS_DIR, multi_source, parse_sources
 
     sources = parse_sources(args.sources)
     if args.leave_out:
@@ -181,7 +206,8 @@ def run_sources(args: argparse.Namespace) -> int:
     bar = lambda desc: (lambda it: tqdm(it, desc=desc, unit="scene"))  # noqa: E731
     splits = Path(args.splits_dir or SPLITS_DIR)
     train_set = multi_source(sources, "train", args.model_gsd, class_map, args.real_dev,
-                             args.dedupe_iou, progress=bar("train scenes"), splits_dir=splits,
+                             args.dedupe_iou, shares=args.shares, crowd=args.crowd,
+                             progress=bar("train scenes"), splits_dir=splits,
                              detail_gsd=args.detail_gsd)
     val_set = multi_source(sources, "val", args.model_gsd, class_map, args.real_dev,
                            args.dedupe_iou, progress=bar("val scenes"), splits_dir=splits,
@@ -207,6 +233,7 @@ def run_sources(args: argparse.Namespace) -> int:
               "split": {part: {s: [sc.image_id for sc in data.scenes if sc.source == s]
                                for s in sources}
                         for part, data in (("train", train_set), ("val", val_set))},
+              "shares": args.shares or DEFAULT_SHARES, "crowd": args.crowd,
               "dedupe_iou": args.dedupe_iou, "synthetic": args.synthetic,
               "synthetic_weight": args.synthetic_weight if args.synthetic else None}
     (out / "run.json").write_text(json.dumps(record, indent=1))

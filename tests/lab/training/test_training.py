@@ -347,3 +347,38 @@ def test_validation_counts_each_class_from_its_scales_pass():
     # enlarged to the 64 px input.
     assert sum(sizes) == 9 + 36
     assert set(metrics["groups"]) == {"s/aircraft", "s/vehicle"}
+
+
+def test_crowded_scenes_get_their_share_of_crops_by_object_count():
+    from lab.training.sources import scene_weights
+
+    areas, objects = [100, 100, 300], [1, 9, 0]
+    drawn = lambda crowd: np.array(scene_weights(areas, objects, 0.2, crowd)) * areas  # noqa: E731
+    np.testing.assert_allclose(drawn(0.0), [0.04, 0.04, 0.12])  # by area: the share kept
+    np.testing.assert_allclose(drawn(1.0), [0.02, 0.18, 0.0])  # by labelled objects
+    np.testing.assert_allclose(drawn(0.5), (drawn(0.0) + drawn(1.0)) / 2)
+    # a source with no labelled object is drawn by area whatever the crowd share
+    np.testing.assert_allclose(np.array(scene_weights([100, 300], [0, 0], 0.2, 1.0)) *
+                               [100, 300], [0.05, 0.15])
+
+
+def test_the_crowd_share_is_refused_outside_zero_to_one():
+    from lab.training.sources import multi_source
+
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="crowd share"):
+            multi_source(["kit_cars"], "train", 0.5, crowd=bad)
+
+
+def test_source_shares_from_the_command_line_replace_the_defaults_they_name():
+    import argparse
+
+    from lab.training.cli import _shares
+    from lab.training.sources import DEFAULT_SHARES
+
+    got = _shares("ships_google_earth=0.3, kit_cars=0")
+    assert got["ships_google_earth"] == 0.3 and got["kit_cars"] == 0.0
+    assert got["airbus_aircraft"] == DEFAULT_SHARES["airbus_aircraft"]
+    for bad in ("ships_google_earth", "nowhere=0.1", "kit_cars=nan", "kit_cars=2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _shares(bad)
