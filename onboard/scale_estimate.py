@@ -9,6 +9,12 @@ Mahalanobis distance, the measure the confidence uses: ``shared.confidence``) is
 needs a counter whose confidence carries the training features' statistics; without them
 there is no estimate and the scene is counted at the counter's own GSD, as before. The
 estimate is reported as such (``gsd_source: "estimated"``), never as a given GSD.
+
+A pair that ships a GSD regressor (``shared.scale_regressor``, ``extra.scale_regressor`` on
+the onboard card) is estimated by it instead: the same sampled tiles, each shown at the
+regressor's sizes, and the median of their regressed GSDs, a continuous value where the
+nearest-features choice can only pick one of the candidates (measured against it on the
+validation splits, models/README.md).
 """
 
 from __future__ import annotations
@@ -35,8 +41,33 @@ def sample_tiles(pixels, tile_size: int, count: int = SAMPLE_TILES) -> list[np.n
     return [grid.crop(pixels, int(i)) for i in picks]
 
 
+def presented_features(counter, pixels, presentations) -> np.ndarray | None:
+    """(tiles, features): the sampled tiles' pooled features at each presentation size
+    (``presentations`` x the counter's input, in the scene's pixels), concatenated; what
+    the regressor is fit on and reads. None: the counter gives no features."""
+    per_size = []
+    for multiple in presentations:
+        size = counter.input_size * int(multiple)
+        run, _ = counter.run_at(sample_tiles(pixels, size), size)
+        if run.embedding is None:
+            return None
+        per_size.append(run.embedding)
+    n = min(len(e) for e in per_size)  # a small scene has fewer large tiles
+    return np.concatenate([e[:n] for e in per_size], axis=1)
+
+
+def regressed_gsd(counter, pixels, regressor) -> float | None:
+    """The regressor's GSD of a scene (None: the counter gives no features)."""
+    features = presented_features(counter, pixels, regressor.presentations)
+    return None if features is None else regressor.scene_gsd(features)
+
+
 def estimate_gsd(counter, pixels, factors=FACTORS) -> tuple[float | None, dict[float, float]]:
-    """(estimated GSD or None, mean feature distance per candidate GSD)."""
+    """(estimated GSD or None, mean feature distance per candidate GSD: empty when the
+    pair's regressor made the estimate)."""
+    regressor = getattr(getattr(counter, "bundle", None), "scale_regressor", None)
+    if regressor is not None:
+        return regressed_gsd(counter, pixels, regressor), {}
     conf = getattr(counter, "confidence", None)
     if conf is None or conf.ood_mean is None:
         return None, {}

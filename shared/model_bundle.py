@@ -27,6 +27,7 @@ from shared.model_card import ModelCard, ModelIntegrityError, load_card, sha256_
 from shared.paths import PROJECT_ROOT
 from shared.pipeline.error_model import ErrorModel
 from shared.pipeline.tiling import TilingTable
+from shared.scale_regressor import ScaleRegressor
 
 MODELS_DIR = PROJECT_ROOT / "models"
 ROLE_STEMS = {"onboard": "shallow", "ground": "deep"}
@@ -139,3 +140,9 @@ class ModelBundle:
     @cached_property
     def error_model(self) -> ErrorModel | None:
         return load_error_model(self.files)
+
+    @cached_property
+    def scale_regressor(self) -> ScaleRegressor | None:
+        """The onboard card's GSD regressor (``shared.scale_regressor``), verified."""
+        path = self.named_file("scale_regressor")
+        return ScaleRegressor.load(path) if path else None

@@ -168,8 +168,9 @@ def evaluate_source(source: str, part: str, onboard, ground, class_map=None,
             jac[role][0] += i
             jac[role][1] += u
     if estimates:
-        values, counts = np.unique([-1.0 if e is None else e for e in estimates],
-                                   return_counts=True)
+        # Two significant figures: a regressed GSD is continuous (shared.scale_regressor).
+        values, counts = np.unique([-1.0 if e is None else float(f"{e:.2g}")
+                                    for e in estimates], return_counts=True)
         result_estimates = {("none" if v < 0 else f"{v:g}"): int(c)
                             for v, c in zip(values, counts, strict=True)}
     roles = ROLES if ground is not None else ROLES[:1]

@@ -278,6 +278,35 @@ def test_gsd_estimate_picks_a_candidate_by_feature_distance(pair):
     assert estimate_gsd(on, pixels) == (None, {})
 
 
+def test_a_shipped_gsd_regressor_makes_the_estimate_and_is_verified(pair, tmp_path, capsys):
+    import shutil
+
+    from onboard.scale_estimate import estimate_gsd
+    from shared.limits import GSD_M
+    from shared.model_card import ModelIntegrityError
+
+    _, real_dev, splits, models = pair
+    mine = tmp_path / "models"
+    shutil.copytree(models, mine)
+    common = ["fit-scale-estimate", "--model", "objects", "--models-dir", str(mine),
+              "--real-dev", str(real_dev), "--splits-dir", str(splits), "--presentations", "1",
+              "--coarser", "2"]
+    assert main([*common, "--sources", "ships_google_earth"]) != 0
+    assert "GSD is not known" in capsys.readouterr().err
+    assert main([*common, "--sources", "kit_cars", "--json", str(tmp_path / "fit.json")]) == 0
+    report = json.loads((tmp_path / "fit.json").read_text())["report"]
+    assert {(e["source"], e["part"]) for e in report} >= {("kit_cars", "train")}
+    on = OnboardCounter.shipped("objects", mine)
+    assert on.bundle.scale_regressor is not None
+    pixels = generate_scene(SceneConfig(width=256, height=256, gsd_m=0.5, layout="urban"),
+                            seed=5).load_pixels()
+    gsd, distances = estimate_gsd(on, pixels)
+    assert GSD_M[0] <= gsd <= GSD_M[1] and distances == {}  # the regressor, not the choice
+    (mine / "objects" / "scale_regressor.json").write_text("{}")  # swapped under the card
+    with pytest.raises(ModelIntegrityError):
+        estimate_gsd(OnboardCounter.shipped("objects", mine), pixels)
+
+
 def test_a_class_network_is_added_only_when_validation_improves(pair, tmp_path):
     import shutil
 

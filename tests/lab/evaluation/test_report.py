@@ -82,3 +82,11 @@ def test_count_scale_table_shows_each_counter_and_class():
            "val_relative_cmae_after": 0.3}
     table = count_scale_table({"fits": {"ground": {"ship": fit}}})
     assert "| ground | ship | 1.250 | 2 | 40.0 % | 30.0 % |" in table
+
+
+def test_estimated_gsds_are_listed_when_few_and_summarised_when_many():
+    from lab.evaluation.report import _estimates
+
+    assert _estimates({"0.05": 4, "0.5": 4}) == "0.05 m: 4, 0.5 m: 4"
+    many = {"0.11": 2, "0.12": 5, "0.14": 1, "0.2": 1, "none": 1}
+    assert _estimates(many) == "median 0.12 m, 0.11-0.2 m over 9 images, none on 1"
