@@ -136,8 +136,9 @@ def resolve(scene_id: str, path: Path | str, meta: dict, size: tuple[int, int],
 
 def with_estimated_gsd(job: SceneJob, pixels, counter, rule: TileRule, estimate: bool
                        ) -> SceneJob:
-    """The job with its GSD estimated from the image (``counter``'s features closest to its
-    training imagery: ``onboard.scale_estimate``) when nobody gave one and ``estimate`` (the
+    """The job with its GSD estimated from the image (the pair's GSD regressor on
+    ``counter``'s features, else the candidate whose features lie closest to its training
+    imagery: ``onboard.scale_estimate``) when nobody gave one and ``estimate`` (the
     settings' ``estimate_gsd``) asks for it, or the file's own GSD was refused; sized again
     by ``rule`` (the estimate may make more tiles than the intake saw: SceneRefused). The
     warnings say what the GSD is and where it came from."""
@@ -152,9 +153,8 @@ def with_estimated_gsd(job: SceneJob, pixels, counter, rule: TileRule, estimate:
         if gsd:
             said = [w for w in said if not w.startswith("ground sample distance unknown: "
                                                         "tiles")]
-            said.append(f"ground sample distance unknown: estimated {gsd:g} m/px from the "
-                        "image (features closest to the counter's training imagery); "
-                        "give gsd_m when it is known")
+            said.append(f"ground sample distance unknown: estimated {gsd:.3g} m/px from the "
+                        "image (onboard/scale_estimate.py); give gsd_m when it is known")
             return replace(job, gsd_m=gsd, gsd_source="estimated",
                            warnings=tuple(said)).sized(rule)
         if job.file_gsd_refused:
