@@ -22,8 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.limits import GSD_M
-
 
 @dataclass(frozen=True)
 class ScaleRegressor:
@@ -59,6 +57,8 @@ class ScaleRegressor:
 
     def scene_gsd(self, features: np.ndarray) -> float:
         """The scene's GSD: the median of its tiles' estimates, within a sensor's range."""
+        from shared.limits import GSD_M  # here: limits pulls in OpenCV, a bundle need not
+
         log10 = float(np.median(self.predict_log10(features)))
         return float(np.clip(10.0 ** log10, *GSD_M))
 

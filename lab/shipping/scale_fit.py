@@ -19,7 +19,6 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -36,7 +35,8 @@ ALPHAS = np.logspace(-1, 4, 11)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit-scale-estimate",
-                       help="fit the onboard counter's GSD regressor on sources of known GSD")
+                       help="fit the onboard counter's GSD regressor on the sources whose GSD "
+                            "is known")
     p.add_argument("--model", default="objects", help="shipped pair (models/NAME/)")
     p.add_argument("--models-dir", default=str(MODELS_DIR))
     p.add_argument("--sources", default=",".join(KNOWN_GSD),
@@ -80,6 +80,8 @@ def shown_gsds(native: float, coarser: int, max_gsd: float, rng: np.random.Gener
 def collect(counter, sources: list[str], presentations, coarser: int, max_gsd: float,
             seed: int, root=None, splits_dir: Path = SPLITS_DIR) -> list[dict]:
     """One row per (image, GSD shown): source, part, image, GSD, features (tiles, F)."""
+    import cv2
+
     from onboard.scale_estimate import presented_features
 
     rng = np.random.default_rng(seed)
