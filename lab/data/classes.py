@@ -7,14 +7,18 @@ classes its labels cover exhaustively. A class a source does not label exhaustiv
 the unboxed cars of an airport scene never teach a counter to ignore cars. ``"present"``
 means per image: the classes the image has at least one label of (NWPU VHR-10 picked each
 image for the classes it labels). A source may also exclude imagery the counters cannot
-use (``exclude``: values of image metadata fields, e.g. false-colour infrared sources).
+use (``exclude``: values of image metadata fields, e.g. false-colour infrared sources), and
+name labels that make a class unlabelled in the image holding them (``unlabelled_with``:
+NWPU VHR-10 boxes a marina as one "harbor" and leaves its boats unboxed, so a harbour image's
+ship count is not known; counted against its one boxed ship, a ground that found the marina's
+~150 boats scored 8x over).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.annotations import AnnotatedImage
@@ -26,6 +30,8 @@ CLASS_MAP = Path(__file__).with_name("class_map.json")
 class SourceLabels:
     labelled: tuple[str, ...] | str  # classes, or "present"
     exclude: dict[str, tuple[str, ...]]
+    # class -> label names whose presence in an image leaves that class unlabelled there
+    unlabelled_with: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,17 +61,20 @@ class ClassMap:
 
     def usable(self, source: str, image: AnnotatedImage) -> bool:
         """False for imagery the source's record excludes."""
-        for field, values in self._source(source).exclude.items():
-            if getattr(image.meta, field, None) in values:
+        for meta_field, values in self._source(source).exclude.items():
+            if getattr(image.meta, meta_field, None) in values:
                 return False
         return True
 
     def labelled(self, source: str, image: AnnotatedImage) -> frozenset[str]:
         """The classes whose count in this image is known (the others are unlabelled)."""
-        labelled = self._source(source).labelled
-        if labelled == "present":
-            return frozenset(c for c, n in self.counts(image).items() if n > 0)
-        return frozenset(labelled)
+        record = self._source(source)
+        if record.labelled == "present":
+            known = {c for c, n in self.counts(image).items() if n > 0}
+        else:
+            known = set(record.labelled)
+        names = {o.class_name for o in image.objects}
+        return frozenset(c for c in known if not names & record.unlabelled_with.get(c, set()))
 
     def _source(self, source: str) -> SourceLabels:
         try:
@@ -101,7 +110,11 @@ def load_class_map(path: str | Path = CLASS_MAP) -> ClassMap:
                     raise ValueError(f"source {source!r} labels unknown classes {unknown}")
                 labelled = tuple(labelled)
             exclude = {k: tuple(v) for k, v in rec.get("exclude", {}).items()}
-            sources[source] = SourceLabels(labelled, exclude)
+            unlabelled_with = {c: frozenset(v) for c, v in rec.get("unlabelled_with", {}).items()}
+            if set(unlabelled_with) - set(classes):
+                raise ValueError(f"source {source!r}: unlabelled_with names unknown classes "
+                                 f"{set(unlabelled_with) - set(classes)}")
+            sources[source] = SourceLabels(labelled, exclude, unlabelled_with)
     except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a valid class map: {exc!r}") from None
     except ValueError as exc:

@@ -41,6 +41,8 @@ def test_labelled_classes_per_source_and_exclusions():
     # NWPU: an airport image labels airplanes only; its cars are unknown, not absent
     assert cmap.labelled("nwpu_vhr10", image("airplane", "airplane")) == {"aircraft"}
     assert cmap.labelled("nwpu_vhr10", image("ship", "vehicle")) == {"ship", "vehicle"}
+    # a harbour box stands for a marina whose boats are not boxed: its ship count is unknown
+    assert cmap.labelled("nwpu_vhr10", image("ship", "harbor", "vehicle")) == {"vehicle"}
     assert not cmap.usable("nwpu_vhr10", image("vehicle", source="Vaihingen"))
     assert cmap.usable("nwpu_vhr10", image("vehicle", source="GoogleEarth"))
     with pytest.raises(ValueError, match="no labelling record"):
@@ -54,6 +56,8 @@ def test_labelled_classes_per_source_and_exclusions():
     (lambda m: m["ignored"].append("boat"), "both mapped and ignored"),
     (lambda m: m["sources"]["kit_cars"].update(labelled=["car"]), "unknown classes"),
     (lambda m: m.pop("classes"), "not a valid class map"),
+    (lambda m: m["sources"]["nwpu_vhr10"].update(unlabelled_with={"boat": ["harbor"]}),
+     "unlabelled_with names unknown classes"),
 ])
 def test_a_malformed_map_is_refused_with_its_path(tmp_path, change, words):
     raw = json.loads(CLASS_MAP.read_text())
