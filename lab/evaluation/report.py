@@ -81,6 +81,14 @@ def per_source_table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def _roles_cell(row: dict | None) -> str:
+    """'onboard / ground' relative CMAE of one (source, class) row, '-' without it."""
+    if row is None:
+        return "-"
+    return (f"{_pct(row['onboard']['relative_cmae'])} / "
+            f"{_pct(row.get('ground', {}).get('relative_cmae'))}")
+
+
 def gsd_table(known: dict, dropped: dict, estimated: dict | None = None) -> str:
     """Relative CMAE with the GSD given, withheld, and (when scored) withheld but estimated
     from the pixels; onboard / ground in each cell."""
@@ -90,12 +98,6 @@ def gsd_table(known: dict, dropped: dict, estimated: dict | None = None) -> str:
     by_source = {s["source"]: s for s in known["sources"]}
     est = {s["source"]: s for s in (estimated or {}).get("sources", [])}
 
-    def cell(row: dict | None) -> str:
-        if row is None:
-            return "-"
-        return (f"{_pct(row['onboard']['relative_cmae'])} / "
-                f"{_pct(row.get('ground', {}).get('relative_cmae'))}")
-
     for src in dropped["sources"]:
         given = by_source.get(src["source"])
         if given is None:
@@ -104,13 +106,13 @@ def gsd_table(known: dict, dropped: dict, estimated: dict | None = None) -> str:
             if cls not in given["classes"]:
                 continue
             line = (f"| `{src['source']}` | {cls} | {src.get('scene_gsd_m', '-')} m | "
-                    f"{cell(given['classes'][cls])} | {cell(row)} |")
+                    f"{_roles_cell(given['classes'][cls])} | {_roles_cell(row)} |")
             if estimated:
                 e = est.get(src["source"], {})
                 picks = _estimates(e.get("estimated_gsd_m") or {})
                 row_e = e.get("classes", {}).get(cls)
                 ratio = _ground_ratio(row_e, given["classes"][cls])
-                line += (f" {cell(row_e)}{ratio} (estimates {picks}) |")
+                line += (f" {_roles_cell(row_e)}{ratio} (estimates {picks}) |")
             rows.append(line)
     return "\n".join(rows)
 
@@ -159,20 +161,14 @@ def gsd_choice_table(given: dict, choices: dict[str, dict]) -> str:
             "|---|---|---|---|" + "---|" * len(names)]
     by_name = {n: {s["source"]: s for s in r["sources"]} for n, r in choices.items()}
 
-    def cell(row: dict | None) -> str:
-        if row is None:
-            return "-"
-        return (f"{_pct(row['onboard']['relative_cmae'])} / "
-                f"{_pct(row.get('ground', {}).get('relative_cmae'))}")
-
     for src in given["sources"]:
         for cls, row in src["classes"].items():
             if not row.get("objects"):
                 continue
             picks = [by_name[n].get(src["source"], {}).get("classes", {}).get(cls)
                      for n in names]
-            rows.append(f"| `{src['source']}` | {cls} | {row['objects']} | {cell(row)} | "
-                        + " | ".join(cell(p) for p in picks) + " |")
+            rows.append(f"| `{src['source']}` | {cls} | {row['objects']} | {_roles_cell(row)} | "
+                        + " | ".join(_roles_cell(p) for p in picks) + " |")
     return "\n".join(rows)
 
 
