@@ -47,7 +47,7 @@ def presented_features(counter, pixels, presentations) -> np.ndarray | None:
     the regressor is fit on and reads. None: the counter gives no features."""
     per_size = []
     for multiple in presentations:
-        size = counter.input_size * int(multiple)
+        size = counter.input_size * multiple
         run, _ = counter.run_at(sample_tiles(pixels, size), size)
         if run.embedding is None:
             return None

@@ -10,8 +10,8 @@ image for the classes it labels). A source may also exclude imagery the counters
 use (``exclude``: values of image metadata fields, e.g. false-colour infrared sources), and
 name labels that make a class unlabelled in the image holding them (``unlabelled_with``:
 NWPU VHR-10 boxes a marina as one "harbor" and leaves its boats unboxed, so a harbour image's
-ship count is not known; counted against its one boxed ship, a ground that found the marina's
-~150 boats scored 8x over).
+ship count is not known; counted against its one boxed ship, a ground that counted 100 boats
+in the marina scored 8x over).
 """
 
 from __future__ import annotations

@@ -127,15 +127,13 @@ def fit(rows: list[dict], presentations, without: str | None = None) -> ScaleReg
                           float(model.intercept_))
 
 
-def report(rows: list[dict], regressor: ScaleRegressor, parts=("train", "val", "test"),
-           label: str | None = None) -> list[dict]:
-    """Per (source, part): how far the scene estimates are from the true GSD, as factors
-    (``label``: one entry per source over ``parts``, reported under that name)."""
+def report(rows: list[dict], regressor: ScaleRegressor, parts=("train", "val", "test")
+           ) -> list[dict]:
+    """Per (source, part): how far the scene estimates are from the true GSD, as factors."""
     out = []
     for source in dict.fromkeys(r["source"] for r in rows):
-        for part in ((label,) if label else parts):
-            mine = [r for r in rows if r["source"] == source and
-                    (r["part"] in parts if label else r["part"] == part)]
+        for part in parts:
+            mine = [r for r in rows if r["source"] == source and r["part"] == part]
             if not mine:
                 continue
             entry = {"source": source, "part": part, "images": sum(r["delivered"] for r in mine)}
@@ -178,8 +176,8 @@ def run(args: argparse.Namespace) -> int:
     if args.loso:
         for source in sources:
             left_out = fit(rows, presentations, without=source)
-            table += report([r for r in rows if r["source"] == source], left_out,
-                            label="left out")
+            table += report([{**r, "part": "left out"} for r in rows
+                             if r["source"] == source], left_out, parts=("left out",))
     for e in table:
         d, a = e.get("delivered", {}), e.get("all_shown", {})
         print(f"{e['source']:<22} {e['part']:<5} images {e['images']:>3}  as delivered: "

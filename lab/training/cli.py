@@ -128,7 +128,7 @@ def _shares(text: str) -> dict[str, float]:
             parse_sources(name)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{part!r}: expected SOURCE=SHARE ({exc})") from None
-        if not (share >= 0.0 and share <= 1.0):
+        if not 0.0 <= share <= 1.0:  # NaN too
             raise argparse.ArgumentTypeError(f"{part!r}: a share is in [0, 1]")
         out[name.strip()] = share
     return out

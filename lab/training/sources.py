@@ -7,9 +7,10 @@ loss is masked for the others. Sources differ in size by two orders of magnitude
 scenes are 2560 px, a KIT frame at 0.5 m is 460 x 110 px), so each source gets a share of
 the crops (``DEFAULT_SHARES``) and, inside a source, scenes are drawn by area, or, for a
 share ``crowd`` of a source's crops, by how many labelled objects they hold: drawn by area
-alone, a marina of 150 boats is drawn as often as an empty 640 px sea, and the shipped
-ground counted the crowded images of its own training splits at 0.16-0.43x of their truth
-(ships_google_earth, GDIT) while it counted the sparse ones right.
+alone, a marina (two of them hold 305 of ships_google_earth's training boats) is drawn as
+often as an empty sea, and the shipped ground counted the crowded images of its own
+training splits at 0.16-0.43x of their truth (ships_google_earth, GDIT) while it counted
+the sparse ones right.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def scene_weights(areas: list[int], objects: list[int], share: float, crowd: flo
     total_area, total_objects = max(sum(areas), 1), sum(objects)
     by_count = crowd if total_objects else 0.0
     return [share * ((1.0 - by_count) * area / total_area
-                     + (by_count * n / total_objects if by_count else 0.0)) / max(area, 1)
+                     + by_count * n / max(total_objects, 1)) / max(area, 1)
             for area, n in zip(areas, objects, strict=True)]
 
 
