@@ -236,8 +236,11 @@ def _sources_card(record: dict, model: torch.nn.Module, role: str, weights: str,
               "dedupe_iou": record.get("dedupe_iou", 0.0),
               "training": {k: cfg[k] for k in ("epochs", "samples_per_epoch", "batch_size",
                                                 "lr", "seed", "wide_scale_p")},
+              # the validation figures' tiles: JPEG at this quality, or clean (None)
+              "val_jpeg": cfg.get("val_jpeg"),
               # A blend of a start and its continuations (``targetfuse soup``)
-              **({"soup": {k: record["soup"][k] for k in ("start", "ends", "alpha")}}
+              **({"soup": {k: v for k, v in record["soup"].items()
+                           if k in ("start", "start_sha256", "ends", "alpha")}}
                  if record.get("soup") else {})},
         metrics={"val_best_epoch": best["epoch"],
                  "val": _rounded(best["val"])},

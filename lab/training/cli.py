@@ -93,6 +93,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the counter must learn to leave empty)")
     p.add_argument("--count-weight", type=float, default=0.1,
                    help="weight of the tile count loss beside the density MSE")
+    p.add_argument("--local-count-weight", type=float, default=0.0,
+                   help="weight of the count loss over blocks of --local-block output pixels "
+                        "(every neighbourhood's own count, against crowds' undercount; 0: off)")
+    p.add_argument("--local-block", type=int, default=8,
+                   help="with --local-count-weight: block side in output pixels (x4 input px)")
     p.add_argument("--init-from", default=None,
                    help="start from this checkpoint's weights (a run's best.pt, a warm start "
                         "saved by save_warm_start, or a shipped state dict such as "
@@ -174,6 +179,10 @@ def _config(args, gsd: float, arch_config: dict):
         raise ValueError(f"--jpeg-p is a share in [0, 1], got {args.jpeg_p}")
     if args.val_jpeg is not None and not 1 <= args.val_jpeg <= 100:
         raise ValueError(f"--val-jpeg is a JPEG quality in 1-100, got {args.val_jpeg}")
+    if args.local_block < 1 or not 0.0 <= args.local_count_weight < 1e3:
+        raise ValueError("--local-block is at least 1 output pixel and --local-count-weight "
+                         f"a weight in [0, 1000); got {args.local_block}, "
+                         f"{args.local_count_weight}")
 
     return TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], arch_config=arch_config,
                        input_size=args.input_size, model_gsd=gsd, epochs=args.epochs,
@@ -187,6 +196,7 @@ def _config(args, gsd: float, arch_config: dict):
                        w_exclusive=args.exclusive_weight, pretrained=args.pretrained,
                        trunk_lr=args.trunk_lr, teacher=args.teacher,
                        object_bias=args.object_bias, w_count=args.count_weight,
+                       w_local_count=args.local_count_weight, local_block=args.local_block,
                        init_from=args.init_from,
                        w_distil=args.distil_weight if args.teacher else 0.0)
 

@@ -9,6 +9,12 @@ averaged over the classes some crop labels)
 + ``w_exclusive`` x the (scaled) density an unlabelled class puts on pixels a labelled class's
 mask covers: a boxed boat is not a car, so masking the car loss must not let the car channel
 count it (off by default).
++ ``w_local_count`` x the count term over blocks of ``local_block`` x ``local_block`` output
+pixels (each block's |predicted - true| / sqrt(1 + true), summed over the crop's blocks;
+off by default). Why: in a crowd the density MSE's gradient per missing object is tiny (an object is
+a low Gaussian spread over many pixels) and the crop's count term mixes a crowd's undercount
+with overcounts elsewhere in the crop; a count per block asks every neighbourhood for its
+own objects, as the count losses of crowd counting do (a local version of the tile count).
 AdamW with a warm-up then cosine learning rate; an exponential moving average of the weights
 (EMA) is what gets validated and shipped (it smooths the checkpoint-to-checkpoint swings a
 plain density counter shows). Every epoch: validation by counting whole validation scenes
@@ -58,6 +64,8 @@ class TrainConfig:
     w_count: float = 0.1
     w_mask: float = 0.5
     w_exclusive: float = 0.0
+    w_local_count: float = 0.0
+    local_block: int = 8  # output pixels a side (x OUTPUT_STRIDE input pixels)
     seed: int = 0
     threads: int = 2
     wide_scale_p: float = 0.0  # share of known-GSD crops drawn at the wide scale range
@@ -100,12 +108,31 @@ def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: Train
     jac = soft_jaccard_loss(mask_logits, mask_t, weight=w)
     total = cfg.w_density * mse + cfg.w_count * count + cfg.w_mask * jac
     terms = {"loss": total, "mse": mse, "count": count, "jaccard": jac}
+    if cfg.w_local_count:
+        terms["local_count"] = local_count_term(dens, dens_t, w, cfg.local_block)
+        terms["loss"] = terms["loss"] + cfg.w_local_count * terms["local_count"]
     if cfg.w_exclusive:
         known = (mask_t * w[:, :, None, None]).amax(dim=1, keepdim=True) > 0.5
         spill = ((dens * DENSITY_SCALE).pow(2) * (1 - w)[:, :, None, None] * known).sum()
         terms["exclusive"] = spill / max(float(known.sum()), 1.0)
-        terms["loss"] = total + cfg.w_exclusive * terms["exclusive"]
+        terms["loss"] = terms["loss"] + cfg.w_exclusive * terms["exclusive"]
     return terms
+
+
+def local_count_term(dens: torch.Tensor, dens_t: torch.Tensor, labelled: torch.Tensor,
+                     block: int) -> torch.Tensor:
+    """Over the labelled (crop, class) pairs, the mean of the sum over blocks of ``block`` x
+    ``block`` output pixels of |predicted - true block count| / sqrt(1 + true block count) (a
+    partial block at the edge counts as a block). Summed, not averaged, over blocks: a crop's
+    missing objects weigh as in the crop's count term, wherever they are."""
+    import torch.nn.functional as F
+
+    pool = dict(kernel_size=block, stride=block, ceil_mode=True)
+    pc = F.avg_pool2d(dens, **pool, divisor_override=1)  # block sums
+    tc = F.avg_pool2d(dens_t, **pool, divisor_override=1)
+    err = ((pc - tc).abs() / torch.sqrt(1.0 + tc)).sum(dim=(2, 3))
+    w = labelled.float()
+    return (err * w).sum() / w.sum().clamp(min=1.0)
 
 
 def distil_terms(student_out, teacher_density: torch.Tensor, labelled: torch.Tensor

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from lab.models.nets import build
     from lab.training.loop import averaged_weights, validate
     from lab.training.sources import SPLITS_DIR, multi_source
+    from shared.model_card import sha256_of
 
     ends_paths = [Path(p) for p in args.to]
     record = json.loads((ends_paths[0].parent / "run.json").read_text())
@@ -130,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         torch.save({"ema": interpolate(start, ends, alpha), "epoch": None, "val": metrics},
                    out / "best.pt")
-        record["soup"] = {"start": str(args.start), "ends": [str(p) for p in ends_paths],
-                          "alpha": alpha, "scores": scores}
+        # The start by content too: shipping the blend overwrites a shipped start's path.
+        record["soup"] = {"start": str(args.start), "start_sha256": sha256_of(Path(args.start)),
+                          "ends": [str(p) for p in ends_paths], "alpha": alpha,
+                          "scores": scores}
         (out / "run.json").write_text(json.dumps(record, indent=1))
         print(f"wrote {out} (ship it with: targetfuse ship --run {out})")
     return 0

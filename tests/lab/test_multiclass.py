@@ -358,6 +358,9 @@ def test_a_soup_keeps_the_blend_validation_prefers_and_ships_it(pair, tmp_path):
     alpha = record["soup"]["alpha"]
     card = json.loads((models / "objects" / "deep.json").read_text())
     assert card["data"]["soup"]["alpha"] == alpha
+    # The start is named by content: shipping a blend of a shipped start overwrites its path.
+    from shared.model_card import sha256_of
+    assert card["data"]["soup"]["start_sha256"] == sha256_of(run / "best.pt")
     start, end = averaged_weights(run / "best.pt"), averaged_weights(run / "last.pt")
     shipped = torch.load(models / "objects" / "deep.pt", weights_only=False)
     for k, v in shipped.items():

@@ -382,3 +382,27 @@ def test_source_shares_from_the_command_line_replace_the_defaults_they_name():
     for bad in ("ships_google_earth", "nowhere=0.1", "kit_cars=nan", "kit_cars=2"):
         with pytest.raises(argparse.ArgumentTypeError):
             _shares(bad)
+
+
+def test_local_count_term_asks_each_block_for_its_own_objects():
+    cfg = _cfg(w_local_count=1.0, local_block=2)
+    dens_t = torch.zeros(1, 1, 4, 4)
+    dens_t[0, 0, 0, 0] = 1.0  # one object in the top-left block
+    mask_t = (dens_t > 0).float()
+    logits = (mask_t * 2 - 1) * 50
+    labelled = torch.ones(1, 1, dtype=bool)
+    moved = torch.zeros(1, 1, 4, 4)
+    moved[0, 0, 3, 3] = 1.0  # the same count, in the wrong block
+    within = torch.zeros(1, 1, 4, 4)
+    within[0, 0, 1, 1] = 1.0  # the right block, another pixel
+    right = loss_terms((dens_t.clone(), logits), dens_t, mask_t, cfg, labelled)
+    wrong = loss_terms((moved, logits), dens_t, mask_t, cfg, labelled)
+    near = loss_terms((within, logits), dens_t, mask_t, cfg, labelled)
+    assert float(right["local_count"]) == 0.0 and float(near["local_count"]) == 0.0
+    # the crop's count is right, so only the local term sees the misplaced object
+    assert float(wrong["count"]) == 0.0 and float(wrong["local_count"]) > 0.0
+    assert float(wrong["loss"]) > float(loss_terms((moved, logits), dens_t, mask_t,
+                                                   _cfg(), labelled)["loss"])
+    # unlabelled pairs teach nothing
+    none = loss_terms((moved, logits), dens_t, mask_t, cfg, torch.zeros(1, 1, dtype=bool))
+    assert float(none["local_count"]) == 0.0
