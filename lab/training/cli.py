@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -179,9 +180,9 @@ def _config(args, gsd: float, arch_config: dict):
         raise ValueError(f"--jpeg-p is a share in [0, 1], got {args.jpeg_p}")
     if args.val_jpeg is not None and not 1 <= args.val_jpeg <= 100:
         raise ValueError(f"--val-jpeg is a JPEG quality in 1-100, got {args.val_jpeg}")
-    if args.local_block < 1 or not 0.0 <= args.local_count_weight < 1e3:
+    if args.local_block < 1 or not 0.0 <= args.local_count_weight < math.inf:
         raise ValueError("--local-block is at least 1 output pixel and --local-count-weight "
-                         f"a weight in [0, 1000); got {args.local_block}, "
+                         f"a finite weight >= 0; got {args.local_block}, "
                          f"{args.local_count_weight}")
 
     return TrainConfig(arch=args.arch or DEFAULT_ARCH[args.model], arch_config=arch_config,

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ground.nets.layers import DENSITY_SCALE, OUTPUT_STRIDE
@@ -103,13 +104,12 @@ def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: Train
     n = w.sum().clamp(min=1.0)
     sq = ((dens - dens_t) * DENSITY_SCALE).pow(2).mean(dim=(2, 3))
     mse = (sq * w).sum() / n
-    pc, tc = dens.sum(dim=(2, 3)), dens_t.sum(dim=(2, 3))
-    count = (((pc - tc).abs() / torch.sqrt(1.0 + tc)) * w).sum() / n
+    count = count_term(dens, dens_t, w)
     jac = soft_jaccard_loss(mask_logits, mask_t, weight=w)
     total = cfg.w_density * mse + cfg.w_count * count + cfg.w_mask * jac
     terms = {"loss": total, "mse": mse, "count": count, "jaccard": jac}
     if cfg.w_local_count:
-        terms["local_count"] = local_count_term(dens, dens_t, w, cfg.local_block)
+        terms["local_count"] = count_term(dens, dens_t, w, cfg.local_block)
         terms["loss"] = terms["loss"] + cfg.w_local_count * terms["local_count"]
     if cfg.w_exclusive:
         known = (mask_t * w[:, :, None, None]).amax(dim=1, keepdim=True) > 0.5
@@ -119,17 +119,18 @@ def loss_terms(model_out, dens_t: torch.Tensor, mask_t: torch.Tensor, cfg: Train
     return terms
 
 
-def local_count_term(dens: torch.Tensor, dens_t: torch.Tensor, labelled: torch.Tensor,
-                     block: int) -> torch.Tensor:
-    """Over the labelled (crop, class) pairs, the mean of the sum over blocks of ``block`` x
-    ``block`` output pixels of |predicted - true block count| / sqrt(1 + true block count) (a
-    partial block at the edge counts as a block). Summed, not averaged, over blocks: a crop's
-    missing objects weigh as in the crop's count term, wherever they are."""
-    import torch.nn.functional as F
-
-    pool = dict(kernel_size=block, stride=block, ceil_mode=True)
-    pc = F.avg_pool2d(dens, **pool, divisor_override=1)  # block sums
-    tc = F.avg_pool2d(dens_t, **pool, divisor_override=1)
+def count_term(dens: torch.Tensor, dens_t: torch.Tensor, labelled: torch.Tensor,
+               block: int | None = None) -> torch.Tensor:
+    """Over the labelled (crop, class) pairs, the mean of |predicted - true count| /
+    sqrt(1 + true count): of the whole crop (``block`` None), or summed over blocks of
+    ``block`` x ``block`` output pixels (a partial block at the edge counts as a block).
+    Summed, not averaged, over blocks: a crop's missing objects weigh as in the crop's
+    count, wherever they are."""
+    if block is None:
+        pc, tc = dens.sum(dim=(2, 3), keepdim=True), dens_t.sum(dim=(2, 3), keepdim=True)
+    else:
+        pool = dict(kernel_size=block, stride=block, ceil_mode=True, divisor_override=1)
+        pc, tc = F.avg_pool2d(dens, **pool), F.avg_pool2d(dens_t, **pool)  # block sums
     err = ((pc - tc).abs() / torch.sqrt(1.0 + tc)).sum(dim=(2, 3))
     w = labelled.float()
     return (err * w).sum() / w.sum().clamp(min=1.0)
