@@ -237,13 +237,14 @@ def ground_options_table(result: dict) -> str:
 
 
 def count_scale_table(result: dict) -> str:
-    rows = ["| counter | class | scale | validation groups | val rel. CMAE before | after |",
+    parts = "validation and training" if result.get("train") else "validation"
+    rows = [f"| counter | class | scale | {parts} groups | rel. CMAE before | after |",
             "|---|---|---|---|---|---|"]
     for role, fits in result["fits"].items():
         for cls, f in fits.items():
             rows.append(f"| {role} | {cls} | {f['scale']:.3f} | {f['groups']} | "
-                        f"{_pct(f['val_relative_cmae_before'])} | "
-                        f"{_pct(f['val_relative_cmae_after'])} |")
+                        f"{_pct(f['fit_relative_cmae_before'])} | "
+                        f"{_pct(f['fit_relative_cmae_after'])} |")
     return "\n".join(rows)
 
 

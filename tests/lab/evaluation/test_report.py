@@ -78,8 +78,8 @@ def test_ground_options_table_shows_every_option_and_group():
 def test_count_scale_table_shows_each_counter_and_class():
     from lab.evaluation.report import count_scale_table
 
-    fit = {"scale": 1.25, "groups": 2, "val_relative_cmae_before": 0.4,
-           "val_relative_cmae_after": 0.3}
+    fit = {"scale": 1.25, "groups": 2, "fit_relative_cmae_before": 0.4,
+           "fit_relative_cmae_after": 0.3}
     table = count_scale_table({"fits": {"ground": {"ship": fit}}})
     assert "| ground | ship | 1.250 | 2 | 40.0 % | 30.0 % |" in table
 

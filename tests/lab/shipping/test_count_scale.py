@@ -1,4 +1,4 @@
-"""The per-class count scale: fit on validation totals, refused on any other split."""
+"""The per-class count scale: fit on validation (and training) totals, never on a test split."""
 
 import numpy as np
 import pytest
@@ -33,8 +33,22 @@ def test_groups_with_too_few_objects_do_not_set_the_scale():
     assert (scale, before, after) == (1.0, None, None)
 
 
-def test_fit_only_on_validation_results():
+def test_fit_only_on_validation_and_training_results():
     fits = fit_role(_result("val", [5, 10], [10, 20]), "ground")
     assert fits["ship"]["scale"] == pytest.approx(2.0, rel=0.01)
-    with pytest.raises(ValueError, match="validation"):
+    with pytest.raises(ValueError, match="expected a val result"):
         fit_role(_result("test", [5, 10], [10, 20]), "ground")
+    with pytest.raises(ValueError, match="expected a train result"):
+        fit_role(_result("val", [5, 10], [10, 20]), "ground",
+                 train=_result("test", [5, 10], [10, 20]))
+
+
+def test_training_scenes_are_groups_beside_the_validation_ones():
+    val = _result("val", [8, 16], [10, 20])  # 0.8x on validation
+    train = _result("train", [5, 10, 15], [10, 20, 30])  # half on the training scenes
+    train["sources"].append({**train["sources"][0], "source": "t"})  # of two sources
+    alone = fit_role(val, "ground")["ship"]
+    both = fit_role(val, "ground", train=train)["ship"]
+    assert alone["scale"] == pytest.approx(1.25, rel=0.01) and alone["groups"] == 1
+    assert both["groups"] == 3 and both["scale"] == pytest.approx(2.0, rel=0.01)
+    assert both["fit_relative_cmae_before"] == pytest.approx((0.2 + 0.5 + 0.5) / 3, abs=1e-3)
