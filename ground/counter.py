@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ground.class_network import ClassNetworkSpec, CountingNet
+from ground.nets.layers import channels_last, nhwc
 from ground.nets.registry import build
 from shared.counting import TileCounter, TileOutputs
 from shared.model_bundle import ModelBundle
@@ -50,7 +51,7 @@ def with_weights(model: torch.nn.Module, weights: Path) -> torch.nn.Module:
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()})
-    return model.eval()
+    return channels_last(model).eval()
 
 
 def class_network(bundle: ModelBundle) -> tuple[ClassNetworkSpec | None,
@@ -107,12 +108,13 @@ class GroundCounter(TileCounter):
         return cls(ModelBundle.shipped(name, "ground", models_dir), **kwargs)
 
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device)
+        x = nhwc(torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device))
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
                                                     enabled=dtype is not None):
             density, mask = self.net(x)
-        return self.scaled(density.float().cpu().numpy()), mask.float().cpu().numpy()
+        return (self.scaled(density.float().contiguous().cpu().numpy()),
+                mask.float().contiguous().cpu().numpy())
 
     def count(self, pixels: np.ndarray, scene_gsd: float | None,
               tile_size: int | None = None, classes: Sequence[str] | None = None

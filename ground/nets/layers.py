@@ -16,6 +16,19 @@ DENSITY_SCALE = 100.0
 OUTPUT_STRIDE = 4
 
 
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-D weights in channels-last (NHWC) layout, in place. oneDNN's CPU
+    convolutions are faster on it than on NCHW: a Lite2 counter's 256 px tile 141 -> 94 ms
+    to count and a training step 1.45x faster on one thread here
+    (``benchmarks/channels_last.py``); outputs equal up to float rounding."""
+    return model.to(memory_format=torch.channels_last)
+
+
+def nhwc(x: torch.Tensor) -> torch.Tensor:
+    """A 4-D input batch in the layout :func:`channels_last` networks run fastest on."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
             dilation: int = 1, act: bool = True) -> nn.Sequential:
     pad = dilation * (k // 2)

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ground.nets.layers import DENSITY_SCALE, OUTPUT_STRIDE
+from ground.nets.layers import DENSITY_SCALE, OUTPUT_STRIDE, channels_last, nhwc
 from lab.models.nets import build
 from lab.training.data import Augment, CropStream, Scene
 from shared.counting import scene_tiles
@@ -210,7 +210,7 @@ def load_teacher(source: str | Path) -> torch.nn.Module:
             card = shipped_card_for(source)
             config = {"arch": card.architecture, "arch_config": card.arch_config}
         checkpoint = source
-    teacher = build(config["arch"], config["arch_config"])
+    teacher = channels_last(build(config["arch"], config["arch_config"]))
     start_from(teacher, checkpoint)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -220,8 +220,8 @@ def load_teacher(source: str | Path) -> torch.nn.Module:
 def torch_runner(model: torch.nn.Module):
     def run(batch: np.ndarray):
         with torch.no_grad():
-            d, m = model(torch.from_numpy(batch))
-        return d.numpy(), m.numpy()
+            d, m = model(nhwc(torch.from_numpy(batch)))
+        return d.contiguous().numpy(), m.contiguous().numpy()
     return run
 
 
@@ -326,6 +326,7 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
     model = build(cfg.arch, cfg.arch_config, pretrained=cfg.pretrained)
     if cfg.init_from:
         start_from(model, cfg.init_from)
+    model = channels_last(model)  # before the EMA copy and the optimiser see its weights
     ema = copy.deepcopy(model).eval()
     teacher = load_teacher(cfg.teacher) if cfg.teacher and cfg.w_distil > 0 else None
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -365,6 +366,7 @@ def _train(cfg: TrainConfig, train_scenes: list[Scene], val_scenes: list[Scene],
         bar = tqdm(zip(range(steps_per_epoch), loader, strict=False), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
         for step, (x, d, m, lab) in bar:
+            x = nhwc(x)
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + step) * group["lr_scale"]
             out = model(x)
