@@ -6,9 +6,10 @@ corrects that share without retraining. It is fit on validation scenes (from a
 ``targetfuse eval-sources --part val`` result, which records each image's totals), and with
 ``--train`` on the training scenes too (``--part train``: validation alone holds under 30
 objects of some classes, and the counter's whole-scene undercount shows on the scenes it
-was trained on as well), never on a test split, to minimise the selection metric training uses: the mean over (source, class) groups with at
-least ``min_objects`` objects of the relative CMAE, ``mean_i |s p_i - t_i| / mean_i t_i``,
-searched on a log grid. A class with no such group keeps scale 1. The scale goes into each
+was trained on as well), never on a test split, to minimise the selection metric
+training uses: the mean over (source, class) groups with at least ``min_objects`` objects
+of the relative CMAE, ``mean_i |s p_i - t_i| / mean_i t_i``, searched on a log grid. A class
+with no such group keeps scale 1. The scale goes into each
 counter's card (``extra.count_scale``), where ``TileCounter.scaled`` applies it to every
 density map. The onboard confidence reads the density, so it is refit on the scaled counts
 afterwards (``--refit-confidence``, on the training and validation splits as when shipping).
@@ -136,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"model": args.model, "from": args.val,
                                                "train": args.train,
-                                               "part": "val+train" if train else "val", "applied": not args.dry_run,
+                                               "part": "val+train" if train else "val",
+                                               "applied": not args.dry_run,
                                                "fits": fitted}, indent=1) + "\n")
     if args.refit_confidence and not args.dry_run:
         from lab.shipping.ship import refit_confidence
