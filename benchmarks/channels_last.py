@@ -52,13 +52,13 @@ def measure(arch: str, repeats: int) -> dict:
         diff = float((nchw.eval()(tiles)[0] - nhwc_net.eval()(nhwc(tiles))[0]).abs().max())
     times: dict[str, list[float]] = {k: [] for k in ("infer_nchw", "infer_nhwc", "train_nchw",
                                                      "train_nhwc")}
-    opts = {id(n): torch.optim.AdamW(n.parameters(), 1e-5) for n in (nchw, nhwc_net)}
-    batch = tiles[:8]
+    runs = [("nchw", nchw, tiles), ("nhwc", nhwc_net, nhwc(tiles))]
+    opts = [torch.optim.AdamW(net.parameters(), 1e-5) for _, net, _ in runs]
     for r in range(repeats + 1):  # the first round warms the kernels up and is not kept
-        for name, net, x in (("nchw", nchw, tiles), ("nhwc", nhwc_net, nhwc(tiles))):
+        for (name, net, x), opt in zip(runs, opts, strict=True):
             inf = _infer(net.eval(), x)
             net.train()
-            step = _step(net, opts[id(net)], x[:8] if name == "nchw" else nhwc(batch))
+            step = _step(net, opt, x[:8])  # a slice keeps its layout
             if r:
                 times[f"infer_{name}"].append(inf)
                 times[f"train_{name}"].append(step)

@@ -18,9 +18,8 @@ OUTPUT_STRIDE = 4
 
 def channels_last(model: nn.Module) -> nn.Module:
     """``model`` with its 4-D weights in channels-last (NHWC) layout, in place. oneDNN's CPU
-    convolutions are faster on it than on NCHW: a Lite2 counter's 256 px tile 141 -> 94 ms
-    to count and a training step 1.45x faster on one thread here
-    (``benchmarks/channels_last.py``); outputs equal up to float rounding."""
+    convolutions are faster on it than on NCHW, for inference and training, with outputs
+    equal up to float rounding (``benchmarks/channels_last.py`` measures both layouts)."""
     return model.to(memory_format=torch.channels_last)
 
 

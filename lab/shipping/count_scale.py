@@ -53,15 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-FIT_PARTS = ("val", "train")
-
-
 def group_totals(result: dict, role: str, part: str = "val"
                  ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """class -> [(predicted, truth) per-image totals of one source], from an eval result of
-    ``part`` (a test result is refused: the scale is chosen, never fit on what it reports)."""
-    if part not in FIT_PARTS:
-        raise ValueError(f"a count scale is fit on {' or '.join(FIT_PARTS)} results, not {part!r}")
+    ``part`` ("val" or "train"; a test result is refused: the scale is chosen, never fit on
+    what it reports)."""
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for src in result["sources"]:
         if src.get("part") != part:

@@ -87,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ground.nets.layers import channels_last
     from lab.data.classes import load_class_map
     from lab.data.label_cleaning import DEFAULT_IOU
     from lab.models.nets import build
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     scale = cfg.get("class_scale")
     channel_scale = None if not scale else np.array(
         [float(scale.get(c, 1.0)) for c in record["classes"]])
-    model = build(cfg["arch"], cfg["arch_config"])
+    model = channels_last(build(cfg["arch"], cfg["arch_config"]))  # as the run validated
     scores, best = [], None
     for alpha in args.alphas:
         model.load_state_dict(interpolate(start, ends, alpha))
