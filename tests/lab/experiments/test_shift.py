@@ -235,7 +235,8 @@ def test_the_loop_adapts_the_counter_and_the_no_loop_arm_keeps_the_shipped_one(t
     # Four held-back scenes cannot give the bootstrap 95 % support (two of them better is
     # what this generated loop shows): the swap's mechanics are what is tested here. The
     # fine-tune on 89 tiles lands differently on AVX2 and AVX-512 kernels (seed 0 passed
-    # the checks on an AVX2 machine, not on an AVX-512 VNNI one; seed 3 does there).
+    # the checks on an AVX2 machine and on one AVX-512 VNNI machine, not on another;
+    # seed 3 passed on both VNNI machines).
     adapter = shift.Adapter.of(onboard, teacher, 3, AdaptSettings(
         min_tiles=10, min_held_back=10, held_back=0.5, max_tiles=400, epochs=8, lr=3e-3,
         min_support=0.5, seed=3), tmp_path / "adapt")
